@@ -1,0 +1,273 @@
+//! Elliptic-curve keys: ECDSA over a caller-supplied digest, signatures in Key Vault's raw
+//! `r||s` form.
+//!
+//! Signing runs on aws-lc-rs (`EcdsaKeyPair::sign_digest`: constant time, OpenSSL's speed).
+//! Curve arithmetic for validation (scalar range, point on curve, public key from private)
+//! uses the RustCrypto curve crates, independently of the signing backend.
+
+use aws_lc_rs::digest::{self, Digest};
+use aws_lc_rs::encoding::AsBigEndian;
+use aws_lc_rs::signature::{
+    self as lc, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, KeyPair as _,
+    ParsedPublicKey,
+};
+
+use super::alg::{CurveName, SignatureAlgorithm};
+use super::secret::SecretBytes;
+use crate::error::{Error, Result};
+
+fn signing_alg(curve: CurveName) -> &'static EcdsaSigningAlgorithm {
+    match curve {
+        CurveName::P256 => &lc::ECDSA_P256_SHA256_FIXED_SIGNING,
+        CurveName::P384 => &lc::ECDSA_P384_SHA384_FIXED_SIGNING,
+        CurveName::P521 => &lc::ECDSA_P521_SHA512_FIXED_SIGNING,
+        CurveName::P256K => &lc::ECDSA_P256K1_SHA256_FIXED_SIGNING,
+    }
+}
+
+fn verification_alg(curve: CurveName, der: bool) -> &'static EcdsaVerificationAlgorithm {
+    match (curve, der) {
+        (CurveName::P256, false) => &lc::ECDSA_P256_SHA256_FIXED,
+        (CurveName::P384, false) => &lc::ECDSA_P384_SHA384_FIXED,
+        (CurveName::P521, false) => &lc::ECDSA_P521_SHA512_FIXED,
+        (CurveName::P256K, false) => &lc::ECDSA_P256K1_SHA256_FIXED,
+        (CurveName::P256, true) => &lc::ECDSA_P256_SHA256_ASN1,
+        (CurveName::P384, true) => &lc::ECDSA_P384_SHA384_ASN1,
+        (CurveName::P521, true) => &lc::ECDSA_P521_SHA512_ASN1,
+        (CurveName::P256K, true) => &lc::ECDSA_P256K1_SHA256_ASN1,
+    }
+}
+
+/// The aws-lc-rs digest algorithm for a hash.
+pub(crate) fn lc_digest_alg(hash: super::alg::HashAlg) -> &'static digest::Algorithm {
+    match hash {
+        super::alg::HashAlg::Sha256 => &digest::SHA256,
+        super::alg::HashAlg::Sha384 => &digest::SHA384,
+        super::alg::HashAlg::Sha512 => &digest::SHA512,
+    }
+}
+
+/// Wraps a caller's digest after checking its length against the algorithm.
+pub(crate) fn import_digest(alg: SignatureAlgorithm, digest: &[u8]) -> Result<Digest> {
+    let hash = alg.hash();
+    if digest.len() != hash.len() {
+        return Err(Error::bad_parameter(format!(
+            "digest must be {} bytes for {alg}, got {}",
+            hash.len(),
+            digest.len()
+        )));
+    }
+    Digest::import_less_safe(digest, lc_digest_alg(hash)).map_err(|_| Error::CryptoFailure)
+}
+
+macro_rules! per_curve {
+    ($curve:expr, $krate:ident => $body:expr) => {
+        match $curve {
+            CurveName::P256 => {
+                use p256 as $krate;
+                $body
+            }
+            CurveName::P384 => {
+                use p384 as $krate;
+                $body
+            }
+            CurveName::P521 => {
+                use p521 as $krate;
+                $body
+            }
+            CurveName::P256K => {
+                use k256 as $krate;
+                $body
+            }
+        }
+    };
+}
+
+/// The uncompressed SEC1 point (`04||x||y`) for private scalar `d`, which must be a valid,
+/// non-zero scalar of exactly the curve's length.
+fn public_point_of(curve: CurveName, d: &[u8]) -> Result<Vec<u8>> {
+    let bad = || Error::bad_parameter(format!("EC private key d is not a valid {curve} scalar"));
+    if d.len() != curve.scalar_len() {
+        return Err(bad());
+    }
+    per_curve!(curve, c => {
+        use c::elliptic_curve::sec1::ToEncodedPoint;
+        let sk = c::SecretKey::from_slice(d).map_err(|_| bad())?;
+        Ok(sk.public_key().to_encoded_point(false).as_bytes().to_vec())
+    })
+}
+
+/// Checks that `04||x||y` is a point on the curve (and not the identity).
+fn validate_point(curve: CurveName, point: &[u8]) -> Result<()> {
+    per_curve!(curve, c => {
+        c::PublicKey::from_sec1_bytes(point)
+            .map(|_| ())
+            .map_err(|_| Error::bad_parameter(format!("EC public key is not a point on {curve}")))
+    })
+}
+
+/// An EC public key prepared for verification.
+pub struct EcPublicKey {
+    curve: CurveName,
+    point: Vec<u8>,
+    verifier: ParsedPublicKey,
+}
+
+impl std::fmt::Debug for EcPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcPublicKey")
+            .field("curve", &self.curve)
+            .finish()
+    }
+}
+
+impl EcPublicKey {
+    /// Builds a public key from its affine coordinates, checking the point is on the curve.
+    pub fn from_coordinates(curve: CurveName, x: &[u8], y: &[u8]) -> Result<Self> {
+        let n = curve.scalar_len();
+        if x.len() != n || y.len() != n {
+            return Err(Error::bad_parameter(format!(
+                "EC public key coordinates must be {n} bytes each for {curve}"
+            )));
+        }
+        let mut point = Vec::with_capacity(1 + 2 * n);
+        point.push(4);
+        point.extend_from_slice(x);
+        point.extend_from_slice(y);
+        Self::from_sec1(curve, point)
+    }
+
+    /// Builds a public key from an uncompressed SEC1 point.
+    pub fn from_sec1(curve: CurveName, point: Vec<u8>) -> Result<Self> {
+        validate_point(curve, &point)?;
+        let verifier = ParsedPublicKey::new(verification_alg(curve, false), &point)
+            .map_err(|_| Error::bad_parameter(format!("EC public key rejected for {curve}")))?;
+        Ok(Self {
+            curve,
+            point,
+            verifier,
+        })
+    }
+
+    /// The curve.
+    pub fn curve(&self) -> CurveName {
+        self.curve
+    }
+
+    /// The x coordinate.
+    pub fn x(&self) -> &[u8] {
+        &self.point[1..1 + self.curve.scalar_len()]
+    }
+
+    /// The y coordinate.
+    pub fn y(&self) -> &[u8] {
+        &self.point[1 + self.curve.scalar_len()..]
+    }
+
+    fn check_alg(&self, alg: SignatureAlgorithm) -> Result<()> {
+        if alg.curve() != Some(self.curve) {
+            return Err(Error::AlgorithmNotSupported {
+                alg: alg.to_string(),
+                what: format!("an EC {} key", self.curve),
+            });
+        }
+        Ok(())
+    }
+
+    /// Verifies a raw `r||s` signature over `digest`. `Ok(false)` when it does not verify.
+    pub fn verify_digest(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
+        self.check_alg(alg)?;
+        let digest = import_digest(alg, digest)?;
+        Ok(self.verifier.verify_digest_sig(&digest, signature).is_ok())
+    }
+
+    /// Verifies a DER (ASN.1) signature over `digest`; for test vectors in that form.
+    pub fn verify_digest_der(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
+        self.check_alg(alg)?;
+        let digest = import_digest(alg, digest)?;
+        let key = lc::UnparsedPublicKey::new(verification_alg(self.curve, true), &self.point);
+        Ok(key.verify_digest(&digest, signature).is_ok())
+    }
+}
+
+/// An EC private key, prepared for signing.
+pub(crate) struct EcPrivateKey {
+    d: SecretBytes,
+    public: EcPublicKey,
+    signer: EcdsaKeyPair,
+}
+
+impl EcPrivateKey {
+    /// Generates a fresh key on `curve`.
+    pub(crate) fn generate(curve: CurveName) -> Result<Self> {
+        let pair = EcdsaKeyPair::generate(signing_alg(curve)).map_err(|_| Error::CryptoFailure)?;
+        let d = pair
+            .private_key()
+            .as_be_bytes()
+            .map_err(|_| Error::CryptoFailure)?;
+        let d = SecretBytes::from_slice(d.as_ref());
+        let public = EcPublicKey::from_sec1(curve, pair.public_key().as_ref().to_vec())?;
+        Ok(Self {
+            d,
+            public,
+            signer: pair,
+        })
+    }
+
+    /// Builds a key from its private scalar, checking it against `(x, y)` when given.
+    pub(crate) fn from_scalar(
+        curve: CurveName,
+        d: SecretBytes,
+        xy: Option<(&[u8], &[u8])>,
+    ) -> Result<Self> {
+        let point = public_point_of(curve, d.expose())?;
+        let public = EcPublicKey::from_sec1(curve, point)?;
+        if let Some((x, y)) = xy {
+            if x != public.x() || y != public.y() {
+                return Err(Error::bad_parameter(
+                    "EC key is inconsistent: x and y do not match the private key d",
+                ));
+            }
+        }
+        let signer = EcdsaKeyPair::from_private_key_and_public_key(
+            signing_alg(curve),
+            d.expose(),
+            &public.point,
+        )
+        .map_err(|_| Error::bad_parameter(format!("EC private key rejected for {curve}")))?;
+        Ok(Self { d, public, signer })
+    }
+
+    pub(crate) fn curve(&self) -> CurveName {
+        self.public.curve
+    }
+
+    pub(crate) fn public(&self) -> &EcPublicKey {
+        &self.public
+    }
+
+    pub(crate) fn scalar(&self) -> &SecretBytes {
+        &self.d
+    }
+
+    /// Signs `digest`, returning `r||s`.
+    pub(crate) fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+        self.public.check_alg(alg)?;
+        let digest = import_digest(alg, digest)?;
+        let sig = self
+            .signer
+            .sign_digest(&digest)
+            .map_err(|_| Error::CryptoFailure)?;
+        Ok(sig.as_ref().to_vec())
+    }
+}

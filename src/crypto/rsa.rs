@@ -1,0 +1,355 @@
+//! RSA keys.
+//!
+//! Every private-key operation (sign over a digest, decrypt, unwrap) runs on aws-lc-rs:
+//! constant time and at OpenSSL's speed. The `rsa` crate parses and validates imported keys
+//! (and yields the JWK components), but never performs a private-key operation: its decryption
+//! is not constant time (RUSTSEC-2023-0071, "Marvin").
+
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::rsa::{
+    KeyPair, KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents,
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+};
+use aws_lc_rs::signature::{self as lc, RsaEncoding, RsaParameters};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::BigUint;
+
+use super::alg::{RsaPadding, SignatureAlgorithm};
+use super::ec::import_digest;
+use super::secret::SecretBytes;
+use crate::error::{Error, Result};
+
+/// The modulus sizes Key Vault offers, in bits.
+pub const SUPPORTED_BITS: [usize; 3] = [2048, 3072, 4096];
+
+fn encoding(alg: SignatureAlgorithm) -> Result<&'static dyn RsaEncoding> {
+    use SignatureAlgorithm::*;
+    Ok(match alg {
+        RS256 => &lc::RSA_PKCS1_SHA256,
+        RS384 => &lc::RSA_PKCS1_SHA384,
+        RS512 => &lc::RSA_PKCS1_SHA512,
+        PS256 => &lc::RSA_PSS_SHA256,
+        PS384 => &lc::RSA_PSS_SHA384,
+        PS512 => &lc::RSA_PSS_SHA512,
+        _ => return Err(not_rsa(alg)),
+    })
+}
+
+fn parameters(alg: SignatureAlgorithm) -> Result<&'static RsaParameters> {
+    use SignatureAlgorithm::*;
+    Ok(match alg {
+        RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
+        RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
+        RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
+        PS256 => &lc::RSA_PSS_2048_8192_SHA256,
+        PS384 => &lc::RSA_PSS_2048_8192_SHA384,
+        PS512 => &lc::RSA_PSS_2048_8192_SHA512,
+        _ => return Err(not_rsa(alg)),
+    })
+}
+
+fn not_rsa(alg: impl std::fmt::Display) -> Error {
+    Error::AlgorithmNotSupported {
+        alg: alg.to_string(),
+        what: "an RSA key".into(),
+    }
+}
+
+fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    &b[start..]
+}
+
+/// An RSA public key prepared for verification and encryption.
+pub struct RsaPublicKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
+    spki: Vec<u8>,
+    oaep: OaepPublicEncryptingKey,
+    pkcs1: Pkcs1PublicEncryptingKey,
+}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaPublicKey")
+            .field("bits", &self.bits())
+            .finish()
+    }
+}
+
+impl RsaPublicKey {
+    /// Builds a public key from its modulus and exponent (big-endian).
+    pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self> {
+        let n = strip_leading_zeros(n).to_vec();
+        let e = strip_leading_zeros(e).to_vec();
+        if n.last().is_none_or(|b| b & 1 == 0) {
+            return Err(Error::bad_parameter("RSA modulus n must be odd"));
+        }
+        let bits = n.len() * 8 - n[0].leading_zeros() as usize;
+        if !(2048..=8192).contains(&bits) {
+            return Err(Error::bad_parameter(format!(
+                "RSA keys must be 2048 to 8192 bits, this one has {bits}"
+            )));
+        }
+        let rejected = || Error::bad_parameter("RSA public key (n, e) rejected");
+        let components = PublicKeyComponents {
+            n: n.as_slice(),
+            e: e.as_slice(),
+        };
+        let spki: PublicKeyX509Der<'static> = components.as_der().map_err(|_| rejected())?;
+        let encrypting = || -> Result<PublicEncryptingKey> {
+            PublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            }
+            .try_into()
+            .map_err(|_| rejected())
+        };
+        let oaep = OaepPublicEncryptingKey::new(encrypting()?).map_err(|_| rejected())?;
+        let pkcs1 = Pkcs1PublicEncryptingKey::new(encrypting()?).map_err(|_| rejected())?;
+        Ok(Self {
+            spki: spki.as_ref().to_vec(),
+            n,
+            e,
+            oaep,
+            pkcs1,
+        })
+    }
+
+    /// Modulus, big-endian without leading zeros.
+    pub fn n(&self) -> &[u8] {
+        &self.n
+    }
+
+    /// Public exponent, big-endian without leading zeros.
+    pub fn e(&self) -> &[u8] {
+        &self.e
+    }
+
+    /// Modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.n.len() * 8 - self.n[0].leading_zeros() as usize
+    }
+
+    /// Verifies a signature over `digest`. `Ok(false)` when it does not verify.
+    pub fn verify_digest(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
+        let params = parameters(alg)?;
+        let digest = import_digest(alg, digest)?;
+        let key = lc::UnparsedPublicKey::new(params, &self.spki);
+        Ok(key.verify_digest(&digest, signature).is_ok())
+    }
+
+    /// Encrypts `plaintext` with the given padding.
+    pub fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let too_long =
+            || Error::bad_parameter("plaintext is too long for this RSA key and padding");
+        let mut out = vec![0u8; self.oaep.ciphertext_size()];
+        let len = match padding {
+            RsaPadding::OaepSha1 | RsaPadding::OaepSha256 => {
+                let alg = oaep_alg(padding);
+                if plaintext.len() > self.oaep.max_plaintext_size(alg) {
+                    return Err(too_long());
+                }
+                self.oaep
+                    .encrypt(alg, plaintext, &mut out, None)
+                    .map_err(|_| Error::CryptoFailure)?
+                    .len()
+            }
+            RsaPadding::Pkcs1v15 => {
+                if plaintext.len() > self.pkcs1.max_plaintext_size() {
+                    return Err(too_long());
+                }
+                self.pkcs1
+                    .encrypt(plaintext, &mut out)
+                    .map_err(|_| Error::CryptoFailure)?
+                    .len()
+            }
+        };
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
+fn oaep_alg(padding: RsaPadding) -> &'static aws_lc_rs::rsa::OaepAlgorithm {
+    match padding {
+        RsaPadding::OaepSha256 => &OAEP_SHA256_MGF1SHA256,
+        _ => &OAEP_SHA1_MGF1SHA1,
+    }
+}
+
+/// The private components of an RSA key, as a JWK carries them (`n`, `e` are public).
+pub(crate) struct RsaPrivateComponents {
+    pub(crate) d: SecretBytes,
+    pub(crate) p: SecretBytes,
+    pub(crate) q: SecretBytes,
+    pub(crate) dp: SecretBytes,
+    pub(crate) dq: SecretBytes,
+    pub(crate) qi: SecretBytes,
+}
+
+/// An RSA private key, prepared for signing and decryption on aws-lc-rs.
+pub(crate) struct RsaPrivateKey {
+    pkcs8: SecretBytes,
+    public: RsaPublicKey,
+    signer: KeyPair,
+    oaep: OaepPrivateDecryptingKey,
+    pkcs1: Pkcs1PrivateDecryptingKey,
+}
+
+impl RsaPrivateKey {
+    /// Generates a key of `bits` (2048, 3072 or 4096) with public exponent 65537.
+    pub(crate) fn generate(bits: usize) -> Result<Self> {
+        let size = match bits {
+            2048 => KeySize::Rsa2048,
+            3072 => KeySize::Rsa3072,
+            4096 => KeySize::Rsa4096,
+            _ => {
+                return Err(Error::bad_parameter(format!(
+                    "RSA key size must be 2048, 3072 or 4096, not {bits}"
+                )))
+            }
+        };
+        let pair = KeyPair::generate(size).map_err(|_| Error::CryptoFailure)?;
+        let der: aws_lc_rs::encoding::Pkcs8V1Der<'static> =
+            pair.as_der().map_err(|_| Error::CryptoFailure)?;
+        Self::from_pkcs8(SecretBytes::from_slice(der.as_ref()))
+    }
+
+    /// Builds a key from its JWK components, validating them: the primes multiply to `n`,
+    /// `d` inverts `e`, and any CRT values given match the ones computed.
+    pub(crate) fn from_components(
+        n: &[u8],
+        e: &[u8],
+        d: &SecretBytes,
+        p: &SecretBytes,
+        q: &SecretBytes,
+        crt: Option<(&SecretBytes, &SecretBytes, &SecretBytes)>,
+    ) -> Result<Self> {
+        let uint = |b: &[u8]| BigUint::from_bytes_be(b);
+        let key = rsa::RsaPrivateKey::from_components(
+            uint(n),
+            uint(e),
+            uint(d.expose()),
+            vec![uint(p.expose()), uint(q.expose())],
+        )
+        .map_err(|_| Error::bad_parameter("RSA key components are inconsistent"))?;
+        key.validate()
+            .map_err(|_| Error::bad_parameter("RSA key components are inconsistent"))?;
+        if let Some((dp, dq, qi)) = crt {
+            let ok = key.dp().is_some_and(|v| *v == uint(dp.expose()))
+                && key.dq().is_some_and(|v| *v == uint(dq.expose()))
+                && key
+                    .crt_coefficient()
+                    .is_some_and(|v| v == uint(qi.expose()));
+            if !ok {
+                return Err(Error::bad_parameter(
+                    "RSA CRT parameters dp, dq, qi do not match p, q and d",
+                ));
+            }
+        }
+        let bits = key.n().bits();
+        if !SUPPORTED_BITS.contains(&bits) {
+            return Err(Error::bad_parameter(format!(
+                "RSA key size must be 2048, 3072 or 4096 bits, this key has {bits}"
+            )));
+        }
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|_| Error::bad_parameter("RSA key could not be encoded"))?;
+        Self::from_pkcs8(SecretBytes::from_slice(der.as_bytes()))
+    }
+
+    /// Builds a key from PKCS#8 DER (the sealed form).
+    pub(crate) fn from_pkcs8(pkcs8: SecretBytes) -> Result<Self> {
+        let rejected = || Error::bad_parameter("RSA private key rejected");
+        let signer = KeyPair::from_pkcs8(pkcs8.expose()).map_err(|_| rejected())?;
+        let decrypting =
+            || PrivateDecryptingKey::from_pkcs8(pkcs8.expose()).map_err(|_| rejected());
+        let oaep = OaepPrivateDecryptingKey::new(decrypting()?).map_err(|_| rejected())?;
+        let pkcs1 = Pkcs1PrivateDecryptingKey::new(decrypting()?).map_err(|_| rejected())?;
+        let public = {
+            use aws_lc_rs::signature::KeyPair as _;
+            let components = PublicKeyComponents::<Vec<u8>>::from(signer.public_key());
+            RsaPublicKey::from_components(&components.n, &components.e)?
+        };
+        Ok(Self {
+            pkcs8,
+            public,
+            signer,
+            oaep,
+            pkcs1,
+        })
+    }
+
+    pub(crate) fn public(&self) -> &RsaPublicKey {
+        &self.public
+    }
+
+    pub(crate) fn pkcs8(&self) -> &SecretBytes {
+        &self.pkcs8
+    }
+
+    /// The private components, for export of an exportable key.
+    pub(crate) fn components(&self) -> Result<RsaPrivateComponents> {
+        let key = rsa::RsaPrivateKey::from_pkcs8_der(self.pkcs8.expose())
+            .map_err(|_| Error::CryptoFailure)?;
+        let secret = |v: &BigUint| SecretBytes::new(v.to_bytes_be());
+        let primes = key.primes();
+        if primes.len() != 2 {
+            return Err(Error::CryptoFailure);
+        }
+        let missing = || Error::CryptoFailure;
+        Ok(RsaPrivateComponents {
+            d: secret(key.d()),
+            p: secret(&primes[0]),
+            q: secret(&primes[1]),
+            dp: secret(key.dp().ok_or_else(missing)?),
+            dq: secret(key.dq().ok_or_else(missing)?),
+            qi: secret(&key.crt_coefficient().ok_or_else(missing)?),
+        })
+    }
+
+    /// Signs `digest` with PKCS#1 v1.5 or PSS (salt length = digest length).
+    pub(crate) fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+        let encoding = encoding(alg)?;
+        let digest = import_digest(alg, digest)?;
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
+        self.signer
+            .sign_digest(encoding, &digest, &mut sig)
+            .map_err(|_| Error::CryptoFailure)?;
+        Ok(sig)
+    }
+
+    /// Decrypts `ciphertext`. Every failure is the same opaque error.
+    pub(crate) fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes> {
+        let size = self.oaep.key_size_bytes();
+        if ciphertext.len() != size {
+            return Err(Error::bad_parameter(format!(
+                "ciphertext must be {size} bytes for this RSA key, got {}",
+                ciphertext.len()
+            )));
+        }
+        let mut out = zeroize::Zeroizing::new(vec![0u8; size]);
+        let len = match padding {
+            RsaPadding::OaepSha1 | RsaPadding::OaepSha256 => self
+                .oaep
+                .decrypt(oaep_alg(padding), ciphertext, &mut out, None)
+                .map_err(|_| Error::CryptoFailure)?
+                .len(),
+            RsaPadding::Pkcs1v15 => self
+                .pkcs1
+                .decrypt(ciphertext, &mut out)
+                .map_err(|_| Error::CryptoFailure)?
+                .len(),
+        };
+        out.truncate(len);
+        Ok(SecretBytes::from(out))
+    }
+}

@@ -1,0 +1,335 @@
+//! The objects a vault holds, as callers see them: vault settings, key attributes, tags,
+//! key bundles and deleted-key bundles. Plain data; the rules live in `vault.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::crypto::{Jwk, KeyOperation, KeyType};
+use crate::error::{Error, Result};
+
+/// Key Vault's limit on tags per object.
+pub const MAX_TAGS: usize = 15;
+/// Key Vault's limit on a tag name's length.
+pub const MAX_TAG_NAME_LEN: usize = 512;
+/// Key Vault's limit on a tag value's length.
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+/// Shortest soft-delete retention a vault may have, in days.
+pub const MIN_RETENTION_DAYS: u32 = 7;
+/// Longest (and default) soft-delete retention, in days.
+pub const MAX_RETENTION_DAYS: u32 = 90;
+/// Seconds in a day.
+pub const DAY: u64 = 86_400;
+
+/// Tags: name to value, at most [`MAX_TAGS`].
+pub type Tags = BTreeMap<String, String>;
+
+/// Checks tags against Key Vault's limits.
+pub fn validate_tags(tags: &Tags) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::bad_parameter(format!(
+            "at most {MAX_TAGS} tags are allowed, got {}",
+            tags.len()
+        )));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > MAX_TAG_NAME_LEN {
+            return Err(Error::bad_parameter(format!(
+                "tag names must be 1 to {MAX_TAG_NAME_LEN} characters"
+            )));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_LEN {
+            return Err(Error::bad_parameter(format!(
+                "tag {k:?}: values must be at most {MAX_TAG_VALUE_LEN} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an object name: 1 to 127 characters of `0-9a-zA-Z-`, as Key Vault requires.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = (1..=127).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_parameter(format!(
+            "{what} name {:?} is invalid: use 1 to 127 characters of 0-9, a-z, A-Z and -",
+            name.chars().take(140).collect::<String>()
+        )))
+    }
+}
+
+/// Checks a vault name: it is also a DNS label (`{vault}.localhost`), so 1 to 63 characters
+/// of `0-9a-zA-Z-`, not starting or ending with `-`.
+pub fn validate_vault_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_parameter(format!(
+            "vault name {:?} is invalid: use 1 to 63 characters of 0-9, a-z, A-Z and -, not starting or ending with -",
+            name.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+/// What a vault emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultKind {
+    /// Azure Key Vault: RSA and EC keys; no oct keys, no `/rng`, no local RBAC.
+    #[default]
+    Vault,
+    /// Azure Managed HSM: every key type, `/rng`, local role assignments.
+    #[serde(rename = "managedhsm")]
+    ManagedHsm,
+}
+
+impl VaultKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VaultKind::Vault => "vault",
+            VaultKind::ManagedHsm => "managedhsm",
+        }
+    }
+}
+
+impl std::str::FromStr for VaultKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "vault" => Ok(VaultKind::Vault),
+            "managedhsm" => Ok(VaultKind::ManagedHsm),
+            _ => Err(Error::bad_parameter(format!(
+                "vault kind must be vault or managedhsm, not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Settings for a new vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultOptions {
+    /// What the vault emulates. Default: [`VaultKind::Vault`].
+    pub kind: VaultKind,
+    /// Soft-delete retention in days, 7 to 90. Default: 90. Fixed at creation.
+    pub retention_days: u32,
+    /// Purge protection. Default: off. Once on, it can never be turned off.
+    pub purge_protection: bool,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            kind: VaultKind::Vault,
+            retention_days: MAX_RETENTION_DAYS,
+            purge_protection: false,
+        }
+    }
+}
+
+/// Key Vault's `recoveryLevel` string for a vault's settings.
+pub fn recovery_level(retention_days: u32, purge_protection: bool) -> &'static str {
+    match (retention_days >= MAX_RETENTION_DAYS, purge_protection) {
+        (true, false) => "Recoverable+Purgeable",
+        (true, true) => "Recoverable",
+        (false, false) => "CustomizedRecoverable+Purgeable",
+        (false, true) => "CustomizedRecoverable",
+    }
+}
+
+/// A vault as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultInfo {
+    /// Name (also the `{name}.localhost` host label).
+    pub name: String,
+    /// Kind.
+    pub kind: VaultKind,
+    /// Soft-delete retention in days.
+    pub retention_days: u32,
+    /// Purge protection.
+    pub purge_protection: bool,
+    /// Creation time.
+    pub created: UnixTime,
+    /// When it was soft-deleted, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_date: Option<UnixTime>,
+    /// When a soft-deleted vault will be purged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_purge_date: Option<UnixTime>,
+}
+
+impl VaultInfo {
+    /// Key Vault's `recoveryLevel` for objects in this vault.
+    pub fn recovery_level(&self) -> &'static str {
+        recovery_level(self.retention_days, self.purge_protection)
+    }
+}
+
+/// Attributes of a key version, as Key Vault reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttributes {
+    /// Whether the version may be used.
+    pub enabled: bool,
+    /// Not valid before this time.
+    pub not_before: Option<UnixTime>,
+    /// Not valid after this time.
+    pub expires: Option<UnixTime>,
+    /// Creation time.
+    pub created: UnixTime,
+    /// Last update time.
+    pub updated: UnixTime,
+    /// Whether the private key may be exported.
+    pub exportable: bool,
+    /// Key Vault's recovery level string, from the vault's settings.
+    pub recovery_level: String,
+    /// Soft-delete retention in days.
+    pub recoverable_days: u32,
+}
+
+/// A key version: identity, public key, attributes, tags.
+#[derive(Debug)]
+pub struct KeyBundle {
+    /// Vault name.
+    pub vault: String,
+    /// Key name as created.
+    pub name: String,
+    /// Version id (32 lowercase hex).
+    pub version: String,
+    /// Key type as created (`EC-HSM` etc.).
+    pub kty: KeyType,
+    /// Public JWK (for oct keys, only `kty`); private members only on export.
+    pub key: Jwk,
+    /// Permitted operations.
+    pub key_ops: Vec<KeyOperation>,
+    /// Attributes.
+    pub attributes: KeyAttributes,
+    /// Tags.
+    pub tags: Tags,
+    /// Whether this is the current (newest) version.
+    pub is_current: bool,
+}
+
+/// Soft-delete information of a deleted key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionInfo {
+    /// When it was deleted.
+    pub deleted_date: UnixTime,
+    /// When it will be purged automatically (and, under purge protection, the earliest
+    /// moment it may be purged at all).
+    pub scheduled_purge_date: UnixTime,
+}
+
+/// A deleted key: its current version's bundle plus deletion info.
+#[derive(Debug)]
+pub struct DeletedKeyBundle {
+    /// The current version at deletion.
+    pub key: KeyBundle,
+    /// Deletion dates.
+    pub deletion: DeletionInfo,
+}
+
+/// Changes to a key version; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Set (`Some(Some(t))`) or clear (`Some(None)`) `nbf`.
+    pub not_before: Option<Option<UnixTime>>,
+    /// Set or clear `exp`.
+    pub expires: Option<Option<UnixTime>>,
+    /// Replace `key_ops`.
+    pub key_ops: Option<Vec<KeyOperation>>,
+    /// Replace the tags.
+    pub tags: Option<Tags>,
+}
+
+/// Options for creating or importing a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// Permitted operations; default by key type (EC: sign, verify; RSA: all six; oct:
+    /// encrypt, decrypt, wrapKey, unwrapKey).
+    pub key_ops: Option<Vec<KeyOperation>>,
+    /// Enabled; default true.
+    pub enabled: Option<bool>,
+    /// `nbf`.
+    pub not_before: Option<UnixTime>,
+    /// `exp`.
+    pub expires: Option<UnixTime>,
+    /// Whether private material may be exported; default false.
+    pub exportable: bool,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// One page of a listing, with the continuation to pass for the next page.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// Items in this page.
+    pub items: Vec<T>,
+    /// Opaque continuation for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Who is asking: recorded for access control and access logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Caller {
+    /// Microsoft Entra object ID (`oid`).
+    pub object_id: Option<String>,
+    /// User principal name (`upn`).
+    pub upn: Option<String>,
+    /// Tenant ID (`tid`).
+    pub tenant_id: Option<String>,
+    /// Client IP address.
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    /// The local user of the library or CLI, with no identity.
+    pub fn local() -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_levels_follow_key_vault() {
+        assert_eq!(recovery_level(90, false), "Recoverable+Purgeable");
+        assert_eq!(recovery_level(90, true), "Recoverable");
+        assert_eq!(recovery_level(7, false), "CustomizedRecoverable+Purgeable");
+        assert_eq!(recovery_level(30, true), "CustomizedRecoverable");
+    }
+
+    #[test]
+    fn names_follow_key_vault_rules() {
+        assert!(validate_name("key", "a-Z-09").is_ok());
+        assert!(validate_name("key", "").is_err());
+        assert!(validate_name("key", "has_underscore").is_err());
+        assert!(validate_name("key", &"a".repeat(128)).is_err());
+        assert!(validate_name("key", &"a".repeat(127)).is_ok());
+        assert!(validate_vault_name("-bad").is_err());
+        assert!(validate_vault_name("good-1").is_ok());
+    }
+
+    #[test]
+    fn tag_limits() {
+        let mut t: Tags = (0..15).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(validate_tags(&t).is_ok());
+        t.insert("k15".into(), "v".into());
+        assert!(validate_tags(&t).is_err());
+        let long: Tags = [("k".to_string(), "v".repeat(257))].into();
+        assert!(validate_tags(&long).is_err());
+    }
+}
