@@ -149,7 +149,8 @@ fn secret_member<'a>(m: &'a Option<SecretBase64Url>, name: &str) -> Result<&'a S
 pub(crate) enum KeyMaterial {
     Ec(ec::EcPrivateKey),
     Rsa(self::rsa::RsaPrivateKey),
-    Oct(oct::OctKey),
+    // Boxed: the expanded AES schedules make this variant several times larger.
+    Oct(Box<oct::OctKey>),
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -168,7 +169,7 @@ impl KeyMaterial {
         Ok(match spec {
             KeySpec::Ec(curve) => KeyMaterial::Ec(ec::EcPrivateKey::generate(curve)?),
             KeySpec::Rsa(bits) => KeyMaterial::Rsa(self::rsa::RsaPrivateKey::generate(bits)?),
-            KeySpec::Oct(bits) => KeyMaterial::Oct(oct::OctKey::generate(bits)?),
+            KeySpec::Oct(bits) => KeyMaterial::Oct(Box::new(oct::OctKey::generate(bits)?)),
         })
     }
 
@@ -211,7 +212,9 @@ impl KeyMaterial {
             }
             Some(KeyFamily::Oct) => {
                 let k = secret_member(&jwk.k, "k")?;
-                Ok(KeyMaterial::Oct(oct::OctKey::from_bytes(k.duplicate())?))
+                Ok(KeyMaterial::Oct(Box::new(oct::OctKey::from_bytes(
+                    k.duplicate(),
+                )?)))
             }
             None => Err(missing("kty")),
         }
@@ -306,7 +309,7 @@ impl KeyMaterial {
             SEAL_RSA => Ok(KeyMaterial::Rsa(self::rsa::RsaPrivateKey::from_pkcs8(
                 secret,
             )?)),
-            SEAL_OCT => Ok(KeyMaterial::Oct(oct::OctKey::from_bytes(secret)?)),
+            SEAL_OCT => Ok(KeyMaterial::Oct(Box::new(oct::OctKey::from_bytes(secret)?))),
             _ => Err(corrupt()),
         }
     }

@@ -14,3 +14,5 @@ pub use error::{Error, Result};
 pub use handle::KeyHandle;
 pub use store::{MasterKeySource, Store, StoreBuilder, SweepReport};
 pub use vault::Vault;
+pub mod cli;
+pub mod server;

@@ -210,7 +210,7 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,

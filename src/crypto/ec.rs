@@ -50,10 +50,10 @@ pub(crate) fn lc_digest_alg(hash: super::alg::HashAlg) -> &'static digest::Algor
 /// Wraps a caller's digest after checking its length against the algorithm.
 pub(crate) fn import_digest(alg: SignatureAlgorithm, digest: &[u8]) -> Result<Digest> {
     let hash = alg.hash();
-    if digest.len() != hash.len() {
+    if digest.len() != hash.output_len() {
         return Err(Error::bad_parameter(format!(
             "digest must be {} bytes for {alg}, got {}",
-            hash.len(),
+            hash.output_len(),
             digest.len()
         )));
     }

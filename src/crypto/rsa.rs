@@ -276,8 +276,12 @@ impl RsaPrivateKey {
         let pkcs1 = Pkcs1PrivateDecryptingKey::new(decrypting()?).map_err(|_| rejected())?;
         let public = {
             use aws_lc_rs::signature::KeyPair as _;
-            let components = PublicKeyComponents::<Vec<u8>>::from(signer.public_key());
-            RsaPublicKey::from_components(&components.n, &components.e)?
+            use rsa::pkcs8::DecodePublicKey;
+            let spki: PublicKeyX509Der<'static> =
+                signer.public_key().as_der().map_err(|_| rejected())?;
+            let key =
+                rsa::RsaPublicKey::from_public_key_der(spki.as_ref()).map_err(|_| rejected())?;
+            RsaPublicKey::from_components(&key.n().to_bytes_be(), &key.e().to_bytes_be())?
         };
         Ok(Self {
             pkcs8,

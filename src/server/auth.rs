@@ -1,0 +1,117 @@
+//! Authentication in dev mode: every request needs a bearer token (the SDKs' challenge flow
+//! depends on the 401), any token is accepted, and a JWT's `oid`/`upn`/`tid` claims name the
+//! caller. Signatures are not checked.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+
+use crate::model::{Caller, VaultKind};
+
+/// The tenant named in challenges and minted tokens.
+pub const DEV_TENANT: &str = "00000000-0000-0000-0000-00000000cafe";
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then_some(token.trim())
+}
+
+/// Key Vault's 401 challenge for a vault of `kind`.
+pub fn challenge(kind: VaultKind) -> Response {
+    let resource = match kind {
+        VaultKind::Vault => "https://vault.azure.net",
+        VaultKind::ManagedHsm => "https://managedhsm.azure.net",
+    };
+    let value = format!(
+        "Bearer authorization=\"https://login.microsoftonline.com/{DEV_TENANT}\", resource=\"{resource}\""
+    );
+    let body = serde_json::json!({"error": {
+        "code": "Unauthorized",
+        "message": "AKV10000: Request is missing a Bearer or PoP token."
+    }});
+    let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// The caller named by a token's claims (when it is a JWT) and the client address.
+pub fn caller(token: &str, ip: Option<String>) -> Caller {
+    let mut caller = Caller {
+        ip,
+        ..Caller::default()
+    };
+    let Some(payload) = token.split('.').nth(1) else {
+        return caller;
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return caller;
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return caller;
+    };
+    let claim = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| claims.get(*n).and_then(|v| v.as_str()).map(str::to_string))
+    };
+    caller.object_id = claim(&["oid"]);
+    caller.upn = claim(&["upn", "preferred_username", "unique_name"]);
+    caller.tenant_id = claim(&["tid"]);
+    caller
+}
+
+/// An unsigned JWT (`alg: none`) with the given claims, for `localhsm token`. The server
+/// reads its claims and does not check signatures in dev mode.
+pub fn mint_token(oid: &str, upn: Option<&str>, tenant: Option<&str>, now: u64) -> String {
+    let enc = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let header = serde_json::json!({"alg": "none", "typ": "JWT"});
+    let mut claims = serde_json::json!({
+        "aud": "https://vault.azure.net",
+        "iss": format!("https://sts.windows.net/{}/", tenant.unwrap_or(DEV_TENANT)),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 365 * 86_400,
+        "oid": oid,
+        "tid": tenant.unwrap_or(DEV_TENANT),
+    });
+    if let Some(upn) = upn {
+        claims["upn"] = serde_json::Value::from(upn);
+    }
+    format!("{}.{}.", enc(&header), enc(&claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_name_the_caller() {
+        let t = mint_token("oid-1", Some("a@b.c"), None, 1);
+        let c = caller(&t, Some("127.0.0.1".into()));
+        assert_eq!(c.object_id.as_deref(), Some("oid-1"));
+        assert_eq!(c.upn.as_deref(), Some("a@b.c"));
+        assert_eq!(c.tenant_id.as_deref(), Some(DEV_TENANT));
+        assert_eq!(caller("opaque-token", None), Caller::default());
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_none());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer(&h).is_none());
+    }
+}

@@ -1,0 +1,133 @@
+//! `/management/...`: vault management and the dev-mode clock, for a running server.
+//! Not part of the Key Vault API; the same bearer token is required.
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error::{parse_json, ApiError};
+use super::wire::{CreateVaultRequest, TimeShiftRequest, UpdateVaultRequest, VaultWire};
+use super::{method_not_allowed, not_found, AppState};
+use crate::model::{VaultOptions, MAX_RETENTION_DAYS};
+use crate::store::Store;
+
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(Store) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(store))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the operation was interrupted",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn vault_json(info: crate::model::VaultInfo) -> Response {
+    Json(VaultWire::from(info)).into_response()
+}
+
+pub(crate) async fn route(
+    state: &AppState,
+    method: &Method,
+    seg: &[&str],
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    use Method as M;
+    match (seg, method) {
+        (["vaults"], &M::GET) => {
+            let vaults = blocking(state, |s| s.list_vaults()).await?;
+            let value: Vec<VaultWire> = vaults.into_iter().map(VaultWire::from).collect();
+            Ok(Json(json!({ "value": value })).into_response())
+        }
+        (["vaults"], &M::POST) => {
+            let req: CreateVaultRequest = parse_json(body)?;
+            let options = VaultOptions {
+                kind: req.kind.unwrap_or_default(),
+                retention_days: req.retention_days.unwrap_or(MAX_RETENTION_DAYS),
+                purge_protection: req.purge_protection.unwrap_or(false),
+            };
+            let info = blocking(state, move |s| s.create_vault(&req.name, options)).await?;
+            Ok((StatusCode::CREATED, Json(VaultWire::from(info))).into_response())
+        }
+        (["vaults", name], &M::GET) => {
+            let name = name.to_string();
+            let info = blocking(state, move |s| s.vault(&name)?.info()).await?;
+            Ok(vault_json(info))
+        }
+        (["vaults", name], &M::PATCH) => {
+            let req: UpdateVaultRequest = parse_json(body)?;
+            let name = name.to_string();
+            let info = blocking(state, move |s| match req.purge_protection {
+                Some(on) => s.set_purge_protection(&name, on),
+                None => s.vault(&name)?.info(),
+            })
+            .await?;
+            Ok(vault_json(info))
+        }
+        (["vaults", name], &M::DELETE) => {
+            let name = name.to_string();
+            let info = blocking(state, move |s| s.delete_vault(&name)).await?;
+            Ok(vault_json(info))
+        }
+        (["vaults", name, "recover"], &M::POST) => {
+            let name = name.to_string();
+            let info = blocking(state, move |s| s.recover_vault(&name)).await?;
+            Ok(vault_json(info))
+        }
+        (["deletedvaults"], &M::GET) => {
+            let vaults = blocking(state, |s| s.list_deleted_vaults()).await?;
+            let value: Vec<VaultWire> = vaults.into_iter().map(VaultWire::from).collect();
+            Ok(Json(json!({ "value": value })).into_response())
+        }
+        (["deletedvaults", name], &M::GET) => {
+            let name = name.to_string();
+            let info = blocking(state, move |s| {
+                let info = s.vault_info(&name)?;
+                if info.deleted_date.is_none() {
+                    return Err(crate::Error::DeletedVaultNotFound { vault: name });
+                }
+                Ok(info)
+            })
+            .await?;
+            Ok(vault_json(info))
+        }
+        (["deletedvaults", name], &M::DELETE) => {
+            let name = name.to_string();
+            blocking(state, move |s| s.purge_vault(&name)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (["time-shift"], &M::POST) => {
+            let req: TimeShiftRequest = parse_json(body)?;
+            let clock = state.clock.clone();
+            let report = blocking(state, move |s| {
+                clock.shift_forward(req.seconds);
+                s.sweep()
+            })
+            .await?;
+            Ok(Json(json!({
+                "now": state.store.now(),
+                "offsetSeconds": state.clock.offset(),
+                "purgedKeys": report.keys,
+                "purgedVaults": report.vaults,
+            }))
+            .into_response())
+        }
+        (
+            ["vaults"]
+            | ["vaults", _]
+            | ["vaults", _, "recover"]
+            | ["deletedvaults"]
+            | ["deletedvaults", _]
+            | ["time-shift"],
+            _,
+        ) => Err(method_not_allowed(method)),
+        _ => Err(not_found(seg)),
+    }
+}
