@@ -24,6 +24,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }

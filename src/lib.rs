@@ -1,10 +1,79 @@
-//! localhsm core (crate docs written below).
+//! localhsm: a software HSM key store that stands in for Azure Key Vault and Azure Managed
+//! HSM on a developer's machine.
+//!
+//! One core, three faces: this library, an HTTPS server speaking the Key Vault keys REST API
+//! ([`server`], `localhsm serve`), and a command line ([`cli`]).
+//!
+//! # The handle API
+//!
+//! Open a [`Store`] (a data directory), get a [`Vault`] (an HSM pool), create or import keys,
+//! and resolve a [`KeyHandle`] to sign, verify, encrypt, decrypt, wrap and unwrap. Private
+//! material never leaves the handle; only keys created exportable can be exported, through
+//! [`hazmat`].
+//!
+//! ```
+//! use localhsm::crypto::{CurveName, HashAlg, KeyType, SecretBytes, SignatureAlgorithm};
+//! use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
+//! use localhsm::{KeySpec, MasterKeySource, Store};
+//!
+//! # fn main() -> localhsm::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), MasterKeySource::Bytes(SecretBytes::new(vec![7; 32])))?;
+//! store.create_vault("dev", VaultOptions { kind: VaultKind::ManagedHsm, ..Default::default() })?;
+//! let vault = store.vault("dev")?;
+//! vault.create_key("signer", KeyType::EcHsm, KeySpec::Ec(CurveName::P256), KeyOptions::default())?;
+//!
+//! let key = vault.key("signer", None)?; // the current version, resolved once
+//! let digest = HashAlg::Sha256.digest(b"message"); // Key Vault signs digests
+//! let signature = key.sign(SignatureAlgorithm::ES256, &digest)?; // raw r||s
+//! assert!(key.verify(SignatureAlgorithm::ES256, &digest, &signature)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Lifecycle rules
+//!
+//! These hold for every face; the server and the CLI only translate them.
+//! - Every create or import under an existing name adds a version (32 lowercase hex); the
+//!   newest is current. Attribute, `key_ops` and tag updates apply to one version. At most
+//!   15 tags per version. `key_ops`, `enabled`, `nbf` and `exp` are enforced on every
+//!   operation, including on handles resolved before the change.
+//! - A vault's soft-delete retention is 7 to 90 days (default 90), fixed when it is created.
+//!   Deleting a key moves all its versions to the deleted state with `deletedDate` and
+//!   `scheduledPurgeDate = deletedDate + retention`. Its name stays taken: create, import and
+//!   restore under it are conflicts until it is recovered (every version back, unchanged)
+//!   or purged.
+//! - Purge protection can be turned on, never off. With it on, nothing is purged before its
+//!   scheduled purge date, by any path: purge, vault purge, restore over it, a sweep, or a
+//!   clock set back (the store never acts on a time earlier than one it has already seen).
+//!   The refusal is [`Error::PurgeProtected`] (403 Forbidden on the wire).
+//! - At its scheduled purge date a deleted key (or vault) is purged automatically; the sweep
+//!   reads only the entries that are due.
+//! - Vaults soft-delete, recover and purge under the same rules as keys.
+//! - `recoveryLevel` and `recoverableDays` follow Key Vault: `Recoverable+Purgeable`,
+//!   `Recoverable` (purge protection), and the `CustomizedRecoverable` forms when retention
+//!   is under 90 days.
+//!
+//! # Storage
+//!
+//! A sled database in one directory. Every acknowledged change is flushed before the call
+//! returns, and multi-record changes (delete, recover, purge, restore) are single
+//! transactions. Key material is sealed with AES-256-GCM under a key derived from the master
+//! key, bound to its vault, name and version; the master key comes from
+//! `LOCALHSM_MASTER_KEY`, a key file created with mode 0600 in the directory, or a
+//! passphrase. A wrong master key fails at open with [`Error::WrongMasterKey`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod handle;
 pub mod hazmat;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod vault;
 
@@ -14,5 +83,8 @@ pub use error::{Error, Result};
 pub use handle::KeyHandle;
 pub use store::{MasterKeySource, Store, StoreBuilder, SweepReport};
 pub use vault::Vault;
-pub mod cli;
-pub mod server;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

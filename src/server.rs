@@ -264,13 +264,8 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         tokio::task::spawn_blocking(move || Store::builder(&dir).clock(clock).open()).await??
     };
     ensure_default_vault(&store)?;
-    let tls = match opts.tls.clone() {
-        Some(t) => t,
-        None => tls::ensure_self_signed(&opts.data_dir)?,
-    };
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-        .await
-        .map_err(|e| format!("cannot load TLS certificate {}: {e}", tls.cert.display()))?;
+    let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
     let state = AppState {
         store: store.clone(),
         clock,
@@ -296,7 +291,7 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     });
     let listening = handle.clone();
     let data_dir = opts.data_dir.clone();
-    let cert = tls.cert.clone();
+    let cert = trust_cert.clone();
     tokio::spawn(async move {
         if let Some(addr) = listening.listening().await {
             announce(&data_dir, addr, &cert);

@@ -162,16 +162,6 @@ class _LoopbackHTTPSConnection(HTTPSConnection):
     the certificate name check all keep the vault's real host name.
     """
 
-    def __init__(self, host, *args, **kwargs):
-        super().__init__(host, *args, **kwargs)
-        if _is_localhost_name(self.host) and self.host.lower() != "localhost" and not self.assert_hostname:
-            # OpenSSL (X509_check_host) refuses a wildcard with a single label after
-            # it, so '*.localhost' in the server certificate never matches
-            # 'pp.localhost' when Python lets OpenSSL check the name. Asking urllib3 to
-            # assert the *same* name makes it run its RFC 6125 matcher instead, which
-            # accepts '*.localhost'. The chain is still verified against the cert file.
-            self.assert_hostname = self.host
-
     def _new_conn(self):
         if not _is_localhost_name(self.host):
             return super()._new_conn()
