@@ -1,83 +1,27 @@
-//! The `localhsm` command line: `serve`, and commands that manage vaults and keys in a data
-//! directory (through a running server when one holds the directory).
+//! The `localhsm` command line: `serve`, `token`, and commands that manage vaults and keys
+//! in a data directory.
+//!
+//! The vault, key and deleted-key commands are a REST client of the Key Vault API with one
+//! code path and two transports ([`transport`]): when no server holds the data directory,
+//! the CLI opens the store and sends each request through the server's router in-process;
+//! when a running `localhsm serve` holds it, the CLI sends the same requests to that server
+//! over HTTPS (the server records its address in `DIR/server.json`).
+
+pub mod args;
+pub mod commands;
+mod dates;
+pub mod error;
+mod input;
+pub mod output;
+pub mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// Default listen address of `localhsm serve`.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8443";
-
-/// A local stand-in for Azure Key Vault and Managed HSM.
-///
-/// Run `localhsm serve` and point any Azure Key Vault SDK at https://localhost:8443.
-/// The other commands manage the same store directly, or through the running server.
-#[derive(Debug, Parser)]
-#[command(name = "localhsm", version, propagate_version = true)]
-pub struct Cli {
-    /// Data directory of the store [default: the user's data directory, e.g. ~/.local/share/localhsm].
-    #[arg(long, global = true, env = "LOCALHSM_DATA", value_name = "DIR")]
-    pub data: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// How results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Readable tables.
-    Table,
-    /// JSON, as the REST API returns it.
-    Json,
-}
-
-/// Top-level commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the HTTPS server (Key Vault / Managed HSM REST API).
-    ///
-    /// Example: localhsm serve --addr 127.0.0.1:8443
-    Serve(ServeArgs),
-    /// Print a development bearer token (an unsigned JWT) naming a caller.
-    ///
-    /// Example: localhsm token --oid 11111111-2222-3333-4444-555555555555 --upn dev@example.com
-    Token(TokenArgs),
-}
-
-/// `localhsm serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = DEFAULT_ADDR)]
-    pub addr: std::net::SocketAddr,
-    /// Your own TLS certificate (PEM); default: one generated into DIR/tls/.
-    #[arg(long, requires = "tls_key", value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, requires = "tls_cert", value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-}
-
-/// `localhsm token`.
-#[derive(Debug, clap::Args)]
-pub struct TokenArgs {
-    /// The caller's object ID (`oid` claim).
-    #[arg(long)]
-    pub oid: String,
-    /// The caller's user principal name (`upn` claim).
-    #[arg(long)]
-    pub upn: Option<String>,
-    /// The tenant ID (`tid` claim).
-    #[arg(long)]
-    pub tenant: Option<String>,
-}
+pub use args::{Cli, Command, OutputFormat, ServeArgs, TokenArgs, DEFAULT_ADDR};
+pub use error::CliError;
 
 /// The data directory: `--data`, else the user's data directory.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
@@ -91,7 +35,8 @@ pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
     base.join("localhsm")
 }
 
-/// Parses the command line and runs it.
+/// Parses the command line and runs it. Exit status: 0 on success, 1 on errors (and on a
+/// signature that does not verify), 2 on usage errors.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -117,6 +62,21 @@ pub fn run() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        command => {
+            let globals = commands::Globals {
+                vault: cli.vault,
+                token: cli.token,
+                output: cli.output,
+            };
+            match commands::run(&dir, globals, command) {
+                Ok(commands::Status::Done) => ExitCode::SUCCESS,
+                Ok(commands::Status::Negative) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
@@ -129,6 +89,10 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
         data_dir: dir,
         addr: args.addr,
         tls,
+        access: crate::store::AccessPolicy {
+            enforce: args.enforce_rbac,
+            admins: args.admin,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -102,6 +102,28 @@ pub enum Error {
         /// The operation attempted.
         operation: &'static str,
     },
+    /// Access control denied the caller this data action at this scope.
+    #[error("caller {caller} is not authorized to perform action {action} on resource {scope}; assign it a role that grants the action (localhsm role assign)")]
+    AccessDenied {
+        /// Who asked (object ID, or "anonymous").
+        caller: String,
+        /// The data action needed.
+        action: &'static str,
+        /// The resource scope.
+        scope: String,
+    },
+    /// No role assignment of that name exists.
+    #[error("role assignment {name:?} was not found")]
+    RoleAssignmentNotFound {
+        /// The assignment's name.
+        name: String,
+    },
+    /// No role definition of that id exists.
+    #[error("role definition {id:?} was not found")]
+    RoleDefinitionNotFound {
+        /// The id asked for.
+        id: String,
+    },
     /// The key is not exportable, so its private material cannot leave the store.
     #[error("the key is not exportable")]
     NotExportable,
@@ -213,6 +235,9 @@ impl Error {
                 w(403, "Forbidden", Some("KeyOperationNotPermitted"))
             }
             Error::NotExportable => w(403, "Forbidden", Some("KeyNotExportable")),
+            Error::AccessDenied { .. } => w(403, "Forbidden", Some("AccessDenied")),
+            Error::RoleAssignmentNotFound { .. } => w(404, "RoleAssignmentNotFound", None),
+            Error::RoleDefinitionNotFound { .. } => w(404, "RoleDefinitionNotFound", None),
             Error::BadParameter(_)
             | Error::AlgorithmNotSupported { .. }
             | Error::NotSupportedByVaultKind { .. }

@@ -14,6 +14,7 @@ use crate::crypto::{
     SignatureAlgorithm, WrapAlgorithm,
 };
 use crate::error::{Error, Result};
+use crate::rbac::{DataAction, Grant};
 use crate::store::records::VersionRecord;
 use crate::store::StoreTime;
 
@@ -59,10 +60,21 @@ struct Inner {
     time: Arc<StoreTime>,
 }
 
+/// What the caller a handle was resolved for may do with it.
+#[derive(Debug)]
+struct Access {
+    grant: Grant,
+    caller: String,
+    scope: String,
+}
+
 /// A resolved key version. Cheap to clone; clones share the material and the policy.
 /// Private material never leaves it.
+///
+/// A handle resolved through a vault acting for a caller ([`crate::Store::vault_as`])
+/// carries that caller's permissions at the key's scope, checked on every operation.
 #[derive(Clone)]
-pub struct KeyHandle(Arc<Inner>);
+pub struct KeyHandle(Arc<Inner>, Option<Arc<Access>>);
 
 impl std::fmt::Debug for KeyHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,6 +91,19 @@ fn op_name(op: KeyOperation) -> &'static str {
     op.as_str()
 }
 
+fn data_action(op: KeyOperation) -> DataAction {
+    match op {
+        KeyOperation::Encrypt => DataAction::Encrypt,
+        KeyOperation::Decrypt => DataAction::Decrypt,
+        KeyOperation::Sign => DataAction::Sign,
+        KeyOperation::Verify => DataAction::Verify,
+        KeyOperation::WrapKey => DataAction::Wrap,
+        KeyOperation::UnwrapKey => DataAction::Unwrap,
+        KeyOperation::Import => DataAction::KeysImport,
+        KeyOperation::Export => DataAction::KeysExport,
+    }
+}
+
 impl KeyHandle {
     pub(crate) fn new(
         vault: &str,
@@ -88,15 +113,30 @@ impl KeyHandle {
         material: KeyMaterial,
         time: Arc<StoreTime>,
     ) -> Self {
-        Self(Arc::new(Inner {
-            vault: vault.to_string(),
-            name: name.to_string(),
-            version: version.to_string(),
-            kty: record.kty,
-            material,
-            policy: RwLock::new(Policy::from_record(record)),
-            time,
-        }))
+        Self(
+            Arc::new(Inner {
+                vault: vault.to_string(),
+                name: name.to_string(),
+                version: version.to_string(),
+                kty: record.kty,
+                material,
+                policy: RwLock::new(Policy::from_record(record)),
+                time,
+            }),
+            None,
+        )
+    }
+
+    /// This handle, restricted to what `grant` allows.
+    pub(crate) fn with_access(self, grant: Grant, caller: String, scope: String) -> Self {
+        Self(
+            self.0,
+            Some(Arc::new(Access {
+                grant,
+                caller,
+                scope,
+            })),
+        )
     }
 
     pub(crate) fn set_policy(&self, policy: Policy) {
@@ -128,6 +168,11 @@ impl KeyHandle {
     }
 
     fn authorize(&self, op: KeyOperation) -> Result<()> {
+        if let Some(access) = &self.1 {
+            access
+                .grant
+                .require(data_action(op), &access.caller, &access.scope)?;
+        }
         let p = self.0.policy.read().unwrap_or_else(|p| p.into_inner());
         let operation = op_name(op);
         if !p.live {

@@ -66,13 +66,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
+pub mod customer_data;
 pub mod error;
 pub mod handle;
 pub mod hazmat;
 pub mod model;
+pub mod rbac;
 pub mod server;
 pub mod store;
 pub mod vault;
@@ -81,7 +84,7 @@ pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use crypto::KeySpec;
 pub use error::{Error, Result};
 pub use handle::KeyHandle;
-pub use store::{MasterKeySource, Store, StoreBuilder, SweepReport};
+pub use store::{AccessPolicy, MasterKeySource, Store, StoreBuilder, SweepReport};
 pub use vault::Vault;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.

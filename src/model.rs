@@ -165,6 +165,10 @@ pub struct VaultInfo {
     /// When a soft-deleted vault will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
+    /// Whether data-plane calls are recorded in the access log.
+    pub access_log: bool,
+    /// How long access-log records are kept, in days.
+    pub log_retention_days: u32,
 }
 
 impl VaultInfo {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod keys;
 mod management;
+mod roles;
 pub mod tls;
 pub mod wire;
 
@@ -129,7 +130,7 @@ async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let request_id = new_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut resp = match route(state, peer, req).await {
+    let mut resp = match route(state, peer, req, &request_id).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -152,6 +153,7 @@ async fn route(
     state: AppState,
     peer: Option<SocketAddr>,
     req: Request<Body>,
+    request_id: &str,
 ) -> Result<Response, ApiError> {
     let host = host_of(&req);
     let path = req.uri().path().to_string();
@@ -188,7 +190,15 @@ async fn route(
     let params = Query::parse(&query)?;
 
     if is_management {
-        return management::route(&state, &method, &target.segments[1..], &body).await;
+        return management::route(
+            &state,
+            &caller,
+            &method,
+            &target.segments[1..],
+            &params,
+            &body,
+        )
+        .await;
     }
     let api_version = params.get("api-version").ok_or_else(|| {
         ApiError::bad_parameter(format!(
@@ -210,7 +220,36 @@ async fn route(
         caller,
         params,
     };
-    keys::route(ctx, &method, &target.segments, body).await
+    let started = Instant::now();
+    let (outcome, operation) = match roles::split(&target.segments) {
+        Some((scope, rest)) => (
+            roles::route(&ctx, &method, &scope, &rest, &body).await,
+            roles::operation_name(&method, &rest),
+        ),
+        None => (
+            keys::route(&ctx, &method, &target.segments, body).await,
+            keys::operation_name(&method, &target.segments),
+        ),
+    };
+    let (status, code) = match &outcome {
+        Ok(r) => (r.status().as_u16(), None),
+        Err(e) => (e.status().as_u16(), Some(e.code())),
+    };
+    let call = crate::audit::CallRecord {
+        caller: &ctx.caller,
+        operation,
+        api_version: &ctx.api_version,
+        resource_id: keys::resource_id(&ctx, &target.segments),
+        status,
+        error_code: code,
+        duration_ms: started.elapsed().as_millis() as u64,
+        request_id,
+        request_uri: &path,
+    };
+    if let Err(e) = ctx.state.store.record_access(&ctx.vault_name, call) {
+        tracing::warn!(error = %e, "cannot write the access log");
+    }
+    outcome
 }
 
 /// Query parameters, with names percent-decoded (the SDKs send `api%2Dversion`).
@@ -241,6 +280,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// The user's own certificate and key; `None` generates one into the data directory.
     pub tls: Option<tls::TlsFiles>,
+    /// Access control for every vault (off: any caller may do anything).
+    pub access: crate::store::AccessPolicy,
 }
 
 /// What [`SERVER_FILE`] holds.
@@ -264,6 +305,7 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         tokio::task::spawn_blocking(move || Store::builder(&dir).clock(clock).open()).await??
     };
     ensure_default_vault(&store)?;
+    store.set_access_policy(opts.access.clone());
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
     let state = AppState {

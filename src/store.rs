@@ -22,7 +22,7 @@ use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
 use crate::handle::{KeyHandle, Policy};
 use crate::model::{
-    validate_vault_name, DeletionInfo, VaultInfo, VaultOptions, DAY, MAX_RETENTION_DAYS,
+    validate_vault_name, Caller, DeletionInfo, VaultInfo, VaultOptions, DAY, MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
 };
 use crate::vault::Vault;
@@ -47,6 +47,16 @@ impl StoreTime {
     }
 }
 
+/// Access control for callers of [`Store::vault_as`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// Whether role assignments are enforced. Off: every caller may do anything.
+    pub enforce: bool,
+    /// Object IDs that hold Administrator, Crypto Officer and Crypto User at `/` in every
+    /// vault, without stored assignments.
+    pub admins: Vec<String>,
+}
+
 /// Cached, unsealed handles of one key, kept in step with the store by `reconcile`.
 struct CachedKey {
     current: String,
@@ -63,9 +73,14 @@ pub(crate) struct Shared {
     pub(crate) deleted_keys: sled::Tree,
     pub(crate) versions: sled::Tree,
     pub(crate) purge_queue: sled::Tree,
+    pub(crate) role_assignments: sled::Tree,
+    pub(crate) access_log: sled::Tree,
     pub(crate) sealer: Sealer,
+    access_policy: RwLock<AccessPolicy>,
     pub(crate) time: Arc<StoreTime>,
     cache: RwLock<HashMap<Vec<u8>, CachedKey>>,
+    /// Set by [`StoreBuilder::defer_flush`]: changes are not flushed one by one.
+    defer_flush: bool,
 }
 
 /// Opens a [`Store`] with settings other than the defaults.
@@ -73,6 +88,7 @@ pub struct StoreBuilder {
     dir: PathBuf,
     master_key: MasterKeySource,
     clock: Arc<dyn Clock>,
+    defer_flush: bool,
 }
 
 impl StoreBuilder {
@@ -88,10 +104,21 @@ impl StoreBuilder {
         self
     }
 
+    /// For bulk loads only (building a large store for a benchmark or a migration): when
+    /// `true`, a change is **not** flushed to disk before its call returns. Changes reach
+    /// the disk at [`Store::flush`], at the database's periodic background flush, or when
+    /// the last clone of the store is dropped; a crash before then can lose any of them.
+    /// Multi-record changes stay atomic. Default: `false`, every acknowledged change is on
+    /// disk before the call returns.
+    pub fn defer_flush(&mut self, defer: bool) -> &mut Self {
+        self.defer_flush = defer;
+        self
+    }
+
     /// Opens (or creates) the store.
     pub fn open(&mut self) -> Result<Store> {
         let source = std::mem::replace(&mut self.master_key, MasterKeySource::Default);
-        Store::open_with(&self.dir, source, self.clock.clone())
+        Store::open_with(&self.dir, source, self.clock.clone(), self.defer_flush)
     }
 }
 
@@ -125,7 +152,7 @@ pub(crate) fn abort<T>(e: Error) -> std::result::Result<T, ConflictableTransacti
 impl Store {
     /// Opens (or creates) the store in `dir` with the system clock.
     pub fn open(dir: impl AsRef<Path>, master_key: MasterKeySource) -> Result<Self> {
-        Self::open_with(dir.as_ref(), master_key, Arc::new(SystemClock))
+        Self::open_with(dir.as_ref(), master_key, Arc::new(SystemClock), false)
     }
 
     /// A builder for a store in `dir`.
@@ -134,10 +161,16 @@ impl Store {
             dir: dir.as_ref().to_path_buf(),
             master_key: MasterKeySource::Default,
             clock: Arc::new(SystemClock),
+            defer_flush: false,
         }
     }
 
-    fn open_with(dir: &Path, source: MasterKeySource, clock: Arc<dyn Clock>) -> Result<Self> {
+    fn open_with(
+        dir: &Path,
+        source: MasterKeySource,
+        clock: Arc<dyn Clock>,
+        defer_flush: bool,
+    ) -> Result<Self> {
         let dir_text = dir.display().to_string();
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
@@ -221,6 +254,9 @@ impl Store {
             deleted_keys: db.open_tree("deleted_keys")?,
             versions: db.open_tree("versions")?,
             purge_queue: db.open_tree("purge_queue")?,
+            role_assignments: db.open_tree("role_assignments")?,
+            access_log: db.open_tree("access_log")?,
+            access_policy: RwLock::new(AccessPolicy::default()),
             meta,
             db,
             sealer,
@@ -229,6 +265,7 @@ impl Store {
                 high_water: AtomicU64::new(high_water),
             }),
             cache: RwLock::new(HashMap::new()),
+            defer_flush,
         };
         let store = Store {
             shared: Arc::new(shared),
@@ -265,6 +302,8 @@ impl Store {
             created: self.now(),
             deletion: None,
             purging: false,
+            access_log: false,
+            log_retention_days: records::DEFAULT_LOG_RETENTION_DAYS,
         };
         let id = vault_id(name);
         self.shared
@@ -298,10 +337,101 @@ impl Store {
         }
     }
 
-    /// A live vault.
+    /// A live vault, for the trusted local user of the library: no access control applies.
     pub fn vault(&self, name: &str) -> Result<Vault> {
         let record = self.shared.live_vault(name)?;
-        Ok(Vault::new(self.shared.clone(), record.name))
+        Ok(Vault::new(self.shared.clone(), record.name, None))
+    }
+
+    /// A live vault acting for `caller`: when access control is on
+    /// ([`Store::set_access_policy`]), every operation checks the caller's role assignments.
+    pub fn vault_as(&self, name: &str, caller: Caller) -> Result<Vault> {
+        let record = self.shared.live_vault(name)?;
+        Ok(Vault::new(
+            self.shared.clone(),
+            record.name,
+            Some(Arc::new(caller)),
+        ))
+    }
+
+    /// The access policy in force.
+    pub fn access_policy(&self) -> AccessPolicy {
+        self.shared.access_policy()
+    }
+
+    /// A vault by name, live or soft-deleted, with no access control: for store-level
+    /// administration (customer-data requests).
+    pub(crate) fn vault_unchecked(&self, name: &str) -> Vault {
+        Vault::new(self.shared.clone(), name.to_ascii_lowercase(), None)
+    }
+
+    /// Sets who may do what for callers of [`Store::vault_as`]. Not persisted: a server sets
+    /// it at start from its options.
+    pub fn set_access_policy(&self, policy: AccessPolicy) {
+        *self
+            .shared
+            .access_policy
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// Turns a vault's access log on or off and sets its retention (1 to 365 days).
+    pub fn set_access_log(
+        &self,
+        name: &str,
+        enabled: bool,
+        retention_days: Option<u32>,
+    ) -> Result<VaultInfo> {
+        if let Some(days) = retention_days {
+            if !(1..=365).contains(&days) {
+                return Err(Error::bad_parameter(format!(
+                    "log retention must be 1 to 365 days, not {days}"
+                )));
+            }
+        }
+        let info = self.update_vault_record(name, |r| {
+            r.access_log = enabled;
+            if let Some(days) = retention_days {
+                r.log_retention_days = days;
+            }
+            Ok(())
+        })?;
+        Ok(info)
+    }
+
+    fn update_vault_record(
+        &self,
+        name: &str,
+        change: impl Fn(&mut VaultRecord) -> Result<()>,
+    ) -> Result<VaultInfo> {
+        let id = vault_id(name);
+        let info = self
+            .shared
+            .vaults
+            .transaction(|t| {
+                let Some(v) = t.get(&id)? else {
+                    return abort(Error::VaultNotFound {
+                        vault: name.to_string(),
+                    });
+                };
+                let mut r: VaultRecord = match decode("vault", &v) {
+                    Ok(r) => r,
+                    Err(e) => return abort(e),
+                };
+                if r.deletion.is_some() || r.purging {
+                    return abort(Error::VaultNotFound {
+                        vault: name.to_string(),
+                    });
+                }
+                if let Err(e) = change(&mut r) {
+                    return abort(e);
+                }
+                t.insert(id.as_slice(), encode(&r))?;
+                Ok(r.info())
+            })
+            .map_err(tx_error)?;
+        self.shared.flush()?;
+        Ok(info)
     }
 
     /// A vault's settings, live or soft-deleted.
@@ -341,32 +471,10 @@ impl Store {
 
     /// Turns purge protection on. It can never be turned off again.
     pub fn enable_purge_protection(&self, name: &str) -> Result<VaultInfo> {
-        let id = vault_id(name);
-        let info = self
-            .shared
-            .vaults
-            .transaction(|t| {
-                let Some(v) = t.get(&id)? else {
-                    return abort(Error::VaultNotFound {
-                        vault: name.to_string(),
-                    });
-                };
-                let mut r: VaultRecord = match decode("vault", &v) {
-                    Ok(r) => r,
-                    Err(e) => return abort(e),
-                };
-                if r.deletion.is_some() || r.purging {
-                    return abort(Error::VaultNotFound {
-                        vault: name.to_string(),
-                    });
-                }
-                r.purge_protection = true;
-                t.insert(id.as_slice(), encode(&r))?;
-                Ok(r.info())
-            })
-            .map_err(tx_error)?;
-        self.shared.flush()?;
-        Ok(info)
+        self.update_vault_record(name, |r| {
+            r.purge_protection = true;
+            Ok(())
+        })
     }
 
     /// Sets purge protection: `true` turns it on; `false` is refused once it is on.
@@ -473,9 +581,10 @@ impl Store {
         self.shared.sweep()
     }
 
-    /// Flushes everything to disk (every acknowledged call has already done so).
+    /// Flushes everything to disk (every acknowledged call has already done so, unless the
+    /// store was opened with [`StoreBuilder::defer_flush`]).
     pub fn flush(&self) -> Result<()> {
-        self.shared.flush()
+        self.shared.flush_now()
     }
 
     fn finish_interrupted_purges(&self) -> Result<()> {
@@ -501,6 +610,8 @@ pub struct SweepReport {
     pub keys: Vec<String>,
     /// Vaults purged.
     pub vaults: Vec<String>,
+    /// Access-log records dropped after their retention.
+    pub access_log_records: usize,
 }
 
 impl VaultRecord {
@@ -513,16 +624,37 @@ impl VaultRecord {
             created: self.created,
             deleted_date: self.deletion.map(|d| d.deleted_date),
             scheduled_purge_date: self.deletion.map(|d| d.scheduled_purge_date),
+            access_log: self.access_log,
+            log_retention_days: self.log_retention_days,
         }
     }
 }
 
 impl Shared {
+    /// Makes a change durable before its call returns (skipped under deferred flushing).
     pub(crate) fn flush(&self) -> Result<()> {
+        if self.defer_flush {
+            return Ok(());
+        }
+        self.flush_now()
+    }
+
+    fn flush_now(&self) -> Result<()> {
         let now = self.time.high_water.load(Ordering::SeqCst);
         self.meta.insert(records::META_TIME, &now.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
+    }
+
+    pub(crate) fn generate_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    pub(crate) fn access_policy(&self) -> AccessPolicy {
+        self.access_policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn vault_record(&self, name: &str) -> Result<Option<VaultRecord>> {
@@ -555,7 +687,10 @@ impl Shared {
 
     fn sweep(&self) -> Result<SweepReport> {
         let now = self.time.now();
-        let mut report = SweepReport::default();
+        let mut report = SweepReport {
+            access_log_records: self.sweep_access_logs(now)?,
+            ..SweepReport::default()
+        };
         let end = (now.saturating_add(1)).to_be_bytes();
         let due: Vec<sled::IVec> = self
             .purge_queue
@@ -672,13 +807,25 @@ impl Shared {
                     .remove(purge_entry(d.scheduled_purge_date, Due::Key, &k))?;
             }
         }
-        for tree in [&self.keys, &self.deleted_keys, &self.versions] {
+        for tree in [
+            &self.keys,
+            &self.deleted_keys,
+            &self.versions,
+            &self.role_assignments,
+        ] {
             let mut batch = sled::Batch::default();
             for k in tree.scan_prefix(&prefix).keys() {
                 batch.remove(k?);
             }
             tree.apply_batch(batch)?;
         }
+        let mut log_prefix = id.clone();
+        log_prefix.push(0);
+        let mut batch = sled::Batch::default();
+        for k in self.access_log.scan_prefix(&log_prefix).keys() {
+            batch.remove(k?);
+        }
+        self.access_log.apply_batch(batch)?;
         if let Some(d) = r.deletion {
             self.purge_queue
                 .remove(purge_entry(d.scheduled_purge_date, Due::Vault, &id))?;

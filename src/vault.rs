@@ -5,6 +5,8 @@
 //! purged; recover brings back every version unchanged; under purge protection nothing is
 //! purged before its scheduled purge date; at that date the store purges it by itself.
 
+mod roles;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -13,15 +15,20 @@ use crate::crypto::{Base64Url, Jwk, KeyFamily, KeyMaterial, KeySpec, KeyType, Se
 use crate::error::{Error, Result};
 use crate::handle::KeyHandle;
 use crate::model::{
-    validate_name, validate_tags, DeletedKeyBundle, DeletionInfo, KeyAttributes, KeyBundle,
+    validate_name, validate_tags, Caller, DeletedKeyBundle, DeletionInfo, KeyAttributes, KeyBundle,
     KeyOptions, KeyUpdate, Page, VaultInfo, VaultKind, DAY,
 };
+use crate::rbac::{self, DataAction, Grant, RoleAssignment};
 use crate::store::records::{
     decode, encode, key_id, key_prefix, material_aad, purge_entry, version_id, Due, KeyRecord,
     VaultRecord, VersionRecord,
 };
 use crate::store::seal::Purpose;
 use crate::store::{abort, tx_error, Shared};
+
+fn key_scope(name: &str) -> String {
+    format!("/keys/{}", name.to_ascii_lowercase())
+}
 use sled::Transactional;
 
 const BACKUP_MAGIC: &[u8] = b"LHSMBKP1";
@@ -35,6 +42,8 @@ pub const MAX_RANDOM_BYTES: usize = 128;
 pub struct Vault {
     shared: Arc<Shared>,
     name: String,
+    /// Who is acting; `None` for the trusted local user (no access control).
+    caller: Option<Arc<Caller>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -111,8 +120,52 @@ impl KeySpec {
 }
 
 impl Vault {
-    pub(crate) fn new(shared: Arc<Shared>, name: String) -> Self {
-        Self { shared, name }
+    pub(crate) fn new(shared: Arc<Shared>, name: String, caller: Option<Arc<Caller>>) -> Self {
+        Self {
+            shared,
+            name,
+            caller,
+        }
+    }
+
+    /// What this vault's caller may do at `scope` (`/`, `/keys` or `/keys/{name}`).
+    pub fn grant(&self, scope: &str) -> Result<Grant> {
+        let Some(caller) = &self.caller else {
+            return Ok(Grant::ALL);
+        };
+        let policy = self.shared.access_policy();
+        if !policy.enforce {
+            return Ok(Grant::ALL);
+        }
+        let Some(oid) = caller.object_id.as_deref() else {
+            return Ok(Grant::default());
+        };
+        if policy.admins.iter().any(|a| a.eq_ignore_ascii_case(oid)) {
+            return Ok(rbac::admin_grant());
+        }
+        let mine: Vec<RoleAssignment> = self
+            .role_assignments_raw()?
+            .into_iter()
+            .filter(|a| a.principal_id.eq_ignore_ascii_case(oid))
+            .collect();
+        Ok(rbac::granted(&mine, scope))
+    }
+
+    fn caller_label(&self) -> String {
+        self.caller
+            .as_ref()
+            .and_then(|c| c.object_id.clone())
+            .unwrap_or_else(|| "anonymous".to_string())
+    }
+
+    /// Checks that the caller may perform `action` at `scope`.
+    fn require(&self, action: DataAction, scope: &str) -> Result<()> {
+        self.grant(scope)?
+            .require(action, &self.caller_label(), scope)
+    }
+
+    fn require_on_key(&self, action: DataAction, name: &str) -> Result<()> {
+        self.require(action, &key_scope(name))
     }
 
     /// The vault's name.
@@ -212,6 +265,7 @@ impl Vault {
         options: KeyOptions,
     ) -> Result<KeyBundle> {
         validate_name("key", name)?;
+        self.require_on_key(DataAction::KeysCreate, name)?;
         if spec.family() != kty.family() {
             return Err(Error::bad_parameter(format!(
                 "key type {kty} does not match the requested key parameters"
@@ -234,6 +288,7 @@ impl Vault {
         mut options: KeyOptions,
     ) -> Result<KeyBundle> {
         validate_name("key", name)?;
+        self.require_on_key(DataAction::KeysImport, name)?;
         let vault = self.record()?;
         let material = KeyMaterial::from_jwk(jwk)?;
         let kty = match (
@@ -258,6 +313,7 @@ impl Vault {
     /// Adds a new version of an existing key with fresh material of the same type and size,
     /// keeping its `key_ops`, tags and exportability.
     pub fn rotate_key(&self, name: &str) -> Result<KeyBundle> {
+        self.require_on_key(DataAction::KeysRotate, name)?;
         let vault = self.record()?;
         let record = self.live_key(name)?;
         let current = record.versions.last().ok_or_else(|| Error::KeyNotFound {
@@ -265,7 +321,7 @@ impl Vault {
             version: None,
         })?;
         let vr = self.load_version(name, current)?;
-        let handle = self.key(name, Some(current))?;
+        let handle = self.resolve(name, Some(current))?;
         let material = KeyMaterial::generate(handle.material().spec())?;
         let options = KeyOptions {
             key_ops: Some(vr.key_ops),
@@ -353,6 +409,11 @@ impl Vault {
     /// A key version's bundle (public parts only); the current version when `version` is
     /// `None`.
     pub fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyBundle> {
+        self.require_on_key(DataAction::KeysRead, name)?;
+        self.bundle_of(name, version)
+    }
+
+    fn bundle_of(&self, name: &str, version: Option<&str>) -> Result<KeyBundle> {
         let vault = self.record()?;
         let record = self.live_key(name)?;
         let version = match version {
@@ -372,6 +433,7 @@ impl Vault {
     /// Live keys (their current versions), by lowercase name, `max` at a time. Pass the
     /// returned `next` to continue. Costs in proportion to the page, not to the vault.
     pub fn list_keys(&self, max: usize, continuation: Option<&str>) -> Result<Page<KeyBundle>> {
+        self.require(DataAction::KeysRead, "/keys")?;
         let vault = self.record()?;
         self.page(&self.shared.keys, max, continuation, |record| {
             let version = record.versions.last().cloned().unwrap_or_default();
@@ -386,6 +448,7 @@ impl Vault {
         max: usize,
         continuation: Option<&str>,
     ) -> Result<Page<DeletedKeyBundle>> {
+        self.require(DataAction::DeletedKeysRead, "/keys")?;
         let vault = self.record()?;
         self.page(&self.shared.deleted_keys, max, continuation, |record| {
             self.deleted_bundle(&vault, record)
@@ -438,6 +501,7 @@ impl Vault {
         max: usize,
         continuation: Option<&str>,
     ) -> Result<Page<KeyBundle>> {
+        self.require_on_key(DataAction::KeysRead, name)?;
         let vault = self.record()?;
         let record = self.live_key(name)?;
         let start: usize = match continuation {
@@ -467,6 +531,7 @@ impl Vault {
         version: Option<&str>,
         update: KeyUpdate,
     ) -> Result<KeyBundle> {
+        self.require_on_key(DataAction::KeysWrite, name)?;
         let vault = self.record()?;
         if let Some(tags) = &update.tags {
             validate_tags(tags)?;
@@ -540,6 +605,7 @@ impl Vault {
     /// Soft-deletes a key with all its versions. It is purged automatically at
     /// `now + retention`; until then its name stays taken.
     pub fn delete_key(&self, name: &str) -> Result<DeletedKeyBundle> {
+        self.require_on_key(DataAction::KeysDelete, name)?;
         let vault = self.record()?;
         let now = self.now();
         let deletion = DeletionInfo {
@@ -592,6 +658,7 @@ impl Vault {
 
     /// A soft-deleted key.
     pub fn get_deleted_key(&self, name: &str) -> Result<DeletedKeyBundle> {
+        self.require_on_key(DataAction::DeletedKeysRead, name)?;
         let vault = self.record()?;
         let record = self.deleted_key(name)?;
         self.deleted_bundle(&vault, record)
@@ -599,6 +666,7 @@ impl Vault {
 
     /// Recovers a soft-deleted key with every version, unchanged.
     pub fn recover_deleted_key(&self, name: &str) -> Result<KeyBundle> {
+        self.require_on_key(DataAction::DeletedKeysRecover, name)?;
         let vault = self.record()?;
         let id = key_id(&self.name, name);
         let record = (
@@ -635,6 +703,7 @@ impl Vault {
     /// Purges a soft-deleted key for good. Refused with [`Error::PurgeProtected`] before its
     /// scheduled purge date when the vault has purge protection.
     pub fn purge_deleted_key(&self, name: &str) -> Result<()> {
+        self.require_on_key(DataAction::DeletedKeysDelete, name)?;
         self.record()?;
         let id = key_id(&self.name, name);
         if self.shared.purge_key(&id, false)? {
@@ -649,6 +718,7 @@ impl Vault {
     /// A backup of a key with all its versions, attributes and tags: an opaque blob,
     /// encrypted and authenticated under this store's master key.
     pub fn backup_key(&self, name: &str) -> Result<Vec<u8>> {
+        self.require_on_key(DataAction::KeysBackup, name)?;
         self.record()?;
         let record = self.live_key(name)?;
         let mut versions = Vec::with_capacity(record.versions.len());
@@ -695,6 +765,7 @@ impl Vault {
         drop(plain);
         let name = payload.name.clone();
         validate_name("key", &name).map_err(|_| Error::InvalidBackup)?;
+        self.require_on_key(DataAction::KeysRestore, &name)?;
         if payload.versions.is_empty() {
             return Err(Error::InvalidBackup);
         }
@@ -738,7 +809,46 @@ impl Vault {
             .map_err(tx_error)?;
         self.shared.flush()?;
         self.shared.reconcile(&id)?;
-        self.get_key(&name, None)
+        self.bundle_of(&name, None)
+    }
+
+    /// Every version of a key (live, or soft-deleted when `deleted`), oldest first, with
+    /// its deletion info. No access check: for store-level administration.
+    pub(crate) fn all_versions(
+        &self,
+        name: &str,
+        deleted: bool,
+    ) -> Result<(Vec<KeyBundle>, Option<DeletionInfo>)> {
+        let vault = self
+            .shared
+            .vault_record(&self.name)?
+            .ok_or_else(|| Error::VaultNotFound {
+                vault: self.name.clone(),
+            })?;
+        let record = if deleted {
+            self.deleted_key(name)?
+        } else {
+            self.live_key(name)?
+        };
+        let mut out = Vec::with_capacity(record.versions.len());
+        for version in &record.versions {
+            let vr = self.load_version(&record.name, version)?;
+            out.push(self.bundle(&vault, &record, version, vr));
+        }
+        Ok((out, record.deletion))
+    }
+
+    /// Names of the keys in this vault, live or soft-deleted. No access check.
+    pub(crate) fn key_names(&self, deleted: bool) -> Result<Vec<String>> {
+        let tree = if deleted {
+            &self.shared.deleted_keys
+        } else {
+            &self.shared.keys
+        };
+        tree.scan_prefix(key_prefix(&self.name))
+            .values()
+            .map(|v| Ok(decode::<KeyRecord>("key", &v?)?.name))
+            .collect()
     }
 
     fn unseal(&self, name: &str, version: &str, vr: &VersionRecord) -> Result<KeyMaterial> {
@@ -760,6 +870,16 @@ impl Vault {
     /// cryptographic operations. Resolved handles are cached, so this is cheap after the
     /// first call.
     pub fn key(&self, name: &str, version: Option<&str>) -> Result<KeyHandle> {
+        let handle = self.resolve(name, version)?;
+        if self.caller.is_none() {
+            return Ok(handle);
+        }
+        let scope = key_scope(name);
+        let grant = self.grant(&scope)?;
+        Ok(handle.with_access(grant, self.caller_label(), scope))
+    }
+
+    fn resolve(&self, name: &str, version: Option<&str>) -> Result<KeyHandle> {
         let id = key_id(&self.name, name);
         if let Some(h) = self.shared.cached_handle(&id, version) {
             return Ok(h);
@@ -781,6 +901,7 @@ impl Vault {
 
     /// `count` random bytes from the system CSPRNG (Managed HSM's `/rng`).
     pub fn random_bytes(&self, count: usize) -> Result<Vec<u8>> {
+        self.require(DataAction::Rng, "/")?;
         let vault = self.record()?;
         if vault.kind != VaultKind::ManagedHsm {
             return Err(Error::NotSupportedByVaultKind {
@@ -798,7 +919,8 @@ impl Vault {
 
     /// The private JWK of an exportable key version; see [`crate::hazmat`].
     pub(crate) fn export_private(&self, name: &str, version: Option<&str>) -> Result<KeyBundle> {
-        let mut bundle = self.get_key(name, version)?;
+        self.require_on_key(DataAction::KeysExport, name)?;
+        let mut bundle = self.bundle_of(name, version)?;
         if !bundle.attributes.exportable {
             return Err(Error::NotExportable);
         }

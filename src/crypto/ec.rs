@@ -230,6 +230,10 @@ impl EcPrivateKey {
         d: SecretBytes,
         xy: Option<(&[u8], &[u8])>,
     ) -> Result<Self> {
+        if let Some((x, y)) = xy {
+            // A point off the curve is named as such, before it is compared with `d`.
+            EcPublicKey::from_coordinates(curve, x, y)?;
+        }
         let point = public_point_of(curve, d.expose())?;
         let public = EcPublicKey::from_sec1(curve, point)?;
         if let Some((x, y)) = xy {

@@ -232,6 +232,31 @@ impl RsaPrivateKey {
         q: &SecretBytes,
         crt: Option<(&SecretBytes, &SecretBytes, &SecretBytes)>,
     ) -> Result<Self> {
+        // Cheap checks first: they name the problem, and they keep a malformed or huge key
+        // away from the big-number arithmetic below.
+        let modulus = strip_leading_zeros(n);
+        if modulus.last().is_none_or(|b| b & 1 == 0) {
+            return Err(Error::bad_parameter(
+                "RSA modulus n must be odd; an even modulus is not an RSA key",
+            ));
+        }
+        let bits = modulus.len() * 8 - modulus[0].leading_zeros() as usize;
+        if !SUPPORTED_BITS.contains(&bits) {
+            return Err(Error::bad_parameter(format!(
+                "RSA key size must be 2048, 3072 or 4096 bits, this key has {bits}"
+            )));
+        }
+        let mut members = vec![("d", d), ("p", p), ("q", q)];
+        if let Some((dp, dq, qi)) = crt {
+            members.extend([("dp", dp), ("dq", dq), ("qi", qi)]);
+        }
+        for (name, value) in members {
+            if strip_leading_zeros(value.expose()).len() > modulus.len() {
+                return Err(Error::bad_parameter(format!(
+                    "RSA private member {name} is longer than the modulus n"
+                )));
+            }
+        }
         let uint = |b: &[u8]| BigUint::from_bytes_be(b);
         let key = rsa::RsaPrivateKey::from_components(
             uint(n),

@@ -80,6 +80,28 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             "the request body is empty; a JSON object is required",
         ));
     }
+    // Strict syntax first: UTF-8 throughout, nothing after the value, bounded nesting, and
+    // an object at the top (serde would otherwise read a JSON array as a struct, field by
+    // position, so `[]` would be an empty update). Then the typed pass, which names the
+    // field at fault and refuses duplicate members.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_parameter(strip_location(&format!(
+            "the request body is not valid JSON: {e}"
+        )))
+    })?;
+    let given = match value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(given) = given {
+        return Err(ApiError::bad_parameter(format!(
+            "invalid request body: a JSON object is required, not {given}"
+        )));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -22,18 +22,21 @@ pub(crate) struct Ctx {
     pub(crate) vault_name: String,
     pub(crate) base: BaseUrl,
     pub(crate) api_version: String,
-    #[allow(dead_code, reason = "kept for access control and access logs")]
     pub(crate) caller: Caller,
     pub(crate) params: Query,
 }
 
 impl Ctx {
-    fn vault(&self) -> Result<Vault, ApiError> {
-        Ok(self.state.store.vault(&self.vault_name)?)
+    /// The request's vault, acting for the request's caller (access control applies).
+    pub(crate) fn vault(&self) -> Result<Vault, ApiError> {
+        Ok(self
+            .state
+            .store
+            .vault_as(&self.vault_name, self.caller.clone())?)
     }
 
     /// Runs a store call that writes (and so flushes) off the async workers.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Vault) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -94,32 +97,82 @@ fn version(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
+/// The resource a request is about, for the access log: the key (with its version when
+/// the path names one), or the vault.
+pub(crate) fn resource_id(ctx: &Ctx, seg: &[&str]) -> String {
+    match seg {
+        ["keys" | "deletedkeys", name, ..] if *name != "restore" => {
+            match seg.get(2).filter(|v| v.len() == 32) {
+                Some(v) => ctx.base.kid(name, v),
+                None => ctx.base.key_url(name),
+            }
+        }
+        _ => ctx.base.0.clone(),
+    }
+}
+
+/// Key Vault's operation name for a request, for the access log.
+pub(crate) fn operation_name(method: &Method, seg: &[&str]) -> &'static str {
+    use Method as M;
+    match (seg, method) {
+        (["keys"], _) => "KeyList",
+        (["keys", "restore"], &M::POST) => "KeyRestore",
+        (["keys", _], &M::GET) => "KeyGet",
+        (["keys", _], &M::PUT) => "KeyImport",
+        (["keys", _], &M::DELETE) => "KeyDelete",
+        (["keys", _], &M::PATCH) => "KeyUpdate",
+        (["keys", _, "create"], _) => "KeyCreate",
+        (["keys", _, "versions"], _) => "KeyListVersions",
+        (["keys", _, "backup"], _) => "KeyBackup",
+        (["keys", _, "rotate"], _) => "KeyRotate",
+        (["keys", _, _], &M::PATCH) => "KeyUpdate",
+        (["keys", _, _], _) => "KeyGet",
+        (["keys", _, _, "encrypt"], _) => "KeyEncrypt",
+        (["keys", _, _, "decrypt"], _) => "KeyDecrypt",
+        (["keys", _, _, "sign"], _) => "KeySign",
+        (["keys", _, _, "verify"], _) => "KeyVerify",
+        (["keys", _, _, "wrapkey"], _) => "KeyWrap",
+        (["keys", _, _, "unwrapkey"], _) => "KeyUnwrap",
+        (["deletedkeys"], _) => "KeyListDeleted",
+        (["deletedkeys", _], &M::DELETE) => "KeyPurge",
+        (["deletedkeys", _], _) => "KeyGetDeleted",
+        (["deletedkeys", _, "recover"], _) => "KeyRecover",
+        (["rng"], _) => "GetRandomBytes",
+        _ => "Unknown",
+    }
+}
+
 pub(crate) async fn route(
-    ctx: Ctx,
+    ctx: &Ctx,
     method: &Method,
     seg: &[&str],
     body: Bytes,
 ) -> Result<Response, ApiError> {
     use Method as M;
+    // A name Key Vault forbids is a 400 naming the problem on every route, not a 404 that
+    // suggests such a key could exist.
+    if let ["keys" | "deletedkeys", name, ..] = seg {
+        crate::model::validate_name("key", name)?;
+    }
     match (seg, method) {
-        (["keys"], &M::GET) => list_keys(&ctx),
-        (["keys", "restore"], &M::POST) => restore(&ctx, &body).await,
-        (["keys", name], &M::GET) => get_key(&ctx, name, None),
-        (["keys", name], &M::PUT) => import(&ctx, name, &body).await,
-        (["keys", name], &M::DELETE) => delete(&ctx, name).await,
-        (["keys", name], &M::PATCH) => update(&ctx, name, None, &body).await,
-        (["keys", name, "create"], &M::POST) => create(&ctx, name, &body).await,
-        (["keys", name, "versions"], &M::GET) => list_versions(&ctx, name),
-        (["keys", name, "backup"], &M::POST) => backup(&ctx, name),
-        (["keys", name, "rotate"], &M::POST) => rotate(&ctx, name).await,
-        (["keys", name, v], &M::GET) => get_key(&ctx, name, version(v)),
-        (["keys", name, v], &M::PATCH) => update(&ctx, name, version(v), &body).await,
-        (["keys", name, v, op], &M::POST) => operation(&ctx, name, version(v), op, &body),
-        (["deletedkeys"], &M::GET) => list_deleted(&ctx),
-        (["deletedkeys", name], &M::GET) => get_deleted(&ctx, name),
-        (["deletedkeys", name], &M::DELETE) => purge(&ctx, name).await,
-        (["deletedkeys", name, "recover"], &M::POST) => recover(&ctx, name).await,
-        (["rng"], &M::POST) => rng(&ctx, &body),
+        (["keys"], &M::GET) => list_keys(ctx),
+        (["keys", "restore"], &M::POST) => restore(ctx, &body).await,
+        (["keys", name], &M::GET) => get_key(ctx, name, None),
+        (["keys", name], &M::PUT) => import(ctx, name, &body).await,
+        (["keys", name], &M::DELETE) => delete(ctx, name).await,
+        (["keys", name], &M::PATCH) => update(ctx, name, None, &body).await,
+        (["keys", name, "create"], &M::POST) => create(ctx, name, &body).await,
+        (["keys", name, "versions"], &M::GET) => list_versions(ctx, name),
+        (["keys", name, "backup"], &M::POST) => backup(ctx, name),
+        (["keys", name, "rotate"], &M::POST) => rotate(ctx, name).await,
+        (["keys", name, v], &M::GET) => get_key(ctx, name, version(v)),
+        (["keys", name, v], &M::PATCH) => update(ctx, name, version(v), &body).await,
+        (["keys", name, v, op], &M::POST) => operation(ctx, name, version(v), op, &body),
+        (["deletedkeys"], &M::GET) => list_deleted(ctx),
+        (["deletedkeys", name], &M::GET) => get_deleted(ctx, name),
+        (["deletedkeys", name], &M::DELETE) => purge(ctx, name).await,
+        (["deletedkeys", name, "recover"], &M::POST) => recover(ctx, name).await,
+        (["rng"], &M::POST) => rng(ctx, &body),
         (["keys"] | ["keys", ..] | ["deletedkeys", ..] | ["rng"], _)
             if seg.len() <= 4 && known_shape(seg) =>
         {

@@ -7,8 +7,11 @@ use axum::Json;
 use serde_json::json;
 
 use super::error::{parse_json, ApiError};
-use super::wire::{CreateVaultRequest, TimeShiftRequest, UpdateVaultRequest, VaultWire};
-use super::{method_not_allowed, not_found, AppState};
+use super::wire::{
+    CreateVaultRequest, CustomerDataRequest, TimeShiftRequest, UpdateVaultRequest, VaultWire,
+};
+use super::{method_not_allowed, not_found, AppState, Query};
+use crate::model::Caller;
 use crate::model::{VaultOptions, MAX_RETENTION_DAYS};
 use crate::store::Store;
 
@@ -33,13 +36,38 @@ fn vault_json(info: crate::model::VaultInfo) -> Response {
     Json(VaultWire::from(info)).into_response()
 }
 
+/// When access control is enforced, only `--admin` principals may use the management API:
+/// it can purge vaults, move the clock and redact logs.
+fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let policy = state.store.access_policy();
+    if !policy.enforce {
+        return Ok(());
+    }
+    let oid = caller.object_id.as_deref().unwrap_or("");
+    if policy.admins.iter().any(|a| a.eq_ignore_ascii_case(oid)) {
+        return Ok(());
+    }
+    Err(crate::Error::AccessDenied {
+        caller: caller
+            .object_id
+            .clone()
+            .unwrap_or_else(|| "anonymous".into()),
+        action: "localhsm/management (an --admin principal)",
+        scope: "/management".into(),
+    }
+    .into())
+}
+
 pub(crate) async fn route(
     state: &AppState,
+    caller: &Caller,
     method: &Method,
     seg: &[&str],
+    params: &Query,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     use Method as M;
+    require_admin(state, caller)?;
     match (seg, method) {
         (["vaults"], &M::GET) => {
             let vaults = blocking(state, |s| s.list_vaults()).await?;
@@ -64,9 +92,18 @@ pub(crate) async fn route(
         (["vaults", name], &M::PATCH) => {
             let req: UpdateVaultRequest = parse_json(body)?;
             let name = name.to_string();
-            let info = blocking(state, move |s| match req.purge_protection {
-                Some(on) => s.set_purge_protection(&name, on),
-                None => s.vault(&name)?.info(),
+            let info = blocking(state, move |s| {
+                if let Some(on) = req.purge_protection {
+                    s.set_purge_protection(&name, on)?;
+                }
+                if req.access_log.is_some() || req.log_retention_days.is_some() {
+                    let on = match req.access_log {
+                        Some(on) => on,
+                        None => s.vault_info(&name)?.access_log,
+                    };
+                    s.set_access_log(&name, on, req.log_retention_days)?;
+                }
+                s.vault(&name)?.info()
             })
             .await?;
             Ok(vault_json(info))
@@ -80,6 +117,38 @@ pub(crate) async fn route(
             let name = name.to_string();
             let info = blocking(state, move |s| s.recover_vault(&name)).await?;
             Ok(vault_json(info))
+        }
+        (["vaults", name, "accesslog"], &M::GET) => {
+            let query = crate::audit::LogQuery {
+                principal: params.get("principal").map(str::to_string),
+                since: params
+                    .get("since")
+                    .map(|v| {
+                        v.parse()
+                            .map_err(|_| ApiError::bad_parameter("since must be Unix seconds"))
+                    })
+                    .transpose()?,
+                limit: params
+                    .get("limit")
+                    .map(|v| {
+                        v.parse()
+                            .map_err(|_| ApiError::bad_parameter("limit must be a number"))
+                    })
+                    .transpose()?,
+            };
+            let name = name.to_string();
+            let records = blocking(state, move |s| s.access_log(&name, &query)).await?;
+            Ok(Json(json!({ "value": records })).into_response())
+        }
+        (["customer-data", "export"], &M::POST) => {
+            let subject = parse_json::<CustomerDataRequest>(body)?.subject()?;
+            let export = blocking(state, move |s| s.export_customer_data(&subject)).await?;
+            Ok(Json(export).into_response())
+        }
+        (["customer-data", "delete"], &M::POST) => {
+            let subject = parse_json::<CustomerDataRequest>(body)?.subject()?;
+            let report = blocking(state, move |s| s.delete_customer_data(&subject)).await?;
+            Ok(Json(report).into_response())
         }
         (["deletedvaults"], &M::GET) => {
             let vaults = blocking(state, |s| s.list_deleted_vaults()).await?;

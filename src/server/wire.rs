@@ -371,6 +371,52 @@ pub struct UpdateVaultRequest {
     /// Turn purge protection on (`false` is refused once on).
     #[serde(default)]
     pub purge_protection: Option<bool>,
+    /// Turn the access log on or off.
+    #[serde(default)]
+    pub access_log: Option<bool>,
+    /// Access-log retention in days (1 to 365).
+    #[serde(default)]
+    pub log_retention_days: Option<u32>,
+}
+
+/// Body of `POST /management/customer-data/export|delete`: exactly one subject.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerDataRequest {
+    /// A principal's object ID.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// A user principal name.
+    #[serde(default)]
+    pub upn: Option<String>,
+    /// A device ID.
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// A tag, `key=value`.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+impl CustomerDataRequest {
+    /// The one subject named.
+    pub fn subject(self) -> crate::Result<crate::customer_data::Subject> {
+        use crate::customer_data::Subject;
+        let named: Vec<Subject> = [
+            self.principal.map(Subject::Principal),
+            self.upn.map(Subject::Upn),
+            self.device_id.map(Subject::DeviceId),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.tag.map(|t| Subject::tag(&t)).transpose()?)
+        .collect();
+        match <[Subject; 1]>::try_from(named) {
+            Ok([s]) => Ok(s),
+            Err(_) => Err(crate::Error::bad_parameter(
+                "name exactly one of principal, upn, deviceId or tag",
+            )),
+        }
+    }
 }
 
 /// Body of `POST /management/time-shift`.

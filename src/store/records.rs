@@ -11,6 +11,9 @@
 //!   brings back every version unchanged.
 //! - `purge_queue`: `due (u64 BE) || kind || vault/name` -> empty; ordered by due date so the
 //!   sweep reads only what is due.
+//! - `role_assignments`: `vault/assignment-name` -> [`crate::rbac::RoleAssignment`].
+//! - `access_log`: `vault || 0 || time (u64 BE) || sequence (u64 BE)` -> an
+//!   [`crate::audit::AccessLogRecord`]; ordered by time so retention is a range delete.
 //!
 //! Key and vault names are case-insensitive, as in Key Vault: sled keys use the lowercase
 //! name; records keep the name as created.
@@ -46,6 +49,19 @@ pub(crate) struct VaultRecord {
     /// the next open and the name is not reused before then.
     #[serde(default)]
     pub(crate) purging: bool,
+    /// Whether data-plane calls are recorded in the access log.
+    #[serde(default)]
+    pub(crate) access_log: bool,
+    /// How long access-log records are kept, in days.
+    #[serde(default = "default_log_retention")]
+    pub(crate) log_retention_days: u32,
+}
+
+/// Access-log retention when none was set.
+pub(crate) const DEFAULT_LOG_RETENTION_DAYS: u32 = 90;
+
+fn default_log_retention() -> u32 {
+    DEFAULT_LOG_RETENTION_DAYS
 }
 
 /// A key: its name as created, its versions oldest first (the last is current), and its
@@ -82,6 +98,7 @@ pub(crate) enum Due {
     Vault = b'v' as isize,
 }
 
+/// The sled key of a vault (its lowercase name).
 pub(crate) fn vault_id(vault: &str) -> Vec<u8> {
     vault.to_ascii_lowercase().into_bytes()
 }

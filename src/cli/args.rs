@@ -1,0 +1,591 @@
+//! The command line's grammar: every command, option and its help text. Parsing only; what
+//! a command does lives in [`super::commands`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser, Subcommand};
+
+use crate::clock::UnixTime;
+use crate::crypto::{
+    CurveName, EncryptionAlgorithm, KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm,
+};
+use crate::model::VaultKind;
+
+/// Default listen address of `localhsm serve`.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8443";
+
+/// A local stand-in for Azure Key Vault and Managed HSM.
+///
+/// Run `localhsm serve` and point any Azure Key Vault SDK at https://localhost:8443.
+/// The other commands manage the same store directly, or through the running server when
+/// one holds the data directory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "localhsm",
+    version,
+    after_help = "Example:\n  localhsm key create signer --kty EC-HSM --curve P-256"
+)]
+pub struct Cli {
+    /// Data directory of the store [default: the user's data directory, e.g. ~/.local/share/localhsm].
+    #[arg(long, global = true, env = "LOCALHSM_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Vault the key commands act on [default: the default vault].
+    #[arg(long, global = true, env = "LOCALHSM_VAULT", value_name = "NAME")]
+    pub vault: Option<String>,
+
+    /// Bearer token to send [default: a development token for the local user].
+    #[arg(
+        long,
+        global = true,
+        env = "LOCALHSM_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Readable tables.
+    Table,
+    /// JSON, as the REST API returns it.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS server (Key Vault / Managed HSM REST API).
+    #[command(after_help = "Example:\n  localhsm serve --addr 127.0.0.1:8443")]
+    Serve(ServeArgs),
+    /// Print a development bearer token (an unsigned JWT) naming a caller.
+    #[command(
+        after_help = "Example:\n  localhsm token --oid 11111111-2222-3333-4444-555555555555 --upn dev@example.com"
+    )]
+    Token(TokenArgs),
+    /// Create, list, show, delete, recover and purge vaults.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm vault create dev --kind managedhsm --retention-days 7"
+    )]
+    Vault(VaultCommand),
+    /// Create, use and manage keys in a vault (--vault NAME, default: the default vault).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm key create signer --kty EC-HSM --curve P-256"
+    )]
+    Key(KeyCommand),
+    /// List and show soft-deleted keys (recover or purge them with `localhsm key`).
+    #[command(subcommand, after_help = "Example:\n  localhsm deleted list")]
+    Deleted(DeletedCommand),
+    /// Dev only: move the clock forward by SECONDS and purge what has come due.
+    ///
+    /// Lets you watch soft-deleted keys and vaults reach their scheduled purge date without
+    /// waiting. Works with or without a running server. The store never lets its time run
+    /// backwards, so the shift stays in effect for this data directory until real time
+    /// catches up; do not use it on data you care about.
+    #[command(after_help = "Example:\n  localhsm time-shift 7776000   # 90 days")]
+    TimeShift(TimeShiftArgs),
+}
+
+/// `localhsm serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// Your own TLS certificate (PEM); default: one generated into DIR/tls/.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Enforce Managed HSM local RBAC in every vault: each call needs a role assignment
+    /// granting its data action to the caller (the token's `oid`).
+    #[arg(long, requires = "admin")]
+    pub enforce_rbac: bool,
+    /// An object ID that holds Administrator, Crypto Officer and Crypto User at `/` in every
+    /// vault, and may use the management API (repeatable).
+    #[arg(long, value_name = "OBJECT_ID")]
+    pub admin: Vec<String>,
+}
+
+/// `localhsm token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The caller's object ID (`oid` claim).
+    #[arg(long)]
+    pub oid: String,
+    /// The caller's user principal name (`upn` claim).
+    #[arg(long)]
+    pub upn: Option<String>,
+    /// The tenant ID (`tid` claim).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `localhsm time-shift`.
+#[derive(Debug, clap::Args)]
+pub struct TimeShiftArgs {
+    /// Seconds to move the clock forward.
+    pub seconds: u64,
+}
+
+/// `localhsm vault ...`.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create a vault, reachable as https://NAME.localhost:PORT.
+    #[command(
+        after_help = "Example:\n  localhsm vault create dev --kind managedhsm --retention-days 7 --purge-protection"
+    )]
+    Create {
+        /// Vault name: 1 to 63 characters of 0-9, a-z and -.
+        name: String,
+        /// What the vault emulates: vault (RSA and EC keys) or managedhsm (also oct keys).
+        #[arg(long, default_value = "vault", value_name = "vault|managedhsm")]
+        kind: VaultKind,
+        /// Soft-delete retention, 7 to 90 days [default: 90].
+        #[arg(long, value_name = "N")]
+        retention_days: Option<u32>,
+        /// Forbid purging deleted keys and the vault before their scheduled purge date.
+        /// Cannot be turned off.
+        #[arg(long)]
+        purge_protection: bool,
+    },
+    /// List vaults (with --deleted: soft-deleted vaults).
+    #[command(after_help = "Example:\n  localhsm vault list --deleted")]
+    List {
+        /// List soft-deleted vaults instead.
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// List soft-deleted vaults (the same as `vault list --deleted`).
+    #[command(after_help = "Example:\n  localhsm vault list-deleted")]
+    ListDeleted,
+    /// Show a vault's settings (with --deleted: a soft-deleted vault).
+    #[command(after_help = "Example:\n  localhsm vault show dev")]
+    Show {
+        /// Vault name.
+        name: String,
+        /// Show a soft-deleted vault.
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// Change a vault's settings: turn purge protection on.
+    #[command(after_help = "Example:\n  localhsm vault update dev --purge-protection")]
+    Update {
+        /// Vault name.
+        name: String,
+        /// Turn purge protection on (it cannot be turned off).
+        #[arg(long, required = true)]
+        purge_protection: bool,
+    },
+    /// Soft-delete a vault; it can be recovered until its scheduled purge date.
+    #[command(after_help = "Example:\n  localhsm vault delete dev")]
+    Delete {
+        /// Vault name.
+        name: String,
+    },
+    /// Recover a soft-deleted vault with its keys.
+    #[command(after_help = "Example:\n  localhsm vault recover dev")]
+    Recover {
+        /// Vault name.
+        name: String,
+    },
+    /// Permanently delete a soft-deleted vault and its keys.
+    #[command(after_help = "Example:\n  localhsm vault purge dev")]
+    Purge {
+        /// Vault name.
+        name: String,
+    },
+}
+
+/// Validity and tag options shared by `key create` and `key import`.
+#[derive(Debug, clap::Args)]
+pub struct NewKeyOptions {
+    /// A tag, as KEY=VALUE; repeat for more.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Allow the private key to be exported.
+    #[arg(long)]
+    pub exportable: bool,
+    /// Create the key disabled.
+    #[arg(long)]
+    pub disabled: bool,
+    /// Not valid before this time (Unix seconds or RFC 3339, e.g. 2030-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub not_before: Option<UnixTime>,
+    /// Not valid after this time (Unix seconds or RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub expires: Option<UnixTime>,
+}
+
+/// Output options shared by the cryptographic operations.
+#[derive(Debug, clap::Args)]
+pub struct OpOutput {
+    /// Also print byte values as hex.
+    #[arg(long)]
+    pub hex: bool,
+    /// Write the result bytes (raw) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `localhsm key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key (a new version if NAME exists).
+    #[command(
+        after_help = "Example:\n  localhsm key create signer --kty EC-HSM --curve P-256 --ops sign,verify --tag env=dev"
+    )]
+    Create {
+        /// Key name.
+        name: String,
+        /// Key type: EC, EC-HSM, RSA, RSA-HSM, oct or oct-HSM (oct needs a managedhsm vault).
+        #[arg(long, value_name = "KTY")]
+        kty: KeyType,
+        /// RSA size (2048, 3072, 4096) or oct size (128, 192, 256) in bits.
+        #[arg(long, value_name = "BITS")]
+        size: Option<usize>,
+        /// EC curve: P-256, P-384, P-521 or P-256K.
+        #[arg(long, value_name = "CURVE")]
+        curve: Option<CurveName>,
+        /// Permitted operations, comma-separated: encrypt, decrypt, sign, verify, wrapKey,
+        /// unwrapKey [default: by key type].
+        #[arg(long, value_name = "OPS", value_delimiter = ',')]
+        ops: Option<Vec<KeyOperation>>,
+        /// Attributes and tags of the new key.
+        #[command(flatten)]
+        options: NewKeyOptions,
+    },
+    /// Import a key from a JSON Web Key with its private members.
+    #[command(after_help = "Example:\n  localhsm key import imported --jwk key.json --hsm")]
+    Import {
+        /// Key name.
+        name: String,
+        /// The JWK file (JSON with private members), or - for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        jwk: String,
+        /// Import as an HSM key (EC-HSM, RSA-HSM, oct-HSM).
+        #[arg(long)]
+        hsm: bool,
+        /// Attributes and tags of the new key.
+        #[command(flatten)]
+        options: NewKeyOptions,
+    },
+    /// Show a key's public part and attributes (never private material).
+    #[command(after_help = "Example:\n  localhsm key get signer --version 0123abcd...")]
+    Get {
+        /// Key name.
+        name: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// List the keys of the vault.
+    #[command(after_help = "Example:\n  localhsm --vault dev key list --max 10")]
+    List {
+        /// Stop after N keys.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+    /// List the versions of a key.
+    #[command(after_help = "Example:\n  localhsm key versions signer")]
+    Versions {
+        /// Key name.
+        name: String,
+        /// Stop after N versions.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+    /// Change a key version's attributes, operations or tags.
+    #[command(after_help = "Example:\n  localhsm key update signer --disable --tag owner=me")]
+    Update {
+        /// Key name.
+        name: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// Enable the key.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Disable the key.
+        #[arg(long)]
+        disable: bool,
+        /// Replace the tags with these (KEY=VALUE; repeat for more).
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// Replace the permitted operations (comma-separated).
+        #[arg(long, value_name = "OPS", value_delimiter = ',')]
+        ops: Option<Vec<KeyOperation>>,
+        /// Set the not-before time (Unix seconds or RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        not_before: Option<UnixTime>,
+        /// Set the expiry time (Unix seconds or RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        expires: Option<UnixTime>,
+    },
+    /// Create a new version of a key with the same type and settings.
+    #[command(after_help = "Example:\n  localhsm key rotate signer")]
+    Rotate {
+        /// Key name.
+        name: String,
+    },
+    /// Soft-delete a key; recover it with `key recover` until its scheduled purge date.
+    #[command(after_help = "Example:\n  localhsm key delete signer")]
+    Delete {
+        /// Key name.
+        name: String,
+    },
+    /// Recover a soft-deleted key.
+    #[command(after_help = "Example:\n  localhsm key recover signer")]
+    Recover {
+        /// Key name.
+        name: String,
+    },
+    /// Permanently delete a soft-deleted key.
+    #[command(after_help = "Example:\n  localhsm key purge signer")]
+    Purge {
+        /// Key name.
+        name: String,
+    },
+    /// Write a protected backup of a key (all versions) to a file.
+    #[command(after_help = "Example:\n  localhsm key backup signer --file signer.backup")]
+    Backup {
+        /// Key name.
+        name: String,
+        /// File to write the backup blob to.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Restore a key from a backup file (its name must not be in use).
+    #[command(after_help = "Example:\n  localhsm key restore --file signer.backup")]
+    Restore {
+        /// Backup file written by `key backup`.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Sign a digest (or hash a file with --message-file and sign that).
+    #[command(
+        group(ArgGroup::new("input").required(true).args(["digest", "message_file"])),
+        after_help = "Example:\n  localhsm key sign signer --alg ES256 --message-file README.md\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Sign {
+        /// Key name.
+        name: String,
+        /// Algorithm: ES256, ES384, ES512, ES256K, RS256/384/512 or PS256/384/512.
+        #[arg(long)]
+        alg: SignatureAlgorithm,
+        /// The digest to sign.
+        digest: Option<String>,
+        /// Hash this file with the algorithm's hash and sign the digest.
+        #[arg(long, value_name = "FILE")]
+        message_file: Option<PathBuf>,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OpOutput,
+    },
+    /// Verify a signature over a digest (or over a file's hash with --message-file).
+    /// Exits with status 1 when the signature does not verify.
+    #[command(
+        group(ArgGroup::new("input").required(true).args(["digest", "message_file"])),
+        after_help = "Example:\n  localhsm key verify signer --alg ES256 --message-file README.md --signature b64:MEUC...\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Verify {
+        /// Key name.
+        name: String,
+        /// Signature algorithm.
+        #[arg(long)]
+        alg: SignatureAlgorithm,
+        /// The digest that was signed.
+        digest: Option<String>,
+        /// Hash this file with the algorithm's hash and verify over the digest.
+        #[arg(long, value_name = "FILE")]
+        message_file: Option<PathBuf>,
+        /// The signature.
+        #[arg(long)]
+        signature: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Encrypt bytes (RSA-OAEP, RSA-OAEP-256, RSA1_5, AES-GCM, AES-CBC[PAD]).
+    #[command(
+        after_help = "Example:\n  localhsm key encrypt aes --alg A256GCM hex:68656c6c6f\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Encrypt {
+        /// Key name.
+        name: String,
+        /// Algorithm: RSA-OAEP, RSA-OAEP-256, RSA1_5, A128GCM..A256GCM, A128CBC..A256CBCPAD.
+        #[arg(long)]
+        alg: EncryptionAlgorithm,
+        /// The plaintext.
+        plaintext: String,
+        /// IV (AES-CBC; AES-GCM generates one when omitted).
+        #[arg(long)]
+        iv: Option<String>,
+        /// Additional authenticated data (AES-GCM).
+        #[arg(long)]
+        aad: Option<String>,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OpOutput,
+    },
+    /// Decrypt bytes encrypted by `key encrypt` (or any Key Vault client).
+    #[command(
+        after_help = "Example:\n  localhsm key decrypt aes --alg A256GCM CIPHERTEXT --iv IV --tag TAG\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Decrypt {
+        /// Key name.
+        name: String,
+        /// Algorithm used to encrypt.
+        #[arg(long)]
+        alg: EncryptionAlgorithm,
+        /// The ciphertext.
+        ciphertext: String,
+        /// IV (AES).
+        #[arg(long)]
+        iv: Option<String>,
+        /// Additional authenticated data (AES-GCM).
+        #[arg(long)]
+        aad: Option<String>,
+        /// Authentication tag (AES-GCM).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OpOutput,
+    },
+    /// Wrap (encrypt) a key with this key (RSA-OAEP, RSA-OAEP-256, RSA1_5, A128KW..A256KW).
+    #[command(
+        after_help = "Example:\n  localhsm key wrap kek --alg A256KW hex:00112233445566778899aabbccddeeff\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Wrap {
+        /// Key name.
+        name: String,
+        /// Algorithm.
+        #[arg(long)]
+        alg: WrapAlgorithm,
+        /// The key to wrap.
+        key: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OpOutput,
+    },
+    /// Unwrap a key wrapped by `key wrap`.
+    #[command(
+        after_help = "Example:\n  localhsm key unwrap kek --alg A256KW WRAPPED --hex\n\n\
+                      Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."
+    )]
+    Unwrap {
+        /// Key name.
+        name: String,
+        /// Algorithm used to wrap.
+        #[arg(long)]
+        alg: WrapAlgorithm,
+        /// The wrapped key.
+        wrapped: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OpOutput,
+    },
+}
+
+/// `localhsm deleted ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeletedCommand {
+    /// List soft-deleted keys with their scheduled purge dates.
+    #[command(after_help = "Example:\n  localhsm --vault dev deleted list")]
+    List {
+        /// Stop after N keys.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+    /// Show a soft-deleted key.
+    #[command(after_help = "Example:\n  localhsm deleted show signer")]
+    Show {
+        /// Key name.
+        name: String,
+    },
+}
+
+/// Parses `KEY=VALUE`.
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Parses a time given as Unix seconds or RFC 3339.
+fn parse_time(s: &str) -> Result<UnixTime, String> {
+    super::dates::parse_time(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_name() != "help" {
+                let after = cmd
+                    .get_after_help()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                assert!(after.contains("Example:"), "{path} has no example");
+                assert!(cmd.get_about().is_some(), "{path} has no description");
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path);
+            }
+        }
+        walk(&Cli::command(), "");
+    }
+
+    #[test]
+    fn tags_parse() {
+        assert_eq!(parse_tag("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_tag("=x").is_err());
+        assert!(parse_tag("x").is_err());
+    }
+}

@@ -1,0 +1,460 @@
+//! Printing results: the REST JSON as it came (`--output json`), or readable tables. Tables
+//! show only public fields; the server never sends private key material, and these views
+//! would not print it if it did.
+
+use serde_json::Value;
+
+use super::args::OutputFormat;
+use super::dates::format_time;
+
+/// What a JSON value is, so the table view knows how to lay it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A key bundle (or deleted key bundle).
+    Key,
+    /// `{"value": [key items]}` of `GET /keys`.
+    Keys,
+    /// `{"value": [key items]}` of `GET /keys/{name}/versions`.
+    Versions,
+    /// `{"value": [deleted key items]}`.
+    DeletedKeys,
+    /// A vault.
+    Vault,
+    /// `{"value": [vaults]}`.
+    Vaults,
+    /// `{"value": [deleted vaults]}`.
+    DeletedVaults,
+    /// A key operation result (`kid`, `value`, and `iv`/`tag`/`aad` for AES); `label`
+    /// names `value`, `hex` adds hex lines.
+    Operation {
+        /// What `value` is (`signature`, `ciphertext`, ...).
+        label: &'static str,
+        /// Also print byte values as hex.
+        hex: bool,
+    },
+    /// `{"value": bool}` of verify.
+    Verify,
+    /// The time-shift answer.
+    TimeShift,
+}
+
+/// Prints results in one format.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    /// The format.
+    pub format: OutputFormat,
+}
+
+impl Printer {
+    /// Prints `value`: pretty JSON, or the table view for `shape`.
+    pub fn show(&self, shape: Shape, value: &Value) {
+        print!("{}", self.render(shape, value));
+    }
+
+    /// Prints a confirmation for answers without a body (table mode only; JSON mode prints
+    /// nothing, as the API returned nothing).
+    pub fn note(&self, text: &str) {
+        if self.format == OutputFormat::Table {
+            println!("{text}");
+        }
+    }
+
+    /// The text [`Printer::show`] prints.
+    pub fn render(&self, shape: Shape, value: &Value) -> String {
+        match self.format {
+            OutputFormat::Json => {
+                let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            OutputFormat::Table => table(shape, value),
+        }
+    }
+}
+
+fn table(shape: Shape, v: &Value) -> String {
+    match shape {
+        Shape::Key => key(v),
+        Shape::Keys => list(v, "keys", &KEY_COLUMNS),
+        Shape::Versions => list(v, "versions", &VERSION_COLUMNS),
+        Shape::DeletedKeys => list(v, "deleted keys", &DELETED_KEY_COLUMNS),
+        Shape::Vault => vault(v),
+        Shape::Vaults => list(v, "vaults", &VAULT_COLUMNS),
+        Shape::DeletedVaults => list(v, "deleted vaults", &DELETED_VAULT_COLUMNS),
+        Shape::Operation { label, hex } => operation(v, label, hex),
+        Shape::Verify => fields(&[(
+            "valid",
+            v.get("value")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string(),
+        )]),
+        Shape::TimeShift => fields(&[
+            ("now", date(v.get("now"))),
+            ("offset seconds", text(v.get("offsetSeconds"))),
+            ("purged keys", names(v.get("purgedKeys"))),
+            ("purged vaults", names(v.get("purgedVaults"))),
+        ]),
+    }
+}
+
+// ---- cells ----
+
+/// A JSON scalar as text; `-` when absent.
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A JSON array of names as `a, b`; `none` when empty.
+fn names(v: Option<&Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| text(Some(x))).collect())
+        .unwrap_or_default();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Unix seconds as a UTC date; `-` when absent.
+fn date(v: Option<&Value>) -> String {
+    v.and_then(Value::as_u64)
+        .map(format_time)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `k=v, k=v`, sorted; `-` when none.
+fn tags(v: Option<&Value>) -> String {
+    let Some(map) = v.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+        return "-".into();
+    };
+    let mut pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    pairs.join(", ")
+}
+
+/// `(name, version)` from a key id `https://host/keys/{name}[/{version}]` (or a recovery id).
+fn kid_parts(v: Option<&Value>) -> (String, String) {
+    let kid = v.and_then(Value::as_str).unwrap_or_default();
+    let path = kid.split_once("://").map_or(kid, |(_, rest)| rest);
+    let mut seg = path.split('/').skip(2);
+    let name = seg.next().unwrap_or("-").to_string();
+    let version = seg
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("-")
+        .to_string();
+    (name, version)
+}
+
+fn attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.get("attributes").and_then(|a| a.get(name))
+}
+
+// ---- layouts ----
+
+/// `label: value` lines, labels padded to one width.
+fn fields(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 1;
+    rows.iter()
+        .map(|(l, v)| format!("{:<width$} {v}\n", format!("{l}:")))
+        .collect()
+}
+
+/// Aligned columns with a header row; the last column is not padded.
+fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// A column: header and how to compute its cell from an item.
+type Column = (&'static str, fn(&Value) -> String);
+
+const KEY_COLUMNS: [Column; 6] = [
+    ("NAME", |v| kid_parts(v.get("kid")).0),
+    ("ENABLED", |v| text(attr(v, "enabled"))),
+    ("CREATED", |v| date(attr(v, "created"))),
+    ("UPDATED", |v| date(attr(v, "updated"))),
+    ("EXPIRES", |v| date(attr(v, "exp"))),
+    ("TAGS", |v| tags(v.get("tags"))),
+];
+
+const VERSION_COLUMNS: [Column; 6] = [
+    ("VERSION", |v| kid_parts(v.get("kid")).1),
+    ("ENABLED", |v| text(attr(v, "enabled"))),
+    ("CREATED", |v| date(attr(v, "created"))),
+    ("UPDATED", |v| date(attr(v, "updated"))),
+    ("EXPIRES", |v| date(attr(v, "exp"))),
+    ("TAGS", |v| tags(v.get("tags"))),
+];
+
+const DELETED_KEY_COLUMNS: [Column; 4] = [
+    ("NAME", |v| kid_parts(v.get("kid")).0),
+    ("DELETED", |v| date(v.get("deletedDate"))),
+    ("SCHEDULED PURGE", |v| date(v.get("scheduledPurgeDate"))),
+    ("TAGS", |v| tags(v.get("tags"))),
+];
+
+const VAULT_COLUMNS: [Column; 5] = [
+    ("NAME", |v| text(v.get("name"))),
+    ("KIND", |v| text(v.get("kind"))),
+    ("RETENTION DAYS", |v| text(v.get("retentionDays"))),
+    ("PURGE PROTECTION", |v| text(v.get("purgeProtection"))),
+    ("CREATED", |v| date(v.get("created"))),
+];
+
+const DELETED_VAULT_COLUMNS: [Column; 5] = [
+    ("NAME", |v| text(v.get("name"))),
+    ("KIND", |v| text(v.get("kind"))),
+    ("PURGE PROTECTION", |v| text(v.get("purgeProtection"))),
+    ("DELETED", |v| date(v.get("deletedDate"))),
+    ("SCHEDULED PURGE", |v| date(v.get("scheduledPurgeDate"))),
+];
+
+fn list(v: &Value, what: &str, cols: &[Column]) -> String {
+    let items = v
+        .get("value")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if items.is_empty() {
+        return format!("(no {what})\n");
+    }
+    let headers: Vec<&str> = cols.iter().map(|(h, _)| *h).collect();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| cols.iter().map(|(_, f)| f(item)).collect())
+        .collect();
+    columns(&headers, &rows)
+}
+
+fn key(v: &Value) -> String {
+    let jwk = v.get("key").cloned().unwrap_or_default();
+    let (name, version) = kid_parts(jwk.get("kid"));
+    let mut rows = vec![
+        ("name", name),
+        ("version", version),
+        ("kid", text(jwk.get("kid"))),
+        ("kty", text(jwk.get("kty"))),
+    ];
+    if let Some(crv) = jwk.get("crv") {
+        rows.push(("curve", text(Some(crv))));
+    }
+    if let Some(n) = jwk.get("n").and_then(Value::as_str) {
+        let bits = crate::crypto::jwk::b64url_decode(n)
+            .map(|b| {
+                let lead = b.iter().take_while(|&&x| x == 0).count();
+                (b.len() - lead) * 8
+            })
+            .unwrap_or(0);
+        rows.push(("size", format!("{bits} bits")));
+    }
+    let ops = jwk
+        .get("key_ops")
+        .and_then(Value::as_array)
+        .map(|ops| {
+            ops.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| "-".into());
+    rows.push(("key_ops", ops));
+    rows.extend([
+        ("enabled", text(attr(v, "enabled"))),
+        ("not before", date(attr(v, "nbf"))),
+        ("expires", date(attr(v, "exp"))),
+        ("created", date(attr(v, "created"))),
+        ("updated", date(attr(v, "updated"))),
+        ("exportable", text(attr(v, "exportable"))),
+        (
+            "recovery",
+            format!(
+                "{} ({} days)",
+                text(attr(v, "recoveryLevel")),
+                text(attr(v, "recoverableDays"))
+            ),
+        ),
+        ("tags", tags(v.get("tags"))),
+    ]);
+    if v.get("deletedDate").is_some() {
+        rows.extend([
+            ("deleted", date(v.get("deletedDate"))),
+            ("scheduled purge", date(v.get("scheduledPurgeDate"))),
+            ("recovery id", text(v.get("recoveryId"))),
+        ]);
+    }
+    fields(&rows)
+}
+
+fn vault(v: &Value) -> String {
+    let mut rows = vec![
+        ("name", text(v.get("name"))),
+        ("kind", text(v.get("kind"))),
+        ("retention days", text(v.get("retentionDays"))),
+        ("purge protection", text(v.get("purgeProtection"))),
+        ("recovery level", text(v.get("recoveryLevel"))),
+        ("created", date(v.get("created"))),
+    ];
+    if v.get("deletedDate").is_some() {
+        rows.extend([
+            ("deleted", date(v.get("deletedDate"))),
+            ("scheduled purge", date(v.get("scheduledPurgeDate"))),
+        ]);
+    }
+    fields(&rows)
+}
+
+fn operation(v: &Value, label: &'static str, hex: bool) -> String {
+    let mut rows = vec![("kid", text(v.get("kid")))];
+    for (field, name) in [
+        ("value", label),
+        ("iv", "iv"),
+        ("tag", "tag"),
+        ("aad", "aad"),
+    ] {
+        let Some(b64) = v.get(field).and_then(Value::as_str) else {
+            continue;
+        };
+        rows.push((name, b64.to_string()));
+        if hex {
+            let h = crate::crypto::jwk::b64url_decode(b64)
+                .map(hex::encode)
+                .unwrap_or_else(|_| "-".into());
+            rows.push((hex_label(name), h));
+        }
+    }
+    fields(&rows)
+}
+
+fn hex_label(name: &str) -> &'static str {
+    match name {
+        "signature" => "signature (hex)",
+        "ciphertext" => "ciphertext (hex)",
+        "plaintext" => "plaintext (hex)",
+        "wrapped key" => "wrapped key (hex)",
+        "key" => "key (hex)",
+        "iv" => "iv (hex)",
+        "tag" => "tag (hex)",
+        "aad" => "aad (hex)",
+        _ => "hex",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table_of(shape: Shape, v: Value) -> String {
+        Printer {
+            format: OutputFormat::Table,
+        }
+        .render(shape, &v)
+    }
+
+    #[test]
+    fn key_table_shows_public_fields_only() {
+        let out = table_of(
+            Shape::Key,
+            json!({
+                "key": {"kid": "https://localhost/keys/k1/abc", "kty": "EC-HSM", "crv": "P-256",
+                        "key_ops": ["sign", "verify"], "x": "AA", "y": "AA", "d": "SECRET"},
+                "attributes": {"enabled": true, "created": 0, "updated": 86400,
+                               "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90},
+                "tags": {"b": "2", "a": "1"}
+            }),
+        );
+        assert!(out.contains("name:"), "{out}");
+        assert!(out.contains("k1"));
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("version:") && l.ends_with(" abc")),
+            "{out}"
+        );
+        assert!(out.contains("sign, verify"));
+        assert!(out.contains("1970-01-02 00:00:00"));
+        assert!(out.contains("a=1, b=2"));
+        assert!(!out.contains("SECRET"));
+    }
+
+    #[test]
+    fn lists_are_aligned_columns() {
+        let out = table_of(
+            Shape::Keys,
+            json!({"value": [
+                {"kid": "https://localhost/keys/short", "attributes": {"enabled": true, "created": 0, "updated": 0}},
+                {"kid": "https://localhost/keys/a-longer-name", "attributes": {"enabled": false, "created": 0, "updated": 0}, "tags": {"k": "v"}}
+            ]}),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let col = lines[0].find("ENABLED").unwrap();
+        assert_eq!(lines[1].find("true"), Some(col));
+        assert_eq!(lines[2].find("false"), Some(col));
+        assert!(lines[2].ends_with("k=v"));
+        assert_eq!(table_of(Shape::Keys, json!({"value": []})), "(no keys)\n");
+    }
+
+    #[test]
+    fn operations_print_base64url_and_optionally_hex() {
+        let v = json!({"kid": "https://localhost/keys/k/v", "value": "AP8"});
+        let plain = table_of(
+            Shape::Operation {
+                label: "signature",
+                hex: false,
+            },
+            v.clone(),
+        );
+        assert!(plain.contains("signature: AP8"));
+        assert!(!plain.contains("00ff"));
+        let with_hex = table_of(
+            Shape::Operation {
+                label: "signature",
+                hex: true,
+            },
+            v,
+        );
+        assert!(with_hex.contains("signature (hex): 00ff"), "{with_hex}");
+    }
+
+    #[test]
+    fn json_is_the_value_itself() {
+        let v = json!({"value": true});
+        let out = Printer {
+            format: OutputFormat::Json,
+        }
+        .render(Shape::Verify, &v);
+        assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), v);
+    }
+}

@@ -1,0 +1,339 @@
+//! Customer-data requests: export, or delete, everything the store holds about a principal
+//! (object ID), a user principal name, a device ID, or a tag, in every vault.
+//!
+//! What is tied to a subject: role assignments naming its object ID; keys and deleted keys
+//! whose tags carry it (device IDs live in tags, as IoT Hub ties data to device IDs); and
+//! the access-log records of its calls. Export returns them (keys as metadata, public parts
+//! and tags, never private material). Delete removes the assignments, soft-deletes and then
+//! purges the tagged keys (under purge protection a key waits for its scheduled purge date,
+//! and the report says so), and redacts the subject's object ID, UPN and IP address in the
+//! access-log records.
+
+use serde::Serialize;
+
+use crate::audit::{AccessLogRecord, LogQuery};
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::model::{KeyBundle, Tags, VaultKind};
+use crate::rbac::RoleAssignment;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Whom a request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A principal's object ID.
+    Principal(String),
+    /// A user principal name.
+    Upn(String),
+    /// A device ID (as carried in tag values).
+    DeviceId(String),
+    /// A tag `key=value`.
+    Tag {
+        /// Tag name.
+        key: String,
+        /// Tag value.
+        value: String,
+    },
+}
+
+impl Subject {
+    /// Parses `key=value` into a tag subject.
+    pub fn tag(spec: &str) -> Result<Self> {
+        match spec.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(Subject::Tag {
+                key: k.to_string(),
+                value: v.to_string(),
+            }),
+            _ => Err(Error::bad_parameter(format!(
+                "tag {spec:?} must be written key=value"
+            ))),
+        }
+    }
+
+    /// Whether a set of tags carries this subject: for a tag subject, that tag; otherwise
+    /// any tag value equal to the subject (case-insensitive).
+    pub fn in_tags(&self, tags: &Tags) -> bool {
+        match self {
+            Subject::Tag { key, value } => tags.get(key) == Some(value),
+            Subject::Principal(s) | Subject::Upn(s) | Subject::DeviceId(s) => {
+                tags.values().any(|v| v.eq_ignore_ascii_case(s))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Subject::Principal(s) => format!("principal {s}"),
+            Subject::Upn(s) => format!("upn {s}"),
+            Subject::DeviceId(s) => format!("device {s}"),
+            Subject::Tag { key, value } => format!("tag {key}={value}"),
+        }
+    }
+}
+
+/// A key version in an export: metadata, public JWK and tags.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedKeyVersion {
+    /// Version id.
+    pub version: String,
+    /// Key type.
+    pub kty: String,
+    /// Public JWK (no private members).
+    pub key: crate::crypto::Jwk,
+    /// Attributes.
+    pub attributes: crate::model::KeyAttributes,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A key in an export, with the versions whose tags carry the subject.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedKey {
+    /// Key name.
+    pub name: String,
+    /// Soft-deleted: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_date: Option<UnixTime>,
+    /// Soft-deleted: when it will be purged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_purge_date: Option<UnixTime>,
+    /// The matching versions.
+    pub versions: Vec<ExportedKeyVersion>,
+}
+
+/// What one vault holds about the subject.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultExport {
+    /// Vault name.
+    pub vault: String,
+    /// Whether the vault itself is soft-deleted.
+    pub vault_deleted: bool,
+    /// Role assignments naming the subject.
+    pub role_assignments: Vec<RoleAssignment>,
+    /// Live keys whose tags carry the subject.
+    pub keys: Vec<ExportedKey>,
+    /// Soft-deleted keys whose tags carry the subject.
+    pub deleted_keys: Vec<ExportedKey>,
+    /// Access-log records of the subject's calls.
+    pub access_log: Vec<AccessLogRecord>,
+}
+
+/// Everything held about a subject.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerDataExport {
+    /// The subject, described.
+    pub subject: String,
+    /// When the export was made (Unix seconds).
+    pub generated: UnixTime,
+    /// Per vault, only vaults that hold something.
+    pub vaults: Vec<VaultExport>,
+}
+
+/// A key that could not be purged yet.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwaitingPurge {
+    /// Vault.
+    pub vault: String,
+    /// Key name.
+    pub name: String,
+    /// When it will be purged.
+    pub scheduled_purge_date: Option<UnixTime>,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// What a customer-data deletion did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionReport {
+    /// The subject, described.
+    pub subject: String,
+    /// Role assignments removed, as `vault/name`.
+    pub role_assignments_removed: Vec<String>,
+    /// Keys soft-deleted, as `vault/name`.
+    pub keys_deleted: Vec<String>,
+    /// Keys purged, as `vault/name`.
+    pub keys_purged: Vec<String>,
+    /// Keys that must wait (purge protection, or a soft-deleted vault).
+    pub keys_awaiting_purge: Vec<AwaitingPurge>,
+    /// Access-log records redacted.
+    pub access_log_records_redacted: usize,
+}
+
+fn exported(
+    name: &str,
+    versions: Vec<KeyBundle>,
+    deletion: Option<crate::model::DeletionInfo>,
+    subject: &Subject,
+) -> Option<ExportedKey> {
+    let matching: Vec<ExportedKeyVersion> = versions
+        .into_iter()
+        .filter(|b| subject.in_tags(&b.tags))
+        .map(|b| ExportedKeyVersion {
+            version: b.version,
+            kty: b.kty.to_string(),
+            key: b.key.public_only(),
+            attributes: b.attributes,
+            tags: b.tags,
+        })
+        .collect();
+    (!matching.is_empty()).then(|| ExportedKey {
+        name: name.to_string(),
+        deleted_date: deletion.map(|d| d.deleted_date),
+        scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
+        versions: matching,
+    })
+}
+
+impl Store {
+    fn every_vault(&self) -> Result<Vec<(Vault, crate::model::VaultInfo)>> {
+        let mut all = self.list_vaults()?;
+        all.extend(self.list_deleted_vaults()?);
+        Ok(all
+            .into_iter()
+            .map(|info| (self.vault_unchecked(&info.name), info))
+            .collect())
+    }
+
+    fn tagged_keys(
+        &self,
+        vault: &Vault,
+        subject: &Subject,
+        deleted: bool,
+    ) -> Result<Vec<ExportedKey>> {
+        let mut out = Vec::new();
+        for name in vault.key_names(deleted)? {
+            let (versions, deletion) = vault.all_versions(&name, deleted)?;
+            out.extend(exported(&name, versions, deletion, subject));
+        }
+        Ok(out)
+    }
+
+    /// Everything tied to `subject`, in every vault (live and soft-deleted).
+    pub fn export_customer_data(&self, subject: &Subject) -> Result<CustomerDataExport> {
+        let mut vaults = Vec::new();
+        for (vault, info) in self.every_vault()? {
+            let role_assignments = match (subject, info.kind) {
+                (Subject::Principal(oid), VaultKind::ManagedHsm) => vault
+                    .role_assignments_raw()?
+                    .into_iter()
+                    .filter(|a| a.principal_id.eq_ignore_ascii_case(oid))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let access_log = self
+                .access_log(&info.name, &LogQuery::default())?
+                .into_iter()
+                .filter(|r| r.is_by(subject))
+                .collect::<Vec<_>>();
+            let export = VaultExport {
+                vault: info.name.clone(),
+                vault_deleted: info.deleted_date.is_some(),
+                role_assignments,
+                keys: self.tagged_keys(&vault, subject, false)?,
+                deleted_keys: self.tagged_keys(&vault, subject, true)?,
+                access_log,
+            };
+            let empty = export.role_assignments.is_empty()
+                && export.keys.is_empty()
+                && export.deleted_keys.is_empty()
+                && export.access_log.is_empty();
+            if !empty {
+                vaults.push(export);
+            }
+        }
+        Ok(CustomerDataExport {
+            subject: subject.describe(),
+            generated: self.now(),
+            vaults,
+        })
+    }
+
+    /// Removes what is tied to `subject`: its role assignments; its tagged keys (soft-delete,
+    /// then purge where the vault's rules allow); and its identity in access-log records.
+    pub fn delete_customer_data(&self, subject: &Subject) -> Result<DeletionReport> {
+        let mut report = DeletionReport {
+            subject: subject.describe(),
+            ..DeletionReport::default()
+        };
+        for (vault, info) in self.every_vault()? {
+            let vault_deleted = info.deleted_date.is_some();
+            if let (Subject::Principal(oid), VaultKind::ManagedHsm, false) =
+                (subject, info.kind, vault_deleted)
+            {
+                for a in vault.role_assignments_raw()? {
+                    if a.principal_id.eq_ignore_ascii_case(oid) {
+                        vault.delete_role_assignment(&a.name)?;
+                        report
+                            .role_assignments_removed
+                            .push(format!("{}/{}", info.name, a.name));
+                    }
+                }
+            }
+            let live = self.tagged_keys(&vault, subject, false)?;
+            let deleted = self.tagged_keys(&vault, subject, true)?;
+            if vault_deleted {
+                for k in live.into_iter().chain(deleted) {
+                    report.keys_awaiting_purge.push(AwaitingPurge {
+                        vault: info.name.clone(),
+                        name: k.name,
+                        scheduled_purge_date: info.scheduled_purge_date,
+                        reason: "the vault is soft-deleted; its keys are purged with it".into(),
+                    });
+                }
+                continue;
+            }
+            for k in &live {
+                vault.delete_key(&k.name)?;
+                report
+                    .keys_deleted
+                    .push(format!("{}/{}", info.name, k.name));
+            }
+            for name in live
+                .iter()
+                .map(|k| &k.name)
+                .chain(deleted.iter().map(|k| &k.name))
+            {
+                match vault.purge_deleted_key(name) {
+                    Ok(()) => report.keys_purged.push(format!("{}/{}", info.name, name)),
+                    Err(Error::PurgeProtected {
+                        scheduled_purge_date,
+                        ..
+                    }) => report.keys_awaiting_purge.push(AwaitingPurge {
+                        vault: info.name.clone(),
+                        name: name.clone(),
+                        scheduled_purge_date: Some(scheduled_purge_date),
+                        reason:
+                            "purge protection: purged automatically at its scheduled purge date"
+                                .into(),
+                    }),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        report.access_log_records_redacted = self.shared.redact_access_logs(subject)?;
+        self.flush()?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_match_tags() {
+        let tags: Tags = [("deviceId".to_string(), "Dev-42".to_string())].into();
+        assert!(Subject::DeviceId("dev-42".into()).in_tags(&tags));
+        assert!(Subject::tag("deviceId=Dev-42").unwrap().in_tags(&tags));
+        assert!(!Subject::tag("deviceId=dev-42").unwrap().in_tags(&tags));
+        assert!(!Subject::Principal("other".into()).in_tags(&tags));
+        assert!(Subject::tag("novalue").is_err());
+    }
+}
