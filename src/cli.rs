@@ -7,6 +7,7 @@
 //! when a running `localhsm serve` holds it, the CLI sends the same requests to that server
 //! over HTTPS (the server records its address in `DIR/server.json`).
 
+mod access;
 pub mod args;
 pub mod commands;
 mod dates;

@@ -68,8 +68,23 @@ impl OffsetClock {
     /// Moves this clock forward by `secs` and returns the new time.
     pub fn shift_forward(&self, secs: u64) -> UnixTime {
         let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        // Saturating: a wrapping add would turn a huge shift into a step backwards.
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
+                Some(o.saturating_add(secs))
+            });
         self.now()
+    }
+
+    /// Moves this clock forward, if needed, so it reads at least `t`. A dev server that was
+    /// shifted forward and restarted resumes from the store's latest time instead of
+    /// standing still until the system clock catches up.
+    pub fn catch_up_to(&self, t: UnixTime) {
+        let behind = t.saturating_sub(self.now());
+        if behind > 0 {
+            self.shift_forward(behind);
+        }
     }
 
     /// How far ahead of the system clock this clock runs, in seconds.

@@ -68,7 +68,7 @@ pub enum Error {
         name: String,
     },
     /// Purge protection forbids purging this object before its scheduled purge date.
-    #[error("{object:?} cannot be purged before its scheduled purge date ({scheduled_purge_date}): the vault has purge protection enabled")]
+    #[error("{object:?} cannot be purged before its scheduled purge date ({}): the vault has purge protection enabled", crate::audit::rfc3339(*scheduled_purge_date))]
     PurgeProtected {
         /// What was to be purged (key or vault name).
         object: String,

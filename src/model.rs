@@ -180,6 +180,7 @@ impl VaultInfo {
 
 /// Attributes of a key version, as Key Vault reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyAttributes {
     /// Whether the version may be used.
     pub enabled: bool,

@@ -59,6 +59,17 @@ pub fn ensure_default_vault(store: &Store) -> Result<()> {
     }
 }
 
+/// Opens the store in `dir` for the server or the CLI: the dev-mode clock, resumed from the
+/// latest time the store has acted on (so a shifted clock keeps moving after a restart),
+/// and the default vault.
+pub fn open_dev_store(dir: &Path) -> Result<AppState> {
+    let clock = Arc::new(OffsetClock::new());
+    let store = Store::builder(dir).clock(clock.clone()).open()?;
+    clock.catch_up_to(store.now());
+    ensure_default_vault(&store)?;
+    Ok(AppState { store, clock })
+}
+
 /// The application: every route, over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
@@ -298,20 +309,14 @@ pub struct ServerFile {
 /// Runs the server until Ctrl-C or SIGTERM; flushes the store on the way out.
 pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let clock = Arc::new(OffsetClock::new());
-    let store = {
+    let state = {
         let dir = opts.data_dir.clone();
-        let clock = clock.clone();
-        tokio::task::spawn_blocking(move || Store::builder(&dir).clock(clock).open()).await??
+        tokio::task::spawn_blocking(move || open_dev_store(&dir)).await??
     };
-    ensure_default_vault(&store)?;
+    let store = state.store.clone();
     store.set_access_policy(opts.access.clone());
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
-    let state = AppState {
-        store: store.clone(),
-        clock,
-    };
     let app = router(state);
     let handle = axum_server::Handle::new();
 

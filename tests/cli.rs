@@ -795,3 +795,118 @@ fn every_command_has_help_with_an_example() {
     }
     assert!(cli.ok(&["time-shift", "--help"]).contains("Dev only"));
 }
+
+#[test]
+fn roles_access_logs_and_customer_data() {
+    let cli = Cli::new();
+    cli.ok(&[
+        "vault",
+        "create",
+        "pp",
+        "--kind",
+        "managedhsm",
+        "--retention-days",
+        "7",
+        "--purge-protection",
+    ]);
+    cli.ok(&[
+        "key",
+        "create",
+        "k1",
+        "--kty",
+        "EC-HSM",
+        "--tag",
+        "deviceId=sensor-1",
+    ]);
+    cli.ok(&[
+        "--vault",
+        "pp",
+        "key",
+        "create",
+        "k2",
+        "--kty",
+        "oct-HSM",
+        "--tag",
+        "deviceId=sensor-1",
+    ]);
+
+    // Roles: assign by short name, list (all and at a scope), definitions, remove.
+    let a = cli.json(&[
+        "role",
+        "assign",
+        "--role",
+        "Crypto User",
+        "--principal",
+        "oid-1",
+        "--scope",
+        "/keys/k1",
+        "--name",
+        "a-1",
+    ]);
+    assert_eq!(a["value"][0]["properties"]["scope"], "/keys/k1");
+    let all = cli.json(&["role", "list"]);
+    assert_eq!(all["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        cli.json(&["role", "list", "--scope", "/"])["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let defs = cli.json(&["role", "definitions"]);
+    assert_eq!(defs["value"].as_array().unwrap().len(), 9);
+    assert!(cli
+        .ok(&["role", "list"])
+        .contains("Managed HSM Crypto User"));
+    cli.fails_with_hint(
+        &["role", "assign", "--role", "Owner", "--principal", "x"],
+        "role definitions",
+    );
+
+    // Access log: off, then on; the CLI's own calls are recorded with its caller.
+    cli.ok(&[
+        "vault",
+        "update",
+        "default",
+        "--access-log",
+        "on",
+        "--log-retention-days",
+        "30",
+    ]);
+    cli.ok(&["key", "get", "k1"]);
+    let log = cli.json(&["log", "list"]);
+    let records = log["value"].as_array().unwrap();
+    assert!(records
+        .iter()
+        .any(|r| r["operationName"] == "KeyGet" && r["httpStatusCode"] == 200));
+    let lines = cli.ok(&["log", "export"]);
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+            && !lines.is_empty()
+    );
+
+    // Customer data: export finds both tagged keys; delete purges one, the other waits.
+    let export = cli.ok(&["customer-data", "export", "--device-id", "SENSOR-1"]);
+    let export: Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(export["vaults"].as_array().unwrap().len(), 2, "{export}");
+    assert!(
+        !export.to_string().contains("\"k\":"),
+        "no private key material"
+    );
+    let report = cli.json(&["customer-data", "delete", "--device-id", "sensor-1"]);
+    assert_eq!(report["keysPurged"], serde_json::json!(["default/k1"]));
+    assert_eq!(report["keysAwaitingPurge"][0]["name"], "k2");
+    let again: Value =
+        serde_json::from_str(&cli.ok(&["customer-data", "export", "--device-id", "sensor-1"]))
+            .unwrap();
+    assert_eq!(again["vaults"].as_array().unwrap().len(), 1);
+    assert_eq!(again["vaults"][0]["vault"], "pp");
+    let report = cli.json(&["customer-data", "delete", "--principal", "oid-1"]);
+    assert_eq!(
+        report["roleAssignmentsRemoved"],
+        serde_json::json!(["default/a-1"])
+    );
+    cli.fails(2, &["customer-data", "export"]);
+}

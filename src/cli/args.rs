@@ -97,6 +97,126 @@ pub enum Command {
     /// catches up; do not use it on data you care about.
     #[command(after_help = "Example:\n  localhsm time-shift 7776000   # 90 days")]
     TimeShift(TimeShiftArgs),
+    /// Managed HSM role assignments and role definitions (local RBAC).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm role assign --role \"Crypto User\" --principal 11111111-2222-3333-4444-555555555555 --scope /keys/signer"
+    )]
+    Role(RoleCommand),
+    /// Read a vault's access log (turn it on with `vault update NAME --access-log on`).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm log list --vault default --principal 11111111-2222-3333-4444-555555555555"
+    )]
+    Log(LogCommand),
+    /// Export or delete everything held about a principal, UPN, device ID or tag.
+    #[command(
+        subcommand,
+        name = "customer-data",
+        after_help = "Example:\n  localhsm customer-data export --device-id sensor-42"
+    )]
+    CustomerData(CustomerDataCommand),
+}
+
+/// `localhsm role ...`.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List role assignments (in the vault given by --vault).
+    #[command(after_help = "Example:\n  localhsm role list --scope /keys/signer")]
+    List {
+        /// Only assignments at exactly this scope: /, /keys or /keys/NAME.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Assign a role to a principal at a scope.
+    #[command(
+        after_help = "Example:\n  localhsm role assign --role \"Crypto User\" --principal 11111111-2222-3333-4444-555555555555 --scope /keys/signer"
+    )]
+    Assign {
+        /// The role: a built-in role's name (\"Crypto User\", \"Managed HSM Crypto Officer\") or id.
+        #[arg(long)]
+        role: String,
+        /// The principal's object ID.
+        #[arg(long)]
+        principal: String,
+        /// Where the role applies: / or /keys (the whole vault) or /keys/NAME (one key).
+        #[arg(long, default_value = "/")]
+        scope: String,
+        /// The assignment's name (a GUID) [default: a new one].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a role assignment by name.
+    #[command(
+        after_help = "Example:\n  localhsm role remove 0e4f3c3a-5b8f-4b1e-9d1c-2a7e3c1b9f00"
+    )]
+    Remove {
+        /// The assignment's name.
+        name: String,
+    },
+    /// List the role definitions (Managed HSM's built-in roles) and what they allow.
+    #[command(after_help = "Example:\n  localhsm role definitions --output json")]
+    Definitions,
+}
+
+/// `localhsm log ...`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// List access-log records of the vault given by --vault, oldest first.
+    #[command(
+        after_help = "Example:\n  localhsm log list --principal 11111111-2222-3333-4444-555555555555 --since 2026-11-01T00:00:00Z"
+    )]
+    List(LogFilter),
+    /// Print access-log records as JSON Lines, one record per line.
+    #[command(after_help = "Example:\n  localhsm log export --vault default > access.jsonl")]
+    Export(LogFilter),
+}
+
+/// Which access-log records.
+#[derive(Debug, clap::Args)]
+pub struct LogFilter {
+    /// Only records of this caller object ID.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Only records at or after this time (Unix seconds or RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most this many records.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `localhsm customer-data ...`.
+#[derive(Debug, Subcommand)]
+pub enum CustomerDataCommand {
+    /// Print one JSON document with everything tied to the subject, in every vault.
+    #[command(
+        after_help = "Example:\n  localhsm customer-data export --principal 11111111-2222-3333-4444-555555555555"
+    )]
+    Export(Subject),
+    /// Remove what is tied to the subject: role assignments, tagged keys (purged where the
+    /// vault's rules allow; purge-protected ones wait for their date), and its identity in
+    /// access-log records. Prints what it did.
+    #[command(after_help = "Example:\n  localhsm customer-data delete --device-id sensor-42")]
+    Delete(Subject),
+}
+
+/// Whom a customer-data request is about: exactly one of these.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Subject {
+    /// A principal's object ID.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// A user principal name.
+    #[arg(long)]
+    pub upn: Option<String>,
+    /// A device ID (found in tag values).
+    #[arg(long)]
+    pub device_id: Option<String>,
+    /// A tag, KEY=VALUE.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Option<String>,
 }
 
 /// `localhsm serve`.
@@ -182,14 +302,23 @@ pub enum VaultCommand {
         #[arg(long)]
         deleted: bool,
     },
-    /// Change a vault's settings: turn purge protection on.
-    #[command(after_help = "Example:\n  localhsm vault update dev --purge-protection")]
+    /// Change a vault's settings: turn purge protection on, or the access log on or off.
+    #[command(
+        after_help = "Example:\n  localhsm vault update dev --purge-protection\n  localhsm vault update dev --access-log on --log-retention-days 30"
+    )]
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["purge_protection", "access_log", "log_retention_days"])))]
     Update {
         /// Vault name.
         name: String,
         /// Turn purge protection on (it cannot be turned off).
-        #[arg(long, required = true)]
+        #[arg(long)]
         purge_protection: bool,
+        /// Record every data-plane call in the vault's access log.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        access_log: Option<String>,
+        /// How long access-log records are kept, 1 to 365 days.
+        #[arg(long, value_name = "N")]
+        log_retention_days: Option<u32>,
     },
     /// Soft-delete a vault; it can be recovered until its scheduled purge date.
     #[command(after_help = "Example:\n  localhsm vault delete dev")]

@@ -74,6 +74,13 @@ impl Client {
         })
     }
 
+    /// The vault this client acts on.
+    pub fn vault_name(&self) -> String {
+        self.vault
+            .clone()
+            .unwrap_or_else(|| DEFAULT_VAULT.to_string())
+    }
+
     /// The host a request goes to: management calls and the default vault use `localhost`,
     /// other vaults `{vault}.localhost`.
     fn host(&self, path: &str) -> String {
@@ -181,7 +188,7 @@ fn local_token() -> String {
 }
 
 /// Percent-encodes a path segment, so a name cannot change the route.
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -222,6 +229,9 @@ pub fn run(dir: &Path, globals: Globals, command: Command) -> Result<Status, Cli
             printer.show(Shape::TimeShift, &v);
             Ok(Status::Done)
         }
+        Command::Role(cmd) => super::access::role(&client, &printer, cmd),
+        Command::Log(cmd) => super::access::log(&client, &printer, cmd),
+        Command::CustomerData(cmd) => super::access::customer_data(&client, &printer, cmd),
         Command::Serve(_) | Command::Token(_) => Err(CliError::bare(
             "serve and token do not talk to the store through the REST API",
         )),
@@ -267,11 +277,23 @@ fn vault(c: &Client, p: &Printer, cmd: VaultCommand) -> Result<Status, CliError>
         V::Update {
             name,
             purge_protection,
+            access_log,
+            log_retention_days,
         } => {
+            let mut body = Map::new();
+            if purge_protection {
+                body.insert("purgeProtection".into(), true.into());
+            }
+            if let Some(on) = access_log {
+                body.insert("accessLog".into(), (on == "on").into());
+            }
+            if let Some(days) = log_retention_days {
+                body.insert("logRetentionDays".into(), days.into());
+            }
             let v = c.request(
                 Method::PATCH,
                 &format!("/management/vaults/{}", seg(&name)),
-                Some(json!({ "purgeProtection": purge_protection })),
+                Some(Value::Object(body)),
             )?;
             p.show(Shape::Vault, &v);
         }

@@ -36,6 +36,14 @@ pub enum Shape {
     Verify,
     /// The time-shift answer.
     TimeShift,
+    /// `{"value": [role assignments]}`.
+    RoleAssignments,
+    /// `{"value": [role definitions]}`.
+    RoleDefinitions,
+    /// `{"value": [access-log records]}`.
+    AccessLog,
+    /// The report of a customer-data deletion.
+    CustomerDataDeletion,
 }
 
 /// Prints results in one format.
@@ -89,6 +97,47 @@ fn table(shape: Shape, v: &Value) -> String {
                 .unwrap_or(false)
                 .to_string(),
         )]),
+        Shape::RoleAssignments => list(v, "role assignments", &ROLE_ASSIGNMENT_COLUMNS),
+        Shape::RoleDefinitions => list(v, "role definitions", &ROLE_DEFINITION_COLUMNS),
+        Shape::AccessLog => list(v, "access-log records", &ACCESS_LOG_COLUMNS),
+        Shape::CustomerDataDeletion => {
+            let awaiting: Vec<String> = v
+                .get("keysAwaitingPurge")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|k| {
+                    format!(
+                        "{}/{} (purged at {}: {})",
+                        text(k.get("vault")),
+                        text(k.get("name")),
+                        date(k.get("scheduledPurgeDate")),
+                        text(k.get("reason"))
+                    )
+                })
+                .collect();
+            fields(&[
+                ("subject", text(v.get("subject"))),
+                (
+                    "role assignments removed",
+                    names(v.get("roleAssignmentsRemoved")),
+                ),
+                ("keys soft-deleted", names(v.get("keysDeleted"))),
+                ("keys purged", names(v.get("keysPurged"))),
+                (
+                    "keys awaiting purge",
+                    if awaiting.is_empty() {
+                        "none".into()
+                    } else {
+                        awaiting.join("; ")
+                    },
+                ),
+                (
+                    "access-log records redacted",
+                    text(v.get("accessLogRecordsRedacted")),
+                ),
+            ])
+        }
         Shape::TimeShift => fields(&[
             ("now", date(v.get("now"))),
             ("offset seconds", text(v.get("offsetSeconds"))),
@@ -239,6 +288,51 @@ const DELETED_VAULT_COLUMNS: [Column; 5] = [
     ("PURGE PROTECTION", |v| text(v.get("purgeProtection"))),
     ("DELETED", |v| date(v.get("deletedDate"))),
     ("SCHEDULED PURGE", |v| date(v.get("scheduledPurgeDate"))),
+];
+
+/// The last segment of a role definition id path.
+fn role_name(v: Option<&Value>) -> String {
+    let id = text(v);
+    let guid = id.rsplit('/').next().unwrap_or_default();
+    crate::rbac::role_definition(guid)
+        .map(|r| r.name.to_string())
+        .unwrap_or(id)
+}
+
+const ROLE_ASSIGNMENT_COLUMNS: [Column; 4] = [
+    ("NAME", |v| text(v.get("name"))),
+    ("ROLE", |v| {
+        role_name(v.pointer("/properties/roleDefinitionId"))
+    }),
+    ("SCOPE", |v| text(v.pointer("/properties/scope"))),
+    ("PRINCIPAL", |v| text(v.pointer("/properties/principalId"))),
+];
+
+const ROLE_DEFINITION_COLUMNS: [Column; 3] = [
+    ("NAME", |v| text(v.pointer("/properties/roleName"))),
+    ("ID", |v| text(v.get("name"))),
+    ("DATA ACTIONS", |v| {
+        v.pointer("/properties/permissions/0/dataActions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| s.trim_start_matches("Microsoft.KeyVault/managedHsm/"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }),
+];
+
+const ACCESS_LOG_COLUMNS: [Column; 7] = [
+    ("TIME", |v| date(v.get("timeUnix"))),
+    ("OPERATION", |v| text(v.get("operationName"))),
+    ("STATUS", |v| text(v.get("httpStatusCode"))),
+    ("CALLER", |v| text(v.pointer("/identity/claim/oid"))),
+    ("UPN", |v| text(v.pointer("/identity/claim/upn"))),
+    ("IP", |v| text(v.get("callerIpAddress"))),
+    ("RESOURCE", |v| text(v.get("resourceId"))),
 ];
 
 fn list(v: &Value, what: &str, cols: &[Column]) -> String {

@@ -12,10 +12,8 @@ use axum::body::Body;
 use axum::http::{header, Method, Request};
 
 use super::error::CliError;
-use crate::clock::OffsetClock;
 use crate::error::Error;
-use crate::server::{AppState, ServerFile, SERVER_FILE};
-use crate::store::Store;
+use crate::server::{ServerFile, SERVER_FILE};
 
 /// How long to wait for a store held by a process that records no server (another CLI
 /// command, or a server still starting) before giving up.
@@ -94,9 +92,7 @@ pub struct Local {
 
 impl Local {
     fn open(dir: &Path) -> Result<Self, Error> {
-        let clock = Arc::new(OffsetClock::new());
-        let store = Store::builder(dir).clock(clock.clone()).open()?;
-        crate::server::ensure_default_vault(&store)?;
+        let state = crate::server::open_dev_store(dir)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -104,7 +100,7 @@ impl Local {
         tracing::debug!(dir = %dir.display(), "opened the store in-process");
         Ok(Self {
             runtime,
-            app: crate::server::router(AppState { store, clock }),
+            app: crate::server::router(state),
         })
     }
 
