@@ -269,7 +269,7 @@ impl Store {
             {
                 for a in vault.role_assignments_raw()? {
                     if a.principal_id.eq_ignore_ascii_case(oid) {
-                        vault.delete_role_assignment(&a.name)?;
+                        vault.delete_role_assignment(&a.scope, &a.name)?;
                         report
                             .role_assignments_removed
                             .push(format!("{}/{}", info.name, a.name));

@@ -297,6 +297,13 @@ pub fn scope_covers(assigned: &str, resource: &str) -> bool {
     assigned == "/" || assigned == "/keys" || assigned == resource
 }
 
+/// Whether scope `outer` is `inner` or above it (`/` above `/keys` above `/keys/k`). Unlike
+/// [`scope_covers`], `/` and `/keys` are distinct here: this is about where an assignment
+/// lives, not what it grants.
+pub fn scope_contains(outer: &str, inner: &str) -> bool {
+    outer == inner || outer == "/" || (outer == "/keys" && inner.starts_with("/keys/"))
+}
+
 /// The data actions a set of assignments grants at `resource`, as a mask.
 pub(crate) fn granted<'a>(
     assignments: impl IntoIterator<Item = &'a RoleAssignment>,

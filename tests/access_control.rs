@@ -188,14 +188,14 @@ fn scope_and_admins() {
     // The trusted library path is unaffected.
     assert!(store.vault("hsm").unwrap().list_keys(25, None).is_ok());
     // Removing the assignment removes the right.
-    admin.delete_role_assignment("a1").unwrap();
+    admin.delete_role_assignment("/keys/mine", "a1").unwrap();
     assert!(is_denied(
         v.key("mine", None)
             .unwrap()
             .sign(SignatureAlgorithm::ES256, &digest)
     ));
     assert!(matches!(
-        admin.delete_role_assignment("a1"),
+        admin.delete_role_assignment("/keys/mine", "a1"),
         Err(Error::RoleAssignmentNotFound { .. })
     ));
     assert!(matches!(

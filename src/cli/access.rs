@@ -89,7 +89,22 @@ pub fn role(c: &Client, p: &Printer, cmd: RoleCommand) -> Result<Status, CliErro
             p.show(Shape::RoleAssignments, &json!({ "value": [v] }));
         }
         RoleCommand::Remove { name } => {
-            let path = format!("{}/{}", role_path("/", "roleAssignments"), seg(&name));
+            // An assignment's id includes its scope; find it so the user need not give it.
+            let all = c.request(Method::GET, &role_path("/", "roleAssignments"), None)?;
+            let scope = all
+                .get("value")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|a| {
+                    a.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                })
+                .and_then(|a| a.pointer("/properties/scope").and_then(Value::as_str))
+                .unwrap_or("/")
+                .to_string();
+            let path = format!("{}/{}", role_path(&scope, "roleAssignments"), seg(&name));
             let v = c.request(Method::DELETE, &path, None)?;
             p.show(Shape::RoleAssignments, &json!({ "value": [v] }));
         }

@@ -88,6 +88,38 @@ struct CreateAssignment {
     properties: AssignmentProperties,
 }
 
+/// A role assignment `$filter`: `atScope()`, `principalId eq '{id}'`, or both joined by
+/// `and`, as the Key Vault API defines them.
+#[derive(Debug, Default)]
+struct Filter {
+    at_scope: bool,
+    principal: Option<String>,
+}
+
+impl Filter {
+    fn parse(filter: Option<&str>) -> Result<Self, ApiError> {
+        let mut f = Filter::default();
+        let Some(text) = filter else {
+            return Ok(f);
+        };
+        for term in text.split(" and ").map(str::trim).filter(|t| !t.is_empty()) {
+            if term.replace(' ', "").eq_ignore_ascii_case("atScope()") {
+                f.at_scope = true;
+            } else if let Some(id) = term
+                .strip_prefix("principalId eq '")
+                .and_then(|r| r.strip_suffix('\''))
+            {
+                f.principal = Some(id.to_string());
+            } else {
+                return Err(ApiError::bad_parameter(format!(
+                    "$filter {term:?} is not supported: use atScope() or principalId eq '{{id}}'"
+                )));
+            }
+        }
+        Ok(f)
+    }
+}
+
 fn list(value: Vec<Value>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "value": value, "nextLink": null })).into_response())
 }
@@ -102,16 +134,24 @@ pub(crate) async fn route(
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match (rest.as_slice(), method) {
         (["roleAssignments"], &Method::GET) => {
-            let at_scope = ctx
-                .params
-                .get("$filter")
-                .is_some_and(|f| f.replace(' ', "").eq_ignore_ascii_case("atScope()"));
+            let filter = Filter::parse(ctx.params.get("$filter"))?;
             let vault = ctx.vault()?;
-            let found = vault.list_role_assignments(at_scope.then_some(scope))?;
-            list(found.iter().map(assignment_json).collect())
+            let found = vault.list_role_assignments(filter.at_scope.then_some(scope))?;
+            list(
+                found
+                    .iter()
+                    .filter(|a| {
+                        filter
+                            .principal
+                            .as_deref()
+                            .is_none_or(|p| a.principal_id.eq_ignore_ascii_case(p))
+                    })
+                    .map(assignment_json)
+                    .collect(),
+            )
         }
         (["roleAssignments", name], &Method::GET) => {
-            Ok(Json(assignment_json(&ctx.vault()?.role_assignment(name)?)).into_response())
+            Ok(Json(assignment_json(&ctx.vault()?.role_assignment(scope, name)?)).into_response())
         }
         (["roleAssignments", name], &Method::PUT) => {
             let p: CreateAssignment = parse_json(body)?;
@@ -129,9 +169,9 @@ pub(crate) async fn route(
             Ok((StatusCode::CREATED, Json(assignment_json(&a))).into_response())
         }
         (["roleAssignments", name], &Method::DELETE) => {
-            let name = name.to_string();
+            let (scope, name) = (scope.to_string(), name.to_string());
             let a = ctx
-                .blocking(move |v| v.delete_role_assignment(&name))
+                .blocking(move |v| v.delete_role_assignment(&scope, &name))
                 .await?;
             Ok(Json(assignment_json(&a)).into_response())
         }

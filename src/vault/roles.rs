@@ -48,23 +48,42 @@ impl Vault {
             .collect()
     }
 
-    /// Role assignments, optionally only those at exactly `scope`.
-    pub fn list_role_assignments(&self, scope: Option<&str>) -> Result<Vec<RoleAssignment>> {
+    /// Role assignments; with `at_or_above`, only those that apply at that scope: at it or
+    /// above it (`/keys/k` sees `/`, `/keys` and `/keys/k`), as Key Vault's `atScope()`
+    /// filter does.
+    pub fn list_role_assignments(&self, at_or_above: Option<&str>) -> Result<Vec<RoleAssignment>> {
         self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsRead, "/")?;
-        let scope = scope.map(rbac::normalize_scope).transpose()?;
+        let scope = at_or_above.map(rbac::normalize_scope).transpose()?;
         Ok(self
             .role_assignments_raw()?
             .into_iter()
-            .filter(|a| scope.as_deref().is_none_or(|s| a.scope == s))
+            .filter(|a| {
+                scope
+                    .as_deref()
+                    .is_none_or(|s| rbac::scope_contains(&a.scope, s))
+            })
             .collect())
     }
 
-    /// One role assignment by name.
-    pub fn role_assignment(&self, name: &str) -> Result<RoleAssignment> {
+    /// One role assignment by name, at `scope`.
+    pub fn role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
         self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsRead, "/")?;
-        self.load_assignment(name)
+        self.load_assignment_at(scope, name)
+    }
+
+    /// The assignment `name`, which must live at `scope`: its id is
+    /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+    fn load_assignment_at(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
+        let scope = rbac::normalize_scope(scope)?;
+        let a = self.load_assignment(name)?;
+        if a.scope != scope {
+            return Err(Error::RoleAssignmentNotFound {
+                name: name.to_string(),
+            });
+        }
+        Ok(a)
     }
 
     fn load_assignment(&self, name: &str) -> Result<RoleAssignment> {
@@ -115,11 +134,11 @@ impl Vault {
         Ok(assignment)
     }
 
-    /// Deletes an assignment and returns it.
-    pub fn delete_role_assignment(&self, name: &str) -> Result<RoleAssignment> {
+    /// Deletes the assignment `name` at `scope` and returns it.
+    pub fn delete_role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
         self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsDelete, "/")?;
-        let assignment = self.load_assignment(name)?;
+        let assignment = self.load_assignment_at(scope, name)?;
         self.shared
             .role_assignments
             .remove(assignment_id(&self.name, name))?;

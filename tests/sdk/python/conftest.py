@@ -2,19 +2,23 @@
 
 One ``localhsm serve`` process is started per test session on a free port with a
 fresh temporary data directory; every test talks to it through the official Azure
-SDK clients (see localhsm_support.LocalHsm).
+SDK clients (see localhsm_support.LocalHsm). Modules that need a store of their own
+(or access control enforced) start their own server with ``fresh_server`` /
+``enforced_server``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
 
-from localhsm_support import LocalHsm, ServerProcess
+from localhsm_support import FakeCredential, LocalHsm, ServerProcess
 
 
 def pytest_configure(config):
@@ -40,11 +44,12 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skips are failures in the localhsm SDK suite ({reason})"
 
 
-@pytest.fixture(scope="session")
-def server():
-    """Start ``localhsm serve`` on a free port + temp dir; yield a LocalHsm handle."""
-    root = Path(tempfile.mkdtemp(prefix="localhsm-py-sdk-"))
-    process = ServerProcess(root / "data")
+@contextlib.contextmanager
+def _running_server(prefix: str, extra_args=None, credential=None):
+    """``localhsm serve`` on a free port + fresh temp dir (with ``extra_args``); yields a
+    LocalHsm whose default credential is ``credential``; SIGTERM and cleanup afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    process = ServerProcess(root / "data", extra_args=extra_args)
     try:
         process.start()
     except RuntimeError as exc:
@@ -52,7 +57,7 @@ def server():
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
         pytest.fail(str(exc), pytrace=False)
-    handle = LocalHsm(process)
+    handle = LocalHsm(process, credential=credential)
     try:
         yield handle
     finally:
@@ -62,6 +67,31 @@ def server():
             print(f"\nlocalhsm data kept in {root} (exit status {status})")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Start ``localhsm serve`` on a free port + temp dir; yield a LocalHsm handle."""
+    with _running_server("localhsm-py-sdk-") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def fresh_server():
+    """A second server (access control off) of the module's own, for tests that need a
+    store nobody else touches (customer-data requests, access logs)."""
+    with _running_server("localhsm-py-sdk-fresh-") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def enforced_server():
+    """A server started with ``--enforce-rbac --admin <oid>``. Its default credential
+    (used for SDK clients and the management API) is that admin's."""
+    admin = FakeCredential(object_id=str(uuid.uuid4()), upn="admin@localhsm.test")
+    with _running_server("localhsm-py-sdk-rbac-", ["--enforce-rbac", "--admin", admin.object_id],
+                         credential=admin) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
+from azure.keyvault.administration import KeyVaultAccessControlClient
 from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -79,13 +80,15 @@ class FakeCredential:
     """A TokenCredential / SupportsTokenInfo that never talks to Entra ID.
 
     localhsm accepts any bearer token; we still hand out a JWT-shaped one (header,
-    claims, bogus signature) so that a server that decodes claims (oid/tid for role
-    assignments later) has something realistic to look at. Every request is recorded
-    so tests can assert what the Key Vault challenge made the SDK ask for.
+    claims, bogus signature). The server reads its ``oid``, ``upn`` and ``tid`` claims
+    to name the caller (role assignments, access logs). Every request is recorded so
+    tests can assert what the Key Vault challenge made the SDK ask for.
     """
 
-    def __init__(self, object_id: Optional[str] = None, tenant_id: str = "00000000-0000-0000-0000-000000000000"):
+    def __init__(self, object_id: Optional[str] = None, tenant_id: str = "00000000-0000-0000-0000-000000000000",
+                 upn: Optional[str] = None):
         self.object_id = object_id or str(uuid.uuid4())
+        self.upn = upn
         self.default_tenant = tenant_id
         self.calls: List[Dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -107,6 +110,8 @@ class FakeCredential:
             "tid": tid,
             "appid": "localhsm-sdk-tests",
         }
+        if self.upn:
+            claims["upn"] = self.upn
         token = ".".join(
             [
                 b64url(json.dumps(header, separators=(",", ":")).encode()),
@@ -143,6 +148,35 @@ class FakeCredential:
         return self
 
     def __exit__(self, *args):
+        pass
+
+
+class CliTokenCredential:
+    """A credential whose token comes from ``localhsm token --oid ID [--upn NAME]``.
+
+    Checks that the CLI's dev tokens and the server agree on who the caller is.
+    """
+
+    def __init__(self, object_id: str, upn: Optional[str] = None):
+        self.object_id = object_id
+        self.upn = upn
+        args = [str(localhsm_binary()), "token", "--oid", object_id] + (["--upn", upn] if upn else [])
+        out = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=True)
+        self.token = out.stdout.strip()
+        assert self.token.count(".") == 2, f"`localhsm token` printed {out.stdout!r}"
+        self.claims = json.loads(unb64url(self.token.split(".")[1]))
+        self.expires_on = int(self.claims["exp"])
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, self.expires_on)
+
+    def get_token_info(self, *scopes: str, options: Optional[dict] = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self.token, self.expires_on, token_type="Bearer")
+
+    def bearer(self, scope: str = MHSM_SCOPE) -> str:
+        return self.token
+
+    def close(self) -> None:
         pass
 
 
@@ -215,9 +249,10 @@ def localhsm_binary() -> Path:
 class ServerProcess:
     """One ``localhsm serve`` process on a free port and its own data dir."""
 
-    def __init__(self, data_dir: Path, port: Optional[int] = None):
+    def __init__(self, data_dir: Path, port: Optional[int] = None, extra_args: Optional[List[str]] = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.extra_args = list(extra_args or [])  # e.g. ["--enforce-rbac", "--admin", OID]
         self.proc: Optional[subprocess.Popen] = None
         self.stdout_lines: List[str] = []
         self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}.stderr.log"
@@ -248,7 +283,8 @@ class ServerProcess:
         stderr = open(self.stderr_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [str(binary), "serve", "--data", str(self.data_dir), "--addr", f"127.0.0.1:{self.port}"],
+                [str(binary), "serve", "--data", str(self.data_dir), "--addr", f"127.0.0.1:{self.port}",
+                 *self.extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -317,11 +353,13 @@ class ServerProcess:
 class LocalHsm:
     """What tests use: URLs, SDK client factories and the dev/management endpoints."""
 
-    def __init__(self, process: ServerProcess):
+    def __init__(self, process: ServerProcess, credential: Any = None):
         self.process = process
         self.port = process.port
         self.cert = str(process.cert_path)
-        self.credential = FakeCredential()
+        # used by default for SDK clients and the management API (an --admin on an
+        # --enforce-rbac server)
+        self.credential = credential or FakeCredential()
         self._session = loopback_session()
         self._session.verify = self.cert
         self._clients: List[Any] = []
@@ -356,6 +394,13 @@ class LocalHsm:
         self._clients.append(client)
         return client
 
+    def access_control_client(self, vault: Optional[str] = None, credential: Any = None,
+                              **kwargs: Any) -> KeyVaultAccessControlClient:
+        client = KeyVaultAccessControlClient(self.vault_url(vault), credential or self.credential,
+                                             **self._client_kwargs(kwargs))
+        self._clients.append(client)
+        return client
+
     def close(self) -> None:
         for client in self._clients:
             try:
@@ -366,15 +411,18 @@ class LocalHsm:
         self._session.close()
 
     # -- raw HTTP (management API, challenge checks) ---------------------------------
-    def http(self, method: str, url: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
+    def http(self, method: str, url: str, *, auth: bool = True, credential: Any = None,
+             **kwargs: Any) -> requests.Response:
         headers = dict(kwargs.pop("headers", None) or {})
         if auth:
-            headers.setdefault("Authorization", f"Bearer {self.credential.bearer()}")
+            headers.setdefault("Authorization", f"Bearer {(credential or self.credential).bearer()}")
         kwargs.setdefault("timeout", 30)
         return self._session.request(method, url, headers=headers, **kwargs)
 
-    def mgmt(self, method: str, path: str, json_body: Any = None, expect=(200,)) -> requests.Response:
-        resp = self.http(method, f"{self.url}/management/{path.lstrip('/')}", json=json_body)
+    def mgmt(self, method: str, path: str, json_body: Any = None, expect=(200,), credential: Any = None,
+             params: Any = None) -> requests.Response:
+        resp = self.http(method, f"{self.url}/management/{path.lstrip('/')}", json=json_body,
+                         credential=credential, params=params)
         if expect and resp.status_code not in expect:
             raise AssertionError(
                 f"{method} /management/{path} -> {resp.status_code} (expected {expect}): {resp.text[:500]}"
