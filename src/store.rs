@@ -138,6 +138,27 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
+}
+
+/// Opens the sled database, retrying briefly while its lock is held: sled releases the lock
+/// from background threads a moment after the last handle of a previous open is dropped,
+/// so a close followed at once by an open can otherwise fail. Another process holding the
+/// store still fails after the retries.
+fn open_db(path: &Path) -> std::result::Result<sled::Db, sled::Error> {
+    let mut attempt = 0;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(io)) if is_lock_error(&io) && attempt < 20 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(crate) fn tx_error(e: TransactionError<Error>) -> Error {
     match e {
         TransactionError::Abort(e) => e,
@@ -178,20 +199,12 @@ impl Store {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    Error::StoreLocked {
-                        dir: dir_text.clone(),
-                    }
-                }
-                other => other.into(),
-            })?;
+        let db = open_db(&dir.join("db")).map_err(|e| match e {
+            sled::Error::Io(io) if is_lock_error(&io) => Error::StoreLocked {
+                dir: dir_text.clone(),
+            },
+            other => other.into(),
+        })?;
         let meta = db.open_tree("meta")?;
         let fresh = meta.get(records::META_SCHEMA)?.is_none();
         if !fresh {
@@ -383,11 +396,7 @@ impl Store {
         retention_days: Option<u32>,
     ) -> Result<VaultInfo> {
         if let Some(days) = retention_days {
-            if !(1..=365).contains(&days) {
-                return Err(Error::bad_parameter(format!(
-                    "log retention must be 1 to 365 days, not {days}"
-                )));
-            }
+            check_log_retention(days)?;
         }
         let info = self.update_vault_record(name, |r| {
             r.access_log = enabled;
@@ -482,7 +491,7 @@ impl Store {
         if on {
             return self.enable_purge_protection(name);
         }
-        let info = self.vault_info(name)?;
+        let info = self.vault(name)?.info()?;
         if info.purge_protection {
             return Err(Error::PurgeProtectionIrreversible);
         }
@@ -603,6 +612,17 @@ impl Store {
     }
 }
 
+/// Checks an access-log retention (1 to 365 days), so a caller can refuse a request before
+/// applying any part of it.
+pub(crate) fn check_log_retention(days: u32) -> Result<()> {
+    if !(1..=365).contains(&days) {
+        return Err(Error::bad_parameter(format!(
+            "log retention must be 1 to 365 days, not {days}"
+        )));
+    }
+    Ok(())
+}
+
 /// What a sweep purged.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -704,18 +724,30 @@ impl Shared {
             };
             let id_text = String::from_utf8_lossy(id).into_owned();
             match kind {
-                Due::Key => {
-                    if self.purge_key(id, true)? {
-                        report.keys.push(id_text);
-                    } else {
+                Due::Key => match self.purge_key(id, true) {
+                    Ok(true) => report.keys.push(id_text),
+                    // No such deleted key (recovered, or purged by hand): a stale entry.
+                    Ok(false) => {
                         self.purge_queue.remove(&k)?;
                     }
-                }
-                Due::Vault => match self.vault_record(&id_text)? {
-                    Some(r) if r.deletion.is_some() => {
-                        self.purge_vault(r, true)?;
-                        report.vaults.push(id_text);
+                    // The key's own date is later than this entry's: the entry is stale
+                    // (the key's real entry is still queued). Drop it rather than let one
+                    // bad entry fail every call that sweeps.
+                    Err(Error::PurgeProtected { .. }) => {
+                        tracing::warn!(key = %id_text, "dropping a stale purge-queue entry");
+                        self.purge_queue.remove(&k)?;
                     }
+                    Err(e) => return Err(e),
+                },
+                Due::Vault => match self.vault_record(&id_text)? {
+                    Some(r) if r.deletion.is_some() => match self.purge_vault(r, true) {
+                        Ok(()) => report.vaults.push(id_text),
+                        Err(Error::PurgeProtected { .. }) => {
+                            tracing::warn!(vault = %id_text, "dropping a stale purge-queue entry");
+                            self.purge_queue.remove(&k)?;
+                        }
+                        Err(e) => return Err(e),
+                    },
                     _ => {
                         self.purge_queue.remove(&k)?;
                     }
@@ -732,19 +764,30 @@ impl Shared {
     /// unset, purge protection is checked by the caller. Returns false if no such deleted key.
     pub(crate) fn purge_key(&self, id: &[u8], due_only: bool) -> Result<bool> {
         let now = self.time.now();
-        let protected = {
-            let vault = String::from_utf8_lossy(id)
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            self.vault_record(&vault)?
-                .is_some_and(|r| r.purge_protection)
-        };
-        let purged = (&self.deleted_keys, &self.versions, &self.purge_queue)
-            .transaction(|(deleted, versions, queue)| {
+        let vault = String::from_utf8_lossy(id)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let vid_of_vault = vault_id(&vault);
+        // Purge protection is read inside the transaction, so a concurrent
+        // enable_purge_protection either lands first (and stops this purge) or after it.
+        let purged = (
+            &self.vaults,
+            &self.deleted_keys,
+            &self.versions,
+            &self.purge_queue,
+        )
+            .transaction(|(vaults, deleted, versions, queue)| {
                 let Some(v) = deleted.get(id)? else {
                     return Ok(false);
+                };
+                let protected = match vaults.get(&vid_of_vault)? {
+                    Some(v) => match decode::<VaultRecord>("vault", &v) {
+                        Ok(r) => r.purge_protection,
+                        Err(e) => return abort(e),
+                    },
+                    None => false,
                 };
                 let r: KeyRecord = match decode("deleted key", &v) {
                     Ok(r) => r,
@@ -784,20 +827,38 @@ impl Shared {
     pub(crate) fn purge_vault(&self, r: VaultRecord, resume: bool) -> Result<()> {
         let now = self.time.now();
         let id = vault_id(&r.name);
-        if !resume {
-            let deletion = r.deletion.ok_or_else(|| Error::DeletedVaultNotFound {
-                vault: r.name.clone(),
-            })?;
-            if r.purge_protection && deletion.scheduled_purge_date > now {
-                return Err(Error::PurgeProtected {
-                    object: r.name.clone(),
-                    scheduled_purge_date: deletion.scheduled_purge_date,
-                });
-            }
-        }
-        let mut marked = r.clone();
-        marked.purging = true;
-        self.vaults.insert(id.as_slice(), encode(&marked))?;
+        // Re-read and mark the vault in one transaction: a recover that commits between the
+        // caller's read and this mark must win, not be overwritten.
+        self.vaults
+            .transaction(|t| {
+                let current: VaultRecord = match t.get(&id)?.map(|v| decode("vault", &v)) {
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => return abort(e),
+                    None => {
+                        return abort(Error::DeletedVaultNotFound {
+                            vault: r.name.clone(),
+                        })
+                    }
+                };
+                if !(resume && current.purging) {
+                    let Some(deletion) = current.deletion else {
+                        return abort(Error::DeletedVaultNotFound {
+                            vault: r.name.clone(),
+                        });
+                    };
+                    if current.purge_protection && deletion.scheduled_purge_date > now {
+                        return abort(Error::PurgeProtected {
+                            object: r.name.clone(),
+                            scheduled_purge_date: deletion.scheduled_purge_date,
+                        });
+                    }
+                }
+                let mut marked = current;
+                marked.purging = true;
+                t.insert(id.as_slice(), encode(&marked))?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
         self.flush()?;
         let prefix = key_prefix(&r.name);
         for k in self.deleted_keys.scan_prefix(&prefix) {

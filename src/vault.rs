@@ -20,8 +20,8 @@ use crate::model::{
 };
 use crate::rbac::{self, DataAction, Grant, RoleAssignment};
 use crate::store::records::{
-    decode, encode, key_id, key_prefix, material_aad, purge_entry, version_id, Due, KeyRecord,
-    VaultRecord, VersionRecord,
+    decode, encode, key_id, key_prefix, material_aad, purge_entry, vault_id, version_id, Due,
+    KeyRecord, VaultRecord, VersionRecord,
 };
 use crate::store::seal::Purpose;
 use crate::store::{abort, tx_error, Shared};
@@ -29,10 +29,11 @@ use crate::store::{abort, tx_error, Shared};
 fn key_scope(name: &str) -> String {
     format!("/keys/{}", name.to_ascii_lowercase())
 }
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-const BACKUP_MAGIC: &[u8] = b"LHSMBKP1";
-const BACKUP_AAD: &[u8] = b"localhsm/backup/v1";
+pub(crate) const BACKUP_MAGIC: &[u8] = b"LHSMBKP1";
+pub(crate) const BACKUP_AAD: &[u8] = b"localhsm/backup/v1";
 
 /// Most random bytes one `/rng` call returns, as Managed HSM limits it.
 pub const MAX_RANDOM_BYTES: usize = 128;
@@ -184,6 +185,30 @@ impl Vault {
 
     fn now(&self) -> u64 {
         self.shared.time.now()
+    }
+
+    /// Inside a transaction: aborts with `VaultNotFound` unless the vault is live. Changes
+    /// that put a key record in place check this atomically with their writes, so none can
+    /// land after a concurrent vault delete + purge has swept the vault (the record would
+    /// outlive the purge and reappear in a new vault of the same name).
+    fn ensure_live_tx(
+        &self,
+        vaults: &TransactionalTree,
+    ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+        let live = match vaults.get(vault_id(&self.name))? {
+            Some(v) => match decode::<VaultRecord>("vault", &v) {
+                Ok(r) => r.deletion.is_none() && !r.purging,
+                Err(e) => return abort(e),
+            },
+            None => false,
+        };
+        if live {
+            Ok(())
+        } else {
+            abort(Error::VaultNotFound {
+                vault: self.name.clone(),
+            })
+        }
     }
 
     fn check_kind(&self, vault: &VaultRecord, kty: KeyType) -> Result<()> {
@@ -379,8 +404,10 @@ impl Vault {
             &self.shared.keys,
             &self.shared.deleted_keys,
             &self.shared.versions,
+            &self.shared.vaults,
         )
-            .transaction(|(keys, deleted, versions)| {
+            .transaction(|(keys, deleted, versions, vaults)| {
+                self.ensure_live_tx(vaults)?;
                 if deleted.get(&id)?.is_some() {
                     return abort(Error::KeyIsDeleted {
                         name: name.to_string(),
@@ -617,8 +644,10 @@ impl Vault {
             &self.shared.keys,
             &self.shared.deleted_keys,
             &self.shared.purge_queue,
+            &self.shared.vaults,
         )
-            .transaction(|(keys, deleted, queue)| {
+            .transaction(|(keys, deleted, queue, vaults)| {
+                self.ensure_live_tx(vaults)?;
                 let mut record: KeyRecord = match keys.get(&id)?.map(|v| decode("key", &v)) {
                     Some(Ok(r)) => r,
                     Some(Err(e)) => return abort(e),
@@ -673,8 +702,10 @@ impl Vault {
             &self.shared.keys,
             &self.shared.deleted_keys,
             &self.shared.purge_queue,
+            &self.shared.vaults,
         )
-            .transaction(|(keys, deleted, queue)| {
+            .transaction(|(keys, deleted, queue, vaults)| {
+                self.ensure_live_tx(vaults)?;
                 let mut record: KeyRecord =
                     match deleted.get(&id)?.map(|v| decode("deleted key", &v)) {
                         Some(Ok(r)) => r,
@@ -792,8 +823,10 @@ impl Vault {
             &self.shared.keys,
             &self.shared.deleted_keys,
             &self.shared.versions,
+            &self.shared.vaults,
         )
-            .transaction(|(keys, deleted, versions)| {
+            .transaction(|(keys, deleted, versions, vaults)| {
+                self.ensure_live_tx(vaults)?;
                 if deleted.get(&id)?.is_some() {
                     return abort(Error::KeyIsDeleted { name: name.clone() });
                 }

@@ -52,6 +52,7 @@ pub fn parse_master_key(text: &str) -> Result<SecretBytes> {
     } else {
         base64::engine::general_purpose::STANDARD
             .decode(text.as_bytes())
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.as_bytes()))
             .or_else(|_| crate::crypto::jwk::b64url_decode(&text))
             .ok()
     };

@@ -15,8 +15,9 @@
 //! - `access_log`: `vault || 0 || time (u64 BE) || sequence (u64 BE)` -> an
 //!   [`crate::audit::AccessLogRecord`]; ordered by time so retention is a range delete.
 //!
-//! Key and vault names are case-insensitive, as in Key Vault: sled keys use the lowercase
-//! name; records keep the name as created.
+//! Key names are case-insensitive, as in Key Vault: sled keys use the lowercase name and
+//! key records keep the name as created. Vault names are DNS labels and are stored
+//! lowercase.
 
 use serde::{Deserialize, Serialize};
 

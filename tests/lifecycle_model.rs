@@ -1,0 +1,1173 @@
+//! Model test of the soft-delete lifecycle: random sequences of key and vault operations run
+//! against the store and against a plain in-memory model of the rules in DESIGN.md ("Rules the
+//! core holds"), comparing after every step.
+//!
+//! Guards against: a lifecycle rule drifting from Key Vault's (a deleted name reusable, recover
+//! losing or reordering versions, purge protection bypassed, the wrong error variant), the
+//! automatic purge firing early, late or not at all (exactly at the scheduled date, through the
+//! lazy sweep and after the clock is set back), wrong `recoveryLevel` / `recoverableDays`
+//! strings, cached key handles going stale after update / delete / recover / restore / vault
+//! delete, backup + restore not bringing back every version unchanged, and state (including the
+//! clock's high-water mark) not surviving a reopen.
+//!
+//! Deterministic: a fixed RNG seed (override with `LOCALHSM_MODEL_SEED=<u64>`) and
+//! `PROPTEST_CASES` cases (default 160).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use localhsm::crypto::{
+    CurveName, KeyOperation, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm,
+};
+use localhsm::model::{
+    recovery_level, KeyBundle, KeyOptions, KeyUpdate, Tags, VaultKind, VaultOptions,
+};
+use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+
+const T0: u64 = 1_700_000_000;
+const DAY: u64 = 86_400;
+
+struct VaultSpec {
+    name: &'static str,
+    retention: u32,
+    protected: bool,
+}
+
+/// One purge-protected vault with the shortest retention, one without protection, one with the
+/// default retention (so all four recovery levels can appear once protection is switched on).
+const VAULTS: [VaultSpec; 3] = [
+    VaultSpec {
+        name: "pp7",
+        retention: 7,
+        protected: true,
+    },
+    VaultSpec {
+        name: "plain30",
+        retention: 30,
+        protected: false,
+    },
+    VaultSpec {
+        name: "std90",
+        retention: 90,
+        protected: false,
+    },
+];
+
+/// Key names; `k1`/`K1` and `Key-3`/`key-3` are the same key (names are case-insensitive).
+const NAMES: [&str; 6] = ["k0", "k1", "K1", "k2", "Key-3", "key-3"];
+
+const OPS: [KeyOperation; 6] = [
+    KeyOperation::Sign,
+    KeyOperation::Verify,
+    KeyOperation::Encrypt,
+    KeyOperation::Decrypt,
+    KeyOperation::WrapKey,
+    KeyOperation::UnwrapKey,
+];
+
+#[derive(Debug, Clone, Copy)]
+enum VSel {
+    Current,
+    Index(usize),
+    Bogus,
+}
+
+/// Which key a step acts on: a (vault, name) pair from the fixed pools, or (more often, so
+/// the interesting paths are reached) the n-th live or soft-deleted key the model knows,
+/// sometimes spelled in upper case.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Named { vault: usize, name: usize },
+    Live(usize),
+    Deleted(usize),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Create {
+        vault: usize,
+        name: usize,
+        oct: bool,
+        enabled: bool,
+        tags: u8,
+    },
+    Update {
+        target: Target,
+        version: VSel,
+        enabled: Option<bool>,
+        tags: Option<u8>,
+        ops: Option<u8>,
+    },
+    Delete(Target),
+    Recover(Target),
+    Purge(Target),
+    Backup(Target),
+    Restore {
+        vault: usize,
+        blob: usize,
+    },
+    /// Moves the clock forward by this many seconds (0 to 100 days).
+    Advance(u64),
+    /// Sets the clock to a pending scheduled purge date (chosen by index) plus -1, 0 or +1 s.
+    AdvanceToDue {
+        which: usize,
+        offset: i8,
+    },
+    /// Sets the clock back by this many seconds.
+    ClockBack(u64),
+    EnableProtection(usize),
+    DisableProtection(usize),
+    DeleteVault(usize),
+    /// Recovers a vault: mostly a soft-deleted one (by index), else any.
+    RecoverVault(usize),
+    /// Purges a vault: mostly a soft-deleted one (by index), else any.
+    PurgeVault(usize),
+    CreateVault(usize),
+    Sweep,
+}
+
+fn tags_from(t: u8) -> Tags {
+    if t >= 60 {
+        // One more than Key Vault allows: refused.
+        return (0..16)
+            .map(|i| (format!("t{i}"), "x".to_string()))
+            .collect();
+    }
+    (0..t % 4)
+        .map(|i| (format!("t{i}"), format!("v{}", t / 4)))
+        .collect()
+}
+
+fn ops_from(bits: u8) -> Vec<KeyOperation> {
+    OPS.iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, op)| *op)
+        .collect()
+}
+
+fn target(deleted: bool) -> impl Strategy<Value = Target> {
+    prop_oneof![
+        1 => (0..VAULTS.len(), 0..NAMES.len()).prop_map(|(vault, name)| Target::Named { vault, name }),
+        2 => any::<usize>().prop_map(move |i| if deleted { Target::Deleted(i) } else { Target::Live(i) }),
+    ]
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    let v = || 0..VAULTS.len();
+    let n = || 0..NAMES.len();
+    let vsel = prop_oneof![
+        3 => Just(VSel::Current),
+        3 => any::<usize>().prop_map(VSel::Index),
+        1 => Just(VSel::Bogus),
+    ];
+    prop_oneof![
+        12 => (v(), n(), any::<bool>(), prop::bool::weighted(0.85), 0u8..64).prop_map(
+            |(vault, name, oct, enabled, tags)| Step::Create { vault, name, oct, enabled, tags }
+        ),
+        6 => (
+            target(false),
+            vsel,
+            prop::option::of(any::<bool>()),
+            prop::option::of(0u8..64),
+            prop::option::of(0u8..64),
+        )
+            .prop_map(|(target, version, enabled, tags, ops)| Step::Update {
+                target,
+                version,
+                enabled,
+                tags,
+                ops
+            }),
+        7 => target(false).prop_map(Step::Delete),
+        4 => target(true).prop_map(Step::Recover),
+        4 => target(true).prop_map(Step::Purge),
+        3 => target(false).prop_map(Step::Backup),
+        4 => (v(), any::<usize>()).prop_map(|(vault, blob)| Step::Restore { vault, blob }),
+        4 => (0..2 * DAY).prop_map(Step::Advance),
+        2 => (0..=100 * DAY).prop_map(Step::Advance),
+        3 => (any::<usize>(), -1i8..=1).prop_map(|(which, offset)| Step::AdvanceToDue { which, offset }),
+        1 => (0..=40 * DAY).prop_map(Step::ClockBack),
+        1 => v().prop_map(Step::EnableProtection),
+        1 => v().prop_map(Step::DisableProtection),
+        1 => v().prop_map(Step::DeleteVault),
+        2 => any::<usize>().prop_map(Step::RecoverVault),
+        2 => any::<usize>().prop_map(Step::PurgeVault),
+        2 => v().prop_map(Step::CreateVault),
+        1 => Just(Step::Sweep),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MVersion {
+    id: String,
+    kty: KeyType,
+    enabled: bool,
+    tags: Tags,
+    key_ops: Vec<KeyOperation>,
+    created: u64,
+    updated: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MKey {
+    /// The name as first created (or as in the backup it was restored from).
+    name: String,
+    versions: Vec<MVersion>,
+    /// (deleted date, scheduled purge date) while soft-deleted.
+    deletion: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VState {
+    Live,
+    Deleted { deleted: u64, purge: u64 },
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+struct MVault {
+    name: &'static str,
+    retention: u32,
+    protected: bool,
+    created: u64,
+    state: VState,
+    /// Lowercase name -> key.
+    live: BTreeMap<String, MKey>,
+    deleted: BTreeMap<String, MKey>,
+}
+
+struct Model {
+    /// The store's time: the highest clock value it has seen.
+    now: u64,
+    /// What the manual clock reads.
+    clock: u64,
+    vaults: Vec<MVault>,
+    /// Backup blobs with the key they hold.
+    blobs: Vec<(Vec<u8>, MKey)>,
+}
+
+impl Model {
+    fn new() -> Self {
+        Model {
+            now: T0,
+            clock: T0,
+            vaults: VAULTS
+                .iter()
+                .map(|s| MVault {
+                    name: s.name,
+                    retention: s.retention,
+                    protected: s.protected,
+                    created: T0,
+                    state: VState::Live,
+                    live: BTreeMap::new(),
+                    deleted: BTreeMap::new(),
+                })
+                .collect(),
+            blobs: Vec::new(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: &ManualClock, t: u64) {
+        self.clock = t;
+        clock.set(t);
+        self.now = self.now.max(t);
+        self.sweep();
+    }
+
+    /// What the store's sweep does: purge every deleted key and vault whose date has come.
+    fn sweep(&mut self) {
+        let now = self.now;
+        for v in &mut self.vaults {
+            v.deleted.retain(|_, k| {
+                let (_, purge) = k.deletion.expect("deleted");
+                if purge <= now {
+                    seen(if purge == now {
+                        "auto purge key: at the date"
+                    } else {
+                        "auto purge key: after the date"
+                    });
+                    seen(if v.protected {
+                        "auto purge key: protected"
+                    } else {
+                        "auto purge key: unprotected"
+                    });
+                }
+                purge > now
+            });
+            if let VState::Deleted { purge, .. } = v.state {
+                if purge <= now {
+                    seen(if purge == now {
+                        "auto purge vault: at the date"
+                    } else {
+                        "auto purge vault: after the date"
+                    });
+                    if !v.live.is_empty() || !v.deleted.is_empty() {
+                        seen("auto purge vault: with keys");
+                    }
+                    v.state = VState::Gone;
+                    v.live.clear();
+                    v.deleted.clear();
+                }
+            }
+        }
+    }
+
+    fn pending_dates(&self) -> Vec<u64> {
+        let mut dates = Vec::new();
+        for v in &self.vaults {
+            if let VState::Deleted { purge, .. } = v.state {
+                dates.push(purge);
+            }
+            dates.extend(v.deleted.values().map(|k| k.deletion.expect("deleted").1));
+        }
+        dates.sort_unstable();
+        dates.dedup();
+        dates
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparing
+// ---------------------------------------------------------------------------------------------
+
+/// The variant name of an error ("KeyNotFound", ...), or "Ok".
+fn outcome<T>(r: &Result<T, Error>) -> String {
+    match r {
+        Ok(_) => "Ok".to_string(),
+        Err(e) => {
+            let s = format!("{e:?}");
+            s.split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        }
+    }
+}
+
+/// How often each (operation, outcome) pair came up, to check the run covers what matters.
+static SEEN: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn seen(what: impl Into<String>) {
+    *SEEN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(what.into())
+        .or_default() += 1;
+}
+
+fn check_outcome<T>(
+    what: &str,
+    got: &Result<T, Error>,
+    want: Result<(), &str>,
+) -> Result<(), TestCaseError> {
+    let want = match want {
+        Ok(()) => "Ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let got_s = outcome(got);
+    if !what.contains(':') {
+        // Operations, not the cross-checks in `compare`.
+        seen(format!("{what}: {want}"));
+    }
+    if got_s != want {
+        let detail = match got {
+            Err(e) => format!(" ({e})"),
+            Ok(_) => String::new(),
+        };
+        return Err(TestCaseError::fail(format!(
+            "{what}: store gave {got_s}{detail}, model expects {want}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_bundle(
+    ctx: &str,
+    b: &KeyBundle,
+    vault: &MVault,
+    key: &MKey,
+    v: &MVersion,
+    is_current: bool,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&b.vault, vault.name, "{}: vault", ctx);
+    prop_assert_eq!(&b.name, &key.name, "{}: name", ctx);
+    prop_assert_eq!(&b.version, &v.id, "{}: version", ctx);
+    prop_assert_eq!(b.kty, v.kty, "{}: kty", ctx);
+    prop_assert_eq!(b.attributes.enabled, v.enabled, "{}: enabled", ctx);
+    prop_assert_eq!(&b.tags, &v.tags, "{}: tags", ctx);
+    prop_assert_eq!(&b.key_ops, &v.key_ops, "{}: key_ops", ctx);
+    prop_assert_eq!(b.attributes.created, v.created, "{}: created", ctx);
+    prop_assert_eq!(b.attributes.updated, v.updated, "{}: updated", ctx);
+    prop_assert_eq!(
+        b.attributes.recovery_level.as_str(),
+        recovery_level(vault.retention, vault.protected),
+        "{}: recoveryLevel",
+        ctx
+    );
+    prop_assert_eq!(
+        b.attributes.recoverable_days,
+        vault.retention,
+        "{}: recoverableDays",
+        ctx
+    );
+    prop_assert_eq!(b.is_current, is_current, "{}: is_current", ctx);
+    Ok(())
+}
+
+/// Uses a key version through a (possibly cached) handle and checks enabled and key_ops are
+/// enforced as the model says.
+fn check_handle(ctx: &str, vault: &Vault, key: &MKey, v: &MVersion) -> Result<(), TestCaseError> {
+    let h = vault
+        .key(&key.name, Some(&v.id))
+        .map_err(|e| TestCaseError::fail(format!("{ctx}: handle: {e}")))?;
+    prop_assert_eq!(h.version(), v.id.as_str(), "{}: handle version", ctx);
+    prop_assert_eq!(h.name(), key.name.as_str(), "{}: handle name", ctx);
+    let (op, got) = match v.kty.family() {
+        localhsm::crypto::KeyFamily::Oct => (
+            KeyOperation::WrapKey,
+            outcome(&h.wrap_key(WrapAlgorithm::A256Kw, &[7u8; 16])),
+        ),
+        _ => (
+            KeyOperation::Sign,
+            outcome(&h.sign(SignatureAlgorithm::ES256, &[1u8; 32])),
+        ),
+    };
+    let want = if !v.enabled {
+        "KeyDisabled"
+    } else if !v.key_ops.contains(&op) {
+        "OperationNotPermitted"
+    } else {
+        "Ok"
+    };
+    prop_assert_eq!(got.as_str(), want, "{}: {:?} through a handle", ctx, op);
+    Ok(())
+}
+
+fn compare(store: &Store, vaults: &[Option<Vault>], m: &Model) -> Result<(), TestCaseError> {
+    prop_assert_eq!(store.now(), m.now, "store time");
+    let err = |e: Error| TestCaseError::fail(format!("listing failed: {e}"));
+    let live: Vec<(String, u32, bool)> = store
+        .list_vaults()
+        .map_err(err)?
+        .into_iter()
+        .map(|i| (i.name, i.retention_days, i.purge_protection))
+        .collect();
+    let deleted: Vec<(String, Option<u64>, Option<u64>)> = store
+        .list_deleted_vaults()
+        .map_err(err)?
+        .into_iter()
+        .map(|i| (i.name, i.deleted_date, i.scheduled_purge_date))
+        .collect();
+    let mut want_live = Vec::new();
+    let mut want_deleted = Vec::new();
+    for v in &m.vaults {
+        match v.state {
+            VState::Live => want_live.push((v.name.to_string(), v.retention, v.protected)),
+            VState::Deleted { deleted, purge } => {
+                want_deleted.push((v.name.to_string(), Some(deleted), Some(purge)))
+            }
+            VState::Gone => {}
+        }
+    }
+    want_live.sort();
+    want_deleted.sort();
+    prop_assert_eq!(live, want_live, "live vaults");
+    prop_assert_eq!(deleted, want_deleted, "deleted vaults");
+
+    for (mv, vault) in m.vaults.iter().zip(vaults) {
+        let ctx = mv.name;
+        match mv.state {
+            VState::Live => {}
+            VState::Deleted { deleted, purge } => {
+                let info = store.vault_info(mv.name).map_err(err)?;
+                prop_assert_eq!(info.deleted_date, Some(deleted));
+                prop_assert_eq!(info.scheduled_purge_date, Some(purge));
+                if let Some(vault) = vault {
+                    check_outcome(
+                        &format!("{ctx}: list_keys on a deleted vault"),
+                        &vault.list_keys(10, None),
+                        Err("VaultNotFound"),
+                    )?;
+                }
+                continue;
+            }
+            VState::Gone => {
+                check_outcome(
+                    &format!("{ctx}: vault_info of a purged vault"),
+                    &store.vault_info(mv.name),
+                    Err("VaultNotFound"),
+                )?;
+                continue;
+            }
+        }
+        let Some(vault) = vault else {
+            return Err(TestCaseError::fail(format!(
+                "{ctx}: live, but no Vault value"
+            )));
+        };
+        let info = store.vault_info(mv.name).map_err(err)?;
+        prop_assert_eq!(info.purge_protection, mv.protected, "{}: protection", ctx);
+        prop_assert_eq!(info.retention_days, mv.retention);
+        prop_assert_eq!(info.created, mv.created, "{}: vault created", ctx);
+
+        // Live keys, two per page, in name order; each the current (newest) version.
+        let mut listed = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = vault.list_keys(2, next.as_deref()).map_err(err)?;
+            listed.extend(page.items);
+            match page.next {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        prop_assert_eq!(
+            listed.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
+            mv.live.values().map(|k| k.name.clone()).collect::<Vec<_>>(),
+            "{}: live keys",
+            ctx
+        );
+        for (b, key) in listed.iter().zip(mv.live.values()) {
+            let cur = key.versions.last().expect("a key has a version");
+            check_bundle(&format!("{ctx}/{} listed", key.name), b, mv, key, cur, true)?;
+            let versions = vault.list_versions(&key.name, 100, None).map_err(err)?;
+            prop_assert_eq!(
+                versions
+                    .items
+                    .iter()
+                    .map(|b| b.version.clone())
+                    .collect::<Vec<_>>(),
+                key.versions
+                    .iter()
+                    .map(|v| v.id.clone())
+                    .collect::<Vec<_>>(),
+                "{}/{}: versions",
+                ctx,
+                &key.name
+            );
+            for (i, (b, v)) in versions.items.iter().zip(&key.versions).enumerate() {
+                let c = format!("{ctx}/{}/{}", key.name, v.id);
+                check_bundle(&c, b, mv, key, v, i + 1 == key.versions.len())?;
+                check_handle(&c, vault, key, v)?;
+            }
+            let cur_handle = vault.key(&key.name, None).map_err(err)?;
+            prop_assert_eq!(
+                cur_handle.version(),
+                cur.id.as_str(),
+                "{}: current handle",
+                ctx
+            );
+        }
+
+        // Deleted keys with their dates.
+        let deleted = vault.list_deleted_keys(100, None).map_err(err)?;
+        prop_assert_eq!(
+            deleted
+                .items
+                .iter()
+                .map(|d| (
+                    d.key.name.clone(),
+                    d.deletion.deleted_date,
+                    d.deletion.scheduled_purge_date
+                ))
+                .collect::<Vec<_>>(),
+            mv.deleted
+                .values()
+                .map(|k| {
+                    let (d, p) = k.deletion.expect("deleted");
+                    (k.name.clone(), d, p)
+                })
+                .collect::<Vec<_>>(),
+            "{}: deleted keys",
+            ctx
+        );
+        for (d, key) in deleted.items.iter().zip(mv.deleted.values()) {
+            let cur = key.versions.last().expect("a key has a version");
+            check_bundle(
+                &format!("{ctx}/{} deleted", key.name),
+                &d.key,
+                mv,
+                key,
+                cur,
+                true,
+            )?;
+            let got = vault.get_deleted_key(&key.name).map_err(err)?;
+            prop_assert_eq!(got.deletion, d.deletion);
+            check_outcome(
+                &format!("{ctx}/{}: handle of a deleted key", key.name),
+                &vault.key(&key.name, None),
+                Err("KeyNotFound"),
+            )?;
+            check_outcome(
+                &format!("{ctx}/{}: get of a deleted key", key.name),
+                &vault.get_key(&key.name, None),
+                Err("KeyNotFound"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a step against both
+// ---------------------------------------------------------------------------------------------
+
+/// Mostly the n-th soft-deleted vault, when there is one; else the n-th vault.
+fn deleted_vault(m: &Model, i: usize) -> usize {
+    let deleted: Vec<usize> = (0..m.vaults.len())
+        .filter(|&v| matches!(m.vaults[v].state, VState::Deleted { .. }))
+        .collect();
+    if i % 4 != 0 && !deleted.is_empty() {
+        deleted[i / 4 % deleted.len()]
+    } else {
+        i % VAULTS.len()
+    }
+}
+
+/// The vault index and key name a target points at in the model's current state.
+fn resolve(m: &Model, target: Target) -> (usize, String) {
+    let pick = |i: usize, deleted: bool| {
+        let keys: Vec<(usize, &str)> = m
+            .vaults
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.state == VState::Live)
+            .flat_map(|(vi, v)| {
+                let map = if deleted { &v.deleted } else { &v.live };
+                map.values().map(move |k| (vi, k.name.as_str()))
+            })
+            .collect();
+        match keys.get(i % keys.len().max(1)) {
+            Some(&(vi, name)) if (i / 7) % 3 == 1 => (vi, name.to_ascii_uppercase()),
+            Some(&(vi, name)) => (vi, name.to_string()),
+            None => (i % VAULTS.len(), NAMES[i % NAMES.len()].to_string()),
+        }
+    };
+    match target {
+        Target::Named { vault, name } => (vault, NAMES[name].to_string()),
+        Target::Live(i) => pick(i, false),
+        Target::Deleted(i) => pick(i, true),
+    }
+}
+
+fn vault_options(spec: &VaultSpec) -> VaultOptions {
+    VaultOptions {
+        kind: VaultKind::ManagedHsm,
+        retention_days: spec.retention,
+        purge_protection: spec.protected,
+    }
+}
+
+fn apply(
+    step: &Step,
+    store: &Store,
+    vaults: &[Vault],
+    clock: &ManualClock,
+    m: &mut Model,
+) -> Result<(), TestCaseError> {
+    let now = m.now;
+    match *step {
+        Step::Create {
+            vault,
+            name,
+            oct,
+            enabled,
+            tags,
+        } => {
+            let (kty, spec) = if oct {
+                (KeyType::OctHsm, KeySpec::Oct(256))
+            } else {
+                (KeyType::EcHsm, KeySpec::Ec(CurveName::P256))
+            };
+            let tags = tags_from(tags);
+            let options = KeyOptions {
+                enabled: Some(enabled),
+                tags: tags.clone(),
+                ..Default::default()
+            };
+            let name = NAMES[name];
+            let got = vaults[vault].create_key(name, kty, spec, options);
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if tags.len() > 15 {
+                Err("BadParameter")
+            } else if mv.deleted.contains_key(&lower) {
+                Err("KeyIsDeleted")
+            } else {
+                Ok(())
+            };
+            check_outcome("create", &got, want)?;
+            if let Ok(b) = got {
+                let key = mv.live.entry(lower).or_insert_with(|| MKey {
+                    name: name.to_string(),
+                    versions: Vec::new(),
+                    deletion: None,
+                });
+                prop_assert!(
+                    key.versions.iter().all(|v| v.id != b.version),
+                    "version id reused"
+                );
+                prop_assert_eq!(b.version.len(), 32);
+                key.versions.push(MVersion {
+                    id: b.version.clone(),
+                    kty,
+                    enabled,
+                    tags,
+                    key_ops: kty.default_ops(),
+                    created: now,
+                    updated: now,
+                });
+                let key = mv.live[&name.to_ascii_lowercase()].clone();
+                let v = key.versions.last().expect("pushed");
+                check_bundle("create result", &b, mv, &key, v, true)?;
+            }
+        }
+        Step::Update {
+            target,
+            version,
+            enabled,
+            tags,
+            ops,
+        } => {
+            let (vault, name) = resolve(m, target);
+            let name = name.as_str();
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let key = mv.live.get(&lower);
+            let version_id = match (version, key) {
+                (VSel::Current, _) => None,
+                (VSel::Index(i), Some(k)) => Some(k.versions[i % k.versions.len()].id.clone()),
+                (VSel::Index(_), None) | (VSel::Bogus, _) => Some("0".repeat(32)),
+            };
+            let update = KeyUpdate {
+                enabled,
+                tags: tags.map(tags_from),
+                key_ops: ops.map(ops_from),
+                ..Default::default()
+            };
+            let got = vaults[vault].update_key(name, version_id.as_deref(), update.clone());
+            let target = key.and_then(|k| match &version_id {
+                None => k.versions.last(),
+                Some(id) => k.versions.iter().find(|v| &v.id == id),
+            });
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if update.tags.as_ref().is_some_and(|t| t.len() > 15) {
+                Err("BadParameter")
+            } else if target.is_none() {
+                Err("KeyNotFound")
+            } else {
+                Ok(())
+            };
+            check_outcome("update", &got, want)?;
+            if let Ok(b) = got {
+                let key = mv.live.get_mut(&lower).expect("live");
+                let n = key.versions.len();
+                let idx = key
+                    .versions
+                    .iter()
+                    .position(|v| Some(&v.id) == version_id.as_ref())
+                    .unwrap_or(n - 1);
+                let v = &mut key.versions[idx];
+                if let Some(e) = update.enabled {
+                    v.enabled = e;
+                }
+                if let Some(t) = update.tags {
+                    v.tags = t;
+                }
+                if let Some(o) = update.key_ops {
+                    v.key_ops = o;
+                }
+                v.updated = now;
+                let (key, v) = (&mv.live[&lower], &mv.live[&lower].versions[idx]);
+                check_bundle("update result", &b, mv, key, v, idx + 1 == n)?;
+            }
+        }
+        Step::Delete(target) => {
+            let (vault, name) = resolve(m, target);
+            let name = name.as_str();
+            let got = vaults[vault].delete_key(name);
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if !mv.live.contains_key(&lower) {
+                Err("KeyNotFound")
+            } else {
+                Ok(())
+            };
+            check_outcome("delete", &got, want)?;
+            if let Ok(d) = got {
+                let mut key = mv.live.remove(&lower).expect("live");
+                let dates = (now, now + u64::from(mv.retention) * DAY);
+                key.deletion = Some(dates);
+                prop_assert_eq!(
+                    (d.deletion.deleted_date, d.deletion.scheduled_purge_date),
+                    dates
+                );
+                check_bundle(
+                    "delete result",
+                    &d.key,
+                    mv,
+                    &key,
+                    key.versions.last().expect("version"),
+                    true,
+                )?;
+                mv.deleted.insert(lower, key);
+            }
+        }
+        Step::Recover(target) => {
+            let (vault, name) = resolve(m, target);
+            let name = name.as_str();
+            let got = vaults[vault].recover_deleted_key(name);
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if !mv.deleted.contains_key(&lower) {
+                Err("DeletedKeyNotFound")
+            } else {
+                Ok(())
+            };
+            check_outcome("recover", &got, want)?;
+            if let Ok(b) = got {
+                let mut key = mv.deleted.remove(&lower).expect("deleted");
+                key.deletion = None;
+                check_bundle(
+                    "recover result",
+                    &b,
+                    mv,
+                    &key,
+                    key.versions.last().expect("version"),
+                    true,
+                )?;
+                mv.live.insert(lower, key);
+            }
+        }
+        Step::Purge(target) => {
+            let (vault, name) = resolve(m, target);
+            let name = name.as_str();
+            let got = vaults[vault].purge_deleted_key(name);
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else {
+                match mv.deleted.get(&lower) {
+                    None => Err("DeletedKeyNotFound"),
+                    Some(k) if mv.protected && k.deletion.expect("deleted").1 > now => {
+                        Err("PurgeProtected")
+                    }
+                    Some(_) => Ok(()),
+                }
+            };
+            check_outcome("purge", &got, want)?;
+            if let Err(e) = &got {
+                if matches!(e, Error::PurgeProtected { .. }) {
+                    prop_assert_eq!(e.wire().status, 403);
+                }
+            }
+            if got.is_ok() {
+                mv.deleted.remove(&lower);
+            }
+        }
+        Step::Backup(target) => {
+            let (vault, name) = resolve(m, target);
+            let name = name.as_str();
+            let got = vaults[vault].backup_key(name);
+            let mv = &m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if !mv.live.contains_key(&lower) {
+                Err("KeyNotFound")
+            } else {
+                Ok(())
+            };
+            check_outcome("backup", &got, want)?;
+            if let Ok(blob) = got {
+                m.blobs.push((blob, mv.live[&lower].clone()));
+            }
+        }
+        Step::Restore { vault, blob } => {
+            if m.blobs.is_empty() {
+                return Ok(());
+            }
+            let (blob, key) = m.blobs[blob % m.blobs.len()].clone();
+            let got = vaults[vault].restore_key(&blob);
+            let mv = &mut m.vaults[vault];
+            let lower = key.name.to_ascii_lowercase();
+            let want = if mv.state != VState::Live {
+                Err("VaultNotFound")
+            } else if mv.deleted.contains_key(&lower) {
+                Err("KeyIsDeleted")
+            } else if mv.live.contains_key(&lower) {
+                Err("KeyExists")
+            } else {
+                Ok(())
+            };
+            check_outcome("restore", &got, want)?;
+            if let Ok(b) = got {
+                check_bundle(
+                    "restore result",
+                    &b,
+                    mv,
+                    &key,
+                    key.versions.last().expect("version"),
+                    true,
+                )?;
+                mv.live.insert(lower, key);
+            }
+        }
+        Step::Advance(secs) => {
+            let t = m.clock + secs;
+            m.set_clock(clock, t);
+        }
+        Step::AdvanceToDue { which, offset } => {
+            let dates = m.pending_dates();
+            if let Some(&d) = dates.get(which % dates.len().max(1)) {
+                let t = d.saturating_add_signed(i64::from(offset));
+                m.set_clock(clock, t);
+            }
+        }
+        Step::ClockBack(secs) => {
+            let t = m.clock.saturating_sub(secs);
+            m.set_clock(clock, t);
+        }
+        Step::EnableProtection(vault) => {
+            let got = store.enable_purge_protection(VAULTS[vault].name);
+            let mv = &mut m.vaults[vault];
+            let want = match mv.state {
+                VState::Live => Ok(()),
+                _ => Err("VaultNotFound"),
+            };
+            check_outcome("enable purge protection", &got, want)?;
+            if got.is_ok() {
+                mv.protected = true;
+            }
+        }
+        Step::DisableProtection(vault) => {
+            let got = store.set_purge_protection(VAULTS[vault].name, false);
+            let mv = &m.vaults[vault];
+            // Settings change only on a live vault, whichever way the change goes.
+            let want = match mv.state {
+                VState::Gone | VState::Deleted { .. } => Err("VaultNotFound"),
+                _ if mv.protected => Err("PurgeProtectionIrreversible"),
+                _ => Ok(()),
+            };
+            check_outcome("disable purge protection", &got, want)?;
+        }
+        Step::DeleteVault(vault) => {
+            let got = store.delete_vault(VAULTS[vault].name);
+            let mv = &mut m.vaults[vault];
+            let want = match mv.state {
+                VState::Live => Ok(()),
+                _ => Err("VaultNotFound"),
+            };
+            check_outcome("delete vault", &got, want)?;
+            if let Ok(info) = got {
+                let (deleted, purge) = (now, now + u64::from(mv.retention) * DAY);
+                prop_assert_eq!(info.deleted_date, Some(deleted));
+                prop_assert_eq!(info.scheduled_purge_date, Some(purge));
+                mv.state = VState::Deleted { deleted, purge };
+            }
+        }
+        Step::RecoverVault(i) => {
+            let vault = deleted_vault(m, i);
+            let got = store.recover_vault(VAULTS[vault].name);
+            let mv = &mut m.vaults[vault];
+            let want = match mv.state {
+                VState::Deleted { .. } => Ok(()),
+                _ => Err("DeletedVaultNotFound"),
+            };
+            check_outcome("recover vault", &got, want)?;
+            if got.is_ok() {
+                mv.state = VState::Live;
+            }
+        }
+        Step::PurgeVault(i) => {
+            let vault = deleted_vault(m, i);
+            let got = store.purge_vault(VAULTS[vault].name);
+            let mv = &mut m.vaults[vault];
+            let want = match mv.state {
+                VState::Deleted { purge, .. } if mv.protected && purge > now => {
+                    Err("PurgeProtected")
+                }
+                VState::Deleted { .. } => Ok(()),
+                _ => Err("DeletedVaultNotFound"),
+            };
+            check_outcome("purge vault", &got, want)?;
+            if got.is_ok() {
+                mv.state = VState::Gone;
+                mv.live.clear();
+                mv.deleted.clear();
+            }
+        }
+        Step::CreateVault(vault) => {
+            let spec = &VAULTS[vault];
+            let got = store.create_vault(spec.name, vault_options(spec));
+            let mv = &mut m.vaults[vault];
+            let want = match mv.state {
+                VState::Live => Err("VaultExists"),
+                VState::Deleted { .. } => Err("VaultIsDeleted"),
+                VState::Gone => Ok(()),
+            };
+            check_outcome("create vault", &got, want)?;
+            if got.is_ok() {
+                mv.state = VState::Live;
+                mv.protected = spec.protected;
+                mv.created = now;
+            }
+        }
+        Step::Sweep => {
+            // Every store call sweeps what is due first, so an explicit sweep finds nothing.
+            let report = store
+                .sweep()
+                .map_err(|e| TestCaseError::fail(format!("sweep: {e}")))?;
+            prop_assert_eq!(report, localhsm::SweepReport::default());
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store, retrying for a while on `StoreLocked`: sled releases its lock file from
+/// background threads some time after the last handle is dropped (spacejam/sled#1289), so
+/// reopening a store this process has just closed can briefly report it locked.
+fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::builder(dir)
+            .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![0x5a; 32])))
+            .clock(clock.clone())
+            .open()
+        {
+            Err(Error::StoreLocked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            r => return r.expect("open store"),
+        }
+    }
+}
+
+fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    let vaults: Vec<Vault> = VAULTS
+        .iter()
+        .map(|s| {
+            store.create_vault(s.name, vault_options(s)).expect("vault");
+            store.vault(s.name).expect("vault")
+        })
+        .collect();
+    let all: Vec<Option<Vault>> = vaults.iter().cloned().map(Some).collect();
+    let mut m = Model::new();
+    compare(&store, &all, &m)?;
+    for (i, step) in steps.iter().enumerate() {
+        let before = m.now - T0;
+        apply(step, &store, &vaults, &clock, &mut m).map_err(|e| {
+            TestCaseError::fail(format!("step {i} {step:?} (time T0+{before}s): {e}"))
+        })?;
+        compare(&store, &all, &m).map_err(|e| {
+            TestCaseError::fail(format!(
+                "after step {i} {step:?} (time T0+{}s): {e}",
+                m.now - T0
+            ))
+        })?;
+    }
+    // Everything, including the time the store has acted on, survives a reopen, even with the
+    // clock set back to the start.
+    store
+        .flush()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    drop(all);
+    drop(vaults);
+    drop(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    m.clock = T0;
+    // `Store::vault` gives only live vaults; the others are checked through the store.
+    let vaults: Vec<Option<Vault>> = VAULTS.iter().map(|s| store.vault(s.name).ok()).collect();
+    compare(&store, &vaults, &m).map_err(|e| TestCaseError::fail(format!("after reopen: {e}")))
+}
+
+#[test]
+fn lifecycle_matches_model() {
+    let seed: u64 = std::env::var("LOCALHSM_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x10ca_15e5_0001);
+    let cases: u32 = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(160);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let result = runner.run(&prop::collection::vec(step_strategy(), 40..=80), |steps| {
+        run_case(&steps)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    for (what, n) in seen.iter() {
+        println!("{n:7}  {what}");
+    }
+    // The run must reach the interesting corners, or it proves little.
+    for must in [
+        "create: Ok",
+        "create: KeyIsDeleted",
+        "create: BadParameter",
+        "create: VaultNotFound",
+        "update: Ok",
+        "update: KeyNotFound",
+        "delete: Ok",
+        "delete: KeyNotFound",
+        "recover: Ok",
+        "recover: DeletedKeyNotFound",
+        "purge: Ok",
+        "purge: PurgeProtected",
+        "purge: DeletedKeyNotFound",
+        "backup: Ok",
+        "restore: Ok",
+        "restore: KeyExists",
+        "restore: KeyIsDeleted",
+        "enable purge protection: Ok",
+        "disable purge protection: PurgeProtectionIrreversible",
+        "delete vault: Ok",
+        "recover vault: Ok",
+        "purge vault: Ok",
+        "purge vault: PurgeProtected",
+        "create vault: Ok",
+        "create vault: VaultIsDeleted",
+        "auto purge key: at the date",
+        "auto purge key: after the date",
+        "auto purge key: protected",
+        "auto purge key: unprotected",
+        "auto purge vault: at the date",
+        "auto purge vault: with keys",
+    ] {
+        if cases >= 100 {
+            assert!(seen.contains_key(must), "the run never reached {must:?}");
+        }
+    }
+}
