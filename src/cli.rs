@@ -50,6 +50,8 @@ pub fn run() -> ExitCode {
     let dir = data_dir(cli.data);
     match cli.command {
         Command::Serve(args) => serve(dir, args),
+        // Vectors need no store or server.
+        Command::Vectors(cmd) => crate::vectors::cli::run(cmd, cli.output == OutputFormat::Json),
         Command::Token(args) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             println!(

@@ -79,6 +79,7 @@ pub mod rbac;
 pub mod server;
 pub mod store;
 pub mod vault;
+pub mod vectors;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use crypto::KeySpec;

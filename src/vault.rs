@@ -66,6 +66,16 @@ struct BackupVersion {
     material: SecretBase64Url,
 }
 
+/// Whether two JWKs carry the same public key.
+fn same_public_key(a: &Jwk, b: &Jwk) -> bool {
+    a.kty.map(KeyType::family) == b.kty.map(KeyType::family)
+        && a.crv == b.crv
+        && a.x == b.x
+        && a.y == b.y
+        && a.n == b.n
+        && a.e == b.e
+}
+
 fn new_version_id() -> Result<String> {
     Ok(hex::encode(crate::crypto::random_bytes(16)?))
 }
@@ -804,6 +814,13 @@ impl Vault {
         for v in payload.versions {
             let material = KeyMaterial::from_sealable(v.material.0.expose())
                 .map_err(|_| Error::InvalidBackup)?;
+            // The record's key type and public key must be the material's, or the key
+            // would publish a public key that does not verify what it signs.
+            if material.family() != v.record.kty.family()
+                || !same_public_key(&material.public_jwk(), &v.record.public)
+            {
+                return Err(Error::InvalidBackup);
+            }
             self.check_kind(&vault, v.record.kty)?;
             let mut vr = v.record;
             vr.sealed = Base64Url(self.shared.sealer.seal(

@@ -109,6 +109,13 @@ pub enum Command {
         after_help = "Example:\n  localhsm log list --vault default --principal 11111111-2222-3333-4444-555555555555"
     )]
     Log(LogCommand),
+    /// Generate test-vector files from a seed, or check vector files (this project's format
+    /// or Wycheproof's) against localhsm.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm vectors generate --alg ES256 --count 10 --seed 7 --out es256.json\n  localhsm vectors check es256.json vectors/"
+    )]
+    Vectors(crate::vectors::cli::VectorsCommand),
     /// Export or delete everything held about a principal, UPN, device ID or tag.
     #[command(
         subcommand,
@@ -265,7 +272,7 @@ pub struct TimeShiftArgs {
 /// `localhsm vault ...`.
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
-    /// Create a vault, reachable as https://NAME.localhost:PORT.
+    /// Create a vault, reachable as `https://NAME.localhost:PORT`.
     #[command(
         after_help = "Example:\n  localhsm vault create dev --kind managedhsm --retention-days 7 --purge-protection"
     )]
@@ -554,7 +561,7 @@ pub enum KeyCommand {
         #[arg(long)]
         version: Option<String>,
     },
-    /// Encrypt bytes (RSA-OAEP, RSA-OAEP-256, RSA1_5, AES-GCM, AES-CBC[PAD]).
+    /// Encrypt bytes (RSA-OAEP, RSA-OAEP-256, RSA1_5, AES-GCM, AES-CBC, AES-CBCPAD).
     #[command(
         after_help = "Example:\n  localhsm key encrypt aes --alg A256GCM hex:68656c6c6f\n\n\
                       Byte values: hex:..., b64:..., @FILE (raw bytes), - (stdin) or base64url."

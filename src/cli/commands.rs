@@ -232,7 +232,7 @@ pub fn run(dir: &Path, globals: Globals, command: Command) -> Result<Status, Cli
         Command::Role(cmd) => super::access::role(&client, &printer, cmd),
         Command::Log(cmd) => super::access::log(&client, &printer, cmd),
         Command::CustomerData(cmd) => super::access::customer_data(&client, &printer, cmd),
-        Command::Serve(_) | Command::Token(_) => Err(CliError::bare(
+        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) => Err(CliError::bare(
             "serve and token do not talk to the store through the REST API",
         )),
     }

@@ -93,6 +93,10 @@ pub(crate) async fn route(
             let req: UpdateVaultRequest = parse_json(body)?;
             let name = name.to_string();
             let info = blocking(state, move |s| {
+                // Refuse a bad part before applying any: purge protection cannot be undone.
+                if let Some(days) = req.log_retention_days {
+                    crate::store::check_log_retention(days)?;
+                }
                 if let Some(on) = req.purge_protection {
                     s.set_purge_protection(&name, on)?;
                 }
@@ -192,6 +196,8 @@ pub(crate) async fn route(
             ["vaults"]
             | ["vaults", _]
             | ["vaults", _, "recover"]
+            | ["vaults", _, "accesslog"]
+            | ["customer-data", "export" | "delete"]
             | ["deletedvaults"]
             | ["deletedvaults", _]
             | ["time-shift"],

@@ -1,0 +1,843 @@
+//! Guards against losing acknowledged writes or leaving half-written state when the process
+//! dies: a seeded random workload (create, add versions, rotate, update tags, delete,
+//! recover, purge) runs against `localhsm serve` on a temporary store, recording every
+//! request the server acknowledged, while the server is SIGKILLed at random moments; after
+//! each restart every acknowledged change must be there, no key may have half its versions
+//! or unreadable material, no deleted key may be half-moved, and the store must open as it
+//! is. The same runs for the library in-process: a child process writing through the
+//! library is SIGKILLed and the parent reopens the store.
+//!
+//! A request in flight at the kill may or may not have applied: the check accepts either,
+//! never a mixture. `LOCALHSM_CRASH_KILLS` sets the kills per variant (default 20),
+//! `LOCALHSM_CRASH_SEED` reproduces a run's choices (the seed is printed; the kill moments
+//! also depend on timing).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use localhsm::crypto::jwk::b64url_encode;
+use localhsm::crypto::{CurveName, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::model::{KeyOptions, KeyUpdate};
+use localhsm::{KeySpec, MasterKeySource, Store, Vault};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use support::{http, kid_version, seed_from_env, usize_from_env, Rng, Server, MASTER};
+
+/// The names the workload plays with: few, so that operations collide on the same keys.
+const NAMES: &[&str] = &["ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c"];
+/// A key with this many versions is deleted rather than grown further.
+const MAX_VERSIONS: usize = 5;
+/// The environment variable that turns a run of this test binary into a library writer.
+const CHILD_ENV: &str = "LOCALHSM_CRASH_CHILD_DIR";
+
+type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum State {
+    Live,
+    Deleted,
+}
+
+/// What the store must hold for one key name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Key {
+    state: State,
+    /// Versions, oldest first, with their tags.
+    versions: Vec<(String, Tags)>,
+}
+
+/// Every acknowledged change, applied: what the store must hold.
+type Model = BTreeMap<String, Key>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Op {
+    Create {
+        name: String,
+        tags: Tags,
+    },
+    Rotate {
+        name: String,
+    },
+    Tag {
+        name: String,
+        version: String,
+        tags: Tags,
+    },
+    Delete {
+        name: String,
+    },
+    Recover {
+        name: String,
+    },
+    Purge {
+        name: String,
+    },
+}
+
+impl Op {
+    fn name(&self) -> &str {
+        match self {
+            Op::Create { name, .. }
+            | Op::Rotate { name }
+            | Op::Tag { name, .. }
+            | Op::Delete { name }
+            | Op::Recover { name }
+            | Op::Purge { name } => name,
+        }
+    }
+}
+
+fn random_tags(rng: &mut Rng) -> Tags {
+    (0..rng.below(4))
+        .map(|i| (format!("t{i}"), format!("{:x}", rng.next_u64())))
+        .collect()
+}
+
+/// The next operation, chosen so that it is valid against `model`.
+fn choose(model: &Model, rng: &mut Rng) -> Op {
+    let name = rng.pick(NAMES).to_string();
+    match model.get(&name) {
+        None => Op::Create {
+            name,
+            tags: random_tags(rng),
+        },
+        Some(k) if k.state == State::Deleted => {
+            if rng.chance(50) {
+                Op::Recover { name }
+            } else {
+                Op::Purge { name }
+            }
+        }
+        Some(k) => {
+            let roll = rng.below(100);
+            if k.versions.len() >= MAX_VERSIONS && roll < 60 {
+                return Op::Delete { name };
+            }
+            match roll {
+                _ if k.versions.len() >= MAX_VERSIONS || roll < 40 => {
+                    let version = rng.pick(&k.versions).0.clone();
+                    Op::Tag {
+                        name,
+                        version,
+                        tags: random_tags(rng),
+                    }
+                }
+                40..=59 => Op::Create {
+                    name,
+                    tags: random_tags(rng),
+                },
+                60..=74 => Op::Rotate { name },
+                _ => Op::Delete { name },
+            }
+        }
+    }
+}
+
+/// `model` with `op` applied; `version` is the version a create or rotate made.
+fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
+    let new_version = || {
+        version
+            .expect("create and rotate make a version")
+            .to_string()
+    };
+    match op {
+        Op::Create { name, tags } => {
+            let key = model.entry(name.clone()).or_insert(Key {
+                state: State::Live,
+                versions: Vec::new(),
+            });
+            key.versions.push((new_version(), tags.clone()));
+        }
+        Op::Rotate { name } => {
+            let key = model.get_mut(name).expect("rotate of a known key");
+            let tags = key.versions.last().map(|v| v.1.clone()).unwrap_or_default();
+            key.versions.push((new_version(), tags));
+        }
+        Op::Tag {
+            name,
+            version,
+            tags,
+        } => {
+            let key = model.get_mut(name).expect("tag of a known key");
+            if let Some(v) = key.versions.iter_mut().find(|v| &v.0 == version) {
+                v.1 = tags.clone();
+            }
+        }
+        Op::Delete { name } => {
+            model.get_mut(name).expect("delete of a known key").state = State::Deleted;
+        }
+        Op::Recover { name } => {
+            model.get_mut(name).expect("recover of a known key").state = State::Live;
+        }
+        Op::Purge { name } => {
+            model.remove(name);
+        }
+    }
+}
+
+/// What a store actually holds for one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Actual {
+    Live(Vec<(String, Tags)>),
+    /// A deleted key, with its current version.
+    Deleted(String),
+}
+
+/// The differences between what the model says and what the store holds.
+fn differences(model: &Model, actual: &BTreeMap<String, Actual>) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: BTreeSet<&String> = model.keys().chain(actual.keys()).collect();
+    for name in names {
+        let ok = match (model.get(name), actual.get(name)) {
+            (None, None) => true,
+            (Some(k), Some(Actual::Live(v))) if k.state == State::Live => &k.versions == v,
+            (Some(k), Some(Actual::Deleted(current))) if k.state == State::Deleted => {
+                k.versions.last().map(|v| &v.0) == Some(current)
+            }
+            _ => false,
+        };
+        if !ok {
+            out.push(format!(
+                "{name}: expected {:?}, found {:?}",
+                model.get(name),
+                actual.get(name)
+            ));
+        }
+    }
+    out
+}
+
+/// Checks `actual` against `model`, allowing `in_doubt` (an operation whose answer was lost
+/// in the crash) to have applied or not, but nothing in between. Returns the model to carry
+/// on with and whether the in-doubt operation turned out applied.
+fn reconcile(
+    model: &Model,
+    actual: &BTreeMap<String, Actual>,
+    in_doubt: Option<&Op>,
+) -> Result<(Model, Option<bool>), String> {
+    let not_applied = differences(model, actual);
+    if not_applied.is_empty() {
+        return Ok((model.clone(), in_doubt.map(|_| false)));
+    }
+    let Some(op) = in_doubt else {
+        return Err(format!(
+            "acknowledged state lost or changed:\n{}",
+            not_applied.join("\n")
+        ));
+    };
+    // The operation may have applied: for create and rotate, its version is the one the
+    // store shows after the versions the model knows.
+    let version = match (op, actual.get(op.name())) {
+        (Op::Create { .. } | Op::Rotate { .. }, Some(Actual::Live(v))) => {
+            let known = model.get(op.name()).map_or(0, |k| k.versions.len());
+            v.get(known).map(|x| x.0.clone())
+        }
+        _ => None,
+    };
+    let mut applied = model.clone();
+    let possible = match op {
+        Op::Create { .. } | Op::Rotate { .. } => version.is_some(),
+        _ => true,
+    };
+    if possible {
+        apply(&mut applied, op, version.as_deref());
+        if differences(&applied, actual).is_empty() {
+            return Ok((applied, Some(true)));
+        }
+    }
+    Err(format!(
+        "the in-flight operation {op:?} left a state that is neither before nor after it:\n{}",
+        not_applied.join("\n")
+    ))
+}
+
+fn kind_of(name: &str) -> (KeyType, KeySpec) {
+    if name.starts_with("ec-") {
+        (KeyType::EcHsm, KeySpec::Ec(CurveName::P256))
+    } else {
+        (KeyType::OctHsm, KeySpec::Oct(256))
+    }
+}
+
+// --- the server variant -----------------------------------------------------------------------
+
+/// How a request ended: acknowledged (with the version it made), or lost with the server.
+enum Outcome {
+    Acked(Option<String>),
+    Lost,
+}
+
+struct Rest<'a> {
+    server: &'a Server,
+    client: reqwest::blocking::Client,
+}
+
+impl Rest<'_> {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), String> {
+        http(&self.client, method, &self.server.url(path), body.as_ref()).map_err(|e| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        })
+    }
+
+    fn perform(&self, op: &Op) -> Outcome {
+        let (method, path, body) = match op {
+            Op::Create { name, tags } => {
+                let body = if name.starts_with("ec-") {
+                    json!({"kty": "EC-HSM", "crv": "P-256", "tags": tags})
+                } else {
+                    json!({"kty": "oct-HSM", "key_size": 256, "tags": tags})
+                };
+                ("POST", format!("/keys/{name}/create"), Some(body))
+            }
+            Op::Rotate { name } => ("POST", format!("/keys/{name}/rotate"), None),
+            Op::Tag {
+                name,
+                version,
+                tags,
+            } => (
+                "PATCH",
+                format!("/keys/{name}/{version}"),
+                Some(json!({ "tags": tags })),
+            ),
+            Op::Delete { name } => ("DELETE", format!("/keys/{name}"), None),
+            Op::Recover { name } => ("POST", format!("/deletedkeys/{name}/recover"), None),
+            Op::Purge { name } => ("DELETE", format!("/deletedkeys/{name}"), None),
+        };
+        match self.call(method, &path, body) {
+            Ok((status, body)) if (200..300).contains(&status) => {
+                let version = body
+                    .pointer("/key/kid")
+                    .and_then(Value::as_str)
+                    .map(kid_version);
+                Outcome::Acked(match op {
+                    Op::Create { .. } | Op::Rotate { .. } => version,
+                    _ => None,
+                })
+            }
+            Ok((status, body)) => {
+                panic!("{op:?} was refused with {status} {body}: the model and the store disagree")
+            }
+            Err(_) => Outcome::Lost,
+        }
+    }
+
+    /// Every page of a listing.
+    fn list(&self, path: &str) -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        let (status, mut page) = self.call("GET", path, None)?;
+        if status != 200 {
+            return Err(format!("GET {path}: {status} {page}"));
+        }
+        loop {
+            out.extend(page["value"].as_array().cloned().unwrap_or_default());
+            let Some(next) = page["nextLink"].as_str().map(str::to_string) else {
+                break;
+            };
+            let (status, body) =
+                http(&self.client, "GET", &next, None).map_err(|e| e.to_string())?;
+            if status != 200 {
+                return Err(format!("GET {next}: {status} {body}"));
+            }
+            page = body;
+        }
+        Ok(out)
+    }
+
+    /// What the server holds, with every live version's material exercised.
+    fn snapshot(&self) -> Result<BTreeMap<String, Actual>, String> {
+        let tags = |item: &Value| -> Tags {
+            item["tags"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut actual = BTreeMap::new();
+        for item in self.list("/keys")? {
+            let name = kid_version(item["kid"].as_str().unwrap_or_default());
+            let versions: Vec<(String, Tags)> = self
+                .list(&format!("/keys/{name}/versions"))?
+                .iter()
+                .map(|v| (kid_version(v["kid"].as_str().unwrap_or_default()), tags(v)))
+                .collect();
+            for (version, _) in &versions {
+                self.use_material(&name, version)?;
+            }
+            actual.insert(name, Actual::Live(versions));
+        }
+        for item in self.list("/deletedkeys")? {
+            let name = kid_version(item["kid"].as_str().unwrap_or_default());
+            let (status, body) = self.call("GET", &format!("/deletedkeys/{name}"), None)?;
+            if status != 200 {
+                return Err(format!(
+                    "deleted key {name} is listed but not readable: {status} {body}"
+                ));
+            }
+            let current = kid_version(
+                body.pointer("/key/kid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            );
+            let (status, _) = self.call("GET", &format!("/keys/{name}"), None)?;
+            if status != 404 || actual.contains_key(&name) {
+                return Err(format!("{name} is both deleted and live: half-moved"));
+            }
+            actual.insert(name, Actual::Deleted(current));
+        }
+        Ok(actual)
+    }
+
+    fn use_material(&self, name: &str, version: &str) -> Result<(), String> {
+        let (op, body) = if name.starts_with("ec-") {
+            (
+                "sign",
+                json!({"alg": "ES256", "value": b64url_encode(&[7; 32])}),
+            )
+        } else {
+            (
+                "wrapkey",
+                json!({"alg": "A256KW", "value": b64url_encode(&[7; 32])}),
+            )
+        };
+        let (status, resp) =
+            self.call("POST", &format!("/keys/{name}/{version}/{op}"), Some(body))?;
+        if status != 200 {
+            return Err(format!("{name}/{version}: {op} answered {status} {resp}"));
+        }
+        Ok(())
+    }
+}
+
+fn start(dir: &Path, log: &Path) -> Server {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("server log");
+    Server::start(dir, &[], stderr.into()).unwrap_or_else(|e| {
+        panic!(
+            "the server does not start on the crashed store: {e}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
+}
+
+#[derive(Default, Debug)]
+struct Stats {
+    kills: usize,
+    acked: usize,
+    in_flight_applied: usize,
+    in_flight_not_applied: usize,
+}
+
+#[test]
+fn server_survives_sigkill_without_losing_acknowledged_writes() {
+    let seed = seed_from_env("LOCALHSM_CRASH_SEED");
+    let kills = usize_from_env("LOCALHSM_CRASH_KILLS", 20);
+    println!("crash (server): seed {seed} (LOCALHSM_CRASH_SEED={seed} to replay), {kills} kills");
+    let mut rng = Rng::new(seed);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    let log = tmp.path().join("server.log");
+    let mut model = Model::new();
+    let mut in_doubt: Option<Op> = None;
+    let mut stats = Stats::default();
+    let started = Instant::now();
+    for round in 0..=kills {
+        let mut server = start(&dir, &log);
+        let rest = Rest {
+            server: &server,
+            client: server.client(),
+        };
+        let actual = rest
+            .snapshot()
+            .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
+        let (next, applied) = reconcile(&model, &actual, in_doubt.as_ref())
+            .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
+        match applied {
+            Some(true) => stats.in_flight_applied += 1,
+            Some(false) => stats.in_flight_not_applied += 1,
+            None => {}
+        }
+        model = next;
+        if round == kills {
+            drop(rest);
+            server.stop();
+            break;
+        }
+        // Kill at a random moment while the workload runs: usually mid-request.
+        let delay = Duration::from_micros(rng.below(250_000) + 1_000);
+        let pid = server.child.id();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        });
+        loop {
+            let op = choose(&model, &mut rng);
+            match rest.perform(&op) {
+                Outcome::Acked(version) => {
+                    apply(&mut model, &op, version.as_deref());
+                    stats.acked += 1;
+                }
+                Outcome::Lost => {
+                    in_doubt = Some(op);
+                    break;
+                }
+            }
+        }
+        killer.join().expect("killer thread");
+        server.kill();
+        stats.kills += 1;
+    }
+    // The deepest check, through the library: every deleted key comes back with exactly its
+    // versions, and every version's material opens.
+    let store = Store::open(&dir, MasterKeySource::KeyFile).expect("the store opens as it is");
+    deep_check(&store, &model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
+    println!(
+        "crash (server): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
+        stats.kills, stats.acked, stats.in_flight_applied, stats.in_flight_not_applied, started.elapsed()
+    );
+    assert!(
+        stats.acked > kills,
+        "too few operations ran to mean anything"
+    );
+}
+
+// --- the library variant ----------------------------------------------------------------------
+
+fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
+    let e = |e: localhsm::Error| e.to_string();
+    let mut actual = BTreeMap::new();
+    let mut next = None;
+    loop {
+        let page = vault.list_keys(25, next.as_deref()).map_err(e)?;
+        for k in &page.items {
+            let versions = vault.list_versions(&k.name, 25, None).map_err(e)?;
+            if versions.next.is_some() {
+                return Err(format!("{} has more than 25 versions", k.name));
+            }
+            let versions: Vec<(String, Tags)> = versions
+                .items
+                .iter()
+                .map(|b| (b.version.clone(), b.tags.clone()))
+                .collect();
+            for (v, _) in &versions {
+                lib_use_material(vault, &k.name, v)?;
+            }
+            actual.insert(k.name.clone(), Actual::Live(versions));
+        }
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    let deleted = vault.list_deleted_keys(25, None).map_err(e)?;
+    for d in &deleted.items {
+        if actual.contains_key(&d.key.name) {
+            return Err(format!(
+                "{} is both deleted and live: half-moved",
+                d.key.name
+            ));
+        }
+        actual.insert(d.key.name.clone(), Actual::Deleted(d.key.version.clone()));
+    }
+    Ok(actual)
+}
+
+fn lib_use_material(vault: &Vault, name: &str, version: &str) -> Result<(), String> {
+    let h = vault
+        .key(name, Some(version))
+        .map_err(|e| format!("{name}/{version}: {e}"))?;
+    let r = if name.starts_with("ec-") {
+        h.sign(SignatureAlgorithm::ES256, &[7; 32]).map(drop)
+    } else {
+        h.wrap_key(WrapAlgorithm::A256Kw, &[7; 32]).map(drop)
+    };
+    r.map_err(|e| format!("{name}/{version}: material unusable: {e}"))
+}
+
+/// Recovers every deleted key and checks that each comes back with exactly the model's
+/// versions, all usable; then checks the whole model.
+fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
+    localhsm::server::ensure_default_vault(store).map_err(|e| e.to_string())?;
+    let vault = store.vault("default").map_err(|e| e.to_string())?;
+    let actual = lib_snapshot(&vault)?;
+    let (mut model, _) = reconcile(model, &actual, None)?;
+    for (name, key) in model.iter_mut() {
+        if key.state == State::Deleted {
+            vault
+                .recover_deleted_key(name)
+                .map_err(|e| format!("recover {name}: {e}"))?;
+            key.state = State::Live;
+        }
+    }
+    let actual = lib_snapshot(&vault)?;
+    reconcile(&model, &actual, None).map(drop)
+}
+
+fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
+    Ok(match op {
+        Op::Create { name, tags } => {
+            let (kty, spec) = kind_of(name);
+            let options = KeyOptions {
+                tags: tags.clone(),
+                ..KeyOptions::default()
+            };
+            Some(vault.create_key(name, kty, spec, options)?.version)
+        }
+        Op::Rotate { name } => Some(vault.rotate_key(name)?.version),
+        Op::Tag {
+            name,
+            version,
+            tags,
+        } => {
+            let update = KeyUpdate {
+                tags: Some(tags.clone()),
+                ..KeyUpdate::default()
+            };
+            vault.update_key(name, Some(version), update)?;
+            None
+        }
+        Op::Delete { name } => {
+            vault.delete_key(name)?;
+            None
+        }
+        Op::Recover { name } => {
+            vault.recover_deleted_key(name)?;
+            None
+        }
+        Op::Purge { name } => {
+            vault.purge_deleted_key(name)?;
+            None
+        }
+    })
+}
+
+fn open_lib(dir: &Path) -> localhsm::Result<Store> {
+    Store::open(
+        dir,
+        MasterKeySource::Bytes(SecretBytes::new(MASTER.to_vec())),
+    )
+}
+
+/// Not a test on its own: with `LOCALHSM_CRASH_CHILD_DIR` set (by the library variant
+/// below), this is the child that writes through the library until it is killed, printing
+/// `@@begin` before and `@@ack` after every operation.
+#[test]
+fn crash_child_library_writer() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let seed: u64 = std::env::var("LOCALHSM_CRASH_CHILD_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .expect("child seed");
+    let mut model: Model =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).expect("model file"))
+            .expect("model JSON");
+    let store = open_lib(&dir.join("data")).expect("child opens the store");
+    localhsm::server::ensure_default_vault(&store).expect("default vault");
+    let vault = store.vault("default").expect("default vault");
+    let mut rng = Rng::new(seed);
+    println!("@@ready");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let op = choose(&model, &mut rng);
+        println!("@@begin {}", serde_json::to_string(&op).expect("op JSON"));
+        let version = lib_perform(&vault, &op)
+            .unwrap_or_else(|e| panic!("{op:?} failed: {e}: the model and the store disagree"));
+        println!(
+            "@@ack {}",
+            serde_json::to_string(&(&op, &version)).expect("ack JSON")
+        );
+        apply(&mut model, &op, version.as_deref());
+    }
+}
+
+#[test]
+fn library_survives_sigkill_of_a_writing_process() {
+    let seed = seed_from_env("LOCALHSM_CRASH_SEED").wrapping_add(1);
+    let kills = usize_from_env("LOCALHSM_CRASH_KILLS", 20);
+    println!("crash (library): seed {seed}, {kills} kills");
+    let mut rng = Rng::new(seed);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut model = Model::new();
+    let mut stats = Stats::default();
+    let started = Instant::now();
+    let exe = std::env::current_exe().expect("test binary");
+    for round in 0..kills {
+        std::fs::write(
+            tmp.path().join("model.json"),
+            serde_json::to_vec(&model).expect("model JSON"),
+        )
+        .expect("model file");
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_child_library_writer",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, tmp.path())
+            .env("LOCALHSM_CRASH_CHILD_SEED", rng.next_u64().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the writer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Usually wait until it writes, then kill it at a random moment; now and then kill
+        // it while it is still opening the store.
+        let mut lines = Vec::new();
+        if rng.chance(80) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !lines.iter().any(|l: &String| l.ends_with("@@ready")) {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(l) => lines.push(l),
+                    Err(_)
+                        if Instant::now() < deadline
+                            && child.try_wait().ok().flatten().is_none() => {}
+                    Err(_) => {
+                        let _ = child.kill();
+                        let out = child.wait_with_output().expect("writer output");
+                        panic!(
+                            "the writer never started: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(200_000) + 500));
+        let _ = child.kill();
+        let status = child.wait().expect("reap the writer");
+        reader.join().expect("reader thread");
+        lines.extend(rx.try_iter());
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        assert!(
+            !status.success() && !stderr.contains("panicked"),
+            "the writer must die by the kill, not by itself: {status}\n{stderr}"
+        );
+        stats.kills += 1;
+        // Replay the acknowledgements; an operation begun and not acknowledged is in doubt.
+        let mut in_doubt = None;
+        // libtest may print its own text before ours on a line: ours starts at `@@`.
+        for line in lines.iter().filter_map(|l| l.find("@@").map(|i| &l[i..])) {
+            if let Some(op) = line.strip_prefix("@@begin ") {
+                in_doubt = serde_json::from_str::<Op>(op).ok();
+            } else if let Some(ack) = line.strip_prefix("@@ack ") {
+                if let Ok((op, version)) = serde_json::from_str::<(Op, Option<String>)>(ack) {
+                    apply(&mut model, &op, version.as_deref());
+                    stats.acked += 1;
+                    in_doubt = None;
+                }
+            }
+        }
+        let store = open_lib(&tmp.path().join("data"))
+            .unwrap_or_else(|e| panic!("seed {seed}, kill {round}: the store does not open: {e}"));
+        let vault = store.vault("default").expect("default vault");
+        let actual =
+            lib_snapshot(&vault).unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
+        let (next, applied) = reconcile(&model, &actual, in_doubt.as_ref())
+            .unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
+        match applied {
+            Some(true) => stats.in_flight_applied += 1,
+            Some(false) => stats.in_flight_not_applied += 1,
+            None => {}
+        }
+        model = next;
+        drop(vault);
+        drop(store);
+    }
+    let store = open_lib(&tmp.path().join("data")).expect("final open");
+    deep_check(&store, &model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
+    println!(
+        "crash (library): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
+        stats.kills, stats.acked, stats.in_flight_applied, stats.in_flight_not_applied, started.elapsed()
+    );
+    assert!(
+        stats.acked > kills,
+        "too few operations ran to mean anything"
+    );
+}
+
+#[test]
+fn reconcile_accepts_before_or_after_and_nothing_else() {
+    let mut model = Model::new();
+    apply(
+        &mut model,
+        &Op::Create {
+            name: "ec-a".into(),
+            tags: Tags::new(),
+        },
+        Some("v1"),
+    );
+    let live = |v: &[&str]| Actual::Live(v.iter().map(|x| (x.to_string(), Tags::new())).collect());
+    let actual: BTreeMap<_, _> = [("ec-a".to_string(), live(&["v1"]))].into();
+    assert!(reconcile(&model, &actual, None).is_ok());
+    let rotate = Op::Rotate {
+        name: "ec-a".into(),
+    };
+    let after: BTreeMap<_, _> = [("ec-a".to_string(), live(&["v1", "v2"]))].into();
+    assert_eq!(
+        reconcile(&model, &after, Some(&rotate)).unwrap().1,
+        Some(true)
+    );
+    assert_eq!(
+        reconcile(&model, &actual, Some(&rotate)).unwrap().1,
+        Some(false)
+    );
+    assert!(
+        reconcile(&model, &after, None).is_err(),
+        "an unacknowledged version"
+    );
+    let two_more: BTreeMap<_, _> = [("ec-a".to_string(), live(&["v1", "v2", "v3"]))].into();
+    assert!(reconcile(&model, &two_more, Some(&rotate)).is_err());
+    let lost: BTreeMap<_, _> = [("ec-a".to_string(), live(&[]))].into();
+    assert!(
+        reconcile(&model, &lost, Some(&rotate)).is_err(),
+        "half the versions"
+    );
+    let delete = Op::Delete {
+        name: "ec-a".into(),
+    };
+    let deleted: BTreeMap<_, _> = [("ec-a".to_string(), Actual::Deleted("v1".into()))].into();
+    assert_eq!(
+        reconcile(&model, &deleted, Some(&delete)).unwrap().1,
+        Some(true)
+    );
+    assert!(
+        reconcile(&model, &BTreeMap::new(), Some(&delete)).is_err(),
+        "deleted is not purged"
+    );
+}

@@ -1,0 +1,899 @@
+//! Guards against private key material leaking: after an SDK-suite-like workload with
+//! imported KNOWN keys (the RSA, EC and oct keys of `vectors/`), through the REST API
+//! in-process, through the library and through a real `localhsm serve`, no private key
+//! byte string (raw, hex lower/upper, base64 standard/url, padded/unpadded, at any 3-byte
+//! alignment) appears in any file of the data directory, in `trace`-level logs, in the
+//! `Debug` output of any public type that can hold material, or in any error message.
+//! Also: the master key file and the TLS private key are created with mode 0600, and the
+//! server refuses, naming the file and the fix, a master key file readable by others.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine as _;
+use localhsm::crypto::jwk::b64url_encode;
+use localhsm::crypto::{
+    AesParams, EncryptionAlgorithm, Jwk, SecretBase64Url, SecretBytes, SignatureAlgorithm,
+    WrapAlgorithm,
+};
+use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
+use localhsm::{MasterKeySource, Store};
+use serde_json::{json, Value};
+use support::{http, vector_key_json, Api, Server, MASTER};
+
+/// The known keys: (name, vector file, key id).
+const KNOWN: &[(&str, &str, &str)] = &[
+    ("rsa", "rsa-oaep.json", "rsa-2048"),
+    ("rsa3k", "rsa-pss-sign.json", "rsa-3072"),
+    ("ec256", "ecdsa.json", "ec-p256"),
+    ("ec384", "ecdsa.json", "ec-p384"),
+    ("ec521", "ecdsa.json", "ec-p521"),
+    ("eck1", "ecdsa.json", "ec-p256k"),
+    ("gcm", "aes-gcm.json", "gcm-256"),
+    ("kw", "aes-kw.json", "kek-128"),
+    ("cbc", "aes-cbc.json", "cbc-192"),
+];
+
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/// A secret and every way it could be written down.
+struct Needles {
+    /// (label, bytes to look for), grouped by their first 8 bytes for a one-pass scan.
+    by_prefix: HashMap<[u8; 8], Vec<(String, Vec<u8>)>>,
+    count: usize,
+}
+
+impl Needles {
+    fn new() -> Self {
+        Self {
+            by_prefix: HashMap::new(),
+            count: 0,
+        }
+    }
+
+    fn add_form(&mut self, label: String, form: Vec<u8>) {
+        if form.len() < 16 {
+            return;
+        }
+        let prefix: [u8; 8] = form[..8].try_into().expect("8 bytes");
+        self.by_prefix
+            .entry(prefix)
+            .or_default()
+            .push((label, form));
+        self.count += 1;
+    }
+
+    /// Raw, hex (both cases), and base64 in both alphabets, padded and unpadded; base64 also
+    /// at each of the three alignments the secret can have inside a longer encoded blob.
+    fn add(&mut self, label: &str, secret: &[u8]) {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        self.add_form(format!("{label} raw"), secret.to_vec());
+        self.add_form(format!("{label} hex"), hex::encode(secret).into_bytes());
+        self.add_form(
+            format!("{label} HEX"),
+            hex::encode_upper(secret).into_bytes(),
+        );
+        for (name, engine) in [
+            ("base64", STANDARD),
+            ("base64-nopad", STANDARD_NO_PAD),
+            ("base64url", URL_SAFE),
+            ("base64url-nopad", URL_SAFE_NO_PAD),
+        ] {
+            self.add_form(
+                format!("{label} {name}"),
+                engine.encode(secret).into_bytes(),
+            );
+        }
+        for (name, engine) in [("base64", STANDARD_NO_PAD), ("base64url", URL_SAFE_NO_PAD)] {
+            for offset in 0..3 {
+                let tail = &secret[offset..];
+                let whole = tail.len() / 3 * 3;
+                let text = engine.encode(&tail[..whole]);
+                self.add_form(format!("{label} {name} @{offset}"), text.into_bytes());
+            }
+        }
+    }
+
+    /// Labels of the needles found in `hay`.
+    fn find(&self, hay: &[u8]) -> Vec<String> {
+        let mut found = Vec::new();
+        if hay.len() < 8 {
+            return found;
+        }
+        for i in 0..=hay.len() - 8 {
+            let prefix: [u8; 8] = hay[i..i + 8].try_into().expect("8 bytes");
+            if let Some(list) = self.by_prefix.get(&prefix) {
+                for (label, form) in list {
+                    if hay[i..].starts_with(form) && !found.contains(label) {
+                        found.push(label.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Every private member of every known key, plus the in-process master key.
+fn known_needles(with_master: bool) -> Needles {
+    let mut n = Needles::new();
+    for (name, file, id) in KNOWN {
+        let jwk = vector_key_json(file, id);
+        for m in PRIVATE_MEMBERS {
+            if let Some(v) = jwk[*m].as_str() {
+                let bytes = localhsm::crypto::jwk::b64url_decode(v).expect("vector base64url");
+                n.add(&format!("{name}.{m}"), &bytes);
+            }
+        }
+    }
+    if with_master {
+        n.add("master key", &MASTER);
+    }
+    n
+}
+
+fn scan_dir(needles: &Needles, dir: &Path, hits: &mut Vec<String>) -> usize {
+    let mut files = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            files += 1;
+            for label in needles.find(&bytes) {
+                hits.push(format!("{} holds {label}", path.display()));
+            }
+        }
+    }
+    files
+}
+
+fn scan_text(needles: &Needles, what: &str, text: &[u8], hits: &mut Vec<String>) {
+    for label in needles.find(text) {
+        hits.push(format!("{what} holds {label}"));
+    }
+}
+
+/// A positive control: the scans must find a PUBLIC member (stored in the clear by design),
+/// or they would prove nothing.
+fn assert_scan_sees_public_data(dir: &Path) {
+    let mut control = Needles::new();
+    let x = vector_key_json("ecdsa.json", "ec-p256")["x"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    control.add(
+        "ec256.x (public)",
+        &localhsm::crypto::jwk::b64url_decode(&x).expect("x"),
+    );
+    let mut seen = Vec::new();
+    scan_dir(&control, dir, &mut seen);
+    assert!(
+        !seen.is_empty(),
+        "the data directory scan does not see the stored public key x"
+    );
+}
+
+// --- trace-level log capture for this test process ---------------------------------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) a global `trace` subscriber that writes into a buffer. The HTTPS client
+/// this test uses against a real server is left out: it is not localhsm, and the server's
+/// side of those crates is captured from the server's own `trace` output.
+fn log_capture() -> Captured {
+    static CAPTURE: OnceLock<Captured> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let c = Captured::default();
+            let writer = c.clone();
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "trace,reqwest=off,hyper=off,hyper_util=off,h2=off,rustls=off",
+                ))
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .try_init()
+                .expect("install the trace subscriber");
+            c
+        })
+        .clone()
+}
+
+// --- the workload ---------------------------------------------------------------------------------
+
+fn digest(alg: SignatureAlgorithm) -> Vec<u8> {
+    alg.hash().digest(b"a message for the secrets workload")
+}
+
+/// Runs an SDK-suite-like workload over REST (in-process) with the known keys imported:
+/// every operation of each key, the lifecycle with backup and restore, and failures on
+/// purpose, whose error bodies go to `errors`.
+fn rest_workload(api: &Api, errors: &mut Vec<String>) {
+    let mut fail = |r: support::Reply, what: &str| {
+        assert!(
+            (400..500).contains(&r.status),
+            "{what}: expected a 4xx, got {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        errors.push(String::from_utf8_lossy(&r.body).into_owned());
+    };
+    for (name, file, id) in KNOWN {
+        let jwk = vector_key_json(file, id);
+        api.ok(
+            "PUT",
+            &format!("/keys/{name}"),
+            Some(json!({"key": jwk, "Hsm": true, "tags": {"purpose": "secrets-test"}})),
+        );
+        api.ok("GET", &format!("/keys/{name}"), None);
+        api.ok("GET", &format!("/keys/{name}/versions"), None);
+        api.ok(
+            "PATCH",
+            &format!("/keys/{name}"),
+            Some(json!({"tags": {"updated": "yes"}})),
+        );
+        // The same key again, with one private member damaged: the error must not echo it.
+        for m in ["d", "dp", "qi", "k"] {
+            if let Some(v) = jwk[m].as_str() {
+                let mut bad = jwk.clone();
+                let mut bytes = localhsm::crypto::jwk::b64url_decode(v).expect("base64url");
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                if m == "k" {
+                    bytes.push(0);
+                }
+                bad[m] = Value::from(b64url_encode(&bytes));
+                fail(
+                    api.kv(
+                        "PUT",
+                        &format!("/keys/{name}-bad"),
+                        Some(json!({"key": bad})),
+                    ),
+                    "import of a damaged key",
+                );
+            }
+        }
+        // Private members in the wrong shape.
+        if let Some(v) = jwk["d"].as_str().or(jwk["k"].as_str()) {
+            let member = if jwk["d"].is_string() { "d" } else { "k" };
+            for wrong in [
+                Value::from(format!("+/{}=", v.replace('-', "+").replace('_', "/"))),
+                Value::from(format!("{v}!")),
+                json!([v]),
+                json!({ "value": v }),
+            ] {
+                let mut bad = jwk.clone();
+                bad[member] = wrong;
+                fail(
+                    api.kv(
+                        "PUT",
+                        &format!("/keys/{name}-bad"),
+                        Some(json!({"key": bad})),
+                    ),
+                    "import of a malformed member",
+                );
+            }
+        }
+    }
+    for (name, alg) in [
+        ("rsa", SignatureAlgorithm::RS256),
+        ("rsa", SignatureAlgorithm::PS512),
+        ("rsa3k", SignatureAlgorithm::PS384),
+        ("ec256", SignatureAlgorithm::ES256),
+        ("ec384", SignatureAlgorithm::ES384),
+        ("ec521", SignatureAlgorithm::ES512),
+        ("eck1", SignatureAlgorithm::ES256K),
+    ] {
+        let d = b64url_encode(&digest(alg));
+        let sig = api.ok(
+            "POST",
+            &format!("/keys/{name}//sign"),
+            Some(json!({"alg": alg.as_str(), "value": d})),
+        );
+        let v = api.ok(
+            "POST",
+            &format!("/keys/{name}//verify"),
+            Some(json!({"alg": alg.as_str(), "digest": d, "value": sig["value"]})),
+        );
+        assert_eq!(v["value"], true, "{name} {alg}");
+        fail(
+            api.kv(
+                "POST",
+                &format!("/keys/{name}//sign"),
+                Some(json!({"alg": alg.as_str(), "value": b64url_encode(&[1; 20])})),
+            ),
+            "sign with a digest of the wrong length",
+        );
+    }
+    // RSA encryption and key wrap.
+    for alg in ["RSA-OAEP", "RSA-OAEP-256", "RSA1_5"] {
+        let ct = api.ok(
+            "POST",
+            "/keys/rsa//encrypt",
+            Some(json!({"alg": alg, "value": b64url_encode(b"plaintext")})),
+        );
+        let pt = api.ok(
+            "POST",
+            "/keys/rsa//decrypt",
+            Some(json!({"alg": alg, "value": ct["value"]})),
+        );
+        assert_eq!(pt["value"], b64url_encode(b"plaintext"));
+        let w = api.ok(
+            "POST",
+            "/keys/rsa//wrapkey",
+            Some(json!({"alg": alg, "value": b64url_encode(&[9; 32])})),
+        );
+        api.ok(
+            "POST",
+            "/keys/rsa//unwrapkey",
+            Some(json!({"alg": alg, "value": w["value"]})),
+        );
+        fail(
+            api.kv(
+                "POST",
+                "/keys/rsa//decrypt",
+                Some(json!({"alg": alg, "value": b64url_encode(&[7; 256])})),
+            ),
+            "RSA decrypt of garbage",
+        );
+    }
+    // AES-GCM, AES-CBC, AES-KW.
+    let g = api.ok(
+        "POST",
+        "/keys/gcm//encrypt",
+        Some(json!({"alg": "A256GCM", "value": b64url_encode(b"gcm text"), "aad": b64url_encode(b"aad")})),
+    );
+    api.ok(
+        "POST",
+        "/keys/gcm//decrypt",
+        Some(json!({"alg": "A256GCM", "value": g["value"], "iv": g["iv"], "tag": g["tag"], "aad": b64url_encode(b"aad")})),
+    );
+    fail(
+        api.kv(
+            "POST",
+            "/keys/gcm//decrypt",
+            Some(json!({"alg": "A256GCM", "value": g["value"], "iv": g["iv"], "tag": b64url_encode(&[0; 16])})),
+        ),
+        "GCM decrypt with a bad tag",
+    );
+    let c = api.ok(
+        "POST",
+        "/keys/cbc//encrypt",
+        Some(json!({"alg": "A192CBCPAD", "value": b64url_encode(b"cbc text")})),
+    );
+    api.ok(
+        "POST",
+        "/keys/cbc//decrypt",
+        Some(json!({"alg": "A192CBCPAD", "value": c["value"], "iv": c["iv"]})),
+    );
+    fail(
+        api.kv(
+            "POST",
+            "/keys/cbc//decrypt",
+            Some(json!({"alg": "A192CBCPAD", "value": b64url_encode(&[3; 32]), "iv": c["iv"]})),
+        ),
+        "CBC decrypt with bad padding",
+    );
+    let w = api.ok(
+        "POST",
+        "/keys/kw//wrapkey",
+        Some(json!({"alg": "A128KW", "value": b64url_encode(&[5; 32])})),
+    );
+    api.ok(
+        "POST",
+        "/keys/kw//unwrapkey",
+        Some(json!({"alg": "A128KW", "value": w["value"]})),
+    );
+    fail(
+        api.kv(
+            "POST",
+            "/keys/kw//unwrapkey",
+            Some(json!({"alg": "A128KW", "value": b64url_encode(&[5; 40])})),
+        ),
+        "AES-KW unwrap of garbage",
+    );
+    fail(
+        api.kv(
+            "POST",
+            "/keys/kw//wrapkey",
+            Some(json!({"alg": "A256KW", "value": b64url_encode(&[5; 32])})),
+        ),
+        "AES-KW with the wrong key size",
+    );
+    // Lifecycle: backup, delete, recover, delete, purge, restore; and the conflicts on the way.
+    for (name, _, _) in KNOWN {
+        let blob = api.ok("POST", &format!("/keys/{name}/backup"), None);
+        api.ok("DELETE", &format!("/keys/{name}"), None);
+        api.ok("GET", &format!("/deletedkeys/{name}"), None);
+        fail(
+            api.kv(
+                "POST",
+                &format!("/keys/{name}/create"),
+                Some(json!({"kty": "EC"})),
+            ),
+            "create under a deleted name",
+        );
+        fail(
+            api.kv(
+                "POST",
+                "/keys/restore",
+                Some(json!({"value": blob["value"]})),
+            ),
+            "restore over a deleted key",
+        );
+        api.ok("POST", &format!("/deletedkeys/{name}/recover"), None);
+        fail(
+            api.kv(
+                "POST",
+                "/keys/restore",
+                Some(json!({"value": blob["value"]})),
+            ),
+            "restore over a live key",
+        );
+        api.ok("DELETE", &format!("/keys/{name}"), None);
+        api.ok("DELETE", &format!("/deletedkeys/{name}"), None);
+        api.ok(
+            "POST",
+            "/keys/restore",
+            Some(json!({"value": blob["value"]})),
+        );
+        api.ok("POST", &format!("/keys/{name}/rotate"), None);
+    }
+    api.ok("GET", "/keys", None);
+    api.ok("GET", "/deletedkeys", None);
+}
+
+/// The library: imports into a second vault (some exportable), uses handles, exports, and
+/// fails on purpose. Returns the `Debug` strings of everything that can hold material.
+fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<String>) {
+    let hsm = VaultOptions {
+        kind: VaultKind::ManagedHsm,
+        ..Default::default()
+    };
+    store.create_vault("lib", hsm).expect("vault lib");
+    let vault = store.vault("lib").expect("vault lib");
+    let mut err = |e: localhsm::Error| {
+        errors.push(format!("{e}"));
+        errors.push(format!("{e:?}"));
+        errors.push(format!("{:?}", localhsm::server::error::ApiError::from(e)));
+    };
+    for (i, (name, file, id)) in KNOWN.iter().enumerate() {
+        let jwk_json = vector_key_json(file, id);
+        let jwk: Jwk = serde_json::from_value(jwk_json.clone()).expect("JWK");
+        debug.push(format!("{jwk:?}"));
+        debug.push(format!("{:#?}", jwk));
+        let params: localhsm::server::wire::KeyImportParameters =
+            serde_json::from_value(json!({"key": jwk_json, "Hsm": true})).expect("wire");
+        debug.push(format!("{params:?}"));
+        let exportable = i % 2 == 0;
+        let options = KeyOptions {
+            exportable,
+            ..KeyOptions::default()
+        };
+        let bundle = vault
+            .import_key(name, &jwk, true, options)
+            .expect("library import");
+        debug.push(format!("{bundle:?}"));
+        let handle = vault.key(name, None).expect("handle");
+        debug.push(format!("{handle:?}"));
+        debug.push(format!("{:?}", handle.clone()));
+        match localhsm::hazmat::export_private_key(&vault, name, None) {
+            Ok(exported) => {
+                assert!(exportable, "{name}: a non-exportable key was exported");
+                assert!(
+                    exported.key.has_private_parts(),
+                    "{name}: export without private parts"
+                );
+                debug.push(format!("{exported:?}"));
+                debug.push(format!("{:#?}", exported.key));
+            }
+            Err(e) => {
+                assert!(!exportable, "{name}: export failed: {e}");
+                err(e);
+            }
+        }
+        // Failing operations on the key, each error kept.
+        let results: Vec<localhsm::Result<()>> = vec![
+            handle.sign(SignatureAlgorithm::ES256, &[0; 7]).map(drop),
+            handle.sign(SignatureAlgorithm::PS256, &[0; 32]).map(drop),
+            handle
+                .decrypt(
+                    EncryptionAlgorithm::RsaOaep,
+                    &[1; 256],
+                    AesParams::default(),
+                )
+                .map(drop),
+            handle
+                .decrypt(
+                    EncryptionAlgorithm::A256Gcm,
+                    &[1; 32],
+                    AesParams {
+                        iv: Some(&[0; 12]),
+                        tag: Some(&[0; 16]),
+                        aad: None,
+                    },
+                )
+                .map(drop),
+            handle.unwrap_key(WrapAlgorithm::A128Kw, &[2; 40]).map(drop),
+            handle
+                .unwrap_key(WrapAlgorithm::RsaOaep256, &[2; 384])
+                .map(drop),
+            handle.wrap_key(WrapAlgorithm::A256Kw, &[2; 7]).map(drop),
+            vault
+                .import_key(name, &Jwk::default(), false, KeyOptions::default())
+                .map(drop),
+        ];
+        for r in results {
+            if let Err(e) = r {
+                err(e);
+            }
+        }
+        // Damaged copies of the key are refused without echoing them.
+        for m in ["d", "p", "dq", "qi", "k"] {
+            if let Some(v) = jwk_json[m].as_str() {
+                let mut bad = jwk_json.clone();
+                let mut bytes = localhsm::crypto::jwk::b64url_decode(v).expect("base64url");
+                bytes[0] ^= 0x40;
+                if m == "k" {
+                    bytes.truncate(bytes.len() - 1);
+                }
+                bad[m] = Value::from(b64url_encode(&bytes));
+                let bad: Jwk = serde_json::from_value(bad).expect("JWK");
+                match vault.import_key(&format!("{name}-bad"), &bad, false, KeyOptions::default()) {
+                    Ok(_) => panic!("{name}: a damaged {m} was imported"),
+                    Err(e) => err(e),
+                }
+            }
+        }
+        // Disabled, deleted: the errors of a held handle.
+        vault
+            .update_key(
+                name,
+                None,
+                localhsm::model::KeyUpdate {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+            )
+            .expect("disable");
+        if let Err(e) = handle.sign(
+            SignatureAlgorithm::ES256,
+            &digest(SignatureAlgorithm::ES256),
+        ) {
+            err(e);
+        }
+        let deleted = vault.delete_key(name).expect("delete");
+        debug.push(format!("{deleted:?}"));
+        if let Err(e) = handle.wrap_key(WrapAlgorithm::A128Kw, &[1; 16]) {
+            err(e);
+        }
+        if let Err(e) = vault.key(name, None) {
+            err(e);
+        }
+        vault.recover_deleted_key(name).expect("recover");
+    }
+    let secret = SecretBytes::from_slice(&MASTER);
+    debug.push(format!("{secret:?}"));
+    debug.push(format!("{:?}", SecretBase64Url(secret.duplicate())));
+    debug.push(format!("{:?}", MasterKeySource::Bytes(secret.duplicate())));
+    debug.push(format!("{:?}", MasterKeySource::Passphrase(secret)));
+    debug.push(format!("{store:?}"));
+    debug.push(format!("{vault:?}"));
+    debug.push(format!("{:?}", store.clone()));
+    let h = vault.key("rsa", None).expect("handle");
+    let enc = h.encrypt(EncryptionAlgorithm::RsaOaep256, b"x", AesParams::default());
+    debug.push(format!("{enc:?}"));
+    // A wrong master key: the error names the problem, never the key.
+    let other = tempfile::tempdir().expect("temp dir");
+    drop(
+        Store::open(
+            other.path(),
+            MasterKeySource::Bytes(SecretBytes::from_slice(&MASTER)),
+        )
+        .expect("second store"),
+    );
+    let mut wrong = MASTER;
+    wrong[0] ^= 1;
+    match Store::open(
+        other.path(),
+        MasterKeySource::Bytes(SecretBytes::from_slice(&wrong)),
+    ) {
+        Ok(_) => panic!("a wrong master key opened the store"),
+        Err(e) => err(e),
+    }
+}
+
+#[test]
+fn no_private_bytes_in_files_logs_debug_or_errors_in_process() {
+    let logs = log_capture();
+    let api = Api::new();
+    let mut errors = Vec::new();
+    let mut debug = Vec::new();
+    rest_workload(&api, &mut errors);
+    library_workload(&api.store, &mut errors, &mut debug);
+    api.store.flush().expect("flush");
+
+    let needles = known_needles(true);
+    let mut hits = Vec::new();
+    let files = scan_dir(&needles, api.dir.path(), &mut hits);
+    assert_scan_sees_public_data(api.dir.path());
+    let log_bytes = logs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    scan_text(&needles, "the trace log", &log_bytes, &mut hits);
+    for (i, d) in debug.iter().enumerate() {
+        scan_text(
+            &needles,
+            &format!("Debug output #{i} ({:.60})", d),
+            d.as_bytes(),
+            &mut hits,
+        );
+    }
+    for (i, e) in errors.iter().enumerate() {
+        scan_text(
+            &needles,
+            &format!("error #{i} ({:.120})", e),
+            e.as_bytes(),
+            &mut hits,
+        );
+    }
+    println!(
+        "{} needles; scanned {files} files, {} bytes of trace log, {} Debug strings, {} error messages",
+        needles.count,
+        log_bytes.len(),
+        debug.len(),
+        errors.len()
+    );
+    assert!(
+        hits.is_empty(),
+        "private key material leaked:\n{}",
+        hits.join("\n")
+    );
+    // The scans looked at real material: logs were captured and the types were printed.
+    let log_text = String::from_utf8_lossy(&log_bytes);
+    assert!(log_text.contains("request"), "no request was logged");
+    assert!(
+        log_text.contains("TRACE") || log_text.contains("DEBUG"),
+        "the log is not at trace level"
+    );
+    assert!(debug.iter().any(|d| d.contains("REDACTED")));
+    assert!(errors.len() > 100, "only {} errors collected", errors.len());
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A real `localhsm serve` with `LOCALHSM_LOG=trace`: a short workload with the known keys,
+/// then its output and data directory are scanned. Then the file modes, and the refusal of
+/// a master key file readable by others.
+#[cfg(unix)]
+#[test]
+fn no_private_bytes_from_a_real_server_and_key_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = log_capture();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    let stderr_path = tmp.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut server =
+        Server::start(&dir, &[("LOCALHSM_LOG", "trace")], stderr.into()).expect("server starts");
+
+    // Files holding secrets are private from the first start.
+    let master = dir.join("master.key");
+    assert_eq!(mode(&master), 0o600, "{}", master.display());
+    assert_eq!(
+        mode(&dir.join("tls").join("ca-key.pem")),
+        0o600,
+        "TLS CA key"
+    );
+    assert_eq!(mode(&dir) & 0o077, 0, "the data directory is private");
+
+    let client = server.client();
+    let mut errors = Vec::new();
+    for (name, file, id) in KNOWN {
+        let jwk = vector_key_json(file, id);
+        let (status, body) = http(
+            &client,
+            "PUT",
+            &server.url(&format!("/keys/{name}")),
+            Some(&json!({"key": jwk, "attributes": {"exportable": true}})),
+        )
+        .expect("import");
+        assert_eq!(status, 200, "{name}: {body}");
+        let mut bad = jwk.clone();
+        for m in ["qi", "d", "k"] {
+            if let Some(v) = jwk[m].as_str() {
+                let mut b = localhsm::crypto::jwk::b64url_decode(v).expect("base64url");
+                b[0] ^= 0x11;
+                if m == "k" {
+                    b.push(0x11);
+                }
+                bad[m] = Value::from(b64url_encode(&b));
+                break;
+            }
+        }
+        let (status, body) = http(
+            &client,
+            "PUT",
+            &server.url(&format!("/keys/{name}-bad")),
+            Some(&json!({"key": bad})),
+        )
+        .expect("bad import");
+        assert_eq!(status, 400, "{name}: {body}");
+        errors.push(body.to_string());
+        let (status, blob) = http(
+            &client,
+            "POST",
+            &server.url(&format!("/keys/{name}/backup")),
+            None,
+        )
+        .expect("backup");
+        assert_eq!(status, 200);
+        for (m, p) in [
+            ("DELETE", format!("/keys/{name}")),
+            ("DELETE", format!("/deletedkeys/{name}")),
+        ] {
+            let (status, body) = http(&client, m, &server.url(&p), None).expect("lifecycle");
+            assert!(status < 300, "{m} {p}: {status} {body}");
+        }
+        let (status, body) = http(
+            &client,
+            "POST",
+            &server.url("/keys/restore"),
+            Some(&json!({"value": blob["value"]})),
+        )
+        .expect("restore");
+        assert_eq!(status, 200, "{body}");
+    }
+    for (name, alg) in [("rsa", "PS256"), ("ec256", "ES256"), ("eck1", "ES256K")] {
+        let (status, body) = http(
+            &client,
+            "POST",
+            &server.url(&format!("/keys/{name}//sign")),
+            Some(&json!({"alg": alg, "value": b64url_encode(&[4; 32])})),
+        )
+        .expect("sign");
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = http(
+        &client,
+        "POST",
+        &server.url("/keys/kw//unwrapkey"),
+        Some(&json!({"alg": "A128KW", "value": b64url_encode(&[4; 40])})),
+    )
+    .expect("unwrap");
+    assert_eq!(status, 400, "{body}");
+    errors.push(body.to_string());
+    drop(client);
+    server.stop();
+    assert!(
+        matches!(server.child.try_wait(), Ok(Some(s)) if s.success()),
+        "the server stops cleanly on SIGTERM"
+    );
+
+    let needles = known_needles(false);
+    let mut hits = Vec::new();
+    let files = scan_dir(&needles, &dir, &mut hits);
+    assert_scan_sees_public_data(&dir);
+    let err_log = std::fs::read(&stderr_path).expect("stderr log");
+    let out_log = server
+        .stdout
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    scan_text(&needles, "the server's stderr (trace)", &err_log, &mut hits);
+    scan_text(
+        &needles,
+        "the server's stdout",
+        out_log.as_bytes(),
+        &mut hits,
+    );
+    for e in &errors {
+        scan_text(
+            &needles,
+            &format!("error {e:.100}"),
+            e.as_bytes(),
+            &mut hits,
+        );
+    }
+    println!(
+        "server: scanned {files} files, {} bytes of trace log",
+        err_log.len()
+    );
+    assert!(
+        hits.is_empty(),
+        "private key material leaked:\n{}",
+        hits.join("\n")
+    );
+    assert!(
+        String::from_utf8_lossy(&err_log).contains("TRACE"),
+        "the server did not log at trace level"
+    );
+
+    // A master key file readable by others: refused, naming the file and the fix.
+    for loose in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&master, std::fs::Permissions::from_mode(loose)).expect("chmod");
+        let out = support::serve_command(&dir, &[])
+            .output()
+            .expect("run localhsm serve");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "serve started with master.key mode {loose:o}: {text}"
+        );
+        assert!(
+            text.contains(&master.display().to_string()),
+            "the message names the file: {text}"
+        );
+        assert!(
+            text.contains("chmod 600"),
+            "the message says how to fix it: {text}"
+        );
+        assert!(!text.contains("listening"), "{text}");
+    }
+    std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut again =
+        Server::start(&dir, &[], std::process::Stdio::null()).expect("restart after chmod 600");
+    again.stop();
+}
+
+#[test]
+fn needles_find_every_encoding() {
+    let secret: Vec<u8> = (0u8..40)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    let mut n = Needles::new();
+    n.add("s", &secret);
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let mut blob = b"prefix-bytes".to_vec();
+    blob.extend_from_slice(&secret);
+    blob.extend_from_slice(b"suffix");
+    for shift in 0..3 {
+        let embedded = [&vec![0u8; shift][..], &blob].concat();
+        assert!(
+            !n.find(STANDARD.encode(&embedded).as_bytes()).is_empty(),
+            "std @{shift}"
+        );
+        assert!(
+            !n.find(URL_SAFE_NO_PAD.encode(&embedded).as_bytes())
+                .is_empty(),
+            "url @{shift}"
+        );
+    }
+    assert!(!n.find(hex::encode_upper(&blob).as_bytes()).is_empty());
+    assert!(!n.find(&blob).is_empty());
+    assert!(n.find(b"nothing to see here, nothing at all").is_empty());
+}
