@@ -72,6 +72,10 @@ pub mod clock;
 pub mod crypto;
 pub mod customer_data;
 pub mod error;
+/// Entry points for the fuzz targets (`fuzz/`) and their regression tests; not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod hazmat;
 pub mod model;
