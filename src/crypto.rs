@@ -37,6 +37,20 @@ pub fn random_bytes(len: usize) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// A random GUID-shaped id (`8-4-4-4-12` lowercase hex): request ids, role assignment
+/// names.
+pub fn random_guid() -> Result<String> {
+    let h = hex::encode(random_bytes(16)?);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
 /// What kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySpec {

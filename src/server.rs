@@ -120,16 +120,25 @@ fn host_of(req: &Request<Body>) -> String {
 }
 
 fn new_request_id() -> String {
-    let b = crate::crypto::random_bytes(16).unwrap_or_else(|_| vec![0; 16]);
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    crate::crypto::random_guid().unwrap_or_else(|_| "00000000-0000-0000-0000-000000000000".into())
+}
+
+/// Runs a store call off the async workers (it may write, and so flush, or hash a lot)
+/// and maps its error to the wire.
+pub(crate) async fn run_blocking<A: Send + 'static, T: Send + 'static>(
+    arg: A,
+    f: impl FnOnce(A) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(arg))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the operation was interrupted",
+            )
+        })?
+        .map_err(ApiError::from)
 }
 
 async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {

@@ -43,16 +43,7 @@ fn role_id(role: &str) -> Result<&'static str, CliError> {
 }
 
 fn new_assignment_name() -> Result<String, CliError> {
-    let b = crate::crypto::random_bytes(16).map_err(|e| CliError::bare(e.to_string()))?;
-    let h = hex::encode(b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
+    crate::crypto::random_guid().map_err(|e| CliError::bare(e.to_string()))
 }
 
 /// `localhsm role ...`.

@@ -40,17 +40,7 @@ impl Ctx {
         &self,
         f: impl FnOnce(Vault) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let vault = self.vault()?;
-        tokio::task::spawn_blocking(move || f(vault))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "the operation was interrupted",
-                )
-            })?
-            .map_err(ApiError::from)
+        super::run_blocking(self.vault()?, f).await
     }
 
     fn page_size(&self) -> Result<usize, ApiError> {

@@ -19,17 +19,7 @@ async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(Store) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(store))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "the operation was interrupted",
-            )
-        })?
-        .map_err(ApiError::from)
+    super::run_blocking(state.store.clone(), f).await
 }
 
 fn vault_json(info: crate::model::VaultInfo) -> Response {

@@ -181,15 +181,31 @@ pub struct KeyBundleWire {
     /// Tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
-    /// Deleted bundles: where to recover it.
-    #[serde(rename = "recoveryId", skip_serializing_if = "Option::is_none")]
-    pub recovery_id: Option<String>,
-    /// Deleted bundles: when.
-    #[serde(rename = "deletedDate", skip_serializing_if = "Option::is_none")]
-    pub deleted_date: Option<UnixTime>,
-    /// Deleted bundles: when it is purged.
-    #[serde(rename = "scheduledPurgeDate", skip_serializing_if = "Option::is_none")]
-    pub scheduled_purge_date: Option<UnixTime>,
+    /// Deletion fields, for deleted keys.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionWire>,
+}
+
+/// What a deleted key carries besides its bundle or item.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionWire {
+    /// Where to recover it (`https://host/deletedkeys/{name}`).
+    pub recovery_id: String,
+    /// When it was deleted.
+    pub deleted_date: UnixTime,
+    /// When it will be purged.
+    pub scheduled_purge_date: UnixTime,
+}
+
+impl DeletionWire {
+    fn new(base: &BaseUrl, name: &str, d: crate::model::DeletionInfo) -> Self {
+        Self {
+            recovery_id: base.recovery_id(name),
+            deleted_date: d.deleted_date,
+            scheduled_purge_date: d.scheduled_purge_date,
+        }
+    }
 }
 
 /// A list item (no key material), deleted or not.
@@ -202,15 +218,9 @@ pub struct KeyItemWire {
     /// Tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
-    /// Deleted items: where to recover it.
-    #[serde(rename = "recoveryId", skip_serializing_if = "Option::is_none")]
-    pub recovery_id: Option<String>,
-    /// Deleted items: when.
-    #[serde(rename = "deletedDate", skip_serializing_if = "Option::is_none")]
-    pub deleted_date: Option<UnixTime>,
-    /// Deleted items: when it is purged.
-    #[serde(rename = "scheduledPurgeDate", skip_serializing_if = "Option::is_none")]
-    pub scheduled_purge_date: Option<UnixTime>,
+    /// Deletion fields, for deleted keys.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionWire>,
 }
 
 /// A page of a listing.
@@ -277,20 +287,17 @@ impl KeyBundleWire {
             key,
             attributes,
             tags,
-            recovery_id: None,
-            deleted_date: None,
-            scheduled_purge_date: None,
+            deletion: None,
         }
     }
 
     /// A deleted key bundle.
     pub fn from_deleted(base: &BaseUrl, d: DeletedKeyBundle) -> Self {
-        let name = d.key.name.clone();
-        let mut w = Self::from_bundle(base, d.key);
-        w.recovery_id = Some(base.recovery_id(&name));
-        w.deleted_date = Some(d.deletion.deleted_date);
-        w.scheduled_purge_date = Some(d.deletion.scheduled_purge_date);
-        w
+        let deletion = DeletionWire::new(base, &d.key.name, d.deletion);
+        Self {
+            deletion: Some(deletion),
+            ..Self::from_bundle(base, d.key)
+        }
     }
 }
 
@@ -301,9 +308,7 @@ impl KeyItemWire {
             kid: base.key_url(&b.name),
             attributes: attributes(b),
             tags: tags(b),
-            recovery_id: None,
-            deleted_date: None,
-            scheduled_purge_date: None,
+            deletion: None,
         }
     }
 
@@ -318,9 +323,7 @@ impl KeyItemWire {
     /// A deleted key in `GET /deletedkeys`.
     pub fn deleted(base: &BaseUrl, d: &DeletedKeyBundle) -> Self {
         Self {
-            recovery_id: Some(base.recovery_id(&d.key.name)),
-            deleted_date: Some(d.deletion.deleted_date),
-            scheduled_purge_date: Some(d.deletion.scheduled_purge_date),
+            deletion: Some(DeletionWire::new(base, &d.key.name, d.deletion)),
             ..Self::key(base, &d.key)
         }
     }
