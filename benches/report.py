@@ -112,15 +112,16 @@ def main():
         if threaded:
             print(f"\n{'two threads, one handle':<26} {'handle':>9} {'2 thr':>9} {'scaling':>10} "
                   f"{'interleavd':>10} {'raw':>9} {'raw 2 thr':>9} {'scaling':>10} "
-                  f"{'interleavd':>10}")
+                  f"{'interleavd':>10} {'h2/r2 intl':>10}")
             for op, alg in threaded:
                 h1, h2, r1, r2 = (ops(f"{op}/{alg}/{v}") for v in
                                   ("handle", "handle-2threads", "raw", "raw-2threads"))
                 ih = inter.get((f"{op}/{alg}", "handle", "handle-2threads"))
                 ir = inter.get((f"{op}/{alg}", "raw", "raw-2threads"))
+                ihr = inter.get((f"{op}/{alg}", "raw-2threads", "handle-2threads"))
                 print(f"{op + '/' + alg:<26} {fmt_ops(h1):>9} {fmt_ops(h2):>9} "
                       f"{ratio(h2, h1):>10} {fmt_r(ih):>10} {fmt_ops(r1):>9} {fmt_ops(r2):>9} "
-                      f"{ratio(r2, r1):>10} {fmt_r(ir):>10}")
+                      f"{ratio(r2, r1):>10} {fmt_r(ir):>10} {fmt_r(ihr):>10}")
             extra = [k for k in res if k.endswith("/handle-dated") or k.endswith("dated-2threads")]
             for k in sorted(extra):
                 print(f"{k:<36} {fmt_ops(ops(k)):>9}")
