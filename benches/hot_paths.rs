@@ -710,16 +710,36 @@ fn bench_two_threads(c: &mut Criterion, k: &Keys) {
     );
     // The same key with nbf/exp: each operation also reads the store's clock.
     let dated = &k.es256_dated;
+    let plain = || handle.sign(*alg, &d).unwrap();
+    let with_dates = || dated.sign(*alg, &d).unwrap();
     g.g.bench_function(BenchmarkId::new("ES256", "handle-dated"), |b| {
-        b.iter(|| black_box(dated.sign(*alg, &d).unwrap()))
+        b.iter(|| black_box(with_dates()))
     });
     g.g.bench_function(BenchmarkId::new("ES256", "handle-dated-2threads"), |b| {
         b.iter_custom(|iters| {
             on_two_threads(iters, &|| {
-                black_box(dated.sign(*alg, &d).unwrap());
+                black_box(with_dates());
             })
         })
     });
+    interleaved(
+        "sign/ES256",
+        ("handle", &|n| on_one_thread(n, &plain)),
+        ("handle-dated", &|n| on_one_thread(n, &with_dates)),
+    );
+    interleaved(
+        "sign/ES256",
+        ("handle-2threads", &|n| {
+            on_two_threads(n, &|| {
+                black_box(plain());
+            })
+        }),
+        ("handle-dated-2threads", &|n| {
+            on_two_threads(n, &|| {
+                black_box(with_dates());
+            })
+        }),
+    );
     g.finish();
     let (handle, kek) = &k.kek;
     let wrapped = kek.wrap_vec(&DATA_KEY).unwrap();

@@ -122,9 +122,14 @@ def main():
                 print(f"{op + '/' + alg:<26} {fmt_ops(h1):>9} {fmt_ops(h2):>9} "
                       f"{ratio(h2, h1):>10} {fmt_r(ih):>10} {fmt_ops(r1):>9} {fmt_ops(r2):>9} "
                       f"{ratio(r2, r1):>10} {fmt_r(ir):>10} {fmt_r(ihr):>10}")
-            extra = [k for k in res if k.endswith("/handle-dated") or k.endswith("dated-2threads")]
-            for k in sorted(extra):
-                print(f"{k:<36} {fmt_ops(ops(k)):>9}")
+            dated = [("handle", "handle-dated"), ("handle-2threads", "handle-dated-2threads")]
+            for op, alg in threaded:
+                for a, b in dated:
+                    k = f"{op}/{alg}/{b}"
+                    if k in res:
+                        i = inter.get((f"{op}/{alg}", a, b))
+                        print(f"{k:<36} {fmt_ops(ops(k)):>9}   over {a}: "
+                              f"{ratio(ops(k), ops(f'{op}/{alg}/{a}'))}, interleaved {fmt_r(i)}")
 
     store = {}
     for k, v in res.items():

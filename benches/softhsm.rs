@@ -64,6 +64,12 @@ fn session(lib: &Path, tokens: &Path) -> cryptoki::error::Result<(Pkcs11, Sessio
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let pkcs11 = Pkcs11::new(lib)?;
     pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    // The token is (re)initialized below: only do that to SoftHSM2, which SOFTHSM2_CONF
+    // has confined to the temporary directory. Another module's first token would be wiped.
+    let info = pkcs11.get_library_info()?;
+    if !info.manufacturer_id().contains("SoftHSM") {
+        return Err(cryptoki::error::Error::NotSupported);
+    }
     let slot = pkcs11.get_slots_with_token()?[0];
     let so_pin = AuthPin::new("bench-so".into());
     let user_pin = AuthPin::new("bench-user".into());
@@ -289,7 +295,8 @@ fn main() {
         Ok(s) => s,
         Err(e) => {
             println!(
-                "softhsm bench: skipping: could not set up a token with {}: {e}",
+                "softhsm bench: skipping: could not set up a token with {} (it must be \
+                 SoftHSM2): {e}",
                 lib.display()
             );
             return;
