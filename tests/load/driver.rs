@@ -3,8 +3,14 @@
 //! directory and a free port, creates an EC-HSM P-256 key and an oct-HSM 256 key, and drives
 //! `POST /keys/{name}/{version}/sign` (ES256) and `.../unwrapkey` (A256KW) over HTTPS/1.1
 //! from N concurrent connections, each sending its next request when the last one answered.
-//! Reports requests/s, p50/p99 latency, errors and the server's memory.
-#![allow(dead_code)] // each test target uses part of it
+//! Reports requests/s, p50/p99 latency, errors, CPU per request and the server's memory.
+//! The same generator drives the floor ([`floor`]: hyper + rustls + the raw ECDSA primitive,
+//! in a process of its own) with the very same sign request, so that `localhsm` can be
+//! stated as a ratio of it.
+#![allow(dead_code, reason = "each test target uses part of it")]
+
+#[path = "floor.rs"]
+pub mod floor;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -40,13 +46,13 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// A running `localhsm serve`, killed on drop.
+/// A running server (`localhsm serve`, or the floor), killed on drop.
 pub struct Server {
     child: Child,
     dir: tempfile::TempDir,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The CA certificate to trust.
+    /// The certificate to trust (the CA's for `localhsm`, the floor's self-signed one).
     pub cert: PathBuf,
 }
 
@@ -54,26 +60,54 @@ impl Server {
     /// Starts `bin serve` on 127.0.0.1, port chosen by the OS, and waits until it listens.
     pub fn start(bin: &Path) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(bin)
-            .arg("serve")
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
             .arg("--data")
             .arg(dir.path())
             .arg("--addr")
             .arg("127.0.0.1:0")
             .env_remove("LOCALHSM_MASTER_KEY")
             .env("LOCALHSM_LOG", "warn")
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        let cert = dir.path().join("tls").join("cert.pem");
+        Server::spawn(cmd, dir, cert, &bin.display().to_string())
+    }
+
+    /// Starts the floor server ([`floor`]): this test binary again, running only the
+    /// floor's entry point, and waits until it listens.
+    pub fn start_floor() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let mut cmd = Command::new(exe);
+        cmd.arg(floor::test_name())
+            .args([
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(floor::DIR_ENV, dir.path())
+            // The floor exits when this pipe closes.
+            .stdin(Stdio::piped());
+        let cert = dir.path().join(floor::CERT_FILE);
+        Server::spawn(cmd, dir, cert, "the floor server")
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir, cert: PathBuf, what: &str) -> Server {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        // The first stdout line names the address; keep draining stdout afterwards.
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        // A stdout line names the address (after whatever the test harness prints first,
+        // for the floor); keep draining stdout afterwards.
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             for line in lines.by_ref().map_while(|l| l.ok()) {
-                if let Some(url) = line.strip_prefix("localhsm listening on https://") {
+                if let Some((_, url)) = line.split_once("listening on https://") {
                     let _ = tx.send(url.trim().to_string());
                 }
             }
@@ -82,10 +116,10 @@ impl Server {
             Ok(a) => a.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!("{} serve did not start listening", bin.display());
+                let _ = child.wait();
+                panic!("{what} did not start listening");
             }
         };
-        let cert = dir.path().join("tls").join("cert.pem");
         Server {
             child,
             dir,
@@ -103,13 +137,17 @@ impl Server {
     pub fn memory(&self) -> Memory {
         Memory::of(self.pid())
     }
+
+    /// The floor's signing key (SEC1, uncompressed); only for a server from [`Server::start_floor`].
+    pub fn floor_public_key(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(floor::PUBLIC_KEY_FILE)).expect("the floor's public key")
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = &self.dir;
     }
 }
 
@@ -177,6 +215,13 @@ pub struct Targets {
     pub sign: Target,
     /// A256KW unwrap of a wrapped 32-byte key.
     pub unwrap: Target,
+    /// The EC key's public point (SEC1, uncompressed), to verify what `sign` answers.
+    pub sign_public: Vec<u8>,
+}
+
+/// The digest every sign request carries.
+pub fn sign_digest() -> Vec<u8> {
+    localhsm::crypto::HashAlg::Sha256.digest(b"localhsm load test")
 }
 
 /// An HTTPS/1.1 connection to the server.
@@ -303,6 +348,11 @@ pub async fn setup(client: &Client) -> Targets {
             serde_json::json!({"kty": "oct-HSM", "key_size": 256}),
         )
         .await;
+    let coordinate = |c: &str| {
+        let v = ec["key"][c].as_str().expect("EC public key");
+        localhsm::crypto::jwk::b64url_decode(v).expect("base64url")
+    };
+    let sign_public = [vec![4], coordinate("x"), coordinate("y")].concat();
     let (ec, aes) = (kid_path(&ec), kid_path(&aes));
     let b64 = |b: &[u8]| localhsm::crypto::jwk::b64url_encode(b);
     let wrapped = c
@@ -312,7 +362,7 @@ pub async fn setup(client: &Client) -> Targets {
         )
         .await;
     let wrapped = wrapped["value"].as_str().expect("wrapped").to_string();
-    let digest = localhsm::crypto::HashAlg::Sha256.digest(b"localhsm load test");
+    let digest = sign_digest();
     Targets {
         sign: Target {
             name: "ES256 sign",
@@ -326,7 +376,44 @@ pub async fn setup(client: &Client) -> Targets {
             path: format!("{aes}/unwrapkey?{API}"),
             body: Bytes::from(serde_json::json!({"alg": "A256KW", "value": wrapped}).to_string()),
         },
+        sign_public,
     }
+}
+
+/// Sends `target` (a sign request) `count` times on one connection and verifies each
+/// signature against `public` (SEC1) with RustCrypto's p256, independently of the aws-lc-rs
+/// code that made it.
+pub async fn check_signatures(
+    client: &Client,
+    target: &Target,
+    public: &[u8],
+    count: usize,
+) -> Result<(), String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public)
+        .map_err(|e| format!("public key: {e}"))?;
+    let digest = sign_digest();
+    let mut c = client.connect().await?;
+    for _ in 0..count {
+        let (status, body) = c.post(&target.path, target.body.clone()).await?;
+        let text = String::from_utf8_lossy(&body);
+        if status != StatusCode::OK {
+            return Err(format!("{status}: {text}"));
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{e}: {text}"))?;
+        let kid = answer["kid"].as_str().unwrap_or_default();
+        if !kid.starts_with("https://") || !kid.contains("/keys/") {
+            return Err(format!("kid {kid:?} is not a key identifier: {text}"));
+        }
+        let value = answer["value"].as_str().unwrap_or_default();
+        let sig =
+            localhsm::crypto::jwk::b64url_decode(value).map_err(|e| format!("{e}: {text}"))?;
+        let sig = p256::ecdsa::Signature::from_slice(&sig).map_err(|e| format!("{e}: {text}"))?;
+        key.verify_prehash(&digest, &sig)
+            .map_err(|_| format!("the signature does not verify: {text}"))?;
+    }
+    Ok(())
 }
 
 /// Latencies in a log-linear histogram: exact below 128 µs, then 64 buckets per power of
