@@ -32,6 +32,7 @@
 
 mod check;
 pub mod cli;
+pub mod encoding;
 pub mod format;
 pub mod generate;
 pub mod wycheproof;

@@ -22,6 +22,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest as _, Sha256};
 
+use super::encoding::ecdsa_raw_to_der;
 use super::format::{Expected, Family, KeyJwk, Op, VectorAlg, VectorCase, VectorFile, SCHEMA};
 use super::{Scratch, VectorError};
 use crate::crypto::alg::{AesMode, EncryptionScheme, RsaPadding};
@@ -423,37 +424,6 @@ fn flip(mut b: Vec<u8>, i: usize) -> Vec<u8> {
     b
 }
 
-fn minimal(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    &b[start..]
-}
-
-fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match body.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n if n < 0x100 => out.extend([0x81, n as u8]),
-        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-/// A raw `r||s` signature in DER (`SEQUENCE { INTEGER r, INTEGER s }`).
-fn der_signature(raw: &[u8]) -> Vec<u8> {
-    let int = |b: &[u8]| {
-        let m = minimal(b);
-        let mut v = Vec::with_capacity(m.len() + 1);
-        if m.first().is_none_or(|&x| x & 0x80 != 0) {
-            v.push(0);
-        }
-        v.extend_from_slice(m);
-        der_tlv(0x02, &v)
-    };
-    let (r, s) = raw.split_at(raw.len() / 2);
-    der_tlv(0x30, &[int(r), int(s)].concat())
-}
-
 /// The group order n, big-endian, curve width.
 fn curve_order(curve: CurveName) -> Vec<u8> {
     per_curve!(curve, C, c => {
@@ -692,7 +662,7 @@ impl Gen {
             (
                 "SignatureEncoding",
                 "DER-encoded signature of the same digest: Key Vault signatures are raw r||s",
-                der_signature(&sig),
+                ecdsa_raw_to_der(&sig),
             ),
             (
                 "SignatureEncoding",
@@ -1458,18 +1428,6 @@ fn rs_alg(h: HashAlg) -> S {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn der_encoding() {
-        let mut raw = vec![0u8; 64];
-        raw[31] = 1;
-        raw[32] = 0x80;
-        let der = der_signature(&raw);
-        assert_eq!(der[..5], [0x30, 0x26, 0x02, 0x01, 0x01]);
-        assert_eq!(der[5..8], [0x02, 0x21, 0x00]);
-        let long = der_signature(&[0xffu8; 132]);
-        assert_eq!(long[..3], [0x30, 0x81, 0x8a]);
-    }
 
     #[test]
     fn curve_orders() {

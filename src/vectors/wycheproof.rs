@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::encoding::{fixed_width, minimal};
 use super::{FileReport, Scratch, SourceFormat};
 use crate::crypto::jwk::b64url_decode;
 use crate::crypto::{
@@ -599,21 +600,6 @@ fn aes_alg<T: Copy>(bits: usize, algs: [T; 3]) -> Option<T> {
 
 // ---------------------------------------------------------------------------------------
 // Keys
-
-fn minimal(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    &b[start..]
-}
-
-fn fixed_width(b: &[u8], len: usize) -> Option<Vec<u8>> {
-    let m = minimal(b);
-    if m.len() > len {
-        return None;
-    }
-    let mut out = vec![0u8; len - m.len()];
-    out.extend_from_slice(m);
-    Some(out)
-}
 
 fn b64(field: &str, s: &Option<String>) -> Result<Vec<u8>, String> {
     let s = s.as_deref().ok_or_else(|| format!("JWK has no {field}"))?;
