@@ -5,77 +5,12 @@
 //! key) being accepted or half-applied instead of refused with `InvalidBackup`; a restore that
 //! overwrites a live key (must be `KeyExists`) or a soft-deleted one (must be `KeyIsDeleted`).
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use localhsm::crypto::{
-    CurveName, Jwk, KeyOperation, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm,
-};
-use localhsm::model::{KeyOptions, KeyUpdate, Tags, VaultKind, VaultOptions};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
-
-const T0: u64 = 1_700_000_000;
-const DAY: u64 = 86_400;
-
-/// Opens the store, retrying for a while on `StoreLocked` (sled releases its lock from
-/// background threads after the last handle drops: spacejam/sled#1289).
-fn open(dir: &Path, key: u8, clock: Arc<ManualClock>) -> Store {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match Store::builder(dir)
-            .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![key; 32])))
-            .clock(clock.clone())
-            .open()
-        {
-            Err(Error::StoreLocked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            r => return r.expect("open store"),
-        }
-    }
-}
-
-fn hsm(store: &Store, name: &str, retention_days: u32, purge_protection: bool) -> Vault {
-    store
-        .create_vault(
-            name,
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                retention_days,
-                purge_protection,
-            },
-        )
-        .expect("create vault");
-    store.vault(name).expect("vault")
-}
-
-fn tags(pairs: &[(&str, &str)]) -> Tags {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn vector_jwk(file: &str, id: &str) -> Jwk {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(file);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).expect("vector file")).expect("json");
-    serde_json::from_value(doc["keys"][id].clone()).expect("jwk")
-}
-
-fn ec(v: &Vault, name: &str) -> String {
-    v.create_key(
-        name,
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions::default(),
-    )
-    .expect("create key")
-    .version
-}
+use localhsm::crypto::{CurveName, KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::model::{KeyOptions, KeyUpdate};
+use localhsm::{Error, KeySpec, Vault};
+use support::{ec_key, expect_err, hsm, tags, vector_jwk, Opener, TempStore, DAY, T0};
 
 /// Every version of a key as the caller sees it, attributes and tags included.
 fn versions(v: &Vault, name: &str) -> Vec<String> {
@@ -106,11 +41,10 @@ fn exported_d(v: &Vault, name: &str, version: &str) -> Vec<u8> {
 
 #[test]
 fn restore_keeps_every_version_tag_attribute_and_the_material() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), 7, clock.clone());
-    let src = hsm(&store, "src", 30, false);
-    let dst = hsm(&store, "dst", 7, true);
+    let ts = TempStore::new();
+    let clock = &ts.clock;
+    let src = ts.vault("src", hsm(30, false));
+    let dst = ts.vault("dst", hsm(7, true));
 
     let v1 = src
         .create_key(
@@ -216,15 +150,11 @@ fn restore_keeps_every_version_tag_attribute_and_the_material() {
             &[8u8; 24]
         );
         // Attributes still enforced: v1 is disabled.
-        assert!(matches!(
-            v.key("multi", Some(&v1))
-                .unwrap()
-                .sign(SignatureAlgorithm::ES256, &[0u8; 32]),
-            Err(Error::KeyDisabled { .. })
-        ));
+        let h = v.key("multi", Some(&v1)).unwrap();
+        expect_err(h.sign(SignatureAlgorithm::ES256, &[0u8; 32]), "KeyDisabled");
     }
     // A restored key lives on as any other: a new version goes on top.
-    let v4 = ec(&src, "multi");
+    let v4 = ec_key(&src, "multi");
     assert_eq!(src.get_key("multi", None).unwrap().version, v4);
     assert_eq!(
         src.list_versions("multi", 100, None).unwrap().items.len(),
@@ -234,61 +164,44 @@ fn restore_keeps_every_version_tag_attribute_and_the_material() {
 
 #[test]
 fn restore_into_a_live_name_is_key_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), 7, Arc::new(ManualClock::new(T0)));
-    let v = hsm(&store, "vault", 7, false);
-    ec(&v, "Name");
+    let ts = TempStore::new();
+    let v = ts.vault("vault", hsm(7, false));
+    ec_key(&v, "Name");
     let blob = v.backup_key("name").unwrap();
-    let newer = ec(&v, "name");
+    let newer = ec_key(&v, "name");
     let before = versions(&v, "name");
-    match v.restore_key(&blob) {
-        Err(e @ Error::KeyExists { .. }) => {
-            let w = e.wire();
-            assert_eq!((w.status, w.code), (409, "Conflict"));
-            assert_eq!(w.inner, Some("KeyAlreadyExists"));
-        }
-        other => panic!("expected KeyExists, got {other:?}"),
-    }
+    let w = expect_err(v.restore_key(&blob), "KeyExists").wire();
+    assert_eq!((w.status, w.code), (409, "Conflict"));
+    assert_eq!(w.inner, Some("KeyAlreadyExists"));
     assert_eq!(versions(&v, "name"), before, "the live key was touched");
     assert_eq!(v.key("name", None).unwrap().version(), newer);
 }
 
 #[test]
 fn restore_into_a_soft_deleted_name_is_key_is_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), 7, clock.clone());
+    let ts = TempStore::new();
     for (vault, protected) in [("plain", false), ("protected", true)] {
-        let v = hsm(&store, vault, 7, protected);
-        let version = ec(&v, "k");
+        let v = ts.vault(vault, hsm(7, protected));
+        let version = ec_key(&v, "k");
         let blob = v.backup_key("k").unwrap();
         v.delete_key("k").unwrap();
-        match v.restore_key(&blob) {
-            Err(e @ Error::KeyIsDeleted { .. }) => {
-                let w = e.wire();
-                assert_eq!((w.status, w.code), (409, "Conflict"));
-                assert_eq!(w.inner, Some("ObjectIsDeletedButRecoverable"));
-            }
-            other => panic!("{vault}: expected KeyIsDeleted, got {other:?}"),
-        }
+        let w = expect_err(v.restore_key(&blob), "KeyIsDeleted").wire();
+        assert_eq!((w.status, w.code), (409, "Conflict"), "{vault}");
+        assert_eq!(w.inner, Some("ObjectIsDeletedButRecoverable"), "{vault}");
         let d = v.get_deleted_key("k").unwrap();
         assert_eq!(d.key.version, version);
         assert_eq!(d.deletion.scheduled_purge_date, T0 + 7 * DAY);
-        assert!(matches!(
-            v.get_key("k", None),
-            Err(Error::KeyNotFound { .. })
-        ));
+        expect_err(v.get_key("k", None), "KeyNotFound");
     }
 }
 
 #[test]
 fn tampered_or_truncated_blob_is_invalid_backup() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), 7, Arc::new(ManualClock::new(T0)));
-    let v = hsm(&store, "vault", 7, false);
-    ec(&v, "k");
+    let ts = TempStore::new();
+    let v = ts.vault("vault", hsm(7, false));
+    ec_key(&v, "k");
     let blob = v.backup_key("k").unwrap();
-    let other = hsm(&store, "other", 7, false);
+    let other = ts.vault("other", hsm(7, false));
 
     let mut bad: Vec<(String, Vec<u8>)> = vec![
         ("empty".into(), Vec::new()),
@@ -317,28 +230,23 @@ fn tampered_or_truncated_blob_is_invalid_backup() {
 
 #[test]
 fn blob_from_a_store_with_another_master_key_is_refused() {
-    let (d1, d2, d3) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let a = open(d1.path(), 1, Arc::new(ManualClock::new(T0)));
-    let b = open(d2.path(), 2, Arc::new(ManualClock::new(T0)));
-    let va = hsm(&a, "vault", 7, false);
-    let vb = hsm(&b, "vault", 7, false);
-    let version = ec(&va, "k");
+    let store = |key: u8| TempStore::with(Opener::key([key; 32]), T0);
+    let (a, b) = (store(1), store(2));
+    let va = a.vault("vault", hsm(7, false));
+    let vb = b.vault("vault", hsm(7, false));
+    let version = ec_key(&va, "k");
     let blob = va.backup_key("k").unwrap();
     assert!(matches!(vb.restore_key(&blob), Err(Error::InvalidBackup)));
     assert!(vb.list_keys(10, None).unwrap().items.is_empty());
     // And the other way round.
-    ec(&vb, "k2");
+    ec_key(&vb, "k2");
     assert!(matches!(
         va.restore_key(&vb.backup_key("k2").unwrap()),
         Err(Error::InvalidBackup)
     ));
     // The blob is bound to the master key, not to the directory: another store opened with
     // the same master key takes it (as Key Vault restores within the same security domain).
-    let c = open(d3.path(), 1, Arc::new(ManualClock::new(T0)));
-    let vc = hsm(&c, "vault", 7, false);
+    let c = store(1);
+    let vc = c.vault("vault", hsm(7, false));
     assert_eq!(vc.restore_key(&blob).unwrap().version, version);
 }

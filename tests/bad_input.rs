@@ -11,12 +11,14 @@ mod support;
 
 use localhsm::crypto::jwk::b64url_encode;
 use localhsm::crypto::{CurveName, KeyType};
-use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
+use localhsm::model::{KeyOptions, VaultOptions};
 use localhsm::KeySpec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
-use support::{kv, snapshot, snapshot_diff, vector_jwk, Api};
+use support::{
+    default_hsm, ec_key, kv, snapshot, snapshot_diff, vector_jwk, Api, Opener, TempStore, T0,
+};
 
 /// What a request carries.
 enum B {
@@ -59,10 +61,7 @@ struct Setup {
 
 fn setup(api: &Api) -> Setup {
     let store = &api.store;
-    let hsm = VaultOptions {
-        kind: VaultKind::ManagedHsm,
-        ..Default::default()
-    };
+    let hsm = default_hsm();
     store
         .create_vault("other", VaultOptions::default())
         .expect("vault other");
@@ -88,19 +87,8 @@ fn setup(api: &Api) -> Setup {
     store.delete_vault("ppgone").expect("delete ppgone");
 
     let default = store.vault("default").expect("default vault");
-    let ec = |name: &str| {
-        default
-            .create_key(
-                name,
-                KeyType::EcHsm,
-                KeySpec::Ec(CurveName::P256),
-                KeyOptions::default(),
-            )
-            .expect("create EC key")
-            .version
-    };
-    let ec_v1 = ec("ec");
-    let ec_v2 = ec("ec");
+    let ec_v1 = ec_key(&default, "ec");
+    let ec_v2 = ec_key(&default, "ec");
     let oct_v = default
         .create_key(
             "oct",
@@ -119,7 +107,7 @@ fn setup(api: &Api) -> Setup {
         )
         .expect("import RSA key")
         .version;
-    ec("gone");
+    ec_key(&default, "gone");
     let gone_backup = b64url_encode(&default.backup_key("gone").expect("backup gone"));
     default.delete_key("gone").expect("delete gone");
     let ec_backup = b64url_encode(&default.backup_key("ec").expect("backup ec"));
@@ -134,31 +122,14 @@ fn setup(api: &Api) -> Setup {
         )
         .expect("create only-other");
     let pp = store.vault("pp").expect("vault pp");
-    pp.create_key(
-        "ppdel",
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions::default(),
-    )
-    .expect("create ppdel");
+    ec_key(&pp, "ppdel");
     pp.delete_key("ppdel").expect("delete ppdel");
 
     // A backup made by another store (another master key) must not restore here.
-    let alien_dir = tempfile::tempdir().expect("temp dir");
-    let alien = localhsm::Store::open(
-        alien_dir.path(),
-        localhsm::MasterKeySource::Bytes(localhsm::crypto::SecretBytes::new(vec![0x11; 32])),
-    )
-    .expect("alien store");
-    localhsm::server::ensure_default_vault(&alien).expect("alien default");
-    let av = alien.vault("default").expect("alien vault");
-    av.create_key(
-        "alien",
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions::default(),
-    )
-    .expect("alien key");
+    let alien = TempStore::with(Opener::key([0x11; 32]), T0);
+    localhsm::server::ensure_default_vault(&alien.store).expect("alien default");
+    let av = alien.store.vault("default").expect("alien vault");
+    ec_key(&av, "alien");
     let alien_backup = b64url_encode(&av.backup_key("alien").expect("alien backup"));
 
     Setup {
@@ -684,12 +655,6 @@ fn table(s: &Setup) -> Vec<Case> {
         ("PATCH", "/management/vaults/pp", json!({"purgeProtection": false}), 400, BAD, "cannot be disabled"),
         ("PATCH", "/management/vaults/other", json!({"purgeProtection": 1}), 400, BAD, "field 'purgeProtection'"),
         ("PATCH", "/management/vaults/other", json!({"retentionDays": 7}), 400, BAD, "unknown field `retentionDays`"),
-        ("PATCH", "/management/vaults/nosuch", json!({"purgeProtection": true}), 404, "VaultNotFound", "vault \"nosuch\""),
-        ("PATCH", "/management/vaults/ppgone", json!({"purgeProtection": true}), 404, "VaultNotFound", "vault \"ppgone\""),
-        ("GET", "/management/vaults/nosuch", Value::Null, 404, "VaultNotFound", "vault \"nosuch\""),
-        ("GET", "/management/vaults/ppgone", Value::Null, 404, "VaultNotFound", "vault \"ppgone\""),
-        ("DELETE", "/management/vaults/nosuch", Value::Null, 404, "VaultNotFound", "vault \"nosuch\""),
-        ("DELETE", "/management/vaults/ppgone", Value::Null, 404, "VaultNotFound", "vault \"ppgone\""),
         ("POST", "/management/vaults/other/recover", Value::Null, 404, "VaultNotFound", "deleted vault \"other\""),
         ("POST", "/management/vaults/nosuch/recover", Value::Null, 404, "VaultNotFound", "deleted vault \"nosuch\""),
         ("GET", "/management/deletedvaults/other", Value::Null, 404, "VaultNotFound", "deleted vault \"other\""),
@@ -701,17 +666,12 @@ fn table(s: &Setup) -> Vec<Case> {
         ("POST", "/management/time-shift", json!({"seconds": "60"}), 400, BAD, "field 'seconds'"),
         ("POST", "/management/time-shift", json!({"seconds": 1.5}), 400, BAD, "field 'seconds'"),
         ("POST", "/management/time-shift", json!({"seconds": 60, "days": 1}), 400, BAD, "unknown field `days`"),
-        ("PUT", "/management/vaults", Value::Null, 405, "MethodNotAllowed", "method PUT is not allowed"),
-        ("POST", "/management/vaults/other", Value::Null, 405, "MethodNotAllowed", "method POST is not allowed"),
-        ("GET", "/management/time-shift", Value::Null, 405, "MethodNotAllowed", "method GET is not allowed"),
-        ("PUT", "/management/deletedvaults", Value::Null, 405, "MethodNotAllowed", "method PUT is not allowed"),
         ("GET", "/management/frobnicate", Value::Null, 404, "NotFound", "no such resource"),
         ("GET", "/management/vaults/other/keys", Value::Null, 404, "NotFound", "no such resource"),
         // Access logs and their settings.
         ("GET", "/management/vaults/nosuch/accesslog", Value::Null, 404, "VaultNotFound", "vault \"nosuch\""),
         ("GET", "/management/vaults/other/accesslog?limit=ten", Value::Null, 400, BAD, "limit must be a number"),
         ("GET", "/management/vaults/other/accesslog?since=yesterday", Value::Null, 400, BAD, "since must be Unix seconds"),
-        ("POST", "/management/vaults/other/accesslog", Value::Null, 405, "MethodNotAllowed", "method POST is not allowed"),
         ("PATCH", "/management/vaults/other", json!({"accessLog": "yes"}), 400, BAD, "field 'accessLog'"),
         ("PATCH", "/management/vaults/other", json!({"logRetentionDays": 0}), 400, BAD, "log retention must be 1 to 365 days, not 0"),
         ("PATCH", "/management/vaults/other", json!({"logRetentionDays": 366}), 400, BAD, "log retention must be 1 to 365 days, not 366"),
@@ -727,12 +687,28 @@ fn table(s: &Setup) -> Vec<Case> {
         ("POST", "/management/customer-data/delete", json!({"tag": "=v"}), 400, BAD, "must be written key=value"),
         ("POST", "/management/customer-data/delete", json!({"deviceId": 5}), 400, BAD, "field 'deviceId'"),
         ("POST", "/management/customer-data/delete", json!({"principal": "p", "subject": "x"}), 400, BAD, "unknown field `subject`"),
-        ("GET", "/management/customer-data/delete", Value::Null, 405, "MethodNotAllowed", "method GET is not allowed"),
-        ("DELETE", "/management/customer-data/export", Value::Null, 405, "MethodNotAllowed", "method DELETE is not allowed"),
         ("POST", "/management/customer-data/forget", json!({"principal": "p"}), 404, "NotFound", "no such resource"),
     ] {
         let body = if body.is_null() { B::None } else { B::Json(body) };
         add(m, h, p, body, status, code, msg);
+    }
+    // A vault that is not there, or is deleted, is not found by the routes for live vaults.
+    for v in ["nosuch", "ppgone"] {
+        let p = format!("/management/vaults/{v}");
+        for (m, body) in [("PATCH", B::Json(json!({"purgeProtection": true}))), ("GET", B::None), ("DELETE", B::None)] {
+            add(m, h, &p, body, 404, "VaultNotFound", &format!("vault \"{v}\""));
+        }
+    }
+    for (m, p) in [
+        ("PUT", "/management/vaults"),
+        ("POST", "/management/vaults/other"),
+        ("GET", "/management/time-shift"),
+        ("PUT", "/management/deletedvaults"),
+        ("POST", "/management/vaults/other/accesslog"),
+        ("GET", "/management/customer-data/delete"),
+        ("DELETE", "/management/customer-data/export"),
+    ] {
+        add(m, h, p, B::None, 405, "MethodNotAllowed", &format!("method {m} is not allowed"));
     }
 
     // --- Managed HSM role assignments and definitions ----------------------------------------

@@ -1,15 +1,14 @@
 //! The `localhsm` binary end to end: vault and key commands on a temporary data directory,
 //! in-process (no server) and through a running `localhsm serve` on the same directory.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_localhsm");
+use support::{kid_version, localhsm_command, Opener, Server};
 
 /// A data directory and a way to run the CLI on it.
 struct Cli {
@@ -28,25 +27,13 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = localhsm_command();
         cmd.arg("--data").arg(self.data()).args(args);
-        for var in [
-            "LOCALHSM_DATA",
-            "LOCALHSM_VAULT",
-            "LOCALHSM_TOKEN",
-            "LOCALHSM_MASTER_KEY",
-            "LOCALHSM_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
         cmd
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run localhsm")
+        self.command(args).output().expect("run localhsm")
     }
 
     /// Runs with stdin from `input`.
@@ -126,10 +113,12 @@ fn names(list: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// The names of a key listing (the last part of each `kid`).
 fn key_names(list: &Value) -> Vec<String> {
     names(list, "kid")
         .iter()
-        .map(|kid| kid.rsplit('/').next().unwrap().to_string())
+        .map(String::as_str)
+        .map(kid_version)
         .collect()
 }
 
@@ -235,21 +224,9 @@ fn keys_full_lifecycle_in_process() {
     assert_eq!(ec["key"]["kty"], "EC-HSM");
     assert_eq!(ec["key"]["crv"], "P-256");
     assert_eq!(ec["tags"]["env"], "dev");
-    let v1 = ec["key"]["kid"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let v1 = kid_version(ec["key"]["kid"].as_str().unwrap());
     let ec2 = cli.json(&["key", "create", "ec", "--kty", "EC-HSM", "--curve", "P-256"]);
-    let v2 = ec2["key"]["kid"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let v2 = kid_version(ec2["key"]["kid"].as_str().unwrap());
     assert_ne!(v1, v2);
 
     // Lists and tables.
@@ -276,7 +253,7 @@ fn keys_full_lifecycle_in_process() {
     let msg = cli.path("message.txt");
     std::fs::write(&msg, b"hello, localhsm").unwrap();
     let msg_arg = msg.to_str().unwrap();
-    let sig = cli.json(&[
+    let sign_file = [
         "key",
         "sign",
         "ec",
@@ -284,7 +261,8 @@ fn keys_full_lifecycle_in_process() {
         "ES256",
         "--message-file",
         msg_arg,
-    ]);
+    ];
+    let sig = cli.json(&sign_file);
     let sig_b64 = sig["value"].as_str().unwrap().to_string();
     assert!(sig["kid"].as_str().unwrap().ends_with(&v2));
     let verified = cli.json(&[
@@ -340,18 +318,7 @@ fn keys_full_lifecycle_in_process() {
     let upd = cli.json(&["key", "update", "ec", "--disable", "--tag", "owner=me"]);
     assert_eq!(upd["attributes"]["enabled"], false);
     assert_eq!(upd["tags"], serde_json::json!({"owner": "me"}));
-    cli.fails_with_hint(
-        &[
-            "key",
-            "sign",
-            "ec",
-            "--alg",
-            "ES256",
-            "--message-file",
-            msg_arg,
-        ],
-        "localhsm key update ec --enable",
-    );
+    cli.fails_with_hint(&sign_file, "localhsm key update ec --enable");
     cli.ok(&["key", "update", "ec", "--enable"]);
     let old_upd = cli.json(&["key", "update", "ec", "--version", &v1, "--disable"]);
     assert_eq!(old_upd["attributes"]["enabled"], false);
@@ -613,7 +580,7 @@ fn import_a_vector_jwk_and_check_a_known_signature() {
 fn a_held_store_without_a_server_is_explained() {
     let cli = Cli::new();
     cli.ok(&["vault", "list"]);
-    let store = localhsm::Store::open(cli.data(), localhsm::MasterKeySource::Default).unwrap();
+    let store = Opener::source(|| localhsm::MasterKeySource::Default).open(cli.data());
     cli.fails_with_hint(&["key", "list"], "fuser");
     // A stale server file pointing nowhere.
     let stale = serde_json::json!({
@@ -636,66 +603,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A `localhsm serve` child, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &Path) -> Server {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--addr", &format!("127.0.0.1:{port}")])
-        .env_remove("LOCALHSM_MASTER_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn localhsm serve");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server { child, port };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("localhsm listening on") {
-                let _ = tx.send(line.clone());
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not announce itself within 30 s");
-    assert!(line.contains(&port.to_string()), "{line}");
-    server
-}
-
-/// A client that talks to the server directly, as an SDK would.
-fn direct_client(data: &Path, port: u16, hosts: &[&str]) -> reqwest::blocking::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
-    let mut builder = reqwest::blocking::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
-        .no_proxy();
-    for host in hosts {
-        builder = builder.resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    builder.build().unwrap()
-}
-
 #[test]
 fn commands_go_through_a_running_server() {
     let cli = Cli::new();
-    let server = start_server(cli.data());
-    let port = server.port;
+    let server = Server::start(cli.data(), &[], Stdio::inherit()).expect("localhsm serve");
+    let port = server.addr.port();
     let origin = format!("https://localhost:{port}");
 
     // Created by the CLI; the kid carries the server's port, so it came through the server.
@@ -705,7 +617,7 @@ fn commands_go_through_a_running_server() {
     let kid = created["key"]["kid"].as_str().unwrap();
     assert!(kid.starts_with(&format!("{origin}/keys/via-cli/")), "{kid}");
 
-    let http = direct_client(cli.data(), port, &["localhost", "remote.localhost"]);
+    let http = server.client_for(&["localhost", "remote.localhost"]);
     let token = "Bearer dev";
     let got: Value = http
         .get(format!("{origin}/keys/via-cli?api-version=7.5"))

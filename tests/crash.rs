@@ -21,12 +21,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use localhsm::crypto::jwk::b64url_encode;
-use localhsm::crypto::{CurveName, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm};
 use localhsm::model::{KeyOptions, KeyUpdate};
-use localhsm::{KeySpec, MasterKeySource, Store, Vault};
+use localhsm::{MasterKeySource, Store, Vault};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use support::{http, kid_version, seed_from_env, usize_from_env, Rng, Server, MASTER};
+use support::{
+    all_pages, exercise_key, http, kid_version, seed_from_env, test_key_spec, usize_from_env,
+    Opener, Rng, Server,
+};
 
 /// The names the workload plays with: few, so that operations collide on the same keys.
 const NAMES: &[&str] = &["ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c"];
@@ -256,14 +258,6 @@ fn reconcile(
     ))
 }
 
-fn kind_of(name: &str) -> (KeyType, KeySpec) {
-    if name.starts_with("ec-") {
-        (KeyType::EcHsm, KeySpec::Ec(CurveName::P256))
-    } else {
-        (KeyType::OctHsm, KeySpec::Oct(256))
-    }
-}
-
 // --- the server variant -----------------------------------------------------------------------
 
 /// How a request ended: acknowledged (with the version it made), or lost with the server.
@@ -444,6 +438,34 @@ struct Stats {
     in_flight_not_applied: usize,
 }
 
+impl Stats {
+    /// The model to carry on with after a [`reconcile`], counting whether the operation in
+    /// doubt had applied.
+    fn count_in_doubt(&mut self, (model, applied): (Model, Option<bool>)) -> Model {
+        match applied {
+            Some(true) => self.in_flight_applied += 1,
+            Some(false) => self.in_flight_not_applied += 1,
+            None => {}
+        }
+        model
+    }
+
+    /// The end of a run: the store, opened after the last kill, holds what `model` says down
+    /// to the material of every version (see [`deep_check`]), and enough operations ran to
+    /// mean anything.
+    fn finish(&self, variant: &str, seed: u64, store: &Store, model: &Model, started: Instant) {
+        deep_check(store, model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
+        println!(
+            "crash ({variant}): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
+            self.kills, self.acked, self.in_flight_applied, self.in_flight_not_applied, started.elapsed()
+        );
+        assert!(
+            self.acked > self.kills,
+            "too few operations ran to mean anything"
+        );
+    }
+}
+
 #[test]
 fn server_survives_sigkill_without_losing_acknowledged_writes() {
     let seed = seed_from_env("LOCALHSM_CRASH_SEED");
@@ -466,14 +488,9 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
         let actual = rest
             .snapshot()
             .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
-        let (next, applied) = reconcile(&model, &actual, in_doubt.as_ref())
+        let reconciled = reconcile(&model, &actual, in_doubt.as_ref())
             .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
-        match applied {
-            Some(true) => stats.in_flight_applied += 1,
-            Some(false) => stats.in_flight_not_applied += 1,
-            None => {}
-        }
-        model = next;
+        model = stats.count_in_doubt(reconciled);
         if round == kills {
             drop(rest);
             server.stop();
@@ -508,16 +525,10 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
     }
     // The deepest check, through the library: every deleted key comes back with exactly its
     // versions, and every version's material opens.
-    let store = Store::open(&dir, MasterKeySource::KeyFile).expect("the store opens as it is");
-    deep_check(&store, &model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
-    println!(
-        "crash (server): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
-        stats.kills, stats.acked, stats.in_flight_applied, stats.in_flight_not_applied, started.elapsed()
-    );
-    assert!(
-        stats.acked > kills,
-        "too few operations ran to mean anything"
-    );
+    let store = Opener::source(|| MasterKeySource::KeyFile)
+        .try_open(&dir)
+        .expect("the store opens as it is");
+    stats.finish("server", seed, &store, &model, started);
 }
 
 // --- the library variant ----------------------------------------------------------------------
@@ -525,28 +536,20 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
 fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
     let e = |e: localhsm::Error| e.to_string();
     let mut actual = BTreeMap::new();
-    let mut next = None;
-    loop {
-        let page = vault.list_keys(25, next.as_deref()).map_err(e)?;
-        for k in &page.items {
-            let versions = vault.list_versions(&k.name, 25, None).map_err(e)?;
-            if versions.next.is_some() {
-                return Err(format!("{} has more than 25 versions", k.name));
-            }
-            let versions: Vec<(String, Tags)> = versions
-                .items
-                .iter()
-                .map(|b| (b.version.clone(), b.tags.clone()))
-                .collect();
-            for (v, _) in &versions {
-                lib_use_material(vault, &k.name, v)?;
-            }
-            actual.insert(k.name.clone(), Actual::Live(versions));
+    for k in all_pages(|next| vault.list_keys(25, next)).map_err(e)? {
+        let versions = vault.list_versions(&k.name, 25, None).map_err(e)?;
+        if versions.next.is_some() {
+            return Err(format!("{} has more than 25 versions", k.name));
         }
-        match page.next {
-            Some(n) => next = Some(n),
-            None => break,
+        let versions: Vec<(String, Tags)> = versions
+            .items
+            .iter()
+            .map(|b| (b.version.clone(), b.tags.clone()))
+            .collect();
+        for (v, _) in &versions {
+            lib_use_material(vault, &k.name, v)?;
         }
+        actual.insert(k.name.clone(), Actual::Live(versions));
     }
     let deleted = vault.list_deleted_keys(25, None).map_err(e)?;
     for d in &deleted.items {
@@ -565,12 +568,9 @@ fn lib_use_material(vault: &Vault, name: &str, version: &str) -> Result<(), Stri
     let h = vault
         .key(name, Some(version))
         .map_err(|e| format!("{name}/{version}: {e}"))?;
-    let r = if name.starts_with("ec-") {
-        h.sign(SignatureAlgorithm::ES256, &[7; 32]).map(drop)
-    } else {
-        h.wrap_key(WrapAlgorithm::A256Kw, &[7; 32]).map(drop)
-    };
-    r.map_err(|e| format!("{name}/{version}: material unusable: {e}"))
+    exercise_key(&h, &[7; 32])
+        .map(drop)
+        .map_err(|e| format!("{name}/{version}: material unusable: {e}"))
 }
 
 /// Recovers every deleted key and checks that each comes back with exactly the model's
@@ -595,7 +595,7 @@ fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
 fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
     Ok(match op {
         Op::Create { name, tags } => {
-            let (kty, spec) = kind_of(name);
+            let (kty, spec) = test_key_spec(name);
             let options = KeyOptions {
                 tags: tags.clone(),
                 ..KeyOptions::default()
@@ -631,10 +631,7 @@ fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
 }
 
 fn open_lib(dir: &Path) -> localhsm::Result<Store> {
-    Store::open(
-        dir,
-        MasterKeySource::Bytes(SecretBytes::new(MASTER.to_vec())),
-    )
+    Opener::new().try_open(dir)
 }
 
 /// Not a test on its own: with `LOCALHSM_CRASH_CHILD_DIR` set (by the library variant
@@ -768,27 +765,14 @@ fn library_survives_sigkill_of_a_writing_process() {
         let vault = store.vault("default").expect("default vault");
         let actual =
             lib_snapshot(&vault).unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
-        let (next, applied) = reconcile(&model, &actual, in_doubt.as_ref())
+        let reconciled = reconcile(&model, &actual, in_doubt.as_ref())
             .unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
-        match applied {
-            Some(true) => stats.in_flight_applied += 1,
-            Some(false) => stats.in_flight_not_applied += 1,
-            None => {}
-        }
-        model = next;
+        model = stats.count_in_doubt(reconciled);
         drop(vault);
         drop(store);
     }
     let store = open_lib(&tmp.path().join("data")).expect("final open");
-    deep_check(&store, &model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
-    println!(
-        "crash (library): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
-        stats.kills, stats.acked, stats.in_flight_applied, stats.in_flight_not_applied, started.elapsed()
-    );
-    assert!(
-        stats.acked > kills,
-        "too few operations ran to mean anything"
-    );
+    stats.finish("library", seed, &store, &model, started);
 }
 
 #[test]

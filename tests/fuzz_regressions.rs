@@ -102,37 +102,28 @@ fn b64url(bytes: &[u8]) -> serde_json::Value {
     localhsm::crypto::jwk::b64url_encode(bytes).into()
 }
 
-/// backup_blob finding: a payload whose record shows one EC public key while its material
-/// is another key restored, so the key's published public key did not verify its signatures.
-/// Restore now refuses a version whose public part is not its material's.
+/// backup_blob findings, one per case: a restored version whose material does not match its
+/// record. Restore now refuses each.
+/// - A record showing one EC public key over the material of another EC key: the key's
+///   published public key did not verify its signatures.
+/// - A record saying EC-HSM over an AES key's material: restored as an EC key that could not
+///   sign.
 #[test]
-fn restore_refuses_a_public_key_that_is_not_the_materials() {
+fn restore_refuses_material_that_is_not_the_records() {
     let _serial = serial();
-    let input = edited_payload(|p| {
-        let mut other = vec![1, 1]; // EC, P-256
-        other.extend([0x11; 32]);
-        p["versions"][0]["material"] = b64url(&other);
-    });
-    let outcome = fuzzing::backup_restore(&input).expect("input");
-    assert!(
-        matches!(outcome, Err(localhsm::Error::InvalidBackup)),
-        "{outcome:?}"
-    );
-}
-
-/// backup_blob finding: a payload whose record says EC-HSM while its material is an AES key
-/// restored as an EC key that could not sign. Restore now refuses it.
-#[test]
-fn restore_refuses_material_of_another_key_type() {
-    let _serial = serial();
-    let input = edited_payload(|p| {
-        let mut aes = vec![3, 0]; // oct
-        aes.extend([0x22; 32]);
-        p["versions"][0]["material"] = b64url(&aes);
-    });
-    let outcome = fuzzing::backup_restore(&input).expect("input");
-    assert!(
-        matches!(outcome, Err(localhsm::Error::InvalidBackup)),
-        "{outcome:?}"
-    );
+    // Sealed material: a key type byte, a curve byte, then the key.
+    for (what, material) in [
+        (
+            "another EC P-256 key",
+            [&[1u8, 1][..], &[0x11; 32]].concat(),
+        ),
+        ("an AES key", [&[3u8, 0][..], &[0x22; 32]].concat()),
+    ] {
+        let input = edited_payload(|p| p["versions"][0]["material"] = b64url(&material));
+        let outcome = fuzzing::backup_restore(&input).expect("input");
+        assert!(
+            matches!(outcome, Err(localhsm::Error::InvalidBackup)),
+            "{what}: {outcome:?}"
+        );
+    }
 }

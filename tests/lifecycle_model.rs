@@ -13,21 +13,17 @@
 //! Deterministic: a fixed RNG seed (override with `LOCALHSM_MODEL_SEED=<u64>`) and
 //! `PROPTEST_CASES` cases (default 160).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod support;
 
-use localhsm::crypto::{
-    CurveName, KeyOperation, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm,
-};
-use localhsm::model::{
-    recovery_level, KeyBundle, KeyOptions, KeyUpdate, Tags, VaultKind, VaultOptions,
-};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use localhsm::crypto::{CurveName, KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::model::{recovery_level, KeyBundle, KeyOptions, KeyUpdate, Tags, VaultOptions};
+use localhsm::{Error, KeySpec, ManualClock, Store, Vault};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-
-const T0: u64 = 1_700_000_000;
-const DAY: u64 = 86_400;
+use support::{all_pages, create_vault, hsm, outcome, TempStore, DAY, T0};
 
 struct VaultSpec {
     name: &'static str,
@@ -224,6 +220,16 @@ struct MKey {
     deletion: Option<(u64, u64)>,
 }
 
+impl MKey {
+    /// The version `id` names, or the current one.
+    fn version(&self, id: Option<&str>) -> Option<&MVersion> {
+        match id {
+            None => self.versions.last(),
+            Some(id) => self.versions.iter().find(|v| v.id == id),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VState {
     Live,
@@ -241,6 +247,43 @@ struct MVault {
     /// Lowercase name -> key.
     live: BTreeMap<String, MKey>,
     deleted: BTreeMap<String, MKey>,
+}
+
+impl MVault {
+    /// What any call on the vault's keys gives first: `VaultNotFound` unless it is live.
+    fn must_be_live(&self) -> Result<(), &'static str> {
+        match self.state {
+            VState::Live => Ok(()),
+            _ => Err("VaultNotFound"),
+        }
+    }
+
+    /// What a call on live key `lower` gives first: the vault's answer, then `KeyNotFound`.
+    fn must_have_live(&self, lower: &str) -> Result<(), &'static str> {
+        self.must_be_live()?;
+        match self.live.contains_key(lower) {
+            true => Ok(()),
+            false => Err("KeyNotFound"),
+        }
+    }
+
+    /// What creating key `lower` gives when a soft-deleted key holds the name: `KeyIsDeleted`.
+    fn must_not_be_deleted(&self, lower: &str) -> Result<(), &'static str> {
+        match self.deleted.contains_key(lower) {
+            true => Err("KeyIsDeleted"),
+            false => Ok(()),
+        }
+    }
+
+    /// What a call on soft-deleted key `lower` gives first: the vault's answer, then
+    /// `DeletedKeyNotFound`.
+    fn must_have_deleted(&self, lower: &str) -> Result<(), &'static str> {
+        self.must_be_live()?;
+        match self.deleted.contains_key(lower) {
+            true => Ok(()),
+            false => Err("DeletedKeyNotFound"),
+        }
+    }
 }
 
 struct Model {
@@ -337,20 +380,6 @@ impl Model {
 // Comparing
 // ---------------------------------------------------------------------------------------------
 
-/// The variant name of an error ("KeyNotFound", ...), or "Ok".
-fn outcome<T>(r: &Result<T, Error>) -> String {
-    match r {
-        Ok(_) => "Ok".to_string(),
-        Err(e) => {
-            let s = format!("{e:?}");
-            s.split(|c: char| !c.is_ascii_alphanumeric())
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        }
-    }
-}
-
 /// How often each (operation, outcome) pair came up, to check the run covers what matters.
 static SEEN: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
@@ -419,6 +448,17 @@ fn check_bundle(
     );
     prop_assert_eq!(b.is_current, is_current, "{}: is_current", ctx);
     Ok(())
+}
+
+/// [`check_bundle`] for the current version of `key`.
+fn check_current(
+    ctx: &str,
+    b: &KeyBundle,
+    vault: &MVault,
+    key: &MKey,
+) -> Result<(), TestCaseError> {
+    let current = key.versions.last().expect("a key has a version");
+    check_bundle(ctx, b, vault, key, current, true)
 }
 
 /// Uses a key version through a (possibly cached) handle and checks enabled and key_ops are
@@ -518,16 +558,7 @@ fn compare(store: &Store, vaults: &[Option<Vault>], m: &Model) -> Result<(), Tes
         prop_assert_eq!(info.created, mv.created, "{}: vault created", ctx);
 
         // Live keys, two per page, in name order; each the current (newest) version.
-        let mut listed = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let page = vault.list_keys(2, next.as_deref()).map_err(err)?;
-            listed.extend(page.items);
-            match page.next {
-                Some(n) => next = Some(n),
-                None => break,
-            }
-        }
+        let listed = all_pages(|next| vault.list_keys(2, next)).map_err(err)?;
         prop_assert_eq!(
             listed.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
             mv.live.values().map(|k| k.name.clone()).collect::<Vec<_>>(),
@@ -589,15 +620,7 @@ fn compare(store: &Store, vaults: &[Option<Vault>], m: &Model) -> Result<(), Tes
             ctx
         );
         for (d, key) in deleted.items.iter().zip(mv.deleted.values()) {
-            let cur = key.versions.last().expect("a key has a version");
-            check_bundle(
-                &format!("{ctx}/{} deleted", key.name),
-                &d.key,
-                mv,
-                key,
-                cur,
-                true,
-            )?;
+            check_current(&format!("{ctx}/{} deleted", key.name), &d.key, mv, key)?;
             let got = vault.get_deleted_key(&key.name).map_err(err)?;
             prop_assert_eq!(got.deletion, d.deletion);
             check_outcome(
@@ -631,8 +654,15 @@ fn deleted_vault(m: &Model, i: usize) -> usize {
     }
 }
 
-/// The vault index and key name a target points at in the model's current state.
-fn resolve(m: &Model, target: Target) -> (usize, String) {
+/// The vault index, the key name and its lowercase form (the model's key) that a target
+/// points at in the model's current state.
+fn resolve(m: &Model, target: Target) -> (usize, String, String) {
+    let (vault, name) = resolve_name(m, target);
+    let lower = name.to_ascii_lowercase();
+    (vault, name, lower)
+}
+
+fn resolve_name(m: &Model, target: Target) -> (usize, String) {
     let pick = |i: usize, deleted: bool| {
         let keys: Vec<(usize, &str)> = m
             .vaults
@@ -658,11 +688,7 @@ fn resolve(m: &Model, target: Target) -> (usize, String) {
 }
 
 fn vault_options(spec: &VaultSpec) -> VaultOptions {
-    VaultOptions {
-        kind: VaultKind::ManagedHsm,
-        retention_days: spec.retention,
-        purge_protection: spec.protected,
-    }
+    hsm(spec.retention, spec.protected)
 }
 
 fn apply(
@@ -696,15 +722,10 @@ fn apply(
             let got = vaults[vault].create_key(name, kty, spec, options);
             let mv = &mut m.vaults[vault];
             let lower = name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if tags.len() > 15 {
-                Err("BadParameter")
-            } else if mv.deleted.contains_key(&lower) {
-                Err("KeyIsDeleted")
-            } else {
-                Ok(())
-            };
+            let want = mv.must_be_live().and_then(|()| match tags.len() > 15 {
+                true => Err("BadParameter"),
+                false => mv.must_not_be_deleted(&lower),
+            });
             check_outcome("create", &got, want)?;
             if let Ok(b) = got {
                 let key = mv.live.entry(lower).or_insert_with(|| MKey {
@@ -738,10 +759,8 @@ fn apply(
             tags,
             ops,
         } => {
-            let (vault, name) = resolve(m, target);
-            let name = name.as_str();
+            let (vault, name, lower) = resolve(m, target);
             let mv = &mut m.vaults[vault];
-            let lower = name.to_ascii_lowercase();
             let key = mv.live.get(&lower);
             let version_id = match (version, key) {
                 (VSel::Current, _) => None,
@@ -754,20 +773,17 @@ fn apply(
                 key_ops: ops.map(ops_from),
                 ..Default::default()
             };
-            let got = vaults[vault].update_key(name, version_id.as_deref(), update.clone());
-            let target = key.and_then(|k| match &version_id {
-                None => k.versions.last(),
-                Some(id) => k.versions.iter().find(|v| &v.id == id),
+            let got = vaults[vault].update_key(&name, version_id.as_deref(), update.clone());
+            let target = key.and_then(|k| k.version(version_id.as_deref()));
+            let want = mv.must_be_live().and_then(|()| {
+                if update.tags.as_ref().is_some_and(|t| t.len() > 15) {
+                    Err("BadParameter")
+                } else if target.is_none() {
+                    Err("KeyNotFound")
+                } else {
+                    Ok(())
+                }
             });
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if update.tags.as_ref().is_some_and(|t| t.len() > 15) {
-                Err("BadParameter")
-            } else if target.is_none() {
-                Err("KeyNotFound")
-            } else {
-                Ok(())
-            };
             check_outcome("update", &got, want)?;
             if let Ok(b) = got {
                 let key = mv.live.get_mut(&lower).expect("live");
@@ -778,34 +794,19 @@ fn apply(
                     .position(|v| Some(&v.id) == version_id.as_ref())
                     .unwrap_or(n - 1);
                 let v = &mut key.versions[idx];
-                if let Some(e) = update.enabled {
-                    v.enabled = e;
-                }
-                if let Some(t) = update.tags {
-                    v.tags = t;
-                }
-                if let Some(o) = update.key_ops {
-                    v.key_ops = o;
-                }
+                v.enabled = update.enabled.unwrap_or(v.enabled);
+                v.tags = update.tags.unwrap_or_else(|| v.tags.clone());
+                v.key_ops = update.key_ops.unwrap_or_else(|| v.key_ops.clone());
                 v.updated = now;
                 let (key, v) = (&mv.live[&lower], &mv.live[&lower].versions[idx]);
                 check_bundle("update result", &b, mv, key, v, idx + 1 == n)?;
             }
         }
         Step::Delete(target) => {
-            let (vault, name) = resolve(m, target);
-            let name = name.as_str();
-            let got = vaults[vault].delete_key(name);
+            let (vault, name, lower) = resolve(m, target);
+            let got = vaults[vault].delete_key(&name);
             let mv = &mut m.vaults[vault];
-            let lower = name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if !mv.live.contains_key(&lower) {
-                Err("KeyNotFound")
-            } else {
-                Ok(())
-            };
-            check_outcome("delete", &got, want)?;
+            check_outcome("delete", &got, mv.must_have_live(&lower))?;
             if let Ok(d) = got {
                 let mut key = mv.live.remove(&lower).expect("live");
                 let dates = (now, now + u64::from(mv.retention) * DAY);
@@ -814,65 +815,36 @@ fn apply(
                     (d.deletion.deleted_date, d.deletion.scheduled_purge_date),
                     dates
                 );
-                check_bundle(
-                    "delete result",
-                    &d.key,
-                    mv,
-                    &key,
-                    key.versions.last().expect("version"),
-                    true,
-                )?;
+                check_current("delete result", &d.key, mv, &key)?;
                 mv.deleted.insert(lower, key);
             }
         }
         Step::Recover(target) => {
-            let (vault, name) = resolve(m, target);
-            let name = name.as_str();
-            let got = vaults[vault].recover_deleted_key(name);
+            let (vault, name, lower) = resolve(m, target);
+            let got = vaults[vault].recover_deleted_key(&name);
             let mv = &mut m.vaults[vault];
-            let lower = name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if !mv.deleted.contains_key(&lower) {
-                Err("DeletedKeyNotFound")
-            } else {
-                Ok(())
-            };
-            check_outcome("recover", &got, want)?;
+            check_outcome("recover", &got, mv.must_have_deleted(&lower))?;
             if let Ok(b) = got {
                 let mut key = mv.deleted.remove(&lower).expect("deleted");
                 key.deletion = None;
-                check_bundle(
-                    "recover result",
-                    &b,
-                    mv,
-                    &key,
-                    key.versions.last().expect("version"),
-                    true,
-                )?;
+                check_current("recover result", &b, mv, &key)?;
                 mv.live.insert(lower, key);
             }
         }
         Step::Purge(target) => {
-            let (vault, name) = resolve(m, target);
-            let name = name.as_str();
-            let got = vaults[vault].purge_deleted_key(name);
+            let (vault, name, lower) = resolve(m, target);
+            let got = vaults[vault].purge_deleted_key(&name);
             let mv = &mut m.vaults[vault];
-            let lower = name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else {
-                match mv.deleted.get(&lower) {
-                    None => Err("DeletedKeyNotFound"),
-                    Some(k) if mv.protected && k.deletion.expect("deleted").1 > now => {
-                        Err("PurgeProtected")
-                    }
-                    Some(_) => Ok(()),
+            let want = mv.must_have_deleted(&lower).and_then(|()| {
+                let (_, purge) = mv.deleted[&lower].deletion.expect("deleted");
+                match mv.protected && purge > now {
+                    true => Err("PurgeProtected"),
+                    false => Ok(()),
                 }
-            };
+            });
             check_outcome("purge", &got, want)?;
             if let Err(e) = &got {
-                if matches!(e, Error::PurgeProtected { .. }) {
+                if support::error_name(e) == "PurgeProtected" {
                     prop_assert_eq!(e.wire().status, 403);
                 }
             }
@@ -881,19 +853,10 @@ fn apply(
             }
         }
         Step::Backup(target) => {
-            let (vault, name) = resolve(m, target);
-            let name = name.as_str();
-            let got = vaults[vault].backup_key(name);
+            let (vault, name, lower) = resolve(m, target);
+            let got = vaults[vault].backup_key(&name);
             let mv = &m.vaults[vault];
-            let lower = name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if !mv.live.contains_key(&lower) {
-                Err("KeyNotFound")
-            } else {
-                Ok(())
-            };
-            check_outcome("backup", &got, want)?;
+            check_outcome("backup", &got, mv.must_have_live(&lower))?;
             if let Ok(blob) = got {
                 m.blobs.push((blob, mv.live[&lower].clone()));
             }
@@ -906,25 +869,16 @@ fn apply(
             let got = vaults[vault].restore_key(&blob);
             let mv = &mut m.vaults[vault];
             let lower = key.name.to_ascii_lowercase();
-            let want = if mv.state != VState::Live {
-                Err("VaultNotFound")
-            } else if mv.deleted.contains_key(&lower) {
-                Err("KeyIsDeleted")
-            } else if mv.live.contains_key(&lower) {
-                Err("KeyExists")
-            } else {
-                Ok(())
-            };
+            let want = mv
+                .must_be_live()
+                .and_then(|()| mv.must_not_be_deleted(&lower))
+                .and_then(|()| match mv.live.contains_key(&lower) {
+                    true => Err("KeyExists"),
+                    false => Ok(()),
+                });
             check_outcome("restore", &got, want)?;
             if let Ok(b) = got {
-                check_bundle(
-                    "restore result",
-                    &b,
-                    mv,
-                    &key,
-                    key.versions.last().expect("version"),
-                    true,
-                )?;
+                check_current("restore result", &b, mv, &key)?;
                 mv.live.insert(lower, key);
             }
         }
@@ -946,11 +900,7 @@ fn apply(
         Step::EnableProtection(vault) => {
             let got = store.enable_purge_protection(VAULTS[vault].name);
             let mv = &mut m.vaults[vault];
-            let want = match mv.state {
-                VState::Live => Ok(()),
-                _ => Err("VaultNotFound"),
-            };
-            check_outcome("enable purge protection", &got, want)?;
+            check_outcome("enable purge protection", &got, mv.must_be_live())?;
             if got.is_ok() {
                 mv.protected = true;
             }
@@ -959,21 +909,17 @@ fn apply(
             let got = store.set_purge_protection(VAULTS[vault].name, false);
             let mv = &m.vaults[vault];
             // Settings change only on a live vault, whichever way the change goes.
-            let want = match mv.state {
-                VState::Gone | VState::Deleted { .. } => Err("VaultNotFound"),
-                _ if mv.protected => Err("PurgeProtectionIrreversible"),
-                _ => Ok(()),
+            let irreversible = match mv.protected {
+                true => Err("PurgeProtectionIrreversible"),
+                false => Ok(()),
             };
+            let want = mv.must_be_live().and(irreversible);
             check_outcome("disable purge protection", &got, want)?;
         }
         Step::DeleteVault(vault) => {
             let got = store.delete_vault(VAULTS[vault].name);
             let mv = &mut m.vaults[vault];
-            let want = match mv.state {
-                VState::Live => Ok(()),
-                _ => Err("VaultNotFound"),
-            };
-            check_outcome("delete vault", &got, want)?;
+            check_outcome("delete vault", &got, mv.must_be_live())?;
             if let Ok(info) = got {
                 let (deleted, purge) = (now, now + u64::from(mv.retention) * DAY);
                 prop_assert_eq!(info.deleted_date, Some(deleted));
@@ -1039,45 +985,22 @@ fn apply(
     Ok(())
 }
 
-/// Opens the store, retrying for a while on `StoreLocked`: sled releases its lock file from
-/// background threads some time after the last handle is dropped (spacejam/sled#1289), so
-/// reopening a store this process has just closed can briefly report it locked.
-fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match Store::builder(dir)
-            .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![0x5a; 32])))
-            .clock(clock.clone())
-            .open()
-        {
-            Err(Error::StoreLocked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            r => return r.expect("open store"),
-        }
-    }
-}
-
 fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), clock.clone());
+    let ts = TempStore::new();
+    let (store, clock) = (&ts.store, &ts.clock);
     let vaults: Vec<Vault> = VAULTS
         .iter()
-        .map(|s| {
-            store.create_vault(s.name, vault_options(s)).expect("vault");
-            store.vault(s.name).expect("vault")
-        })
+        .map(|s| create_vault(store, s.name, vault_options(s)))
         .collect();
     let all: Vec<Option<Vault>> = vaults.iter().cloned().map(Some).collect();
     let mut m = Model::new();
-    compare(&store, &all, &m)?;
+    compare(store, &all, &m)?;
     for (i, step) in steps.iter().enumerate() {
         let before = m.now - T0;
-        apply(step, &store, &vaults, &clock, &mut m).map_err(|e| {
+        apply(step, store, &vaults, clock, &mut m).map_err(|e| {
             TestCaseError::fail(format!("step {i} {step:?} (time T0+{before}s): {e}"))
         })?;
-        compare(&store, &all, &m).map_err(|e| {
+        compare(store, &all, &m).map_err(|e| {
             TestCaseError::fail(format!(
                 "after step {i} {step:?} (time T0+{}s): {e}",
                 m.now - T0
@@ -1091,13 +1014,11 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     drop(all);
     drop(vaults);
-    drop(store);
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), clock.clone());
+    let ts = ts.reopen(T0);
     m.clock = T0;
     // `Store::vault` gives only live vaults; the others are checked through the store.
-    let vaults: Vec<Option<Vault>> = VAULTS.iter().map(|s| store.vault(s.name).ok()).collect();
-    compare(&store, &vaults, &m).map_err(|e| TestCaseError::fail(format!("after reopen: {e}")))
+    let vaults: Vec<Option<Vault>> = VAULTS.iter().map(|s| ts.store.vault(s.name).ok()).collect();
+    compare(&ts.store, &vaults, &m).map_err(|e| TestCaseError::fail(format!("after reopen: {e}")))
 }
 
 #[test]

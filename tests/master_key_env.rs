@@ -7,35 +7,18 @@
 //!
 //! Environment variables are process-global, so this binary holds a single test.
 
+mod support;
+
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use localhsm::crypto::{KeyType, SecretBytes};
-use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
 use localhsm::store::{KEY_FILE_NAME, MASTER_KEY_ENV};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store};
+use localhsm::{Error, MasterKeySource, Store};
+use support::{create_vault, default_hsm, oct_key, Opener, T0};
 
-const T0: u64 = 1_700_000_000;
-
-/// Opens, retrying for a while on `StoreLocked` (sled releases its lock from background
-/// threads after the last handle drops: spacejam/sled#1289).
-fn open(dir: &Path, source: impl Fn() -> MasterKeySource) -> Result<Store, Error> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match Store::builder(dir)
-            .master_key(source())
-            .clock(Arc::new(ManualClock::new(T0)))
-            .open()
-        {
-            Err(Error::StoreLocked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            r => return r,
-        }
-    }
+fn open(dir: &Path, source: fn() -> MasterKeySource) -> localhsm::Result<Store> {
+    Opener::source(source).at(T0).try_open(dir)
 }
 
 fn set(value: &str) {
@@ -57,26 +40,7 @@ fn master_key_from_the_environment() {
     // Create the store under the hex spelling.
     set(&hex::encode(key));
     let store = open(dir.path(), || MasterKeySource::Env).unwrap();
-    store
-        .create_vault(
-            "vault",
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let version = store
-        .vault("vault")
-        .unwrap()
-        .create_key(
-            "k",
-            KeyType::OctHsm,
-            KeySpec::Oct(256),
-            KeyOptions::default(),
-        )
-        .unwrap()
-        .version;
+    let version = oct_key(&create_vault(&store, "vault", default_hsm()), "k");
     drop(store);
     assert!(
         !dir.path().join(KEY_FILE_NAME).exists(),
@@ -93,19 +57,14 @@ fn master_key_from_the_environment() {
         ("base64url padded", URL_SAFE.encode(key)),
     ] {
         set(&text);
-        for source in [(|| MasterKeySource::Env) as fn() -> MasterKeySource, || {
-            MasterKeySource::Default
-        }] {
+        for source in [|| MasterKeySource::Env, || MasterKeySource::Default] {
             let store = open(dir.path(), source).unwrap_or_else(|e| panic!("{how}: {e}"));
             let v = store.vault("vault").unwrap();
             assert_eq!(v.key("k", None).unwrap().version(), version, "{how}");
         }
     }
     // Same bytes as the directly given key.
-    let store = open(dir.path(), || {
-        MasterKeySource::Bytes(SecretBytes::new(key.to_vec()))
-    })
-    .unwrap();
+    let store = Opener::key(key).at(T0).try_open(dir.path()).unwrap();
     drop(store);
     assert!(!dir.path().join(KEY_FILE_NAME).exists());
 

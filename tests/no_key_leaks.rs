@@ -19,10 +19,12 @@ use localhsm::crypto::{
     AesParams, EncryptionAlgorithm, Jwk, SecretBase64Url, SecretBytes, SignatureAlgorithm,
     WrapAlgorithm,
 };
-use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
+use localhsm::model::KeyOptions;
 use localhsm::{MasterKeySource, Store};
 use serde_json::{json, Value};
-use support::{http, vector_key_json, Api, Server, MASTER};
+use support::{
+    create_vault, default_hsm, http, vector_key_json, Api, Opener, Server, TempStore, MASTER,
+};
 
 /// The known keys: (name, vector file, key id).
 const KNOWN: &[(&str, &str, &str)] = &[
@@ -233,7 +235,8 @@ fn digest(alg: SignatureAlgorithm) -> Vec<u8> {
 /// every operation of each key, the lifecycle with backup and restore, and failures on
 /// purpose, whose error bodies go to `errors`.
 fn rest_workload(api: &Api, errors: &mut Vec<String>) {
-    let mut fail = |r: support::Reply, what: &str| {
+    let mut fail = |method: &str, path: &str, body: Value, what: &str| {
+        let r = api.kv(method, path, Some(body));
         assert!(
             (400..500).contains(&r.status),
             "{what}: expected a 4xx, got {} {}",
@@ -268,11 +271,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
                 }
                 bad[m] = Value::from(b64url_encode(&bytes));
                 fail(
-                    api.kv(
-                        "PUT",
-                        &format!("/keys/{name}-bad"),
-                        Some(json!({"key": bad})),
-                    ),
+                    "PUT",
+                    &format!("/keys/{name}-bad"),
+                    json!({"key": bad}),
                     "import of a damaged key",
                 );
             }
@@ -289,11 +290,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
                 let mut bad = jwk.clone();
                 bad[member] = wrong;
                 fail(
-                    api.kv(
-                        "PUT",
-                        &format!("/keys/{name}-bad"),
-                        Some(json!({"key": bad})),
-                    ),
+                    "PUT",
+                    &format!("/keys/{name}-bad"),
+                    json!({"key": bad}),
                     "import of a malformed member",
                 );
             }
@@ -321,11 +320,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
         );
         assert_eq!(v["value"], true, "{name} {alg}");
         fail(
-            api.kv(
-                "POST",
-                &format!("/keys/{name}//sign"),
-                Some(json!({"alg": alg.as_str(), "value": b64url_encode(&[1; 20])})),
-            ),
+            "POST",
+            &format!("/keys/{name}//sign"),
+            json!({"alg": alg.as_str(), "value": b64url_encode(&[1; 20])}),
             "sign with a digest of the wrong length",
         );
     }
@@ -353,11 +350,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
             Some(json!({"alg": alg, "value": w["value"]})),
         );
         fail(
-            api.kv(
-                "POST",
-                "/keys/rsa//decrypt",
-                Some(json!({"alg": alg, "value": b64url_encode(&[7; 256])})),
-            ),
+            "POST",
+            "/keys/rsa//decrypt",
+            json!({"alg": alg, "value": b64url_encode(&[7; 256])}),
             "RSA decrypt of garbage",
         );
     }
@@ -373,11 +368,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
         Some(json!({"alg": "A256GCM", "value": g["value"], "iv": g["iv"], "tag": g["tag"], "aad": b64url_encode(b"aad")})),
     );
     fail(
-        api.kv(
-            "POST",
-            "/keys/gcm//decrypt",
-            Some(json!({"alg": "A256GCM", "value": g["value"], "iv": g["iv"], "tag": b64url_encode(&[0; 16])})),
-        ),
+        "POST",
+        "/keys/gcm//decrypt",
+        json!({"alg": "A256GCM", "value": g["value"], "iv": g["iv"], "tag": b64url_encode(&[0; 16])}),
         "GCM decrypt with a bad tag",
     );
     let c = api.ok(
@@ -391,11 +384,9 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
         Some(json!({"alg": "A192CBCPAD", "value": c["value"], "iv": c["iv"]})),
     );
     fail(
-        api.kv(
-            "POST",
-            "/keys/cbc//decrypt",
-            Some(json!({"alg": "A192CBCPAD", "value": b64url_encode(&[3; 32]), "iv": c["iv"]})),
-        ),
+        "POST",
+        "/keys/cbc//decrypt",
+        json!({"alg": "A192CBCPAD", "value": b64url_encode(&[3; 32]), "iv": c["iv"]}),
         "CBC decrypt with bad padding",
     );
     let w = api.ok(
@@ -409,58 +400,45 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
         Some(json!({"alg": "A128KW", "value": w["value"]})),
     );
     fail(
-        api.kv(
-            "POST",
-            "/keys/kw//unwrapkey",
-            Some(json!({"alg": "A128KW", "value": b64url_encode(&[5; 40])})),
-        ),
+        "POST",
+        "/keys/kw//unwrapkey",
+        json!({"alg": "A128KW", "value": b64url_encode(&[5; 40])}),
         "AES-KW unwrap of garbage",
     );
     fail(
-        api.kv(
-            "POST",
-            "/keys/kw//wrapkey",
-            Some(json!({"alg": "A256KW", "value": b64url_encode(&[5; 32])})),
-        ),
+        "POST",
+        "/keys/kw//wrapkey",
+        json!({"alg": "A256KW", "value": b64url_encode(&[5; 32])}),
         "AES-KW with the wrong key size",
     );
     // Lifecycle: backup, delete, recover, delete, purge, restore; and the conflicts on the way.
     for (name, _, _) in KNOWN {
         let blob = api.ok("POST", &format!("/keys/{name}/backup"), None);
+        let restore = json!({"value": blob["value"]});
         api.ok("DELETE", &format!("/keys/{name}"), None);
         api.ok("GET", &format!("/deletedkeys/{name}"), None);
         fail(
-            api.kv(
-                "POST",
-                &format!("/keys/{name}/create"),
-                Some(json!({"kty": "EC"})),
-            ),
+            "POST",
+            &format!("/keys/{name}/create"),
+            json!({"kty": "EC"}),
             "create under a deleted name",
         );
         fail(
-            api.kv(
-                "POST",
-                "/keys/restore",
-                Some(json!({"value": blob["value"]})),
-            ),
+            "POST",
+            "/keys/restore",
+            restore.clone(),
             "restore over a deleted key",
         );
         api.ok("POST", &format!("/deletedkeys/{name}/recover"), None);
         fail(
-            api.kv(
-                "POST",
-                "/keys/restore",
-                Some(json!({"value": blob["value"]})),
-            ),
+            "POST",
+            "/keys/restore",
+            restore.clone(),
             "restore over a live key",
         );
         api.ok("DELETE", &format!("/keys/{name}"), None);
         api.ok("DELETE", &format!("/deletedkeys/{name}"), None);
-        api.ok(
-            "POST",
-            "/keys/restore",
-            Some(json!({"value": blob["value"]})),
-        );
+        api.ok("POST", "/keys/restore", Some(restore));
         api.ok("POST", &format!("/keys/{name}/rotate"), None);
     }
     api.ok("GET", "/keys", None);
@@ -470,12 +448,7 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
 /// The library: imports into a second vault (some exportable), uses handles, exports, and
 /// fails on purpose. Returns the `Debug` strings of everything that can hold material.
 fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<String>) {
-    let hsm = VaultOptions {
-        kind: VaultKind::ManagedHsm,
-        ..Default::default()
-    };
-    store.create_vault("lib", hsm).expect("vault lib");
-    let vault = store.vault("lib").expect("vault lib");
+    let vault = create_vault(store, "lib", default_hsm());
     let mut err = |e: localhsm::Error| {
         errors.push(format!("{e}"));
         errors.push(format!("{e:?}"));
@@ -608,20 +581,10 @@ fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<Str
     let enc = h.encrypt(EncryptionAlgorithm::RsaOaep256, b"x", AesParams::default());
     debug.push(format!("{enc:?}"));
     // A wrong master key: the error names the problem, never the key.
-    let other = tempfile::tempdir().expect("temp dir");
-    drop(
-        Store::open(
-            other.path(),
-            MasterKeySource::Bytes(SecretBytes::from_slice(&MASTER)),
-        )
-        .expect("second store"),
-    );
+    let other = TempStore::new().close();
     let mut wrong = MASTER;
     wrong[0] ^= 1;
-    match Store::open(
-        other.path(),
-        MasterKeySource::Bytes(SecretBytes::from_slice(&wrong)),
-    ) {
+    match Opener::key(wrong).try_open(other.path()) {
         Ok(_) => panic!("a wrong master key opened the store"),
         Err(e) => err(e),
     }
@@ -643,21 +606,11 @@ fn no_private_bytes_in_files_logs_debug_or_errors_in_process() {
     assert_scan_sees_public_data(api.dir.path());
     let log_bytes = logs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     scan_text(&needles, "the trace log", &log_bytes, &mut hits);
-    for (i, d) in debug.iter().enumerate() {
-        scan_text(
-            &needles,
-            &format!("Debug output #{i} ({:.60})", d),
-            d.as_bytes(),
-            &mut hits,
-        );
-    }
-    for (i, e) in errors.iter().enumerate() {
-        scan_text(
-            &needles,
-            &format!("error #{i} ({:.120})", e),
-            e.as_bytes(),
-            &mut hits,
-        );
+    for (what, texts, shown) in [("Debug output", &debug, 60), ("error", &errors, 120)] {
+        for (i, text) in texts.iter().enumerate() {
+            let label = format!("{what} #{i} ({text:.shown$})");
+            scan_text(&needles, &label, text.as_bytes(), &mut hits);
+        }
     }
     println!(
         "{} needles; scanned {files} files, {} bytes of trace log, {} Debug strings, {} error messages",

@@ -12,19 +12,22 @@
 //! Without an `openssl` binary every test prints why and passes, unless
 //! `LOCALHSM_REQUIRE_OPENSSL` is set, which turns its absence into a failure.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{load_vector_file, vector_jwk, TestVault};
 use localhsm::crypto::{
     AesParams, CurveName, EncryptionAlgorithm as E, Jwk, KeyType, SignatureAlgorithm as S,
     WrapAlgorithm as W,
 };
-use localhsm::KeyHandle;
+use localhsm::model::KeyOptions;
+use localhsm::vectors::encoding::{ecdsa_raw_to_der, fixed_width};
+use localhsm::{KeyHandle, Vault};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use support::{default_hsm, vector_file, vector_jwk, TempStore};
 
 // ---------------------------------------------------------------------------------------
 // The openssl binary and a scratch directory
@@ -121,8 +124,19 @@ fn b(m: &Option<localhsm::crypto::SecretBase64Url>) -> &[u8] {
     m.as_ref().expect("private member").0.expose()
 }
 
+/// A public key as SPKI and a private key as PKCS#8, in PEM: the files openssl reads.
+fn pems(public: &impl EncodePublicKey, private: &impl EncodePrivateKey) -> (String, String) {
+    let public = public
+        .to_public_key_pem(LineEnding::LF)
+        .expect("public PEM");
+    let private = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("private PEM")
+        .to_string();
+    (public, private)
+}
+
 fn rsa_pems(jwk: &Jwk) -> (String, String) {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
     use rsa::BigUint;
     let int = |v: &[u8]| BigUint::from_bytes_be(v);
     let key = rsa::RsaPrivateKey::from_components(
@@ -132,31 +146,14 @@ fn rsa_pems(jwk: &Jwk) -> (String, String) {
         vec![int(b(&jwk.p)), int(b(&jwk.q))],
     )
     .expect("RSA components");
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("RSA public PEM");
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .expect("RSA private PEM")
-        .to_string();
-    (public, private)
+    pems(&key.to_public_key(), &key)
 }
 
 fn ec_pems(jwk: &Jwk) -> (String, String) {
     macro_rules! pems {
         ($krate:ident) => {{
-            use $krate::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
             let sk = $krate::SecretKey::from_slice(b(&jwk.d)).expect("EC scalar");
-            let public = sk
-                .public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .expect("EC public PEM");
-            let private = sk
-                .to_pkcs8_pem(LineEnding::LF)
-                .expect("EC private PEM")
-                .to_string();
-            (public, private)
+            pems(&sk.public_key(), &sk)
         }};
     }
     match jwk.crv.expect("crv") {
@@ -168,16 +165,30 @@ fn ec_pems(jwk: &Jwk) -> (String, String) {
     }
 }
 
+/// A Managed HSM vault for the imported keys, in a store that lives as long as the first.
+fn hsm_vault() -> (TempStore, Vault) {
+    let store = TempStore::new();
+    let vault = store.vault("hsm", default_hsm());
+    (store, vault)
+}
+
+/// Imports `jwk` (with its private members) as HSM key `id` with the default operations of
+/// its type.
+fn import(vault: &Vault, id: &str, jwk: &Jwk) -> KeyHandle {
+    vault
+        .import_key(id, jwk, true, KeyOptions::default())
+        .and_then(|_| vault.key(id, None))
+        .unwrap_or_else(|e| panic!("import {id}: {e}"))
+}
+
 /// Imports every key of `vectors/<file>` and prepares its PEM files.
-fn keys(vault: &mut TestVault, file: &str) -> BTreeMap<String, TestKey> {
-    let vf = load_vector_file(file);
-    vf.keys
+fn keys(vault: &Vault, file: &str) -> BTreeMap<String, TestKey> {
+    vector_file(file)
+        .keys
         .keys()
         .map(|id| {
-            let jwk = vector_jwk(&vf, id);
-            let handle = vault
-                .import(id, &jwk)
-                .unwrap_or_else(|e| panic!("import {id}: {e}"));
+            let jwk = vector_jwk(file, id);
+            let handle = import(vault, id, &jwk);
             let (public_pem, private_pem) = match jwk.kty {
                 Some(KeyType::Rsa) => rsa_pems(&jwk),
                 Some(KeyType::Ec) => ec_pems(&jwk),
@@ -197,35 +208,6 @@ fn keys(vault: &mut TestVault, file: &str) -> BTreeMap<String, TestKey> {
 // ---------------------------------------------------------------------------------------
 // ECDSA signature encodings
 
-fn der_len(n: usize) -> Vec<u8> {
-    match n {
-        0..=0x7f => vec![n as u8],
-        0x80..=0xff => vec![0x81, n as u8],
-        _ => vec![0x82, (n >> 8) as u8, n as u8],
-    }
-}
-
-fn der_uint(be: &[u8]) -> Vec<u8> {
-    let mut v = common::minimal(be).to_vec();
-    if v.first().is_none_or(|b| b & 0x80 != 0) {
-        v.insert(0, 0);
-    }
-    let mut out = vec![0x02];
-    out.extend(der_len(v.len()));
-    out.extend(v);
-    out
-}
-
-/// Key Vault's raw `r||s` as an ASN.1 `ECDSA-Sig-Value`.
-fn ecdsa_raw_to_der(raw: &[u8]) -> Vec<u8> {
-    let (r, s) = raw.split_at(raw.len() / 2);
-    let body = [der_uint(r), der_uint(s)].concat();
-    let mut out = vec![0x30];
-    out.extend(der_len(body.len()));
-    out.extend(body);
-    out
-}
-
 /// An ASN.1 `ECDSA-Sig-Value` as raw `r||s`, each `width` bytes.
 fn ecdsa_der_to_raw(der: &[u8], width: usize) -> Vec<u8> {
     fn take_len(d: &[u8]) -> (usize, &[u8]) {
@@ -242,7 +224,7 @@ fn ecdsa_der_to_raw(der: &[u8], width: usize) -> Vec<u8> {
     for _ in 0..2 {
         assert_eq!(rest[0], 0x02, "not a DER INTEGER");
         let (n, tail) = take_len(&rest[1..]);
-        raw.extend(common::fixed_width(&tail[..n], width).expect("integer fits the curve"));
+        raw.extend(fixed_width(&tail[..n], width).expect("integer fits the curve"));
         rest = &tail[n..];
     }
     assert!(rest.is_empty(), "trailing bytes after the signature");
@@ -294,23 +276,30 @@ fn signature_cases() -> Vec<(S, &'static str, &'static str)> {
 
 const MESSAGES: [&[u8]; 2] = [b"", b"localhsm / openssl cross-check"];
 
-struct SignatureKeys {
-    _vault: TestVault,
+/// The keys of some `vectors/` files, imported into one vault, by (file, key id).
+struct Keys {
+    _store: TempStore,
     keys: BTreeMap<(String, String), TestKey>,
 }
 
-fn signature_keys() -> SignatureKeys {
-    let mut vault = TestVault::new();
-    let mut keys = BTreeMap::new();
-    for file in ["ecdsa.json", "rsa-oaep.json"] {
-        for (id, k) in self::keys(&mut vault, file) {
-            keys.insert((file.to_string(), id), k);
+impl Keys {
+    fn load(files: &[&str]) -> Self {
+        let (store, vault) = hsm_vault();
+        let mut keys = BTreeMap::new();
+        for file in files {
+            for (id, k) in self::keys(&vault, file) {
+                keys.insert((file.to_string(), id), k);
+            }
+        }
+        Keys {
+            _store: store,
+            keys,
         }
     }
-    SignatureKeys {
-        _vault: vault,
-        keys,
-    }
+}
+
+fn signature_keys() -> Keys {
+    Keys::load(&["ecdsa.json", "rsa-oaep.json"])
 }
 
 #[test]
@@ -484,40 +473,51 @@ fn modulus_len(id: &str) -> usize {
         / 8
 }
 
+/// One RSA encryption case: a key, a padding (as encryption and as wrap algorithm, with its
+/// `pkeyutl` options) and a plaintext.
+type RsaCase<'a> = (&'a TestKey, E, W, &'static [&'static str], Vec<u8>);
+
+/// Every key with every padding and each of its plaintexts.
+fn rsa_cases(keys: &Keys) -> Vec<RsaCase<'_>> {
+    let mut cases = Vec::new();
+    for key in keys.keys.values() {
+        for (alg, wrap_alg, opts) in rsa_paddings() {
+            for pt in rsa_plaintexts(alg, modulus_len(&key.id)) {
+                cases.push((key, alg, wrap_alg, opts, pt));
+            }
+        }
+    }
+    cases
+}
+
 #[test]
 fn openssl_ciphertexts_decrypt_here() {
     let Some(ossl) = OpenSsl::find() else { return };
-    let mut vault = TestVault::new();
-    let keys = keys(&mut vault, "rsa-oaep.json");
+    let keys = Keys::load(&["rsa-oaep.json"]);
     let mut checked = 0;
-    for key in keys.values() {
+    for (key, alg, wrap_alg, opts, pt) in rsa_cases(&keys) {
         let public = ossl.file(&format!("{}.pub.pem", key.id), key.public_pem.as_bytes());
-        for (alg, wrap_alg, opts) in rsa_paddings() {
-            for pt in rsa_plaintexts(alg, modulus_len(&key.id)) {
-                let pt_file = ossl.file("pt.bin", &pt);
-                let ct_file = ossl.out("ct.bin");
-                let mut args = args![
-                    "pkeyutl", "-encrypt", "-pubin", "-inkey", &public, "-in", &pt_file, "-out",
-                    &ct_file
-                ];
-                args.extend(opts.iter().map(OsString::from));
-                ossl.run(&args)
-                    .unwrap_or_else(|e| panic!("{alg} {}: openssl encrypt: {e}", key.id));
-                let ct = OpenSsl::read(&ct_file);
-                let what = format!("{alg} {} ({}-byte plaintext)", key.id, pt.len());
-                let got = key
-                    .handle
-                    .decrypt(alg, &ct, AesParams::default())
-                    .unwrap_or_else(|e| panic!("{what}: decrypt of openssl's ciphertext: {e}"));
-                assert_eq!(got.expose(), &pt[..], "{what}: decrypt");
-                let got = key
-                    .handle
-                    .unwrap_key(wrap_alg, &ct)
-                    .unwrap_or_else(|e| panic!("{what}: unwrap of openssl's ciphertext: {e}"));
-                assert_eq!(got.expose(), &pt[..], "{what}: unwrap");
-                checked += 1;
-            }
-        }
+        let pt_file = ossl.file("pt.bin", &pt);
+        let ct_file = ossl.out("ct.bin");
+        let mut args = args![
+            "pkeyutl", "-encrypt", "-pubin", "-inkey", &public, "-in", &pt_file, "-out", &ct_file
+        ];
+        args.extend(opts.iter().map(OsString::from));
+        ossl.run(&args)
+            .unwrap_or_else(|e| panic!("{alg} {}: openssl encrypt: {e}", key.id));
+        let ct = OpenSsl::read(&ct_file);
+        let what = format!("{alg} {} ({}-byte plaintext)", key.id, pt.len());
+        let got = key
+            .handle
+            .decrypt(alg, &ct, AesParams::default())
+            .unwrap_or_else(|e| panic!("{what}: decrypt of openssl's ciphertext: {e}"));
+        assert_eq!(got.expose(), &pt[..], "{what}: decrypt");
+        let got = key
+            .handle
+            .unwrap_key(wrap_alg, &ct)
+            .unwrap_or_else(|e| panic!("{what}: unwrap of openssl's ciphertext: {e}"));
+        assert_eq!(got.expose(), &pt[..], "{what}: unwrap");
+        checked += 1;
     }
     println!(
         "{checked} openssl ciphertexts (RSA-OAEP, RSA-OAEP-256, RSA1_5 x 3 keys x 3 lengths) \
@@ -529,35 +529,29 @@ fn openssl_ciphertexts_decrypt_here() {
 #[test]
 fn our_ciphertexts_decrypt_in_openssl() {
     let Some(ossl) = OpenSsl::find() else { return };
-    let mut vault = TestVault::new();
-    let keys = keys(&mut vault, "rsa-oaep.json");
+    let keys = Keys::load(&["rsa-oaep.json"]);
     let mut checked = 0;
-    for key in keys.values() {
+    for (key, alg, wrap_alg, opts, pt) in rsa_cases(&keys) {
         let private = ossl.file(&format!("{}.key.pem", key.id), key.private_pem.as_bytes());
-        for (alg, wrap_alg, opts) in rsa_paddings() {
-            for pt in rsa_plaintexts(alg, modulus_len(&key.id)) {
-                let what = format!("{alg} {} ({}-byte plaintext)", key.id, pt.len());
-                let encrypted = key
-                    .handle
-                    .encrypt(alg, &pt, AesParams::default())
-                    .unwrap_or_else(|e| panic!("{what}: encrypt: {e}"))
-                    .ciphertext;
-                let wrapped = key
-                    .handle
-                    .wrap_key(wrap_alg, &pt)
-                    .unwrap_or_else(|e| panic!("{what}: wrap: {e}"));
-                for ct in [encrypted, wrapped] {
-                    let ct_file = ossl.file("ct.bin", &ct);
-                    let mut args =
-                        args!["pkeyutl", "-decrypt", "-inkey", &private, "-in", &ct_file];
-                    args.extend(opts.iter().map(OsString::from));
-                    let got = ossl
-                        .run(&args)
-                        .unwrap_or_else(|e| panic!("{what}: openssl decrypt: {e}"));
-                    assert_eq!(got, pt, "{what}: openssl decrypted something else");
-                    checked += 1;
-                }
-            }
+        let what = format!("{alg} {} ({}-byte plaintext)", key.id, pt.len());
+        let encrypted = key
+            .handle
+            .encrypt(alg, &pt, AesParams::default())
+            .unwrap_or_else(|e| panic!("{what}: encrypt: {e}"))
+            .ciphertext;
+        let wrapped = key
+            .handle
+            .wrap_key(wrap_alg, &pt)
+            .unwrap_or_else(|e| panic!("{what}: wrap: {e}"));
+        for ct in [encrypted, wrapped] {
+            let ct_file = ossl.file("ct.bin", &ct);
+            let mut args = args!["pkeyutl", "-decrypt", "-inkey", &private, "-in", &ct_file];
+            args.extend(opts.iter().map(OsString::from));
+            let got = ossl
+                .run(&args)
+                .unwrap_or_else(|e| panic!("{what}: openssl decrypt: {e}"));
+            assert_eq!(got, pt, "{what}: openssl decrypted something else");
+            checked += 1;
         }
     }
     println!("{checked} of our RSA ciphertexts (encrypt and wrapKey) decrypted by openssl");
@@ -567,14 +561,24 @@ fn our_ciphertexts_decrypt_in_openssl() {
 // ---------------------------------------------------------------------------------------
 // AES
 
-fn oct_key(file: &str, id: &str, vault: &mut TestVault) -> (Vec<u8>, KeyHandle) {
-    let vf = load_vector_file(file);
-    let jwk = vector_jwk(&vf, id);
+fn oct_key(file: &str, id: &str, vault: &Vault) -> (Vec<u8>, KeyHandle) {
+    let jwk = vector_jwk(file, id);
     let k = b(&jwk.k).to_vec();
-    let handle = vault
-        .import(id, &jwk)
-        .unwrap_or_else(|e| panic!("import {id}: {e}"));
-    (k, handle)
+    (k, import(vault, id, &jwk))
+}
+
+/// `openssl enc` with `cipher`, key `key` and `iv` (both hex) on `input`.
+fn enc_args(cipher: &str, key: &[u8], iv: &str, input: &Path) -> Vec<OsString> {
+    args![
+        "enc",
+        cipher,
+        "-K",
+        hex::encode(key),
+        "-iv",
+        iv,
+        "-in",
+        input
+    ]
 }
 
 #[test]
@@ -587,28 +591,19 @@ fn aes_key_wrap_matches_openssl() {
         println!("SKIPPED: this openssl has no id-aes*-wrap ciphers; AES-KW not cross-checked");
         return;
     }
-    let mut vault = TestVault::new();
+    let (_store, vault) = hsm_vault();
     let mut checked = 0;
     for (id, alg, cipher) in [
         ("kek-128", W::A128Kw, "-id-aes128-wrap"),
         ("kek-192", W::A192Kw, "-id-aes192-wrap"),
         ("kek-256", W::A256Kw, "-id-aes256-wrap"),
     ] {
-        let (kek, handle) = oct_key("aes-kw.json", id, &mut vault);
+        let (kek, handle) = oct_key("aes-kw.json", id, &vault);
         for len in [16, 24, 32, 64] {
             let key: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
             let in_file = ossl.file("key.bin", &key);
             let theirs = ossl
-                .run(&args![
-                    "enc",
-                    &cipher,
-                    "-K",
-                    &hex::encode(&kek),
-                    "-iv",
-                    "A6A6A6A6A6A6A6A6",
-                    "-in",
-                    &in_file
-                ])
+                .run(&enc_args(cipher, &kek, "A6A6A6A6A6A6A6A6", &in_file))
                 .unwrap_or_else(|e| panic!("{alg}: openssl wrap: {e}"));
             let ours = handle.wrap_key(alg, &key).expect("wrap");
             assert_eq!(
@@ -628,7 +623,7 @@ fn aes_key_wrap_matches_openssl() {
 #[test]
 fn aes_cbc_matches_openssl() {
     let Some(ossl) = OpenSsl::find() else { return };
-    let mut vault = TestVault::new();
+    let (_store, vault) = hsm_vault();
     let iv: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(17)).collect();
     let mut checked = 0;
     for (id, bits, plain, pad) in [
@@ -636,21 +631,12 @@ fn aes_cbc_matches_openssl() {
         ("cbc-192", 192, E::A192Cbc, E::A192CbcPad),
         ("cbc-256", 256, E::A256Cbc, E::A256CbcPad),
     ] {
-        let (k, handle) = oct_key("aes-cbc.json", id, &mut vault);
+        let (k, handle) = oct_key("aes-cbc.json", id, &vault);
         let cipher = format!("-aes-{bits}-cbc");
         for (alg, len) in [(plain, 16), (plain, 64), (pad, 1), (pad, 16), (pad, 33)] {
             let pt: Vec<u8> = (0..len).map(|i| (i * 5 + len) as u8).collect();
             let in_file = ossl.file("pt.bin", &pt);
-            let mut args = args![
-                "enc",
-                &cipher,
-                "-K",
-                &hex::encode(&k),
-                "-iv",
-                &hex::encode(&iv),
-                "-in",
-                &in_file
-            ];
+            let mut args = enc_args(&cipher, &k, &hex::encode(&iv), &in_file);
             if alg == plain {
                 args.push("-nopad".into());
             }

@@ -11,126 +11,29 @@
 //! The damage tests edit the sled trees directly (see `src/store/records.rs`) while the store
 //! is closed. The lock and crash tests run a child copy of this test binary.
 
-use std::fmt::Write as _;
+mod support;
+
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use localhsm::crypto::{
-    AesParams, CurveName, EncryptionAlgorithm, Jwk, KeyOperation, KeyType, SecretBytes,
-    SignatureAlgorithm, WrapAlgorithm,
+    AesParams, CurveName, EncryptionAlgorithm, Jwk, KeyOperation, KeyType, SignatureAlgorithm,
+    WrapAlgorithm,
 };
-use localhsm::model::{KeyOptions, KeyUpdate, Tags, VaultKind, VaultOptions};
+use localhsm::model::{KeyOptions, KeyUpdate};
 use localhsm::store::{KEY_FILE_NAME, SCHEMA_VERSION};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+use localhsm::{Error, KeySpec, MasterKeySource};
+use support::{
+    ec_key, hsm, oct_key, raw_db, snapshot, tags, vault_snapshot, vector_jwk, Opener, TempStore,
+    DAY, T0,
+};
 
-const T0: u64 = 1_700_000_000;
-const DAY: u64 = 86_400;
-
-fn key_bytes(b: u8) -> MasterKeySource {
-    MasterKeySource::Bytes(SecretBytes::new(vec![b; 32]))
-}
-
-fn open_once(dir: &Path, source: MasterKeySource, t: u64) -> Result<Store, Error> {
-    Store::builder(dir)
-        .master_key(source)
-        .clock(Arc::new(ManualClock::new(t)))
-        .open()
-}
-
-/// Opens, retrying for a while on `StoreLocked`: sled releases its lock file from background
-/// threads some time after the last handle is dropped (spacejam/sled#1289), so reopening a
-/// store this process has just closed can briefly report it locked.
-fn open_with(dir: &Path, source: impl Fn() -> MasterKeySource, t: u64) -> Result<Store, Error> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match open_once(dir, source(), t) {
-            Err(Error::StoreLocked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            r => return r,
-        }
-    }
-}
-
-/// The store's sled database, opened directly (the store must be closed); retried like
-/// [`open_with`].
-fn raw_db(dir: &Path) -> sled::Db {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => return db,
-            Err(e) if Instant::now() >= deadline => panic!("open sled: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-fn open(dir: &Path, t: u64) -> Store {
-    open_with(dir, || key_bytes(0x33), t).expect("open store")
-}
-
-fn hsm(store: &Store, name: &str, retention_days: u32, purge_protection: bool) -> Vault {
-    store
-        .create_vault(
-            name,
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                retention_days,
-                purge_protection,
-            },
-        )
-        .expect("create vault");
-    store.vault(name).expect("vault")
-}
-
-fn tags(pairs: &[(&str, &str)]) -> Tags {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn vector_jwk(file: &str, id: &str) -> Jwk {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(file);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).expect("vector file")).expect("json");
-    serde_json::from_value(doc["keys"][id].clone()).expect("jwk")
-}
-
-/// Everything a caller can see of a store's live vaults, deleted vaults, keys and versions.
-fn snapshot(store: &Store) -> String {
-    let mut out = String::new();
-    writeln!(out, "vaults {:?}", store.list_vaults().unwrap()).unwrap();
-    writeln!(out, "deleted {:?}", store.list_deleted_vaults().unwrap()).unwrap();
-    for info in store.list_vaults().unwrap() {
-        out.push_str(&vault_snapshot(&store.vault(&info.name).unwrap()));
-    }
-    out
-}
-
-fn vault_snapshot(v: &Vault) -> String {
-    let mut out = String::new();
-    let keys = v.list_keys(1000, None).unwrap();
-    assert!(keys.next.is_none());
-    for k in keys.items {
-        let versions = v.list_versions(&k.name, 1000, None).unwrap();
-        writeln!(out, "{}: {:?}", v.name(), versions.items).unwrap();
-    }
-    writeln!(
-        out,
-        "{} deleted: {:?}",
-        v.name(),
-        v.list_deleted_keys(1000, None).unwrap().items
-    )
-    .unwrap();
-    out
+/// A store with the default master key on a clock at `t`, for the child processes.
+fn opener(t: u64) -> Opener {
+    Opener::new().at(t)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,16 +42,11 @@ fn vault_snapshot(v: &Vault) -> String {
 
 #[test]
 fn reopen_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = Store::builder(dir.path())
-        .master_key(key_bytes(0x33))
-        .clock(clock.clone())
-        .open()
-        .unwrap();
-    let a = hsm(&store, "alpha", 90, false);
-    let b = hsm(&store, "beta", 7, true);
-    let c = hsm(&store, "gamma", 30, false);
+    let ts = TempStore::new();
+    let (store, clock) = (&ts.store, &ts.clock);
+    let a = ts.vault("alpha", hsm(90, false));
+    let b = ts.vault("beta", hsm(7, true));
+    let c = ts.vault("gamma", hsm(30, false));
 
     // Several versions with different attributes, tags and key_ops.
     a.create_key(
@@ -248,14 +146,14 @@ fn reopen_keeps_everything() {
         .wrap_key(WrapAlgorithm::A256Kw, &[5u8; 32])
         .unwrap();
 
-    let before = snapshot(&store);
+    let before = snapshot(store);
     assert!(before.contains("signer") && before.contains("gone") && before.contains("gamma"));
     // Every clone of the store (vaults hold one) must go for the database to close.
     drop((a, b, c));
-    drop(store);
 
-    let store = open(dir.path(), t1);
-    assert_eq!(snapshot(&store), before);
+    let ts = ts.reopen(t1);
+    let store = &ts.store;
+    assert_eq!(snapshot(store), before);
     let a = store.vault("alpha").unwrap();
     assert!(a
         .key("imported", None)
@@ -325,9 +223,8 @@ fn spellings(secret: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn imported_private_keys_never_reach_disk_in_the_clear() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), T0);
-    let v = hsm(&store, "vault", 7, false);
+    let ts = TempStore::new();
+    let v = ts.vault("vault", hsm(7, false));
     let rsa = vector_jwk("rsa-oaep.json", "rsa-2048");
     let ec = vector_jwk("ecdsa.json", "ec-p256");
     let oct = vector_jwk("aes-kw.json", "kek-256");
@@ -395,7 +292,7 @@ fn imported_private_keys_never_reach_disk_in_the_clear() {
         b"x"
     );
     drop((h, v));
-    drop(store);
+    let dir = ts.close();
 
     let mut files = Vec::new();
     files_under(dir.path(), &mut files);
@@ -430,17 +327,10 @@ fn master_key_file_is_created_private_and_guarded() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let store = open_with(&data, || MasterKeySource::KeyFile, T0).unwrap();
-    let v = hsm(&store, "vault", 7, false);
-    let version = v
-        .create_key(
-            "k",
-            KeyType::OctHsm,
-            KeySpec::Oct(256),
-            KeyOptions::default(),
-        )
-        .unwrap()
-        .version;
+    let key_file_store = Opener::source(|| MasterKeySource::KeyFile).at(T0);
+    let store = key_file_store.open(&data);
+    let v = support::create_vault(&store, "vault", hsm(7, false));
+    let version = oct_key(&v, "k");
     drop(v);
     drop(store);
     let key_file = data.join(KEY_FILE_NAME);
@@ -452,7 +342,7 @@ fn master_key_file_is_created_private_and_guarded() {
     assert_eq!(text.trim().len(), 64, "a hex key");
 
     // The same file opens the store again.
-    let store = open_with(&data, || MasterKeySource::KeyFile, T0).unwrap();
+    let store = key_file_store.open(&data);
     let v = store.vault("vault").unwrap();
     assert_eq!(v.key("k", None).unwrap().version(), version);
     drop(v);
@@ -460,7 +350,7 @@ fn master_key_file_is_created_private_and_guarded() {
 
     // A key file others can read is refused, not used.
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    match open_with(&data, || MasterKeySource::KeyFile, T0) {
+    match key_file_store.try_open(&data) {
         Err(Error::MasterKey(msg)) => assert!(!msg.contains(text.trim()), "message leaks the key"),
         other => panic!("expected MasterKey, got {other:?}"),
     }
@@ -469,32 +359,24 @@ fn master_key_file_is_created_private_and_guarded() {
     // Another valid key in the file is a wrong master key, reported as such.
     std::fs::write(&key_file, format!("{}\n", "ab".repeat(32))).unwrap();
     assert!(matches!(
-        open_with(&data, || MasterKeySource::KeyFile, T0),
+        key_file_store.try_open(&data),
         Err(Error::WrongMasterKey)
     ));
 }
 
 #[test]
 fn wrong_master_key_fails_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), T0);
-    hsm(&store, "vault", 7, false)
-        .create_key(
-            "k",
-            KeyType::OctHsm,
-            KeySpec::Oct(256),
-            KeyOptions::default(),
-        )
-        .unwrap();
-    drop(store);
+    let ts = TempStore::new();
+    oct_key(&ts.vault("vault", hsm(7, false)), "k");
+    let dir = ts.close();
     for wrong in [0x34, 0x00, 0xff] {
-        match open_with(dir.path(), || key_bytes(wrong), T0) {
+        match Opener::key([wrong; 32]).try_open(dir.path()) {
             Err(e @ Error::WrongMasterKey) => assert_eq!(e.wire().status, 500),
             other => panic!("expected WrongMasterKey, got {other:?}"),
         }
     }
     // A failed open leaves the store intact and unlocked.
-    let store = open(dir.path(), T0);
+    let store = opener(T0).open(dir.path());
     assert!(store.vault("vault").unwrap().key("k", None).is_ok());
 }
 
@@ -533,22 +415,11 @@ fn assert_corrupt<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
 
 #[test]
 fn tampered_or_moved_sealed_record_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), T0);
-    let v = hsm(&store, "vault", 7, false);
-    let ec = |name: &str| {
-        v.create_key(
-            name,
-            KeyType::EcHsm,
-            KeySpec::Ec(CurveName::P256),
-            KeyOptions::default(),
-        )
-        .unwrap()
-        .version
-    };
-    let (a, b, c, d) = (ec("a"), ec("b"), ec("c"), ec("d"));
+    let ts = TempStore::new();
+    let v = ts.vault("vault", hsm(7, false));
+    let [a, b, c, d] = ["a", "b", "c", "d"].map(|name| ec_key(&v, name));
     drop(v);
-    drop(store);
+    let dir = ts.close();
 
     // a: one bit flipped in the ciphertext.
     edit_sealed(dir.path(), &format!("vault/a/{a}"), |r| {
@@ -577,7 +448,7 @@ fn tampered_or_moved_sealed_record_is_corrupt() {
         r["sealed"] = URL_SAFE_NO_PAD.encode(&s[..10]).into();
     });
 
-    let store = open(dir.path(), T0);
+    let store = opener(T0).open(dir.path());
     let v = store.vault("vault").unwrap();
     for name in ["a", "b", "d"] {
         assert_corrupt(v.key(name, None), name);
@@ -591,22 +462,13 @@ fn tampered_or_moved_sealed_record_is_corrupt() {
 
 #[test]
 fn undecodable_version_record_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), T0);
-    let version = hsm(&store, "vault", 7, false)
-        .create_key(
-            "k",
-            KeyType::OctHsm,
-            KeySpec::Oct(256),
-            KeyOptions::default(),
-        )
-        .unwrap()
-        .version;
-    drop(store);
+    let ts = TempStore::new();
+    let version = oct_key(&ts.vault("vault", hsm(7, false)), "k");
+    let dir = ts.close();
     edit_sealed(dir.path(), &format!("vault/k/{version}"), |r| {
         r["sealed"] = "not base64url!".into()
     });
-    let store = open(dir.path(), T0);
+    let store = opener(T0).open(dir.path());
     let v = store.vault("vault").unwrap();
     assert_corrupt(v.key("k", None), "key");
     assert_corrupt(v.get_key("k", None), "get_key");
@@ -614,8 +476,15 @@ fn undecodable_version_record_is_corrupt() {
 
 #[test]
 fn another_schema_version_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), T0));
+    let dir = TempStore::new().close();
+    let set_schema = |stored: &[u8]| {
+        let db = raw_db(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", stored)
+            .unwrap();
+        db.flush().unwrap();
+    };
     for (stored, found) in [
         (
             (SCHEMA_VERSION + 1).to_be_bytes().to_vec(),
@@ -624,15 +493,8 @@ fn another_schema_version_is_refused() {
         (0u32.to_be_bytes().to_vec(), 0),
         (b"garbage".to_vec(), 0),
     ] {
-        {
-            let db = raw_db(dir.path());
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema", stored)
-                .unwrap();
-            db.flush().unwrap();
-        }
-        match open_with(dir.path(), || key_bytes(0x33), T0) {
+        set_schema(&stored);
+        match opener(T0).try_open(dir.path()) {
             Err(
                 e @ Error::UnsupportedSchema {
                     found: f,
@@ -647,15 +509,8 @@ fn another_schema_version_is_refused() {
         }
     }
     // Put back, the store opens again.
-    {
-        let db = raw_db(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema", &SCHEMA_VERSION.to_be_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    open(dir.path(), T0);
+    set_schema(&SCHEMA_VERSION.to_be_bytes());
+    opener(T0).open(dir.path());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,7 +565,7 @@ fn child_process() {
     });
     match mode {
         "hold" => {
-            let store = open(dir, T0);
+            let store = opener(T0).open(dir);
             println!("CHILD-READY");
             // Hold the store until the parent closes stdin.
             let mut sink = String::new();
@@ -718,8 +573,8 @@ fn child_process() {
             drop(store);
         }
         "crash" => {
-            let store = open(dir, T0 + 10);
-            let v = hsm(&store, "crashy", 7, true);
+            let store = opener(T0 + 10).open(dir);
+            let v = support::create_vault(&store, "crashy", hsm(7, true));
             for i in 0..5 {
                 let b = v
                     .create_key(
@@ -757,30 +612,29 @@ fn child_process() {
 
 #[test]
 fn second_open_is_store_locked() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), T0);
-    hsm(&store, "vault", 7, false);
+    let ts = TempStore::new();
+    ts.vault("vault", hsm(7, false));
 
     // In the same process.
-    match open_once(dir.path(), key_bytes(0x33), T0) {
+    match opener(T0).open_once(ts.path()) {
         Err(e @ Error::StoreLocked { .. }) => {
             assert!(e.to_string().contains("in use"), "{e}");
         }
         other => panic!("expected StoreLocked, got {other:?}"),
     }
-    drop(store);
+    let dir = ts.close();
     // In another process, while that one holds it...
     let mut holder = child("child_process", "hold", dir.path());
     let mut out = BufReader::new(holder.stdout.take().unwrap());
     read_until(&mut out, "CHILD-READY");
-    match open_once(dir.path(), key_bytes(0x33), T0) {
+    match opener(T0).open_once(dir.path()) {
         Err(Error::StoreLocked { .. }) => {}
         other => panic!("expected StoreLocked while another process holds it, got {other:?}"),
     }
     // ...and free again once it lets go.
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
-    let store = open(dir.path(), T0);
+    let store = opener(T0).open(dir.path());
     assert!(store.vault("vault").is_ok());
 }
 
@@ -793,7 +647,7 @@ fn acknowledged_writes_survive_a_crash() {
     let status = crashing.wait().unwrap();
     assert!(!status.success(), "the child was meant to abort");
 
-    let store = open(dir.path(), T0);
+    let store = opener(T0).open(dir.path());
     // The time the child acted at survives too.
     assert_eq!(store.now(), T0 + 10);
     let v = store.vault("crashy").unwrap();

@@ -8,103 +8,29 @@
 //! keys, leaving nothing behind in the database). Also the positive case: without protection,
 //! purge works at once.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use localhsm::crypto::{CurveName, Jwk, KeyType, SecretBytes};
-use localhsm::model::{KeyOptions, Tags, VaultKind, VaultOptions};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+use localhsm::crypto::{CurveName, KeyType};
+use localhsm::model::{KeyOptions, Tags, VaultOptions};
+use localhsm::{Error, KeySpec, Vault};
+use support::{
+    ec_key, expect_err, expect_wire_err, fails_with, hsm, raw_db, vector_jwk, TempStore, DAY, T0,
+};
 
-const T0: u64 = 1_700_000_000;
-const DAY: u64 = 86_400;
-
-/// Opens the store, retrying for a while on `StoreLocked`: sled releases its lock file from
-/// background threads some time after the last handle is dropped (spacejam/sled#1289), so
-/// reopening a store this process has just closed can briefly report it locked.
-fn open(dir: &Path, clock: Arc<ManualClock>) -> Store {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match Store::builder(dir)
-            .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![0x42; 32])))
-            .clock(clock.clone())
-            .open()
-        {
-            Err(Error::StoreLocked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            r => return r.expect("open store"),
-        }
-    }
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    store: Store,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), clock.clone());
-    Fixture { dir, clock, store }
-}
-
-fn vault(store: &Store, name: &str, retention_days: u32, purge_protection: bool) -> Vault {
-    store
-        .create_vault(
-            name,
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                retention_days,
-                purge_protection,
-            },
-        )
-        .expect("create vault");
-    store.vault(name).expect("vault")
-}
-
-fn ec_key(v: &Vault, name: &str) -> String {
-    v.create_key(
-        name,
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions::default(),
-    )
-    .expect("create key")
-    .version
-}
-
-fn assert_purge_protected<T: std::fmt::Debug>(r: Result<T, Error>, date: u64) {
-    match r {
-        Err(e @ Error::PurgeProtected { .. }) => {
-            let w = e.wire();
-            assert_eq!(w.status, 403, "{e}");
-            assert_eq!(w.code, "Forbidden");
-            assert_eq!(w.inner, Some("PurgeProtectionEnabled"));
-            let Error::PurgeProtected {
-                scheduled_purge_date,
-                ..
-            } = e
-            else {
-                unreachable!()
-            };
-            assert_eq!(scheduled_purge_date, date);
-        }
+fn assert_purge_protected<T: std::fmt::Debug>(r: localhsm::Result<T>, date: u64) {
+    let wire = (403, "Forbidden", Some("PurgeProtectionEnabled"));
+    match expect_wire_err(r, "PurgeProtected", wire) {
+        Error::PurgeProtected {
+            scheduled_purge_date,
+            ..
+        } => assert_eq!(scheduled_purge_date, date),
         other => panic!("expected PurgeProtected, got {other:?}"),
     }
 }
 
-fn assert_key_is_deleted<T: std::fmt::Debug>(r: Result<T, Error>) {
-    match r {
-        Err(e @ Error::KeyIsDeleted { .. }) => {
-            let w = e.wire();
-            assert_eq!((w.status, w.code), (409, "Conflict"), "{e}");
-            assert_eq!(w.inner, Some("ObjectIsDeletedButRecoverable"));
-        }
-        other => panic!("expected KeyIsDeleted, got {other:?}"),
-    }
+fn assert_key_is_deleted<T: std::fmt::Debug>(r: localhsm::Result<T>) {
+    let wire = (409, "Conflict", Some("ObjectIsDeletedButRecoverable"));
+    expect_wire_err(r, "KeyIsDeleted", wire);
 }
 
 /// (deleted date, scheduled purge date) of a soft-deleted key, which must exist.
@@ -114,25 +40,14 @@ fn deleted_dates(v: &Vault, name: &str) -> (u64, u64) {
 }
 
 fn is_gone(v: &Vault, name: &str) -> bool {
-    matches!(
-        v.get_deleted_key(name),
-        Err(Error::DeletedKeyNotFound { .. })
-    ) && matches!(v.get_key(name, None), Err(Error::KeyNotFound { .. }))
-}
-
-fn vector_jwk(file: &str, id: &str) -> Jwk {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(file);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).expect("vector file")).expect("json");
-    serde_json::from_value(doc["keys"][id].clone()).expect("jwk")
+    fails_with(&v.get_deleted_key(name), "DeletedKeyNotFound")
+        && fails_with(&v.get_key(name, None), "KeyNotFound")
 }
 
 #[test]
 fn direct_purge_before_the_date_is_forbidden() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     let version = ec_key(&v, "k");
     let del = v.delete_key("k").unwrap();
     let date = T0 + 7 * DAY;
@@ -153,8 +68,8 @@ fn direct_purge_before_the_date_is_forbidden() {
 
 #[test]
 fn purged_automatically_at_the_date_not_before() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     ec_key(&v, "k");
     v.delete_key("k").unwrap();
     let date = T0 + 7 * DAY;
@@ -184,8 +99,8 @@ fn purged_automatically_at_the_date_not_before() {
 
 #[test]
 fn store_sweep_before_the_date_purges_nothing() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     for name in ["a", "b", "c"] {
         ec_key(&v, name);
     }
@@ -209,8 +124,8 @@ fn store_sweep_before_the_date_purges_nothing() {
 
 #[test]
 fn vault_delete_and_purge_cannot_bypass_it() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     let live_version = ec_key(&v, "live");
     ec_key(&v, "gone");
     v.delete_key("gone").unwrap(); // due at T0 + 7d
@@ -222,15 +137,12 @@ fn vault_delete_and_purge_cannot_bypass_it() {
     assert_eq!(info.deleted_date, Some(T0 + DAY));
     assert_eq!(info.scheduled_purge_date, Some(vault_date));
     assert_purge_protected(f.store.purge_vault("pp"), vault_date);
-    assert!(matches!(
+    expect_err(
         f.store.create_vault("pp", VaultOptions::default()),
-        Err(Error::VaultIsDeleted { .. })
-    ));
+        "VaultIsDeleted",
+    );
     // The vault's keys are out of reach while it is deleted, purge included.
-    assert!(matches!(
-        v.purge_deleted_key("gone"),
-        Err(Error::VaultNotFound { .. })
-    ));
+    expect_err(v.purge_deleted_key("gone"), "VaultNotFound");
 
     f.clock.set(key_date - 1);
     assert_purge_protected(f.store.purge_vault("pp"), vault_date);
@@ -243,9 +155,9 @@ fn vault_delete_and_purge_cannot_bypass_it() {
 
 #[test]
 fn deleted_vault_is_purged_at_its_date_with_all_its_keys() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
-    let other = vault(&f.store, "other", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
+    let other = f.vault("other", hsm(7, true));
     ec_key(&v, "live");
     v.create_key(
         "aes",
@@ -273,36 +185,18 @@ fn deleted_vault_is_purged_at_its_date_with_all_its_keys() {
 
     f.clock.set(vault_date);
     assert!(f.store.list_deleted_vaults().unwrap().is_empty());
-    assert!(matches!(
-        f.store.vault_info("pp"),
-        Err(Error::VaultNotFound { .. })
-    ));
-    assert!(matches!(
-        f.store.purge_vault("pp"),
-        Err(Error::DeletedVaultNotFound { .. })
-    ));
+    expect_err(f.store.vault_info("pp"), "VaultNotFound");
+    expect_err(f.store.purge_vault("pp"), "DeletedVaultNotFound");
     // The name is free, and the new vault starts empty.
-    let again = vault(&f.store, "pp", 7, true);
+    let again = f.vault("pp", hsm(7, true));
     assert!(again.list_keys(10, None).unwrap().items.is_empty());
     assert!(again.list_deleted_keys(10, None).unwrap().items.is_empty());
-    assert!(matches!(
-        again.key("live", None),
-        Err(Error::KeyNotFound { .. })
-    ));
+    expect_err(again.key("live", None), "KeyNotFound");
     assert!(other.get_key("live", None).is_ok());
 
     // Nothing of the purged vault's keys is left in the database.
     drop((v, other, again));
-    let Fixture { dir, store, .. } = f;
-    drop(store);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let db = loop {
-        match sled::open(dir.path().join("db")) {
-            Ok(db) => break db,
-            Err(e) if Instant::now() >= deadline => panic!("open sled: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)), // see `open`
-        }
-    };
+    let db = raw_db(f.close().path());
     for tree in ["keys", "deleted_keys", "versions"] {
         let t = db.open_tree(tree).unwrap();
         let left: Vec<_> = t.scan_prefix(b"pp/").keys().collect();
@@ -321,9 +215,9 @@ fn deleted_vault_is_purged_at_its_date_with_all_its_keys() {
 
 #[test]
 fn restore_over_a_deleted_name_is_a_conflict() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
-    let elsewhere = vault(&f.store, "plain", 7, false);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
+    let elsewhere = f.vault("plain", hsm(7, false));
     let version = ec_key(&v, "k");
     let blob = v.backup_key("k").unwrap();
     v.delete_key("k").unwrap();
@@ -346,8 +240,8 @@ fn restore_over_a_deleted_name_is_a_conflict() {
 
 #[test]
 fn create_or_import_under_a_deleted_name_is_a_conflict() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     let version = ec_key(&v, "Name");
     v.delete_key("name").unwrap();
     for name in ["Name", "name", "NAME"] {
@@ -378,8 +272,8 @@ fn create_or_import_under_a_deleted_name_is_a_conflict() {
 
 #[test]
 fn clock_set_back_cannot_bring_the_date_forward() {
-    let f = fixture();
-    let v = vault(&f.store, "pp", 7, true);
+    let f = TempStore::new();
+    let v = f.vault("pp", hsm(7, true));
     ec_key(&v, "k1");
     ec_key(&v, "k2");
     v.delete_key("k1").unwrap();
@@ -410,10 +304,8 @@ fn clock_set_back_cannot_bring_the_date_forward() {
     // The high-water mark survives a reopen with the clock set back.
     ec_key(&v, "k3"); // an acknowledged write at d1
     drop(v);
-    let Fixture { dir, store, .. } = f;
-    drop(store);
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = open(dir.path(), clock.clone());
+    let f = f.reopen(T0);
+    let (store, clock) = (&f.store, &f.clock);
     assert_eq!(store.now(), d1, "the reopened store went back in time");
     let v = store.vault("pp").unwrap();
     assert_eq!(deleted_dates(&v, "k2"), (T0 + 6 * DAY, d2));
@@ -428,9 +320,9 @@ fn clock_set_back_cannot_bring_the_date_forward() {
 
 #[test]
 fn purge_protection_cannot_be_turned_off_and_survives_reopen() {
-    let f = fixture();
-    let pp = vault(&f.store, "pp", 90, true);
-    let later = vault(&f.store, "later", 30, false);
+    let f = TempStore::new();
+    let pp = f.vault("pp", hsm(90, true));
+    let later = f.vault("later", hsm(30, false));
     assert_eq!(
         later
             .get_key("x", None)
@@ -486,9 +378,8 @@ fn purge_protection_cannot_be_turned_off_and_survives_reopen() {
     pp.delete_key("k").unwrap();
 
     drop((pp, later));
-    let Fixture { dir, store, clock } = f;
-    drop(store);
-    let store = open(dir.path(), clock);
+    let f = f.reopen(T0);
+    let store = &f.store;
     for name in ["pp", "later"] {
         assert!(store.vault_info(name).unwrap().purge_protection, "{name}");
         assert!(matches!(
@@ -506,8 +397,8 @@ fn purge_protection_cannot_be_turned_off_and_survives_reopen() {
 
 #[test]
 fn without_protection_purge_works_at_once() {
-    let f = fixture();
-    let v = vault(&f.store, "plain", 30, false);
+    let f = TempStore::new();
+    let v = f.vault("plain", hsm(30, false));
     ec_key(&v, "k");
     let mut tags = Tags::new();
     tags.insert("a".into(), "b".into());
@@ -533,24 +424,15 @@ fn without_protection_purge_works_at_once() {
     );
     v.purge_deleted_key("k").unwrap();
     assert!(is_gone(&v, "k"));
-    assert!(matches!(
-        v.purge_deleted_key("k"),
-        Err(Error::DeletedKeyNotFound { .. })
-    ));
+    expect_err(v.purge_deleted_key("k"), "DeletedKeyNotFound");
     ec_key(&v, "k"); // the name is free at once
 
     f.store.delete_vault("plain").unwrap();
     f.store.purge_vault("plain").unwrap();
-    assert!(matches!(
-        f.store.vault_info("plain"),
-        Err(Error::VaultNotFound { .. })
-    ));
-    let again = vault(&f.store, "plain", 30, false);
+    expect_err(f.store.vault_info("plain"), "VaultNotFound");
+    let again = f.vault("plain", hsm(30, false));
     assert!(again.list_keys(10, None).unwrap().items.is_empty());
-    assert!(matches!(
-        again.key("aes", None),
-        Err(Error::KeyNotFound { .. })
-    ));
+    expect_err(again.key("aes", None), "KeyNotFound");
 }
 
 /// Keys being created while their vault is deleted and purged must not outlive the purge:
@@ -558,8 +440,8 @@ fn without_protection_purge_works_at_once() {
 /// vault of the same name. RSA-3072 generation keeps the creates in flight long enough.
 #[test]
 fn vault_purge_is_final_even_with_creates_in_flight() {
-    let f = fixture();
-    let v = vault(&f.store, "racy", 7, false);
+    let f = TempStore::new();
+    let v = f.vault("racy", hsm(7, false));
     let creating: Vec<_> = (0..3)
         .map(|i| {
             let v = v.clone();
@@ -580,11 +462,11 @@ fn vault_purge_is_final_even_with_creates_in_flight() {
         // Either the create finished before the delete (and was purged with the vault) or
         // it saw the vault gone.
         if let Err(e) = t.join().expect("create thread") {
-            assert!(matches!(e, Error::VaultNotFound { .. }), "{e}");
+            assert_eq!(support::error_name(&e), "VaultNotFound", "{e}");
         }
     }
     // Either way the new vault of that name starts empty.
-    let again = vault(&f.store, "racy", 7, false);
+    let again = f.vault("racy", hsm(7, false));
     let names: Vec<String> = again
         .list_keys(10, None)
         .unwrap()
@@ -594,9 +476,6 @@ fn vault_purge_is_final_even_with_creates_in_flight() {
         .collect();
     assert!(names.is_empty(), "keys outlived the vault purge: {names:?}");
     for i in 0..3 {
-        assert!(matches!(
-            again.key(&format!("late{i}"), None),
-            Err(Error::KeyNotFound { .. })
-        ));
+        expect_err(again.key(&format!("late{i}"), None), "KeyNotFound");
     }
 }

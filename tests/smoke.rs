@@ -1,29 +1,24 @@
+//! The library end to end in one pass: a Managed HSM vault, a key of every curve and RSA
+//! signing, verifying and refusing another message, RSA-OAEP, AES key wrap and AES-GCM round
+//! trips, versions, soft delete (90 days by default) and recover, backup and restore, paging,
+//! and a store that refuses another master key.
+
+mod support;
+
 use localhsm::crypto::{
     AesParams, CurveName, EncryptionAlgorithm as E, HashAlg, KeyType, SignatureAlgorithm as S,
     WrapAlgorithm as W,
 };
-use localhsm::model::{KeyOptions, VaultKind, VaultOptions};
-use localhsm::{crypto::SecretBytes, KeySpec, MasterKeySource, Store};
+use localhsm::model::KeyOptions;
+use localhsm::KeySpec;
+use support::{default_hsm, Opener, TempStore};
 
 #[test]
 fn smoke() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        MasterKeySource::Bytes(SecretBytes::new(vec![1; 32])),
-    )
-    .unwrap();
-    let v = store
-        .create_vault(
-            "hsm",
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let ts = TempStore::new();
+    let v = ts.store.create_vault("hsm", default_hsm()).unwrap();
     assert_eq!(v.name, "hsm");
-    let vault = store.vault("hsm").unwrap();
+    let vault = ts.store.vault("hsm").unwrap();
     for (spec, alg) in [
         (KeySpec::Ec(CurveName::P256), S::ES256),
         (KeySpec::Ec(CurveName::P384), S::ES384),
@@ -112,13 +107,10 @@ fn smoke() {
     let page2 = vault.list_keys(1, page.next.as_deref()).unwrap();
     assert_eq!(page2.items.len(), 1);
     assert!(page2.next.is_none());
-    drop(vault);
-    drop(store);
+    drop((h, a, vault));
+    let dir = ts.close();
     assert!(matches!(
-        Store::open(
-            dir.path(),
-            MasterKeySource::Bytes(SecretBytes::new(vec![2; 32]))
-        ),
+        Opener::key([2; 32]).try_open(dir.path()),
         Err(localhsm::Error::WrongMasterKey)
     ));
 }

@@ -20,9 +20,9 @@ use localhsm::crypto::{
     CurveName, Jwk, KeyOperation, KeyType, PublicKey, SignatureAlgorithm, WrapAlgorithm,
 };
 use localhsm::model::{KeyOptions, KeyUpdate, VaultKind, VaultOptions};
-use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+use localhsm::{Error, KeySpec, ManualClock, MasterKeySource, Vault};
 use serde_json::{json, Value};
-use support::{repo_path, vector_jwk};
+use support::{create_vault, repo_path, tags, vector_jwk, Opener};
 
 const FIXTURE: &str = "tests/fixtures/store-v1";
 /// 2100-01-01T00:00:00Z: the fixture's clock, so its deleted key is not due for decades.
@@ -33,6 +33,11 @@ const FIXTURE_MASTER_HEX: &str = "6c6f63616c68736d2073746f72652d7631206669787475
 const RFC3394_KEK: &str = "000102030405060708090a0b0c0d0e0f";
 const RFC3394_KEY: &str = "00112233445566778899aabbccddeeff";
 const RFC3394_WRAPPED: &str = "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5";
+
+/// Opens stores with the master key file in their directory, as the fixture has it.
+fn key_file() -> Opener {
+    Opener::source(|| MasterKeySource::KeyFile)
+}
 
 fn hexd(s: &str) -> Vec<u8> {
     hex::decode(s).expect("hex")
@@ -149,7 +154,7 @@ fn exercise(vault: &Vault, name: &str, versions: &[Value]) {
 fn the_v1_fixture_opens_and_reads_back_exactly() {
     let exp = expected();
     let (_tmp, dir) = fixture_copy();
-    let store = Store::open(&dir, MasterKeySource::KeyFile).expect("the v1 fixture opens");
+    let store = key_file().open(&dir);
     assert!(
         store.now() >= FIXTURE_TIME,
         "the store's clock high-water mark was kept"
@@ -265,12 +270,11 @@ fn the_v1_fixture_opens_and_reads_back_exactly() {
     // And the copy reopens after all that, with the same master key only.
     drop((h, default));
     drop(store);
-    let wrong = MasterKeySource::Bytes(localhsm::crypto::SecretBytes::new(vec![0; 32]));
     assert!(matches!(
-        Store::open(&dir, wrong),
+        Opener::key([0; 32]).try_open(&dir),
         Err(Error::WrongMasterKey)
     ));
-    Store::open(&dir, MasterKeySource::KeyFile).expect("reopens");
+    key_file().open(&dir);
 }
 
 /// The server binary of this build serves the v1 store too.
@@ -338,30 +342,15 @@ fn regenerate_store_fixture() {
         format!("{FIXTURE_MASTER_HEX}\n").as_bytes(),
     );
     let clock = Arc::new(ManualClock::new(FIXTURE_TIME));
-    let store = Store::builder(&dir)
-        .master_key(MasterKeySource::KeyFile)
-        .clock(clock.clone())
-        .open()
-        .expect("open");
+    let store = key_file().clock(clock.clone()).open(&dir);
     localhsm::server::ensure_default_vault(&store).expect("default vault");
-    store
-        .create_vault(
-            "pp",
-            VaultOptions {
-                kind: VaultKind::Vault,
-                retention_days: 30,
-                purge_protection: true,
-            },
-        )
-        .expect("vault pp");
-    let default = store.vault("default").expect("default");
-    let pp = store.vault("pp").expect("pp");
-    let tags = |pairs: &[(&str, &str)]| -> localhsm::model::Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    let pp_options = VaultOptions {
+        kind: VaultKind::Vault,
+        retention_days: 30,
+        purge_protection: true,
     };
+    let pp = create_vault(&store, "pp", pp_options);
+    let default = store.vault("default").expect("default");
     let opts = |t: localhsm::model::Tags| KeyOptions {
         tags: t,
         ..KeyOptions::default()

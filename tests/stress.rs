@@ -16,12 +16,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use localhsm::crypto::{
-    CurveName, KeyType, PublicKey, SecretBytes, SignatureAlgorithm, WrapAlgorithm,
+use localhsm::crypto::{PublicKey, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::model::{KeyOptions, KeyUpdate};
+use localhsm::{KeyHandle, Vault};
+use support::{
+    all_pages, default_hsm, exercise_key, seed_from_env, test_key_spec, usize_from_env, Rng,
+    TempStore,
 };
-use localhsm::model::{KeyOptions, KeyUpdate, VaultKind, VaultOptions};
-use localhsm::{KeyHandle, KeySpec, MasterKeySource, Store, Vault};
-use support::{seed_from_env, usize_from_env, Rng};
 
 const KEYS: &[&str] = &["ec-0", "ec-1", "ec-2", "oct-0"];
 
@@ -63,6 +64,25 @@ struct Event {
     kind: Kind,
 }
 
+/// The events of one worker thread.
+struct Events {
+    thread: usize,
+    list: Vec<Event>,
+}
+
+impl Events {
+    /// Records a call on `key` that took the stamps `start` and `end` and succeeded.
+    fn push(&mut self, start: u64, end: u64, key: &'static str, kind: Kind) {
+        self.list.push(Event {
+            thread: self.thread,
+            start,
+            end,
+            key,
+            kind,
+        });
+    }
+}
+
 /// What a worker is doing, for the watchdog's diagnosis.
 struct Status {
     call: &'static str,
@@ -71,21 +91,15 @@ struct Status {
     calls: u64,
 }
 
-fn kind_of(name: &str) -> (KeyType, KeySpec) {
-    if name.starts_with("ec-") {
-        (KeyType::EcHsm, KeySpec::Ec(CurveName::P256))
-    } else {
-        (KeyType::OctHsm, KeySpec::Oct(256))
-    }
-}
-
-/// Signs (EC) or wraps (oct) with `h`; on success returns what proves it later.
-fn use_key(h: &KeyHandle, input: &[u8; 32]) -> localhsm::Result<(Vec<u8>, Vec<u8>)> {
-    if h.name().starts_with("ec-") {
-        Ok((input.to_vec(), h.sign(SignatureAlgorithm::ES256, input)?))
-    } else {
-        Ok((input.to_vec(), h.wrap_key(WrapAlgorithm::A256Kw, input)?))
-    }
+/// Signs (EC) or wraps (oct) with `h` (`held` when resolved earlier); on success returns the
+/// use with what proves it later.
+fn use_key(h: &KeyHandle, input: &[u8; 32], held: bool) -> localhsm::Result<Kind> {
+    let output = exercise_key(h, input)?;
+    Ok(Kind::Use {
+        version: h.version().to_string(),
+        held,
+        proof: Some((input.to_vec(), output)),
+    })
 }
 
 fn worker(
@@ -96,7 +110,10 @@ fn worker(
     status: Arc<Vec<Mutex<Status>>>,
 ) -> Vec<Event> {
     let mut rng = Rng::new(seed);
-    let mut events = Vec::new();
+    let mut events = Events {
+        thread: t,
+        list: Vec::new(),
+    };
     let mut held: Vec<KeyHandle> = Vec::new();
     let set = |call: &'static str, key: &'static str| {
         let mut s = status[t].lock().unwrap_or_else(|p| p.into_inner());
@@ -117,7 +134,7 @@ fn worker(
         let kind = match roll {
             0..=9 => {
                 set("create", key);
-                let (kty, spec) = kind_of(key);
+                let (kty, spec) = test_key_spec(key);
                 vault
                     .create_key(key, kty, spec, KeyOptions::default())
                     .ok()
@@ -137,19 +154,14 @@ fn worker(
                 set("resolve+sign", key);
                 match vault.key(key, None) {
                     Ok(h) => {
-                        let r = use_key(&h, &input);
-                        let version = h.version().to_string();
+                        let kind = use_key(&h, &input, false).ok();
                         if held.len() < 8 {
                             held.push(h);
                         } else {
                             let i = rng.below(8) as usize;
                             held[i] = h;
                         }
-                        r.ok().map(|proof| Kind::Use {
-                            version,
-                            held: false,
-                            proof: Some(proof),
-                        })
+                        kind
                     }
                     Err(_) => None,
                 }
@@ -159,20 +171,10 @@ fn worker(
                 let key: &'static str = KEYS.iter().find(|k| **k == h.name()).expect("known key");
                 set("sign on a held handle", key);
                 let start = stamp();
-                let r = use_key(&h, &input);
+                let r = use_key(&h, &input, true);
                 let end = stamp();
-                if let Ok(proof) = r {
-                    events.push(Event {
-                        thread: t,
-                        start,
-                        end,
-                        key,
-                        kind: Kind::Use {
-                            version: h.version().to_string(),
-                            held: true,
-                            proof: Some(proof),
-                        },
-                    });
+                if let Ok(kind) = r {
+                    events.push(start, end, key, kind);
                 }
                 continue;
             }
@@ -202,13 +204,7 @@ fn worker(
                     let ok = vault.update_key(key, Some(&version), update).is_ok();
                     let end = stamp();
                     if ok {
-                        events.push(Event {
-                            thread: t,
-                            start,
-                            end,
-                            key,
-                            kind: Kind::SetEnabled { version, enabled },
-                        });
+                        events.push(start, end, key, Kind::SetEnabled { version, enabled });
                     }
                     None
                 })
@@ -216,32 +212,16 @@ fn worker(
         };
         let end = stamp();
         if let Some(kind) = kind {
-            events.push(Event {
-                thread: t,
-                start,
-                end,
-                key,
-                kind,
-            });
+            events.push(start, end, key, kind);
         }
     }
     set("finished", "-");
-    events
+    events.list
 }
 
 fn versions_of(vault: &Vault, key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut next = None;
-    loop {
-        let page = vault
-            .list_versions(key, 25, next.as_deref())
-            .expect("list versions");
-        out.extend(page.items.into_iter().map(|b| b.version));
-        match page.next {
-            Some(n) => next = Some(n),
-            None => return out,
-        }
-    }
+    let versions = all_pages(|next| vault.list_versions(key, 25, next)).expect("list versions");
+    versions.into_iter().map(|b| b.version).collect()
 }
 
 #[test]
@@ -251,25 +231,11 @@ fn eight_threads_on_four_keys_lose_nothing_and_never_sign_when_they_must_not() {
     let grace = Duration::from_secs(usize_from_env("LOCALHSM_STRESS_GRACE_SECS", 60) as u64);
     let seed = seed_from_env("LOCALHSM_STRESS_SEED");
     println!("stress: {threads} threads, {secs} s, seed {seed}");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(
-        dir.path(),
-        MasterKeySource::Bytes(SecretBytes::new(vec![0x33; 32])),
-    )
-    .expect("open store");
-    store
-        .create_vault(
-            "hsm",
-            VaultOptions {
-                kind: VaultKind::ManagedHsm,
-                ..Default::default()
-            },
-        )
-        .expect("vault");
-    let vault = store.vault("hsm").expect("vault");
+    let ts = TempStore::new();
+    let vault = ts.vault("hsm", default_hsm());
     let mut initial: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for key in KEYS {
-        let (kty, spec) = kind_of(key);
+        let (kty, spec) = test_key_spec(key);
         let b = vault
             .create_key(key, kty, spec, KeyOptions::default())
             .expect("initial key");

@@ -6,13 +6,13 @@
 //! Every case of every file runs; the case count of each file is checked against the table in
 //! `vectors/README.md`, so a truncated or missing file fails too.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::repo_path;
 use localhsm::vectors::format::VectorFile;
 use localhsm::vectors::SourceFormat;
+use support::repo_path;
 
 /// The files this suite runs. `every_vector_file_is_covered` keeps this list, the directory
 /// and the README table in step.

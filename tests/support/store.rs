@@ -1,0 +1,326 @@
+//! Stores for tests: the one way to open one ([`Opener`]), a throw-away one ([`TempStore`]),
+//! vault options, the keys tests create, and a snapshot of everything a store holds.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use localhsm::crypto::{CurveName, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::model::{KeyOptions, Page, Tags, VaultKind, VaultOptions};
+use localhsm::{Clock, Error, KeyHandle, KeySpec, ManualClock, MasterKeySource, Store, Vault};
+
+pub use localhsm::model::DAY;
+
+/// The master key of every test store that does not pick its own.
+pub const MASTER: [u8; 32] = [0x5a; 32];
+
+/// Where a test store's manual clock starts unless the test picks another time.
+pub const T0: u64 = 1_700_000_000;
+
+/// How a test opens a store: the master key and the clock.
+///
+/// Opening retries for a while on `StoreLocked`: sled releases its lock file from background
+/// threads some time after the last handle is dropped (spacejam/sled#1289), so reopening a
+/// store this process has just closed can briefly report it locked. [`Opener::open_once`]
+/// does not retry, for tests of the lock itself.
+#[derive(Clone)]
+pub struct Opener {
+    master_key: Arc<dyn Fn() -> MasterKeySource + Send + Sync>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl Opener {
+    /// [`MASTER`] as the master key, the system clock.
+    pub fn new() -> Self {
+        Self::key(MASTER)
+    }
+
+    /// `key` as the master key, the system clock.
+    pub fn key(key: [u8; 32]) -> Self {
+        Self::source(move || MasterKeySource::Bytes(SecretBytes::new(key.to_vec())))
+    }
+
+    /// The master key `source` gives (called for every attempt), the system clock.
+    pub fn source(source: impl Fn() -> MasterKeySource + Send + Sync + 'static) -> Self {
+        Self {
+            master_key: Arc::new(source),
+            clock: None,
+        }
+    }
+
+    /// The same, on `clock`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The same, on a new manual clock reading `t`.
+    pub fn at(self, t: u64) -> Self {
+        self.clock(Arc::new(ManualClock::new(t)))
+    }
+
+    /// Opens the store in `dir` once, without retrying.
+    pub fn open_once(&self, dir: impl AsRef<Path>) -> localhsm::Result<Store> {
+        let mut builder = Store::builder(dir);
+        builder.master_key((self.master_key)());
+        if let Some(clock) = &self.clock {
+            builder.clock(clock.clone());
+        }
+        builder.open()
+    }
+
+    /// Opens the store in `dir`, retrying on `StoreLocked` for up to 5 s.
+    pub fn try_open(&self, dir: impl AsRef<Path>) -> localhsm::Result<Store> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.open_once(dir.as_ref()) {
+                Err(Error::StoreLocked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Opens the store in `dir`, which must work.
+    #[track_caller]
+    pub fn open(&self, dir: impl AsRef<Path>) -> Store {
+        let dir = dir.as_ref();
+        self.try_open(dir)
+            .unwrap_or_else(|e| panic!("open the store in {}: {e}", dir.display()))
+    }
+}
+
+impl Default for Opener {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The sled database of the store in `dir`, opened directly, for tests that read or damage
+/// records (see `src/store/records.rs`). The store must be closed; retried like
+/// [`Opener::try_open`].
+pub fn raw_db(dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => return db,
+            Err(e) if Instant::now() >= deadline => panic!("open sled: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// A store in a temporary directory (removed on drop) on a manual clock.
+pub struct TempStore {
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    opener: Opener,
+}
+
+impl TempStore {
+    /// Master key [`MASTER`], the clock at [`T0`].
+    pub fn new() -> Self {
+        Self::with(Opener::new(), T0)
+    }
+
+    /// Master key [`MASTER`], the clock at `t`.
+    pub fn at(t: u64) -> Self {
+        Self::with(Opener::new(), t)
+    }
+
+    /// Opened by `opener` (its master key), the clock at `t`.
+    pub fn with(opener: Opener, t: u64) -> Self {
+        Self::open_in(tempfile::tempdir().expect("temp dir"), opener, t)
+    }
+
+    fn open_in(dir: tempfile::TempDir, opener: Opener, t: u64) -> Self {
+        let clock = Arc::new(ManualClock::new(t));
+        let store = opener.clone().clock(clock.clone()).open(dir.path());
+        Self {
+            store,
+            clock,
+            dir,
+            opener,
+        }
+    }
+
+    /// Closes the store and hands over its directory. Every `Vault` and `KeyHandle` of the
+    /// store must be dropped first: they keep the database open.
+    pub fn close(self) -> tempfile::TempDir {
+        self.dir
+    }
+
+    /// Closes the store and opens it again, with the same master key, on a new manual clock
+    /// at `t`. Every `Vault` and `KeyHandle` of the store must be dropped first: they keep
+    /// the database open.
+    pub fn reopen(self, t: u64) -> Self {
+        let Self {
+            store, dir, opener, ..
+        } = self;
+        drop(store);
+        Self::open_in(dir, opener, t)
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Creates vault `name` with `options` and returns it.
+    pub fn vault(&self, name: &str, options: VaultOptions) -> Vault {
+        create_vault(&self.store, name, options)
+    }
+}
+
+impl Default for TempStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Creates vault `name` in `store` with `options` and returns it.
+#[track_caller]
+pub fn create_vault(store: &Store, name: &str, options: VaultOptions) -> Vault {
+    store
+        .create_vault(name, options)
+        .unwrap_or_else(|e| panic!("create vault {name}: {e}"));
+    store.vault(name).expect("the vault just created")
+}
+
+/// A Managed HSM vault with `retention_days` of soft-delete retention.
+pub fn hsm(retention_days: u32, purge_protection: bool) -> VaultOptions {
+    VaultOptions {
+        kind: VaultKind::ManagedHsm,
+        retention_days,
+        purge_protection,
+    }
+}
+
+/// A Managed HSM vault with the default retention and no purge protection.
+pub fn default_hsm() -> VaultOptions {
+    VaultOptions {
+        kind: VaultKind::ManagedHsm,
+        ..VaultOptions::default()
+    }
+}
+
+/// Tags from pairs.
+pub fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Creates an EC-HSM P-256 key (or a new version of it) named `name`; returns the version.
+#[track_caller]
+pub fn ec_key(vault: &Vault, name: &str) -> String {
+    vault
+        .create_key(
+            name,
+            KeyType::EcHsm,
+            KeySpec::Ec(CurveName::P256),
+            KeyOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("create EC key {name}: {e}"))
+        .version
+}
+
+/// Creates an oct-HSM 256-bit key (or a new version of it) named `name`; returns the version.
+#[track_caller]
+pub fn oct_key(vault: &Vault, name: &str) -> String {
+    vault
+        .create_key(
+            name,
+            KeyType::OctHsm,
+            KeySpec::Oct(256),
+            KeyOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("create oct key {name}: {e}"))
+        .version
+}
+
+/// The type of the workload keys of the stress and crash tests: `ec-*` names are EC-HSM
+/// P-256 keys, the others oct-HSM 256-bit keys.
+pub fn test_key_spec(name: &str) -> (KeyType, KeySpec) {
+    if name.starts_with("ec-") {
+        (KeyType::EcHsm, KeySpec::Ec(CurveName::P256))
+    } else {
+        (KeyType::OctHsm, KeySpec::Oct(256))
+    }
+}
+
+/// Uses a workload key (see [`test_key_spec`]): signs `input` (ES256) with an EC key,
+/// wraps it (A256KW) with an oct key. Returns the signature or the wrapped key.
+pub fn exercise_key(h: &KeyHandle, input: &[u8; 32]) -> localhsm::Result<Vec<u8>> {
+    if h.name().starts_with("ec-") {
+        h.sign(SignatureAlgorithm::ES256, input)
+    } else {
+        h.wrap_key(WrapAlgorithm::A256Kw, input)
+    }
+}
+
+/// Every item of a paged listing: `list` is called with each continuation in turn.
+pub fn all_pages<T>(
+    mut list: impl FnMut(Option<&str>) -> localhsm::Result<Page<T>>,
+) -> localhsm::Result<Vec<T>> {
+    let mut items = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = list(next.as_deref())?;
+        items.extend(page.items);
+        match page.next {
+            Some(n) => next = Some(n),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// Everything a store holds that a caller can see, as text, one line per item: vaults (live
+/// and deleted) and, for every live vault, its [`vault_snapshot`]. Two equal snapshots mean
+/// no visible change.
+pub fn snapshot(store: &Store) -> String {
+    let mut out = String::new();
+    for v in store.list_deleted_vaults().expect("list deleted vaults") {
+        out += &format!("deleted-vault {}: {v:?}\n", v.name);
+    }
+    for info in store.list_vaults().expect("list vaults") {
+        out += &format!("vault {}: {info:?}\n", info.name);
+        out += &vault_snapshot(&store.vault(&info.name).expect("vault"));
+    }
+    out
+}
+
+/// Every version of every live key of `vault` in listing order (attributes, tags, key_ops,
+/// public key), and every deleted key, one line each; listed in small pages, so that paging
+/// is exercised too.
+pub fn vault_snapshot(vault: &Vault) -> String {
+    let name = vault.name();
+    let mut out = String::new();
+    for key in all_pages(|next| vault.list_keys(7, next)).expect("list keys") {
+        let versions = all_pages(|next| vault.list_versions(&key.name, 5, next));
+        for (i, b) in versions.expect("list versions").iter().enumerate() {
+            out += &format!("key {name}/{}/{i} {}: {b:?}\n", b.name, b.version);
+        }
+    }
+    for d in all_pages(|next| vault.list_deleted_keys(7, next)).expect("list deleted keys") {
+        out += &format!("deleted-key {name}/{}: {d:?}\n", d.key.name);
+    }
+    out
+}
+
+/// The line-by-line difference of two snapshots, for failure messages.
+pub fn snapshot_diff(before: &str, after: &str) -> String {
+    let b: std::collections::BTreeSet<&str> = before.lines().collect();
+    let a: std::collections::BTreeSet<&str> = after.lines().collect();
+    let mut out = String::new();
+    for l in b.difference(&a) {
+        out += &format!("- {l}\n");
+    }
+    for l in a.difference(&b) {
+        out += &format!("+ {l}\n");
+    }
+    out
+}
