@@ -33,8 +33,7 @@ use aws_lc_rs::rsa::{
     PrivateDecryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
 use aws_lc_rs::signature::{
-    self as lc, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, KeyPair as _,
-    ParsedPublicKey, RsaEncoding, RsaParameters,
+    self as lc, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaEncoding, RsaParameters,
 };
 use criterion::measurement::WallTime;
 use criterion::{
@@ -118,6 +117,25 @@ impl Group<'_> {
         );
     }
 
+    /// `<group>/<id>/<name>`: another backend for the raw side of the pair `<id>`, then the
+    /// interleaved check of `raw` against it.
+    fn alternative<T, U>(
+        &mut self,
+        id: &str,
+        name: &'static str,
+        raw: impl Fn() -> T,
+        other: impl Fn() -> U,
+    ) {
+        self.g.bench_function(BenchmarkId::new(id, name), |b| {
+            b.iter(|| black_box(other()))
+        });
+        interleaved(
+            &format!("{}/{id}", self.name),
+            ("raw", &|n| on_one_thread(n, &raw)),
+            (name, &|n| on_one_thread(n, &other)),
+        );
+    }
+
     /// `<group>/<id>/handle-2threads` and `.../raw-2threads`: two threads sharing the handle
     /// (and the raw object); then the interleaved checks of 2 threads against 1, and of
     /// handle against raw on 2 threads.
@@ -174,8 +192,9 @@ struct Interleaved {
 
 static INTERLEAVED: Mutex<Vec<Interleaved>> = Mutex::new(Vec::new());
 
-/// Criterion's filter (the first argument that is not an option), matched here as a
-/// substring: a filtered run checks only the pairs it benchmarks.
+/// Criterion's filter (the first argument that is not an option), a regular expression to
+/// criterion. Here each of its `|`-separated alternatives is matched as a substring, so a
+/// filtered run such as `'verify/RS|sign/ES256K'` checks only the pairs it benchmarks.
 fn filter() -> Option<&'static str> {
     static FILTER: OnceLock<Option<String>> = OnceLock::new();
     const WITH_VALUE: &[&str] = &[
@@ -216,7 +235,8 @@ type Batch<'a> = (&'static str, &'a dyn Fn(u64) -> Duration);
 fn interleaved(id: &str, (a_name, a): Batch<'_>, (b_name, b): Batch<'_>) {
     if std::env::var_os("LOCALHSM_BENCH_NO_INTERLEAVED").is_some()
         || filter().is_some_and(|f| {
-            !format!("{id}/{a_name}").contains(f) && !format!("{id}/{b_name}").contains(f)
+            let (a, b) = (format!("{id}/{a_name}"), format!("{id}/{b_name}"));
+            !f.split('|').any(|f| a.contains(f) || b.contains(f))
         })
     {
         return;
@@ -288,12 +308,25 @@ struct RawEc {
 }
 
 impl RawEc {
-    fn new(
-        jwk: &Jwk,
-        sign: &'static EcdsaSigningAlgorithm,
-        verify: &'static EcdsaVerificationAlgorithm,
-        digest_alg: &'static lc_digest::Algorithm,
-    ) -> Self {
+    fn new(jwk: &Jwk, alg: SignatureAlgorithm) -> Self {
+        let (sign, verify, digest_alg) = match alg {
+            SignatureAlgorithm::ES256 => (
+                &lc::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &lc::ECDSA_P256_SHA256_FIXED,
+                &lc_digest::SHA256,
+            ),
+            SignatureAlgorithm::ES384 => (
+                &lc::ECDSA_P384_SHA384_FIXED_SIGNING,
+                &lc::ECDSA_P384_SHA384_FIXED,
+                &lc_digest::SHA384,
+            ),
+            SignatureAlgorithm::ES256K => (
+                &lc::ECDSA_P256K1_SHA256_FIXED_SIGNING,
+                &lc::ECDSA_P256K1_SHA256_FIXED,
+                &lc_digest::SHA256,
+            ),
+            _ => panic!("no raw EC key for {alg}"),
+        };
         let mut point = vec![4u8];
         point.extend(public(&jwk.x, "x"));
         point.extend(public(&jwk.y, "y"));
@@ -315,6 +348,29 @@ impl RawEc {
     fn verify(&self, digest: &[u8], sig: &[u8]) -> bool {
         let digest = Digest::import_less_safe(digest, self.digest_alg).expect("digest");
         self.verifier.verify_digest_sig(&digest, sig).is_ok()
+    }
+}
+
+/// secp256k1 on libsecp256k1, the handle's ES256K backend: the key parsed once, the
+/// context built and blinded once.
+struct RawK1 {
+    key: secp256k1::SecretKey,
+    ctx: secp256k1::Secp256k1<secp256k1::SignOnly>,
+}
+
+impl RawK1 {
+    fn new(jwk: &Jwk) -> Self {
+        let mut ctx = secp256k1::Secp256k1::signing_only();
+        let mut seed = [0u8; 32];
+        ring::rand::SystemRandom::new().fill(&mut seed).unwrap();
+        ctx.seeded_randomize(&seed);
+        let key = secp256k1::SecretKey::from_slice(secret(&jwk.d, "d")).expect("secp256k1 key");
+        Self { key, ctx }
+    }
+
+    fn sign(&self, digest: &[u8]) -> [u8; 64] {
+        let msg = secp256k1::Message::from_digest_slice(digest).expect("digest");
+        self.ctx.sign_ecdsa(&msg, &self.key).serialize_compact()
     }
 }
 
@@ -366,33 +422,38 @@ impl RawRsa {
     }
 
     fn unwrap(&self, alg: &'static OaepAlgorithm, wrapped: &[u8]) -> Vec<u8> {
-        let mut out = vec![0u8; self.decrypt.key_size_bytes()];
-        let len = self
-            .decrypt
-            .decrypt(alg, wrapped, &mut out, None)
-            .expect("decrypt")
-            .len();
-        out.truncate(len);
-        out
+        owned_output(self.decrypt.key_size_bytes(), |out| {
+            let plain = self.decrypt.decrypt(alg, wrapped, out, None);
+            plain.expect("decrypt").len()
+        })
     }
 
     fn encrypt(&self, alg: &'static OaepAlgorithm, plaintext: &[u8]) -> Vec<u8> {
-        let mut out = vec![0u8; self.encrypt.ciphertext_size()];
-        let len = self
-            .encrypt
-            .encrypt(alg, plaintext, &mut out, None)
-            .expect("encrypt")
-            .len();
-        out.truncate(len);
-        out
+        owned_output(self.encrypt.ciphertext_size(), |out| {
+            let ciphertext = self.encrypt.encrypt(alg, plaintext, out, None);
+            ciphertext.expect("encrypt").len()
+        })
     }
+}
+
+/// The output of an aws-lc-rs operation that writes at most `len` bytes into a buffer and
+/// says how many, in a buffer of its own (as the handle returns it).
+fn owned_output(len: usize, op: impl FnOnce(&mut [u8]) -> usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let written = op(&mut out);
+    out.truncate(written);
+    out
 }
 
 // ---------------------------------------------------------------------------------------
 
 struct Keys {
     _vault: BenchVault,
+    /// aws-lc-rs for every curve (the raw side of ES256 and ES384, and ES256K's other
+    /// backend).
     ec: Vec<(&'static str, SignatureAlgorithm, KeyHandle, RawEc)>,
+    /// ES256K's raw side: libsecp256k1, as the handle signs.
+    k1: RawK1,
     rsa: Vec<(usize, KeyHandle, RawRsa)>,
     kek: (KeyHandle, KekAes256),
     gcm: (KeyHandle, aes_gcm::Aes256Gcm),
@@ -402,40 +463,20 @@ struct Keys {
 
 fn keys() -> Keys {
     let vault = BenchVault::new("hot-paths");
-    let ec_specs: [(&str, &str, SignatureAlgorithm, _, _, _); 3] = [
-        (
-            "ES256",
-            "ec-p256",
-            SignatureAlgorithm::ES256,
-            &lc::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &lc::ECDSA_P256_SHA256_FIXED,
-            &lc_digest::SHA256,
-        ),
-        (
-            "ES384",
-            "ec-p384",
-            SignatureAlgorithm::ES384,
-            &lc::ECDSA_P384_SHA384_FIXED_SIGNING,
-            &lc::ECDSA_P384_SHA384_FIXED,
-            &lc_digest::SHA384,
-        ),
-        (
-            "ES256K",
-            "ec-p256k",
-            SignatureAlgorithm::ES256K,
-            &lc::ECDSA_P256K1_SHA256_FIXED_SIGNING,
-            &lc::ECDSA_P256K1_SHA256_FIXED,
-            &lc_digest::SHA256,
-        ),
+    let ec_specs = [
+        ("ES256", "ec-p256", SignatureAlgorithm::ES256),
+        ("ES384", "ec-p384", SignatureAlgorithm::ES384),
+        ("ES256K", "ec-p256k", SignatureAlgorithm::ES256K),
     ];
     let ec = ec_specs
         .into_iter()
-        .map(|(name, id, alg, sign, verify, digest)| {
+        .map(|(name, id, alg)| {
             let jwk = common::vector_jwk("ecdsa.json", id);
             let handle = vault.import(id, &jwk);
-            (name, alg, handle, RawEc::new(&jwk, sign, verify, digest))
+            (name, alg, handle, RawEc::new(&jwk, alg))
         })
         .collect();
+    let k1 = RawK1::new(&common::vector_jwk("ecdsa.json", "ec-p256k"));
     let rsa = [2048, 3072]
         .into_iter()
         .map(|bits| {
@@ -472,6 +513,7 @@ fn keys() -> Keys {
         es256_dated,
         _vault: vault,
         ec,
+        k1,
         rsa,
         kek,
         gcm,
@@ -538,6 +580,14 @@ fn check_keys(k: &Keys) {
             "{name}: handle rejects raw"
         );
     }
+    // libsecp256k1 signs deterministically (RFC 6979): the handle and raw sign alike.
+    let (_, alg, handle, _) = &k.ec[2];
+    let d = common::digest(32);
+    assert_eq!(
+        handle.sign(*alg, &d).unwrap(),
+        k.k1.sign(&d),
+        "ES256K: libsecp256k1 signatures differ"
+    );
     for (bits, handle, raw) in &k.rsa {
         let d = common::digest(32);
         assert_eq!(
@@ -566,7 +616,13 @@ fn bench_sign(c: &mut Criterion, k: &Keys) {
     let mut g = group(c, "sign");
     for (name, alg, handle, raw) in &k.ec {
         let d = common::digest(alg_digest_len(*alg));
-        g.pair(name, || handle.sign(*alg, &d).unwrap(), || raw.sign(&d));
+        if *alg == SignatureAlgorithm::ES256K {
+            // The handle signs on libsecp256k1; aws-lc-rs is the other candidate.
+            g.pair(name, || handle.sign(*alg, &d).unwrap(), || k.k1.sign(&d));
+            g.alternative(name, "raw-aws-lc", || k.k1.sign(&d), || raw.sign(&d));
+        } else {
+            g.pair(name, || handle.sign(*alg, &d).unwrap(), || raw.sign(&d));
+        }
     }
     for (bits, handle, raw) in &k.rsa {
         for (name, alg, encoding, _) in rsa_sig_algs() {
@@ -648,9 +704,19 @@ fn bench_encrypt(c: &mut Criterion, k: &Keys) {
         );
     }
     // A256GCM with a fresh random 96-bit IV per call, as Managed HSM generates it: both
-    // sides draw it from the system CSPRNG.
+    // sides draw it from the system CSPRNG. `raw` keeps the IV and tag on the stack;
+    // `raw-owned` returns them in `Vec`s, as the handle's `Encrypted` must.
     let (handle, cipher) = &k.gcm;
     let rng = ring::rand::SystemRandom::new();
+    let raw = || {
+        let mut iv = [0u8; 12];
+        rng.fill(&mut iv).unwrap();
+        let mut buf = DATA_KEY.to_vec();
+        let tag = cipher
+            .encrypt_in_place_detached(aes_gcm::Nonce::from_slice(&iv), &[], &mut buf)
+            .unwrap();
+        (buf, iv, tag)
+    };
     g.pair(
         "A256GCM",
         || {
@@ -662,16 +728,12 @@ fn bench_encrypt(c: &mut Criterion, k: &Keys) {
                 )
                 .unwrap()
         },
-        || {
-            let mut iv = [0u8; 12];
-            rng.fill(&mut iv).unwrap();
-            let mut buf = DATA_KEY.to_vec();
-            let tag = cipher
-                .encrypt_in_place_detached(aes_gcm::Nonce::from_slice(&iv), &[], &mut buf)
-                .unwrap();
-            (buf, iv, tag)
-        },
+        raw,
     );
+    g.alternative("A256GCM", "raw-owned", raw, || {
+        let (buf, iv, tag) = raw();
+        (buf, iv.to_vec(), tag.to_vec())
+    });
     g.finish();
 }
 

@@ -5,7 +5,9 @@
                               [--stat median|mean|min]
 
 - hot paths: handle and raw ops/s, handle/raw (criterion's, and the interleaved check's
-  from `hot_paths`, which is the one to trust on a busy machine); SoftHSM2 (if
+  from `hot_paths`, which is the one to trust on a busy machine); under a pair, its other
+  raw variants (`raw-aws-lc`: ES256K on aws-lc-rs; `raw-owned`: A256GCM with the IV and tag
+  in `Vec`s), handle over each; SoftHSM2 (if
   `cargo bench --bench softhsm` ran) and handle/SoftHSM2; handle/OpenSSL when an
   `openssl speed` output is given (ES256 against ecdsap256 sign/s, RSA-2048 sign and
   unwrap against rsa2048 sign/s, i.e. OpenSSL's RSA-2048 private-key operation);
@@ -108,6 +110,16 @@ def main():
             print(f"{op + '/' + alg:<26} {fmt_ops(h):>9} {fmt_ops(r):>9} {ratio(h, r):>10} "
                   f"{fmt_r(1 / i if i else None):>10} {fmt_ops(s):>9} {ratio(h, s):>10} "
                   f"{ratio(h, o):>10}")
+            # Other raw variants (another backend, another output form): ops/s, and handle
+            # over them, from criterion and from the interleaved check against raw.
+            for k in sorted(res):
+                v = k.split("/")[-1]
+                if (k.startswith(f"{op}/{alg}/raw-") and k.count("/") == 2
+                        and not v.endswith("2threads")):
+                    a = ops(k)
+                    iv = inter.get((f"{op}/{alg}", "raw", v))
+                    print(f"  {v:<24} {'':>9} {fmt_ops(a):>9} {ratio(h, a):>10} "
+                          f"{fmt_r(1 / (i * iv) if i and iv else None):>10}")
         threaded = [(op, alg) for op, alg in pairs if ops(f"{op}/{alg}/handle-2threads")]
         if threaded:
             print(f"\n{'two threads, one handle':<26} {'handle':>9} {'2 thr':>9} {'scaling':>10} "

@@ -84,52 +84,71 @@ fn session(lib: &Path, tokens: &Path) -> cryptoki::error::Result<(Pkcs11, Sessio
     Ok((pkcs11, session))
 }
 
-fn ec_key(s: &Session, jwk: &Jwk, oid_der: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::PRIVATE_KEY),
-        Attribute::KeyType(KeyType::EC),
+/// Creates a session key object, private to the logged-in user and sensitive, of `class` and
+/// `key_type` with the further `attributes`.
+fn session_key(
+    s: &Session,
+    class: ObjectClass,
+    key_type: KeyType,
+    attributes: impl IntoIterator<Item = Attribute>,
+) -> cryptoki::error::Result<ObjectHandle> {
+    let mut template = vec![
+        Attribute::Class(class),
+        Attribute::KeyType(key_type),
         Attribute::Token(false),
         Attribute::Private(true),
         Attribute::Sensitive(true),
-        Attribute::Sign(true),
-        Attribute::EcParams(oid_der.to_vec()),
-        Attribute::Value(secret(&jwk.d, "d").to_vec()),
-    ])
+    ];
+    template.extend(attributes);
+    s.create_object(&template)
+}
+
+fn ec_key(s: &Session, jwk: &Jwk, oid_der: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+    session_key(
+        s,
+        ObjectClass::PRIVATE_KEY,
+        KeyType::EC,
+        [
+            Attribute::Sign(true),
+            Attribute::EcParams(oid_der.to_vec()),
+            Attribute::Value(secret(&jwk.d, "d").to_vec()),
+        ],
+    )
 }
 
 fn rsa_key(s: &Session, jwk: &Jwk) -> cryptoki::error::Result<ObjectHandle> {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::PRIVATE_KEY),
-        Attribute::KeyType(KeyType::RSA),
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Sign(true),
-        Attribute::Decrypt(true),
-        Attribute::Modulus(public(&jwk.n, "n")),
-        Attribute::PublicExponent(public(&jwk.e, "e")),
-        Attribute::PrivateExponent(secret(&jwk.d, "d").to_vec()),
-        Attribute::Prime1(secret(&jwk.p, "p").to_vec()),
-        Attribute::Prime2(secret(&jwk.q, "q").to_vec()),
-        Attribute::Exponent1(secret(&jwk.dp, "dp").to_vec()),
-        Attribute::Exponent2(secret(&jwk.dq, "dq").to_vec()),
-        Attribute::Coefficient(secret(&jwk.qi, "qi").to_vec()),
-    ])
+    session_key(
+        s,
+        ObjectClass::PRIVATE_KEY,
+        KeyType::RSA,
+        [
+            Attribute::Sign(true),
+            Attribute::Decrypt(true),
+            Attribute::Modulus(public(&jwk.n, "n")),
+            Attribute::PublicExponent(public(&jwk.e, "e")),
+            Attribute::PrivateExponent(secret(&jwk.d, "d").to_vec()),
+            Attribute::Prime1(secret(&jwk.p, "p").to_vec()),
+            Attribute::Prime2(secret(&jwk.q, "q").to_vec()),
+            Attribute::Exponent1(secret(&jwk.dp, "dp").to_vec()),
+            Attribute::Exponent2(secret(&jwk.dq, "dq").to_vec()),
+            Attribute::Coefficient(secret(&jwk.qi, "qi").to_vec()),
+        ],
+    )
 }
 
 fn aes_key(s: &Session, jwk: &Jwk) -> cryptoki::error::Result<ObjectHandle> {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Wrap(true),
-        Attribute::Unwrap(true),
-        Attribute::Value(secret(&jwk.k, "k").to_vec()),
-    ])
+    session_key(
+        s,
+        ObjectClass::SECRET_KEY,
+        KeyType::AES,
+        [
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+            Attribute::Value(secret(&jwk.k, "k").to_vec()),
+        ],
+    )
 }
 
 /// Benchmarks `op` as `<group>/<id>/softhsm` if one trial call succeeds; says why not

@@ -148,24 +148,30 @@ fn durable_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, Wal
     g
 }
 
-/// Times `timed` once per iteration, with `setup` before it and `teardown` after it (both
-/// untimed): the store is back to its `n` keys after each iteration.
-fn timed_with_setup<S, T>(
-    iters: u64,
+/// `store/<name>/<n>`: times `timed` once per iteration, with `setup` before it and
+/// `teardown` after it (both untimed), so the store is back to its `n` keys after each
+/// iteration.
+fn bench_timed<S, T>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
     f: &mut Fixture,
     mut setup: impl FnMut(&mut Fixture) -> S,
     mut timed: impl FnMut(&mut Fixture, S) -> T,
     mut teardown: impl FnMut(&mut Fixture, T),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let input = setup(f);
-        let start = Instant::now();
-        let out = std::hint::black_box(timed(f, input));
-        total += start.elapsed();
-        teardown(f, out);
-    }
-    total
+) {
+    g.bench_function(BenchmarkId::new(name, f.n), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let input = setup(f);
+                let start = Instant::now();
+                let out = std::hint::black_box(timed(f, input));
+                total += start.elapsed();
+                teardown(f, out);
+            }
+            total
+        })
+    });
 }
 
 fn nothing<T>(_: &mut Fixture, _: T) {}
@@ -196,128 +202,107 @@ fn bench_size(c: &mut Criterion, n: usize, sweep_sizes: &[usize]) {
     });
 
     let mut g = durable_group(c, "store");
-    g.bench_function(BenchmarkId::new("create_key", n), |b| {
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| f.fresh_name(),
-                |f, name| {
-                    create(&f.vault, &name);
-                    name
-                },
-                |f, name| {
-                    f.vault.delete_key(&name).expect("delete");
-                    f.vault.purge_deleted_key(&name).expect("purge");
-                },
-            )
-        })
-    });
-    g.bench_function(BenchmarkId::new("update_tags", n), |b| {
-        let mut counter = 0u64;
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| {
-                    counter += 1;
-                    let tags = BTreeMap::from([("rev".to_string(), counter.to_string())]);
-                    (f.next_key(), tags)
-                },
-                |f, (name, tags)| {
-                    let update = KeyUpdate {
-                        tags: Some(tags),
-                        ..KeyUpdate::default()
-                    };
-                    f.vault.update_key(&name, None, update).expect("update")
-                },
-                nothing,
-            )
-        })
-    });
-    g.bench_function(BenchmarkId::new("delete_key", n), |b| {
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| f.next_key(),
-                |f, name| {
-                    f.vault.delete_key(&name).expect("delete");
-                    name
-                },
-                |f, name| {
-                    f.vault.recover_deleted_key(&name).expect("recover");
-                },
-            )
-        })
-    });
-    g.bench_function(BenchmarkId::new("recover_key", n), |b| {
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| {
-                    let name = f.next_key();
-                    f.vault.delete_key(&name).expect("delete");
-                    name
-                },
-                |f, name| f.vault.recover_deleted_key(&name).expect("recover"),
-                nothing,
-            )
-        })
-    });
-    g.bench_function(BenchmarkId::new("purge_key", n), |b| {
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| f.deleted_key(),
-                |f, name| f.vault.purge_deleted_key(&name).expect("purge"),
-                nothing,
-            )
-        })
-    });
+    bench_timed(
+        &mut g,
+        "create_key",
+        &mut f,
+        |f| f.fresh_name(),
+        |f, name| {
+            create(&f.vault, &name);
+            name
+        },
+        |f, name| {
+            f.vault.delete_key(&name).expect("delete");
+            f.vault.purge_deleted_key(&name).expect("purge");
+        },
+    );
+    let mut counter = 0u64;
+    bench_timed(
+        &mut g,
+        "update_tags",
+        &mut f,
+        |f| {
+            counter += 1;
+            let tags = BTreeMap::from([("rev".to_string(), counter.to_string())]);
+            (f.next_key(), tags)
+        },
+        |f, (name, tags)| {
+            let update = KeyUpdate {
+                tags: Some(tags),
+                ..KeyUpdate::default()
+            };
+            f.vault.update_key(&name, None, update).expect("update")
+        },
+        nothing,
+    );
+    bench_timed(
+        &mut g,
+        "delete_key",
+        &mut f,
+        |f| f.next_key(),
+        |f, name| {
+            f.vault.delete_key(&name).expect("delete");
+            name
+        },
+        |f, name| {
+            f.vault.recover_deleted_key(&name).expect("recover");
+        },
+    );
+    bench_timed(
+        &mut g,
+        "recover_key",
+        &mut f,
+        |f| {
+            let name = f.next_key();
+            f.vault.delete_key(&name).expect("delete");
+            name
+        },
+        |f, name| f.vault.recover_deleted_key(&name).expect("recover"),
+        nothing,
+    );
+    bench_timed(
+        &mut g,
+        "purge_key",
+        &mut f,
+        |f| f.deleted_key(),
+        |f, name| f.vault.purge_deleted_key(&name).expect("purge"),
+        nothing,
+    );
     // The sweep with `due` deleted keys past their purge date: the clock moves past the
     // retention, then one sweep purges them all (one durable transaction each).
     for &due in sweep_sizes {
-        g.bench_function(BenchmarkId::new(format!("sweep_due_{due}"), n), |b| {
-            b.iter_custom(|iters| {
-                timed_with_setup(
-                    iters,
-                    &mut f,
-                    |f| {
-                        if due > 0 {
-                            for _ in 0..due {
-                                f.deleted_key();
-                            }
-                            f.clock.advance(u64::from(RETENTION_DAYS) * DAY + 1);
-                        }
-                    },
-                    |f, ()| {
-                        let report = f.store.sweep().expect("sweep");
-                        assert_eq!(report.keys.len(), due, "sweep purged what was due");
-                    },
-                    nothing,
-                )
-            })
-        });
+        bench_timed(
+            &mut g,
+            &format!("sweep_due_{due}"),
+            &mut f,
+            |f| {
+                if due > 0 {
+                    for _ in 0..due {
+                        f.deleted_key();
+                    }
+                    f.clock.advance(u64::from(RETENTION_DAYS) * DAY + 1);
+                }
+            },
+            |f, ()| {
+                let report = f.store.sweep().expect("sweep");
+                assert_eq!(report.keys.len(), due, "sweep purged what was due");
+            },
+            nothing,
+        );
     }
     g.finish();
 
-    // Reads: no flush, microseconds, default sampling.
+    // Reads: no flush, microseconds, default sampling.    // Reads: no flush, microseconds, default sampling.
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1));
-    g.bench_function(BenchmarkId::new("get_key", n), |b| {
-        b.iter_custom(|iters| {
-            timed_with_setup(
-                iters,
-                &mut f,
-                |f| f.next_key(),
-                |f, name| f.vault.get_key(&name, None).expect("get"),
-                nothing,
-            )
-        })
-    });
+    bench_timed(
+        &mut g,
+        "get_key",
+        &mut f,
+        |f| f.next_key(),
+        |f, name| f.vault.get_key(&name, None).expect("get"),
+        nothing,
+    );
     g.bench_function(BenchmarkId::new("list_first_page", n), |b| {
         b.iter(|| {
             let page = f.vault.list_keys(PAGE, None).expect("list");

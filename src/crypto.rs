@@ -1,8 +1,11 @@
 //! Key material and the algorithms that run on it. Knows nothing of storage or HTTP.
 //!
 //! Backends, chosen per operation (see README, "Why these crates"):
-//! - aws-lc-rs: every private-key operation (ECDSA and RSA sign over a digest, RSA decrypt),
-//!   RSA public operations, EC and RSA key generation.
+//! - aws-lc-rs: every private-key operation (ECDSA and RSA sign over a digest, RSA decrypt)
+//!   except secp256k1 signing, every verification, RSA public operations, EC and RSA key
+//!   generation.
+//! - libsecp256k1 (the `secp256k1` crate): ES256K signing, several times faster than
+//!   aws-lc's generic code for that curve.
 //! - RustCrypto `p256`/`p384`/`p521`/`k256` and `rsa`: validation of imported keys.
 //! - RustCrypto `aes-gcm`, `aes-kw`, `cbc`: oct keys.
 //! - ring: the system CSPRNG.
@@ -31,10 +34,15 @@ use crate::error::{Error, Result};
 /// Fills a fresh buffer of `len` bytes from the system CSPRNG.
 pub fn random_bytes(len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| Error::Storage("the system random number generator failed".into()))?;
+    fill_random(&mut buf)?;
     Ok(buf)
+}
+
+/// Fills `buf` from the system CSPRNG.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| Error::Storage("the system random number generator failed".into()))
 }
 
 /// A random GUID-shaped id (`8-4-4-4-12` lowercase hex): request ids, role assignment
@@ -127,10 +135,7 @@ impl PublicKey {
     ) -> Result<bool> {
         match self {
             PublicKey::Ec(k) => k.verify_digest(alg, digest, signature),
-            PublicKey::Rsa(k) if alg.family() == KeyFamily::Rsa => {
-                k.verify_digest(alg, digest, signature)
-            }
-            PublicKey::Rsa(_) => Err(unsupported(alg, "an RSA key")),
+            PublicKey::Rsa(k) => k.verify_digest(alg, digest, signature),
         }
     }
 
@@ -331,8 +336,8 @@ impl KeyMaterial {
     pub(crate) fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
         match self {
             KeyMaterial::Ec(k) => k.sign_digest(alg, digest),
-            KeyMaterial::Rsa(k) if alg.family() == KeyFamily::Rsa => k.sign_digest(alg, digest),
-            _ => Err(unsupported(alg, self.family_name())),
+            KeyMaterial::Rsa(k) => k.sign_digest(alg, digest),
+            KeyMaterial::Oct(_) => Err(unsupported(alg, self.family_name())),
         }
     }
 
@@ -344,10 +349,8 @@ impl KeyMaterial {
     ) -> Result<bool> {
         match self {
             KeyMaterial::Ec(k) => k.public().verify_digest(alg, digest, signature),
-            KeyMaterial::Rsa(k) if alg.family() == KeyFamily::Rsa => {
-                k.public().verify_digest(alg, digest, signature)
-            }
-            _ => Err(unsupported(alg, self.family_name())),
+            KeyMaterial::Rsa(k) => k.public().verify_digest(alg, digest, signature),
+            KeyMaterial::Oct(_) => Err(unsupported(alg, self.family_name())),
         }
     }
 
@@ -364,14 +367,7 @@ impl KeyMaterial {
                 tag: None,
                 aad: None,
             }),
-            (KeyMaterial::Oct(k), EncryptionScheme::Aes { key_len, mode }) => k.encrypt(
-                alg.as_str(),
-                key_len,
-                mode,
-                plaintext,
-                params.iv,
-                params.aad,
-            ),
+            (KeyMaterial::Oct(k), _) => k.encrypt(alg, plaintext, params),
             _ => Err(unsupported(alg, self.family_name())),
         }
     }
@@ -384,15 +380,7 @@ impl KeyMaterial {
     ) -> Result<SecretBytes> {
         match (self, alg.scheme()) {
             (KeyMaterial::Rsa(k), EncryptionScheme::Rsa(padding)) => k.decrypt(padding, ciphertext),
-            (KeyMaterial::Oct(k), EncryptionScheme::Aes { key_len, mode }) => k.decrypt(
-                alg.as_str(),
-                key_len,
-                mode,
-                ciphertext,
-                params.iv,
-                params.aad,
-                params.tag,
-            ),
+            (KeyMaterial::Oct(k), _) => k.decrypt(alg, ciphertext, params),
             _ => Err(unsupported(alg, self.family_name())),
         }
     }
@@ -400,7 +388,7 @@ impl KeyMaterial {
     pub(crate) fn wrap(&self, alg: WrapAlgorithm, key: &[u8]) -> Result<Vec<u8>> {
         match (self, alg.scheme()) {
             (KeyMaterial::Rsa(k), WrapScheme::Rsa(padding)) => k.public().encrypt(padding, key),
-            (KeyMaterial::Oct(k), WrapScheme::AesKw(len)) => k.wrap(alg.as_str(), len, key),
+            (KeyMaterial::Oct(k), _) => k.wrap(alg, key),
             _ => Err(unsupported(alg, self.family_name())),
         }
     }
@@ -408,7 +396,7 @@ impl KeyMaterial {
     pub(crate) fn unwrap(&self, alg: WrapAlgorithm, wrapped: &[u8]) -> Result<SecretBytes> {
         match (self, alg.scheme()) {
             (KeyMaterial::Rsa(k), WrapScheme::Rsa(padding)) => k.decrypt(padding, wrapped),
-            (KeyMaterial::Oct(k), WrapScheme::AesKw(len)) => k.unwrap(alg.as_str(), len, wrapped),
+            (KeyMaterial::Oct(k), _) => k.unwrap(alg, wrapped),
             _ => Err(unsupported(alg, self.family_name())),
         }
     }

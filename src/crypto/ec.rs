@@ -1,9 +1,17 @@
 //! Elliptic-curve keys: ECDSA over a caller-supplied digest, signatures in Key Vault's raw
 //! `r||s` form.
 //!
-//! Signing runs on aws-lc-rs (`EcdsaKeyPair::sign_digest`: constant time, OpenSSL's speed).
+//! Signing runs on aws-lc-rs (`EcdsaKeyPair::sign_digest`: constant time, OpenSSL's speed)
+//! for the NIST curves, and on libsecp256k1 (the `secp256k1` crate) for secp256k1, where
+//! aws-lc has only its generic, several times slower, curve code. libsecp256k1 signs with an
+//! RFC 6979 nonce and always returns the low-S form, which every verifier accepts.
+//! Verification runs on aws-lc-rs for every curve and accepts high-S signatures from other
+//! signers, as the Wycheproof `ecdsa_secp256k1_sha256` vectors require (strict low-S
+//! verifiers such as `k256` and libsecp256k1 reject them).
 //! Curve arithmetic for validation (scalar range, point on curve, public key from private)
-//! uses the RustCrypto curve crates, independently of the signing backend.
+//! uses the RustCrypto curve crates, independently of the backends.
+
+use std::sync::OnceLock;
 
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::AsBigEndian;
@@ -15,6 +23,21 @@ use aws_lc_rs::signature::{
 use super::alg::{CurveName, SignatureAlgorithm};
 use super::secret::SecretBytes;
 use crate::error::{Error, Result};
+
+/// The libsecp256k1 signing context: built and blinded (`seeded_randomize`, a side-channel
+/// counter-measure) once per process; signing only reads it.
+fn secp256k1_context() -> Result<&'static secp256k1::Secp256k1<secp256k1::SignOnly>> {
+    static CONTEXT: OnceLock<secp256k1::Secp256k1<secp256k1::SignOnly>> = OnceLock::new();
+    if let Some(ctx) = CONTEXT.get() {
+        return Ok(ctx);
+    }
+    let mut ctx = secp256k1::Secp256k1::signing_only();
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    super::fill_random(seed.as_mut_slice())?;
+    ctx.seeded_randomize(&seed);
+    // Two threads may both get here; either context serves.
+    Ok(CONTEXT.get_or_init(|| ctx))
+}
 
 fn signing_alg(curve: CurveName) -> &'static EcdsaSigningAlgorithm {
     match curve {
@@ -47,17 +70,22 @@ pub(crate) fn lc_digest_alg(hash: super::alg::HashAlg) -> &'static digest::Algor
     }
 }
 
-/// Wraps a caller's digest after checking its length against the algorithm.
-pub(crate) fn import_digest(alg: SignatureAlgorithm, digest: &[u8]) -> Result<Digest> {
-    let hash = alg.hash();
-    if digest.len() != hash.output_len() {
+/// Checks a caller's digest length against the algorithm.
+fn check_digest(alg: SignatureAlgorithm, digest: &[u8]) -> Result<()> {
+    let len = alg.hash().output_len();
+    if digest.len() != len {
         return Err(Error::bad_parameter(format!(
-            "digest must be {} bytes for {alg}, got {}",
-            hash.output_len(),
+            "digest must be {len} bytes for {alg}, got {}",
             digest.len()
         )));
     }
-    Digest::import_less_safe(digest, lc_digest_alg(hash)).map_err(|_| Error::CryptoFailure)
+    Ok(())
+}
+
+/// Wraps a caller's digest after checking its length against the algorithm.
+pub(crate) fn import_digest(alg: SignatureAlgorithm, digest: &[u8]) -> Result<Digest> {
+    check_digest(alg, digest)?;
+    Digest::import_less_safe(digest, lc_digest_alg(alg.hash())).map_err(|_| Error::CryptoFailure)
 }
 
 macro_rules! per_curve {
@@ -181,9 +209,7 @@ impl EcPublicKey {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<bool> {
-        self.check_alg(alg)?;
-        let digest = import_digest(alg, digest)?;
-        Ok(self.verifier.verify_digest_sig(&digest, signature).is_ok())
+        self.verify(alg, digest, signature, false)
     }
 
     /// Verifies a DER (ASN.1) signature over `digest`; for test vectors in that form.
@@ -193,10 +219,25 @@ impl EcPublicKey {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<bool> {
+        self.verify(alg, digest, signature, true)
+    }
+
+    fn verify(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+        der: bool,
+    ) -> Result<bool> {
         self.check_alg(alg)?;
         let digest = import_digest(alg, digest)?;
-        let key = lc::UnparsedPublicKey::new(verification_alg(self.curve, true), &self.point);
-        Ok(key.verify_digest(&digest, signature).is_ok())
+        let verified = if der {
+            lc::UnparsedPublicKey::new(verification_alg(self.curve, true), &self.point)
+                .verify_digest(&digest, signature)
+        } else {
+            self.verifier.verify_digest_sig(&digest, signature)
+        };
+        Ok(verified.is_ok())
     }
 }
 
@@ -204,7 +245,33 @@ impl EcPublicKey {
 pub(crate) struct EcPrivateKey {
     d: SecretBytes,
     public: EcPublicKey,
-    signer: EcdsaKeyPair,
+    signer: Signer,
+}
+
+/// The signing backend of a curve.
+enum Signer {
+    /// P-256, P-384, P-521.
+    AwsLc(EcdsaKeyPair),
+    /// secp256k1. The scalar stays only in `d` (zeroized on drop): the crate's `SecretKey`
+    /// is `Copy` and never erased by itself, so each signature builds one from `d` (a range
+    /// check, tens of nanoseconds against tens of microseconds for the signature) and
+    /// erases it after use.
+    Secp256k1,
+}
+
+impl Signer {
+    fn new(curve: CurveName, d: &[u8], point: &[u8]) -> Result<Self> {
+        let rejected = || Error::bad_parameter(format!("EC private key rejected for {curve}"));
+        if curve == CurveName::P256K {
+            secp256k1::SecretKey::from_slice(d)
+                .map_err(|_| rejected())?
+                .non_secure_erase();
+            return Ok(Signer::Secp256k1);
+        }
+        EcdsaKeyPair::from_private_key_and_public_key(signing_alg(curve), d, point)
+            .map(Signer::AwsLc)
+            .map_err(|_| rejected())
+    }
 }
 
 impl EcPrivateKey {
@@ -217,11 +284,11 @@ impl EcPrivateKey {
             .map_err(|_| Error::CryptoFailure)?;
         let d = SecretBytes::from_slice(d.as_ref());
         let public = EcPublicKey::from_sec1(curve, pair.public_key().as_ref().to_vec())?;
-        Ok(Self {
-            d,
-            public,
-            signer: pair,
-        })
+        let signer = match curve {
+            CurveName::P256K => Signer::new(curve, d.expose(), &public.point)?,
+            _ => Signer::AwsLc(pair),
+        };
+        Ok(Self { d, public, signer })
     }
 
     /// Builds a key from its private scalar, checking it against `(x, y)` when given.
@@ -243,12 +310,7 @@ impl EcPrivateKey {
                 ));
             }
         }
-        let signer = EcdsaKeyPair::from_private_key_and_public_key(
-            signing_alg(curve),
-            d.expose(),
-            &public.point,
-        )
-        .map_err(|_| Error::bad_parameter(format!("EC private key rejected for {curve}")))?;
+        let signer = Signer::new(curve, d.expose(), &public.point)?;
         Ok(Self { d, public, signer })
     }
 
@@ -267,11 +329,81 @@ impl EcPrivateKey {
     /// Signs `digest`, returning `r||s`.
     pub(crate) fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
         self.public.check_alg(alg)?;
-        let digest = import_digest(alg, digest)?;
-        let sig = self
-            .signer
-            .sign_digest(&digest)
-            .map_err(|_| Error::CryptoFailure)?;
-        Ok(sig.as_ref().to_vec())
+        match &self.signer {
+            Signer::AwsLc(pair) => {
+                let digest = import_digest(alg, digest)?;
+                let sig = pair
+                    .sign_digest(&digest)
+                    .map_err(|_| Error::CryptoFailure)?;
+                Ok(sig.as_ref().to_vec())
+            }
+            Signer::Secp256k1 => {
+                check_digest(alg, digest)?;
+                let msg = secp256k1::Message::from_digest_slice(digest)
+                    .map_err(|_| Error::CryptoFailure)?;
+                let mut key = secp256k1::SecretKey::from_slice(self.d.expose())
+                    .map_err(|_| Error::CryptoFailure)?;
+                let sig = secp256k1_context()?.sign_ecdsa(&msg, &key);
+                key.non_secure_erase();
+                Ok(sig.serialize_compact().to_vec())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+    use k256::ecdsa::{Signature as K256Signature, SigningKey, VerifyingKey};
+
+    use super::*;
+
+    fn k256_verifier(key: &EcPrivateKey) -> VerifyingKey {
+        VerifyingKey::from_sec1_bytes(&key.public().point).unwrap()
+    }
+
+    #[test]
+    fn es256k_signs_as_rfc6979_with_low_s() {
+        let key = EcPrivateKey::generate(CurveName::P256K).unwrap();
+        let digest = crate::crypto::HashAlg::Sha256.digest(b"es256k");
+        let sig = key
+            .sign_digest(SignatureAlgorithm::ES256K, &digest)
+            .unwrap();
+        // k256 signs by RFC 6979 too and normalizes to low S: the same bytes.
+        let expected: K256Signature = SigningKey::from_slice(key.scalar().expose())
+            .unwrap()
+            .sign_prehash(&digest)
+            .unwrap();
+        assert_eq!(sig, expected.to_bytes().to_vec());
+        // k256 refuses high S, so this also shows the signature is low-S.
+        let parsed = K256Signature::from_slice(&sig).unwrap();
+        assert!(k256_verifier(&key).verify_prehash(&digest, &parsed).is_ok());
+        assert!(key
+            .public()
+            .verify_digest(SignatureAlgorithm::ES256K, &digest, &sig)
+            .unwrap());
+    }
+
+    #[test]
+    fn es256k_verification_accepts_high_s() {
+        let key = EcPrivateKey::generate(CurveName::P256K).unwrap();
+        let digest = crate::crypto::HashAlg::Sha256.digest(b"high s");
+        let low = K256Signature::from_slice(
+            &key.sign_digest(SignatureAlgorithm::ES256K, &digest)
+                .unwrap(),
+        )
+        .unwrap();
+        let (r, s) = low.split_scalars();
+        let high = K256Signature::from_scalars(r, -*s).unwrap();
+        assert!(k256_verifier(&key).verify_prehash(&digest, &high).is_err());
+        let public = key.public();
+        assert!(public
+            .verify_digest(SignatureAlgorithm::ES256K, &digest, &high.to_bytes())
+            .unwrap());
+        let mut other = digest.clone();
+        other[0] ^= 1;
+        assert!(!public
+            .verify_digest(SignatureAlgorithm::ES256K, &other, &high.to_bytes())
+            .unwrap());
     }
 }

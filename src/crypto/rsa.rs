@@ -5,13 +5,15 @@
 //! (and yields the JWK components), but never performs a private-key operation: its decryption
 //! is not constant time (RUSTSEC-2023-0071, "Marvin").
 
+use std::sync::OnceLock;
+
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
     KeyPair, KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
     Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents,
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
-use aws_lc_rs::signature::{self as lc, RsaEncoding, RsaParameters};
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaEncoding, RsaParameters};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::BigUint;
@@ -24,29 +26,32 @@ use crate::error::{Error, Result};
 /// The modulus sizes Key Vault offers, in bits.
 pub const SUPPORTED_BITS: [usize; 3] = [2048, 3072, 4096];
 
-fn encoding(alg: SignatureAlgorithm) -> Result<&'static dyn RsaEncoding> {
-    use SignatureAlgorithm::*;
-    Ok(match alg {
-        RS256 => &lc::RSA_PKCS1_SHA256,
-        RS384 => &lc::RSA_PKCS1_SHA384,
-        RS512 => &lc::RSA_PKCS1_SHA512,
-        PS256 => &lc::RSA_PSS_SHA256,
-        PS384 => &lc::RSA_PSS_SHA384,
-        PS512 => &lc::RSA_PSS_SHA512,
-        _ => return Err(not_rsa(alg)),
-    })
+/// How aws-lc-rs does one RSA signature algorithm.
+struct Scheme {
+    /// Which of a public key's cached verifiers serves it.
+    slot: usize,
+    signing: &'static dyn RsaEncoding,
+    verification: &'static RsaParameters,
 }
 
-fn parameters(alg: SignatureAlgorithm) -> Result<&'static RsaParameters> {
+/// How many RSA signature algorithms there are (the slots of [`Scheme`]).
+const SCHEMES: usize = 6;
+
+fn scheme(alg: SignatureAlgorithm) -> Result<Scheme> {
     use SignatureAlgorithm::*;
-    Ok(match alg {
-        RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
-        RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
-        RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
-        PS256 => &lc::RSA_PSS_2048_8192_SHA256,
-        PS384 => &lc::RSA_PSS_2048_8192_SHA384,
-        PS512 => &lc::RSA_PSS_2048_8192_SHA512,
+    let (slot, signing, verification): (_, &'static dyn RsaEncoding, _) = match alg {
+        RS256 => (0, &lc::RSA_PKCS1_SHA256, &lc::RSA_PKCS1_2048_8192_SHA256),
+        RS384 => (1, &lc::RSA_PKCS1_SHA384, &lc::RSA_PKCS1_2048_8192_SHA384),
+        RS512 => (2, &lc::RSA_PKCS1_SHA512, &lc::RSA_PKCS1_2048_8192_SHA512),
+        PS256 => (3, &lc::RSA_PSS_SHA256, &lc::RSA_PSS_2048_8192_SHA256),
+        PS384 => (4, &lc::RSA_PSS_SHA384, &lc::RSA_PSS_2048_8192_SHA384),
+        PS512 => (5, &lc::RSA_PSS_SHA512, &lc::RSA_PSS_2048_8192_SHA512),
         _ => return Err(not_rsa(alg)),
+    };
+    Ok(Scheme {
+        slot,
+        signing,
+        verification,
     })
 }
 
@@ -67,6 +72,11 @@ pub struct RsaPublicKey {
     n: Vec<u8>,
     e: Vec<u8>,
     spki: Vec<u8>,
+    /// The key parsed once per signature algorithm (aws-lc-rs binds a parsed key to one),
+    /// at its first verification: parsing costs 2-4 µs, a sixth of a verification, and
+    /// doing it for all six algorithms whenever a key is unsealed would spend that time and
+    /// memory on algorithms the key is never verified with.
+    verifiers: Box<[OnceLock<ParsedPublicKey>; SCHEMES]>,
     oaep: OaepPublicEncryptingKey,
     pkcs1: Pkcs1PublicEncryptingKey,
 }
@@ -113,6 +123,7 @@ impl RsaPublicKey {
             spki: spki.as_ref().to_vec(),
             n,
             e,
+            verifiers: Default::default(),
             oaep,
             pkcs1,
         })
@@ -140,10 +151,19 @@ impl RsaPublicKey {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<bool> {
-        let params = parameters(alg)?;
+        let scheme = scheme(alg)?;
         let digest = import_digest(alg, digest)?;
-        let key = lc::UnparsedPublicKey::new(params, &self.spki);
-        Ok(key.verify_digest(&digest, signature).is_ok())
+        let slot = &self.verifiers[scheme.slot];
+        let verifier = match slot.get() {
+            Some(v) => v,
+            None => match ParsedPublicKey::new(scheme.verification, &self.spki) {
+                Ok(v) => slot.get_or_init(|| v),
+                // The key was checked when it was built; whatever aws-lc-rs refuses here
+                // verifies nothing.
+                Err(_) => return Ok(false),
+            },
+        };
+        Ok(verifier.verify_digest_sig(&digest, signature).is_ok())
     }
 
     /// Encrypts `plaintext` with the given padding.
@@ -347,11 +367,11 @@ impl RsaPrivateKey {
 
     /// Signs `digest` with PKCS#1 v1.5 or PSS (salt length = digest length).
     pub(crate) fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-        let encoding = encoding(alg)?;
+        let scheme = scheme(alg)?;
         let digest = import_digest(alg, digest)?;
         let mut sig = vec![0u8; self.signer.public_modulus_len()];
         self.signer
-            .sign_digest(encoding, &digest, &mut sig)
+            .sign_digest(scheme.signing, &digest, &mut sig)
             .map_err(|_| Error::CryptoFailure)?;
         Ok(sig)
     }
@@ -380,5 +400,41 @@ impl RsaPrivateKey {
         };
         out.truncate(len);
         Ok(SecretBytes::from(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::alg::HashAlg;
+
+    #[test]
+    fn each_algorithm_verifies_with_its_own_parsed_key() {
+        use SignatureAlgorithm::*;
+        let key = RsaPrivateKey::generate(2048).unwrap();
+        let algs = [RS256, RS384, RS512, PS256, PS384, PS512];
+        for alg in algs {
+            let digest = alg.hash().digest(b"rsa verify");
+            let sig = key.sign_digest(alg, &digest).unwrap();
+            // Twice: the second call takes the parsed key cached by the first.
+            for _ in 0..2 {
+                assert!(
+                    key.public().verify_digest(alg, &digest, &sig).unwrap(),
+                    "{alg}"
+                );
+            }
+            for other in algs.into_iter().filter(|&o| o != alg) {
+                let digest = other.hash().digest(b"rsa verify");
+                assert!(
+                    !key.public().verify_digest(other, &digest, &sig).unwrap(),
+                    "{alg} signature accepted as {other}"
+                );
+            }
+        }
+        assert!(matches!(
+            key.public()
+                .verify_digest(ES256, &HashAlg::Sha256.digest(b"x"), &[0; 256]),
+            Err(Error::AlgorithmNotSupported { .. })
+        ));
     }
 }
