@@ -28,7 +28,7 @@ use super::{Scratch, VectorError};
 use crate::crypto::alg::{AesMode, EncryptionScheme, RsaPadding};
 use crate::crypto::jwk::{b64url_decode, b64url_encode};
 use crate::crypto::{
-    AesParams, CurveName, EncryptionAlgorithm as E, HashAlg, SignatureAlgorithm as S,
+    AesParams, CurveName, Encrypted, EncryptionAlgorithm as E, HashAlg, SignatureAlgorithm as S,
     WrapAlgorithm as W,
 };
 use crate::KeyHandle;
@@ -103,7 +103,7 @@ fn stream(label: &str, parts: &[&[u8]]) -> ChaCha20Rng {
 pub fn key_id(opts: &GenerateOptions) -> String {
     match opts.alg {
         VectorAlg::Sign(s) => match s.curve() {
-            Some(c) => format!("ec-{}", c.as_str().to_ascii_lowercase().replace('-', "")),
+            Some(c) => ec_key_id(c),
             None => format!("rsa-{}", opts.bits),
         },
         VectorAlg::Encrypt(e) => match e.scheme() {
@@ -121,47 +121,36 @@ pub fn key_id(opts: &GenerateOptions) -> String {
     }
 }
 
-/// Per-curve code over the RustCrypto curve types.
+/// Per-curve code over the RustCrypto curve types: `$body` sees the curve's crate as
+/// `$krate` and its curve type as `$c`.
 macro_rules! per_curve {
     ($curve:expr, $c:ident, $krate:ident => $body:expr) => {
+        per_curve!(@match $curve, $c, $krate, $body,
+            P256 p256 NistP256, P384 p384 NistP384, P521 p521 NistP521, P256K k256 Secp256k1)
+    };
+    (@match $curve:expr, $c:ident, $krate:ident, $body:expr, $($name:ident $cr:ident $ty:ident),+) => {
         match $curve {
-            CurveName::P256 => {
-                #[allow(unused_imports)]
-                use p256 as $krate;
-                #[allow(dead_code)]
-                type $c = p256::NistP256;
+            $(CurveName::$name => {
+                #[allow(unused_imports, reason = "not every body uses the crate")]
+                use $cr as $krate;
+                #[allow(dead_code, reason = "not every body uses the curve type")]
+                type $c = $cr::$ty;
                 $body
-            }
-            CurveName::P384 => {
-                #[allow(unused_imports)]
-                use p384 as $krate;
-                #[allow(dead_code)]
-                type $c = p384::NistP384;
-                $body
-            }
-            CurveName::P521 => {
-                #[allow(unused_imports)]
-                use p521 as $krate;
-                #[allow(dead_code)]
-                type $c = p521::NistP521;
-                $body
-            }
-            CurveName::P256K => {
-                #[allow(unused_imports)]
-                use k256 as $krate;
-                #[allow(dead_code)]
-                type $c = k256::Secp256k1;
-                $body
-            }
+            })+
         }
     };
 }
 
+/// The key id of an EC key on `curve` (`ec-p256`...).
+fn ec_key_id(curve: CurveName) -> String {
+    format!(
+        "ec-{}",
+        curve.as_str().to_ascii_lowercase().replace('-', "")
+    )
+}
+
 fn curve_of(id: &str) -> Option<CurveName> {
-    CurveName::ALL
-        .iter()
-        .copied()
-        .find(|c| format!("ec-{}", c.as_str().to_ascii_lowercase().replace('-', "")) == id)
+    CurveName::ALL.iter().copied().find(|&c| ec_key_id(c) == id)
 }
 
 /// The key `opts` uses, derived from the seed and the key id only.
@@ -424,6 +413,36 @@ fn flip(mut b: Vec<u8>, i: usize) -> Vec<u8> {
     b
 }
 
+/// An invalid input: its flag, what it is, and its bytes.
+type Bad = (&'static str, String, Vec<u8>);
+
+/// `value` with the low bit of byte `i` flipped: "bit flip in {what} ({at})".
+fn bit_flip(flag: &'static str, what: &str, value: &[u8], i: usize, at: &str) -> Bad {
+    let comment = format!("bit flip in {what} ({at})");
+    (flag, comment, flip(value.to_vec(), i))
+}
+
+/// `value` with a bit flipped at byte `i`, and with one flipped in its last byte.
+fn two_bit_flips(flag: &'static str, what: &str, value: &[u8], i: usize) -> [Bad; 2] {
+    let last = value.len() - 1;
+    [
+        bit_flip(flag, what, value, i, &format!("byte {i}")),
+        bit_flip(flag, what, value, last, "last byte"),
+    ]
+}
+
+/// The RSA modulus `n` given as a signature or ciphertext (`what`): out of range.
+fn modulus_as(what: &str, n: &[u8]) -> Bad {
+    let comment = format!("{what} value equal to the modulus n (out of range)");
+    ("RangeCheck", comment, n.to_vec())
+}
+
+/// An RSA ciphertext without its first byte: one byte shorter than the modulus.
+fn one_byte_short(ct: &[u8]) -> Bad {
+    let comment = format!("ciphertext of {} bytes (k - 1)", ct.len() - 1);
+    ("InvalidLength", comment, ct[1..].to_vec())
+}
+
 /// The group order n, big-endian, curve width.
 fn curve_order(curve: CurveName) -> Vec<u8> {
     per_curve!(curve, C, c => {
@@ -575,9 +594,59 @@ impl Gen {
         c
     }
 
+    /// A case asking for `other`, an algorithm of another key size or curve.
+    fn mismatch(&self, other: &str, op: Op, comment: String) -> VectorCase {
+        let mut c = self.case(other, op, Expected::Invalid, comment);
+        c.flags.push("KeyAlgMismatch".into());
+        c
+    }
+
     fn push(&mut self, mut c: VectorCase) {
         c.id = self.cases.len() as u64 + 1;
         self.cases.push(c);
+    }
+
+    /// Pushes AES encryption case `c` with a random `pt_len`-byte plaintext and a random
+    /// `iv_len`-byte iv.
+    fn push_encrypt(&mut self, mut c: VectorCase, pt_len: usize, iv_len: usize) {
+        c.plaintext = Some(self.bytes(pt_len));
+        c.iv = Some(self.bytes(iv_len));
+        self.push(c);
+    }
+
+    /// Pushes AES decryption case `c` with a random `iv_len`-byte iv and a random
+    /// `ct_len`-byte ciphertext.
+    fn push_decrypt(&mut self, mut c: VectorCase, iv_len: usize, ct_len: usize) {
+        c.iv = Some(self.bytes(iv_len));
+        c.ciphertext = Some(self.bytes(ct_len));
+        self.push(c);
+    }
+
+    /// One invalid `op` case per (flag, comment, ciphertext).
+    fn invalid_ciphertexts(&mut self, op: Op, bad: Vec<Bad>) {
+        for (flag, comment, ct) in bad {
+            let mut c = self.invalid(op, flag, comment);
+            c.ciphertext = Some(ct);
+            self.push(c);
+        }
+    }
+
+    /// One invalid verify case per (flag, comment, signature) over `digest` of `msg`.
+    fn invalid_signatures(&mut self, msg: &[u8], digest: &[u8], bad: Vec<Bad>) {
+        for (flag, comment, sig) in bad {
+            let c = self.invalid(Op::Verify, flag, comment);
+            self.sig_case(c, Some(msg), digest, Some(&sig));
+        }
+    }
+
+    /// The message (3 to 64 bytes), digest and signature the special and invalid signature
+    /// cases start from.
+    fn base_signature(&mut self, alg: S) -> Result<[Vec<u8>; 3], VectorError> {
+        let len = 3 + self.below(62);
+        let msg = self.bytes(len);
+        let digest = alg.hash().digest(&msg);
+        let sig = self.h.sign(alg, &digest)?;
+        Ok([msg, digest, sig])
     }
 
     /// A signature-verify case over `digest` (with `msg` when the digest is its hash).
@@ -620,11 +689,7 @@ impl Gen {
             }
             self.sig_case(c, Some(&msg), &digest, Some(&sig));
         }
-        // Base message for the special and invalid cases.
-        let len = 3 + self.below(62);
-        let msg = self.bytes(len);
-        let digest = hash.digest(&msg);
-        let sig = self.h.sign(alg, &digest)?;
+        let [msg, digest, sig] = self.base_signature(alg)?;
 
         let neg = negate_s(curve, &sig)?;
         let mut c = self.case(
@@ -641,39 +706,33 @@ impl Gen {
 
         let order = curve_order(curve);
         let (r, s) = sig.split_at(w);
-        let tampered: Vec<(&str, &str, Vec<u8>)> = vec![
+        let tampered: Vec<Bad> = vec![
+            bit_flip("ModifiedSignature", "r", &sig, w - 1, "last byte of r"),
+            bit_flip("ModifiedSignature", "s", &sig, w, "first byte of s"),
             (
                 "ModifiedSignature",
-                "bit flip in r (last byte of r)",
-                flip(sig.clone(), w - 1),
+                "r and s swapped".into(),
+                [s, r].concat(),
             ),
-            (
-                "ModifiedSignature",
-                "bit flip in s (first byte of s)",
-                flip(sig.clone(), w),
-            ),
-            ("ModifiedSignature", "r and s swapped", [s, r].concat()),
-            ("RangeCheck", "r = s = 0", vec![0u8; 2 * w]),
+            ("RangeCheck", "r = s = 0".into(), vec![0u8; 2 * w]),
             (
                 "RangeCheck",
-                "r replaced by the group order n (out of range)",
+                "r replaced by the group order n (out of range)".into(),
                 [&order[..], s].concat(),
             ),
             (
                 "SignatureEncoding",
-                "DER-encoded signature of the same digest: Key Vault signatures are raw r||s",
+                "DER-encoded signature of the same digest: Key Vault signatures are raw r||s"
+                    .into(),
                 ecdsa_raw_to_der(&sig),
             ),
             (
                 "SignatureEncoding",
-                "raw signature truncated by one byte",
+                "raw signature truncated by one byte".into(),
                 sig[..2 * w - 1].to_vec(),
             ),
         ];
-        for (flag, comment, bad) in tampered {
-            let c = self.invalid(Op::Verify, flag, comment);
-            self.sig_case(c, Some(&msg), &digest, Some(&bad));
-        }
+        self.invalid_signatures(&msg, &digest, tampered);
         self.common_sig_invalid(alg, &msg, &digest, &sig)?;
 
         // Key/alg mismatch: the alg of another curve.
@@ -682,24 +741,12 @@ impl Gen {
             _ => S::ES256,
         };
         let other_digest = other.hash().digest(&msg);
-        let mut c = self.case(
-            other.as_str(),
-            Op::Verify,
-            Expected::Invalid,
-            format!(
-                "{other} used with a {curve} key: {other} requires {}",
-                other.curve().expect("ECDSA")
-            ),
-        );
-        c.flags.push("KeyAlgMismatch".into());
+        let other_curve = other.curve().expect("ECDSA");
+        let comment = format!("{other} used with a {curve} key: {other} requires {other_curve}");
+        let c = self.mismatch(other.as_str(), Op::Verify, comment);
         self.sig_case(c, Some(&msg), &other_digest, Some(&sig));
-        let mut c = self.case(
-            other.as_str(),
-            Op::Sign,
-            Expected::Invalid,
-            format!("{other} requested with a {curve} key"),
-        );
-        c.flags.push("KeyAlgMismatch".into());
+        let comment = format!("{other} requested with a {curve} key");
+        let c = self.mismatch(other.as_str(), Op::Sign, comment);
         self.sig_case(c, Some(&msg), &other_digest, None);
         Ok(())
     }
@@ -772,10 +819,7 @@ impl Gen {
             };
             self.sig_case(c, Some(&msg), &digest, Some(&sig));
         }
-        let len = 3 + self.below(62);
-        let msg = self.bytes(len);
-        let digest = hash.digest(&msg);
-        let sig = self.h.sign(alg, &digest)?;
+        let [msg, digest, sig] = self.base_signature(alg)?;
         let k = sig.len();
         let n = rsa_modulus(jwk)?;
         // PS*: the (deterministic) PKCS#1 v1.5 signature of the same digest. RS*: the PKCS#1
@@ -798,22 +842,14 @@ impl Gen {
                 self.h.sign(other, &other.hash().digest(&msg))?,
             )
         };
-        let tampered: Vec<(&str, String, Vec<u8>)> = vec![
-            (
-                "ModifiedSignature",
-                "bit flip in the signature (byte 17)".into(),
-                flip(sig.clone(), 17),
-            ),
-            (
-                "ModifiedSignature",
-                "bit flip in the signature (last byte)".into(),
-                flip(sig.clone(), k - 1),
-            ),
-            (
-                "RangeCheck",
-                "signature value equal to the modulus n (out of range)".into(),
-                n,
-            ),
+        let mut tampered = Vec::from(two_bit_flips(
+            "ModifiedSignature",
+            "the signature",
+            &sig,
+            17,
+        ));
+        tampered.extend([
+            modulus_as("signature", &n),
             (
                 "SignatureEncoding",
                 format!(
@@ -828,11 +864,8 @@ impl Gen {
                 sig[..k - 1].to_vec(),
             ),
             (flag, other_comment, other_sig),
-        ];
-        for (flag, comment, bad) in tampered {
-            let c = self.invalid(Op::Verify, flag, comment);
-            self.sig_case(c, Some(&msg), &digest, Some(&bad));
-        }
+        ]);
+        self.invalid_signatures(&msg, &digest, tampered);
         self.common_sig_invalid(alg, &msg, &digest, &sig)
     }
 
@@ -854,27 +887,15 @@ impl Gen {
         let bad_first = rsa_public_raw(jwk, &oaep_encode(sha1, k, &pt, b"", &seed, 0x01))?;
         let seed = self.bytes(hlen);
         let labelled = rsa_public_raw(jwk, &oaep_encode(sha1, k, &pt, b"label", &seed, 0x00))?;
-        let bad: Vec<(&str, String, Vec<u8>)> = vec![
-            (
-                "ModifiedCiphertext",
-                "bit flip in the ciphertext (byte 40)".into(),
-                flip(ct.clone(), 40),
-            ),
-            (
-                "ModifiedCiphertext",
-                "bit flip in the ciphertext (last byte)".into(),
-                flip(ct.clone(), k - 1),
-            ),
-            (
-                "RangeCheck",
-                "ciphertext value equal to the modulus n (out of range)".into(),
-                n.clone(),
-            ),
-            (
-                "InvalidLength",
-                format!("ciphertext of {} bytes (k - 1)", k - 1),
-                ct[1..].to_vec(),
-            ),
+        let mut bad = Vec::from(two_bit_flips(
+            "ModifiedCiphertext",
+            "the ciphertext",
+            &ct,
+            40,
+        ));
+        bad.extend([
+            modulus_as("ciphertext", &n),
+            one_byte_short(&ct),
             (
                 "WrongHash",
                 format!("ciphertext made with {other} (the other OAEP hash)"),
@@ -890,12 +911,8 @@ impl Gen {
                 "OAEP ciphertext made with label 'label'; Key Vault uses the empty label".into(),
                 labelled,
             ),
-        ];
-        for (flag, comment, ct) in bad {
-            let mut c = self.invalid(Op::Decrypt, flag, comment);
-            c.ciphertext = Some(ct);
-            self.push(c);
-        }
+        ]);
+        self.invalid_ciphertexts(Op::Decrypt, bad);
         self.too_long(max)
     }
 
@@ -925,48 +942,31 @@ impl Gen {
         let short_m = self.bytes(k - 10);
         let ps7 = self.nonzero_bytes(7);
         let short_ps = block(&[0, 2], &ps7, &short_m);
-        let bad: Vec<(&str, String, Vec<u8>)> = vec![
+        let mut bad: Vec<Bad> = vec![
             (
                 "ModifiedCiphertext",
                 "bit flip in the ciphertext (last byte); the padding no longer checks".into(),
                 flipped,
             ),
-            (
-                "RangeCheck",
-                "ciphertext value equal to the modulus n (out of range)".into(),
-                n.clone(),
-            ),
-            (
-                "InvalidLength",
-                format!("ciphertext of {} bytes (k - 1)", k - 1),
-                ct[1..].to_vec(),
-            ),
-            (
-                "BadPadding",
-                "block type 01 (signature padding 00 01 FF..FF 00 M)".into(),
-                rsa_public_raw(jwk, &type1)?,
-            ),
-            (
-                "BadPadding",
-                "leading byte 01 instead of 00 (01 02 PS 00 M)".into(),
-                rsa_public_raw(jwk, &lead1)?,
-            ),
-            (
-                "BadPadding",
-                "no zero separator: 00 02 followed by k-2 non-zero bytes".into(),
-                rsa_public_raw(jwk, &no_sep)?,
-            ),
-            (
-                "BadPadding",
-                "padding string of 7 bytes (minimum is 8): 00 02 PS 00 M".into(),
-                rsa_public_raw(jwk, &short_ps)?,
-            ),
+            modulus_as("ciphertext", &n),
+            one_byte_short(&ct),
         ];
-        for (flag, comment, ct) in bad {
-            let mut c = self.invalid(Op::Decrypt, flag, comment);
-            c.ciphertext = Some(ct);
-            self.push(c);
+        // Blocks with broken padding, through the raw RSA operation.
+        for (comment, block) in [
+            ("block type 01 (signature padding 00 01 FF..FF 00 M)", type1),
+            ("leading byte 01 instead of 00 (01 02 PS 00 M)", lead1),
+            (
+                "no zero separator: 00 02 followed by k-2 non-zero bytes",
+                no_sep,
+            ),
+            (
+                "padding string of 7 bytes (minimum is 8): 00 02 PS 00 M",
+                short_ps,
+            ),
+        ] {
+            bad.push(("BadPadding", comment.into(), rsa_public_raw(jwk, &block)?));
         }
+        self.invalid_ciphertexts(Op::Decrypt, bad);
         self.too_long(max)
     }
 
@@ -1019,6 +1019,22 @@ impl Gen {
 
     // ----- AES
 
+    /// Encrypts `pt` with AES `alg` under the chosen `iv` (and GCM `aad`).
+    fn aes_encrypt(
+        &self,
+        alg: E,
+        pt: &[u8],
+        iv: &[u8],
+        aad: Option<&[u8]>,
+    ) -> Result<Encrypted, VectorError> {
+        let params = AesParams {
+            iv: Some(iv),
+            aad,
+            tag: None,
+        };
+        Ok(self.h.encrypt(alg, pt, params)?)
+    }
+
     fn aes_kw(&mut self, alg: W, scratch: &mut Scratch) -> Result<(), VectorError> {
         let bits = match alg.scheme() {
             crate::crypto::alg::WrapScheme::AesKw(len) => len * 8,
@@ -1062,13 +1078,8 @@ impl Gen {
             self.push(c);
         }
         let other = aes_alg(other_size(bits), [W::A128Kw, W::A192Kw, W::A256Kw]);
-        let mut c = self.case(
-            other.as_str(),
-            Op::Wrap,
-            Expected::Invalid,
-            format!("{other} requested with a {bits}-bit key"),
-        );
-        c.flags.push("KeyAlgMismatch".into());
+        let comment = format!("{other} requested with a {bits}-bit key");
+        let mut c = self.mismatch(other.as_str(), Op::Wrap, comment);
         c.plaintext = Some(self.bytes(16));
         self.push(c);
 
@@ -1083,16 +1094,21 @@ impl Gen {
             ..Default::default()
         })?;
         let under_other = other_handle.wrap_key(alg, &pt)?;
-        let bad: Vec<(&str, String, Vec<u8>)> = vec![
-            (
+        let integrity = "integrity check fails";
+        let bad: Vec<Bad> = vec![
+            bit_flip(
                 "ModifiedCiphertext",
-                "bit flip in the first semiblock (integrity check fails)".into(),
-                flip(ct.clone(), 0),
+                "the first semiblock",
+                &ct,
+                0,
+                integrity,
             ),
-            (
+            bit_flip(
                 "ModifiedCiphertext",
-                "bit flip in the last byte (integrity check fails)".into(),
-                flip(ct.clone(), ct.len() - 1),
+                "the last byte",
+                &ct,
+                ct.len() - 1,
+                integrity,
             ),
             (
                 "InvalidLength",
@@ -1113,11 +1129,7 @@ impl Gen {
                 under_other,
             ),
         ];
-        for (flag, comment, ct) in bad {
-            let mut c = self.invalid(Op::Unwrap, flag, comment);
-            c.ciphertext = Some(ct);
-            self.push(c);
-        }
+        self.invalid_ciphertexts(Op::Unwrap, bad);
         Ok(())
     }
 
@@ -1133,15 +1145,7 @@ impl Gen {
             let pt = self.bytes(len);
             let aad = self.bytes(aad_len);
             let iv = self.bytes(12);
-            let out = self.h.encrypt(
-                alg,
-                &pt,
-                AesParams {
-                    iv: Some(&iv),
-                    aad: Some(&aad),
-                    tag: None,
-                },
-            )?;
+            let out = self.aes_encrypt(alg, &pt, &iv, Some(&aad))?;
             let mut c = self.case(
                 &self.alg,
                 Op::Encrypt,
@@ -1163,103 +1167,61 @@ impl Gen {
             self.push(c);
         }
         let other = aes_alg(other_size(bits), [E::A128Gcm, E::A192Gcm, E::A256Gcm]);
-        let mut c = self.case(
-            other.as_str(),
-            Op::Encrypt,
-            Expected::Invalid,
-            format!("{other} requested with a {bits}-bit key"),
-        );
-        c.flags.push("KeyAlgMismatch".into());
-        c.plaintext = Some(self.bytes(16));
-        c.iv = Some(self.bytes(12));
-        self.push(c);
-        let mut c = self.invalid(
-            Op::Encrypt,
-            "InvalidIvLength",
-            "8-byte iv (Key Vault's GCM iv is 12 bytes)",
-        );
-        c.plaintext = Some(self.bytes(16));
-        c.iv = Some(self.bytes(8));
-        self.push(c);
+        let comment = format!("{other} requested with a {bits}-bit key");
+        let c = self.mismatch(other.as_str(), Op::Encrypt, comment);
+        self.push_encrypt(c, 16, 12);
+        let comment = "8-byte iv (Key Vault's GCM iv is 12 bytes)";
+        let c = self.invalid(Op::Encrypt, "InvalidIvLength", comment);
+        self.push_encrypt(c, 16, 8);
 
         let pt = self.bytes(32);
         let aad = self.bytes(16);
         let iv = self.bytes(12);
-        let out = self.h.encrypt(
-            alg,
-            &pt,
-            AesParams {
-                iv: Some(&iv),
-                aad: Some(&aad),
-                tag: None,
-            },
-        )?;
+        let out = self.aes_encrypt(alg, &pt, &iv, Some(&aad))?;
         let (ct, tag) = (out.ciphertext, out.tag.unwrap_or_default());
-        type Bad<'a> = (&'a str, &'a str, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
-        let bad: Vec<Bad> = vec![
-            (
-                "ModifiedCiphertext",
-                "bit flip in the ciphertext",
-                iv.clone(),
-                flip(ct.clone(), 0),
-                Some(aad.clone()),
-                tag.clone(),
-            ),
-            (
-                "ModifiedTag",
-                "bit flip in the tag (wrong tag)",
-                iv.clone(),
-                ct.clone(),
-                Some(aad.clone()),
-                flip(tag.clone(), 15),
-            ),
-            (
-                "ModifiedTag",
-                "all-zero tag",
-                iv.clone(),
-                ct.clone(),
-                Some(aad.clone()),
-                vec![0; 16],
-            ),
-            (
-                "ModifiedAad",
-                "aad changed (one bit)",
-                iv.clone(),
-                ct.clone(),
-                Some(flip(aad.clone(), 0)),
-                tag.clone(),
-            ),
-            (
-                "ModifiedAad",
-                "aad omitted (encrypted with 16-byte aad)",
-                iv.clone(),
-                ct.clone(),
-                None,
-                tag.clone(),
-            ),
-            (
-                "ModifiedIv",
-                "iv changed (one bit)",
-                flip(iv.clone(), 0),
-                ct.clone(),
-                Some(aad.clone()),
-                tag.clone(),
-            ),
-            (
-                "TruncatedTag",
-                "tag truncated to 96 bits (Key Vault tags are 128 bits)",
-                iv.clone(),
-                ct.clone(),
-                Some(aad.clone()),
-                tag[..12].to_vec(),
-            ),
-        ];
-        for (flag, comment, iv, ct, aad, tag) in bad {
+        // Each case changes one input of a valid decryption.
+        let decrypt = |flag: &str, comment: &str| {
             let mut c = self.invalid(Op::Decrypt, flag, comment);
-            c.iv = Some(iv);
-            c.aad = aad;
-            c.ciphertext = Some(ct);
-            c.tag = Some(tag);
+            c.iv = Some(iv.clone());
+            c.aad = Some(aad.clone());
+            c.ciphertext = Some(ct.clone());
+            c.tag = Some(tag.clone());
+            c
+        };
+        let bad = vec![
+            VectorCase {
+                ciphertext: Some(flip(ct.clone(), 0)),
+                ..decrypt("ModifiedCiphertext", "bit flip in the ciphertext")
+            },
+            VectorCase {
+                tag: Some(flip(tag.clone(), 15)),
+                ..decrypt("ModifiedTag", "bit flip in the tag (wrong tag)")
+            },
+            VectorCase {
+                tag: Some(vec![0; 16]),
+                ..decrypt("ModifiedTag", "all-zero tag")
+            },
+            VectorCase {
+                aad: Some(flip(aad.clone(), 0)),
+                ..decrypt("ModifiedAad", "aad changed (one bit)")
+            },
+            VectorCase {
+                aad: None,
+                ..decrypt("ModifiedAad", "aad omitted (encrypted with 16-byte aad)")
+            },
+            VectorCase {
+                iv: Some(flip(iv.clone(), 0)),
+                ..decrypt("ModifiedIv", "iv changed (one bit)")
+            },
+            VectorCase {
+                tag: Some(tag[..12].to_vec()),
+                ..decrypt(
+                    "TruncatedTag",
+                    "tag truncated to 96 bits (Key Vault tags are 128 bits)",
+                )
+            },
+        ];
+        for c in bad {
             self.push(c);
         }
         Ok(())
@@ -1282,14 +1244,7 @@ impl Gen {
             };
             let pt = self.bytes(len);
             let iv = self.bytes(16);
-            let out = self.h.encrypt(
-                alg,
-                &pt,
-                AesParams {
-                    iv: Some(&iv),
-                    ..AesParams::default()
-                },
-            )?;
+            let out = self.aes_encrypt(alg, &pt, &iv, None)?;
             let comment = if pad {
                 format!("{len}-byte plaintext ({} padding bytes)", 16 - len % 16)
             } else {
@@ -1312,31 +1267,17 @@ impl Gen {
             }
         };
         let other = same_mode(other_size(bits));
-        let mut c = self.case(
-            other.as_str(),
-            Op::Encrypt,
-            Expected::Invalid,
-            format!("{other} requested with a {bits}-bit key"),
-        );
-        c.flags.push("KeyAlgMismatch".into());
-        c.plaintext = Some(self.bytes(16));
-        c.iv = Some(self.bytes(16));
-        self.push(c);
-        let mut c = self.invalid(Op::Encrypt, "InvalidIvLength", "12-byte iv (CBC needs 16)");
-        c.plaintext = Some(self.bytes(16));
-        c.iv = Some(self.bytes(12));
-        self.push(c);
+        let comment = format!("{other} requested with a {bits}-bit key");
+        let c = self.mismatch(other.as_str(), Op::Encrypt, comment);
+        self.push_encrypt(c, 16, 16);
+        let c = self.invalid(Op::Encrypt, "InvalidIvLength", "12-byte iv (CBC needs 16)");
+        self.push_encrypt(c, 16, 12);
         if !pad {
-            let mut c = self.invalid(
-                Op::Encrypt,
-                "InvalidLength",
-                format!(
-                    "15-byte plaintext: not a multiple of the block size ({alg} has no padding)"
-                ),
+            let comment = format!(
+                "15-byte plaintext: not a multiple of the block size ({alg} has no padding)"
             );
-            c.plaintext = Some(self.bytes(15));
-            c.iv = Some(self.bytes(16));
-            self.push(c);
+            let c = self.invalid(Op::Encrypt, "InvalidLength", comment);
+            self.push_encrypt(c, 15, 16);
         } else {
             // Blocks whose PKCS#7 padding is wrong, encrypted without padding under the
             // same key.
@@ -1362,40 +1303,20 @@ impl Gen {
             ];
             for (comment, block) in blocks {
                 let iv = self.bytes(16);
-                let ct = self
-                    .h
-                    .encrypt(
-                        raw,
-                        &block,
-                        AesParams {
-                            iv: Some(&iv),
-                            ..AesParams::default()
-                        },
-                    )?
-                    .ciphertext;
+                let ct = self.aes_encrypt(raw, &block, &iv, None)?.ciphertext;
                 let mut c = self.invalid(Op::Decrypt, "BadPadding", comment);
                 c.iv = Some(iv);
                 c.ciphertext = Some(ct);
                 self.push(c);
             }
-            let mut c = self.invalid(
-                Op::Decrypt,
-                "InvalidLength",
-                "empty ciphertext (PKCS#7 output is at least one block)",
-            );
-            c.iv = Some(self.bytes(16));
-            c.ciphertext = Some(Vec::new());
-            self.push(c);
+            let comment = "empty ciphertext (PKCS#7 output is at least one block)";
+            let c = self.invalid(Op::Decrypt, "InvalidLength", comment);
+            self.push_decrypt(c, 16, 0);
         }
         for len in [31, 20] {
-            let mut c = self.invalid(
-                Op::Decrypt,
-                "InvalidLength",
-                format!("ciphertext of {len} bytes: not a multiple of the block size"),
-            );
-            c.iv = Some(self.bytes(16));
-            c.ciphertext = Some(self.bytes(len));
-            self.push(c);
+            let comment = format!("ciphertext of {len} bytes: not a multiple of the block size");
+            let c = self.invalid(Op::Decrypt, "InvalidLength", comment);
+            self.push_decrypt(c, 16, len);
         }
         Ok(())
     }

@@ -99,156 +99,114 @@ pub struct TestFile {
     pub test_groups: Vec<TestGroup>,
 }
 
-/// A group of cases sharing a key and parameters.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A group of cases sharing a key and parameters. Every member is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct TestGroup {
     /// `EcdsaVerify`, `EcdsaP1363Verify`, `RsassaPssVerify`, `AeadTest`...
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Key size in bits (RSA modulus, AES key).
-    #[serde(default)]
     pub key_size: Option<usize>,
     /// Nonce / iv size in bits.
-    #[serde(default)]
     pub iv_size: Option<usize>,
     /// Tag size in bits.
-    #[serde(default)]
     pub tag_size: Option<usize>,
     /// Hash (`SHA-256`...).
-    #[serde(default)]
     pub sha: Option<String>,
     /// Mask generation function (`MGF1`).
-    #[serde(default)]
     pub mgf: Option<String>,
     /// The MGF's hash.
-    #[serde(default)]
     pub mgf_sha: Option<String>,
     /// PSS salt length in bytes.
-    #[serde(default)]
     pub s_len: Option<usize>,
     /// Public key: EC (`curve`, `wx`, `wy`, `uncompressed`) or RSA (`modulus`,
     /// `publicExponent`).
-    #[serde(default)]
     pub public_key: Option<KeyObject>,
     /// RSA private key (`modulus`, `privateExponent`, `prime1`...).
-    #[serde(default)]
     pub private_key: Option<KeyObject>,
     /// Older files' EC public key.
-    #[serde(default)]
     pub key: Option<KeyObject>,
     /// Public key as a JWK.
-    #[serde(default)]
     pub public_key_jwk: Option<JsonWebKey>,
     /// Public key as a JWK (RSA signature files).
-    #[serde(default)]
     pub key_jwk: Option<JsonWebKey>,
     /// Private key as a JWK.
-    #[serde(default)]
     pub private_key_jwk: Option<JsonWebKey>,
     /// Older WebCrypto files' JWK.
-    #[serde(default)]
     pub jwk: Option<JsonWebKey>,
     /// Older files' RSA modulus.
-    #[serde(default)]
     pub n: Option<Hex>,
     /// Older files' RSA public exponent.
-    #[serde(default)]
     pub e: Option<Hex>,
     /// Older files' RSA private exponent.
-    #[serde(default)]
     pub d: Option<Hex>,
     /// The cases.
-    #[serde(default)]
     pub tests: Vec<TestCase>,
 }
 
-/// A key given as named fields (hex integers), EC or RSA.
+/// A key given as named fields (hex integers), EC or RSA. Every member is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct KeyObject {
     /// `EcPublicKey`, ...
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// EC curve (`secp256r1`...).
-    #[serde(default)]
     pub curve: Option<String>,
     /// Key size in bits.
-    #[serde(default)]
     pub key_size: Option<usize>,
     /// EC x.
-    #[serde(default)]
     pub wx: Option<Hex>,
     /// EC y.
-    #[serde(default)]
     pub wy: Option<Hex>,
     /// EC uncompressed point.
-    #[serde(default)]
     pub uncompressed: Option<Hex>,
     /// RSA n.
-    #[serde(default)]
     pub modulus: Option<Hex>,
     /// RSA e.
-    #[serde(default)]
     pub public_exponent: Option<Hex>,
     /// RSA d.
-    #[serde(default)]
     pub private_exponent: Option<Hex>,
     /// RSA p.
-    #[serde(default)]
     pub prime1: Option<Hex>,
     /// RSA q.
-    #[serde(default)]
     pub prime2: Option<Hex>,
     /// RSA d mod (p-1).
-    #[serde(default)]
     pub exponent1: Option<Hex>,
     /// RSA d mod (q-1).
-    #[serde(default)]
     pub exponent2: Option<Hex>,
     /// RSA q^-1 mod p.
-    #[serde(default)]
     pub coefficient: Option<Hex>,
 }
 
-/// A JWK as Wycheproof writes it (base64url strings).
+/// A JWK as Wycheproof writes it (base64url strings). Every member is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct JsonWebKey {
     /// Key type.
-    #[serde(default)]
     pub kty: Option<String>,
     /// EC curve (`P-256`, `secp256k1`...).
-    #[serde(default)]
     pub crv: Option<String>,
     /// EC x.
-    #[serde(default)]
     pub x: Option<String>,
     /// EC y.
-    #[serde(default)]
     pub y: Option<String>,
     /// RSA n.
-    #[serde(default)]
     pub n: Option<String>,
     /// RSA e.
-    #[serde(default)]
     pub e: Option<String>,
     /// RSA d.
-    #[serde(default)]
     pub d: Option<String>,
     /// RSA p.
-    #[serde(default)]
     pub p: Option<String>,
     /// RSA q.
-    #[serde(default)]
     pub q: Option<String>,
     /// RSA dp.
-    #[serde(default)]
     pub dp: Option<String>,
     /// RSA dq.
-    #[serde(default)]
     pub dq: Option<String>,
     /// RSA qi.
-    #[serde(default)]
     pub qi: Option<String>,
 }
 
@@ -520,6 +478,31 @@ fn decrypted(r: crate::Result<SecretBytes>, want: &[u8]) -> Outcome {
         )),
         Err(e) => Outcome::Rejected(e.to_string()),
     }
+}
+
+/// Runs every signature case of `g` (`msg`, `sig`) through `verify` with the group's public
+/// `key`, or records the key's refusal for each.
+fn verify_cases(
+    t: &mut Tally,
+    g: &TestGroup,
+    key: &Result<PublicKey, String>,
+    verify: impl Fn(&PublicKey, &[u8], &[u8]) -> crate::Result<bool>,
+) {
+    for tc in &g.tests {
+        let Some((msg, sig)) = msg_and_sig(t, tc) else {
+            continue;
+        };
+        let outcome = match key {
+            Err(e) => Outcome::Rejected(format!("public key refused: {e}")),
+            Ok(k) => verdict(verify(k, msg, sig)),
+        };
+        t.record(tc, outcome);
+    }
+}
+
+/// A signature case's `msg` and `sig`, or a failure naming the one missing.
+fn msg_and_sig<'a>(t: &mut Tally, tc: &'a TestCase) -> Option<(&'a [u8], &'a [u8])> {
+    Some((field(t, tc, "msg", &tc.msg)?, field(t, tc, "sig", &tc.sig)?))
 }
 
 /// A required field of a case, or a failure naming it.
@@ -856,21 +839,13 @@ fn ecdsa(t: &mut Tally, file: &TestFile) -> Run {
             );
             continue;
         }
-        let key = ec_public(g, curve);
-        for tc in &g.tests {
-            let (Some(msg), Some(sig)) =
-                (field(t, tc, "msg", &tc.msg), field(t, tc, "sig", &tc.sig))
-            else {
-                continue;
-            };
+        verify_cases(t, g, &ec_public(g, curve), |key, msg, sig| {
             let digest = alg.hash().digest(msg);
-            let outcome = match &key {
-                Err(e) => Outcome::Rejected(format!("public key refused: {e}")),
-                Ok(PublicKey::Ec(k)) if der => verdict(k.verify_digest_der(alg, &digest, sig)),
-                Ok(k) => verdict(k.verify_digest(alg, &digest, sig)),
-            };
-            t.record(tc, outcome);
-        }
+            match key {
+                PublicKey::Ec(k) if der => k.verify_digest_der(alg, &digest, sig),
+                k => k.verify_digest(alg, &digest, sig),
+            }
+        });
     }
     Ok(())
 }
@@ -922,9 +897,7 @@ fn rsa_pkcs1_signature(t: &mut Tally, file: &TestFile) -> Run {
             };
             let handle = import_rsa(scratch, g, true);
             for tc in &g.tests {
-                let (Some(msg), Some(want)) =
-                    (field(t, tc, "msg", &tc.msg), field(t, tc, "sig", &tc.sig))
-                else {
+                let Some((msg, want)) = msg_and_sig(t, tc) else {
                     continue;
                 };
                 let outcome = match &handle {
@@ -943,19 +916,9 @@ fn rsa_pkcs1_signature(t: &mut Tally, file: &TestFile) -> Run {
             }
             continue;
         }
-        let key = rsa_public(g);
-        for tc in &g.tests {
-            let (Some(msg), Some(sig)) =
-                (field(t, tc, "msg", &tc.msg), field(t, tc, "sig", &tc.sig))
-            else {
-                continue;
-            };
-            let outcome = match &key {
-                Err(e) => Outcome::Rejected(format!("public key refused: {e}")),
-                Ok(k) => verdict(k.verify_digest(alg, &hash.digest(msg), sig)),
-            };
-            t.record(tc, outcome);
-        }
+        verify_cases(t, g, &rsa_public(g), |key, msg, sig| {
+            key.verify_digest(alg, &hash.digest(msg), sig)
+        });
     }
     Ok(())
 }
@@ -982,19 +945,9 @@ fn rsa_pss(t: &mut Tally, file: &TestFile) -> Run {
             continue;
         }
         let alg = ps_alg(hash);
-        let key = rsa_public(g);
-        for tc in &g.tests {
-            let (Some(msg), Some(sig)) =
-                (field(t, tc, "msg", &tc.msg), field(t, tc, "sig", &tc.sig))
-            else {
-                continue;
-            };
-            let outcome = match &key {
-                Err(e) => Outcome::Rejected(format!("public key refused: {e}")),
-                Ok(k) => verdict(k.verify_digest(alg, &hash.digest(msg), sig)),
-            };
-            t.record(tc, outcome);
-        }
+        verify_cases(t, g, &rsa_public(g), |key, msg, sig| {
+            key.verify_digest(alg, &hash.digest(msg), sig)
+        });
     }
     Ok(())
 }
