@@ -139,11 +139,13 @@ FIELD_ORDER = [
 
 
 class VectorFile:
-    def __init__(self, name: str, family: str, description: str):
-        self.name = name
+    """vectors/<family>.json: its description, keys (id -> JWK) and cases."""
+
+    def __init__(self, family: str, description: str, keys=None):
+        self.name = family + ".json"
         self.family = family
         self.description = description
-        self.keys = {}
+        self.keys = dict(keys or {})
         self.cases = []
 
     def add(self, key, alg, op, result, comment, flags=(), **fields):
@@ -259,7 +261,6 @@ def ecdsa_ok(pub, sig, digest, hash_name, width):
 
 def gen_ecdsa():
     vf = VectorFile(
-        "ecdsa.json",
         "ecdsa",
         "ECDSA over a precomputed digest (Key Vault ES256/ES384/ES512/ES256K). "
         "Signatures are raw r||s, each left-padded to the curve's byte width (JWS form, not DER). "
@@ -504,46 +505,48 @@ def rsa_raw_decrypt(k, ct: bytes) -> bytes:
     return i2osp(pow(c, pn.d, n), rsa_k(k))
 
 
-def gen_rsa_pkcs1_sign(keys):
-    vf = VectorFile(
-        "rsa-pkcs1-sign.json",
-        "rsa-pkcs1-sign",
-        "RSASSA-PKCS1-v1_5 over a precomputed digest (Key Vault RS256/RS384/RS512). "
-        "Deterministic: op 'sign' cases must be reproduced byte for byte.",
-    )
+def each_rsa_key(vf, keys):
+    """Adds each RSA key to `vf`; yields its id, the key, and its modulus length and value."""
     for kid, k in keys.items():
         vf.keys[kid] = rsa_jwk(k)
-        klen = rsa_k(k)
-        n = k.public_key().public_numbers().n
-        for alg, hname in RS_ALGS:
+        yield kid, k, rsa_k(k), k.public_key().public_numbers().n
+
+
+def rsa_sig_cases(vf, keys, algs, sign, ok, valid_case, flip_at, more_bad):
+    """The cases the two RSA signature files share, per key and alg: one valid case per
+    message (`valid_case(msg, hlen)` gives its op and comment), then invalid cases around
+    a signature of b"abc": two bit flips (the second at `flip_at`, (byte, bit)), the
+    signature presented with another digest, the file's own cases (`more_bad`), and a
+    digest of the wrong length to sign.
+
+    `sign(k, digest, hname, salt)` signs, `ok(k, sig, digest, hname)` verifies; `salt` is
+    the case's deterministic byte stream (PSS reads its salt from it)."""
+    for kid, k, klen, _ in each_rsa_key(vf, keys):
+        for alg, hname in algs:
             label = (kid, alg)
-            for msg in messages(label):
+            hlen = len(H(hname, b""))
+            for i, msg in enumerate(messages(label)):
                 digest = H(hname, msg)
-                sig = pkcs1_sign(k, digest, hname)
-                assert pkcs1_ok(k, sig, digest, hname)
-                vf.add(kid, alg, "sign", "valid",
-                       "deterministic signature of %d-byte message" % len(msg),
-                       msg=msg, digest=digest, signature=sig)
+                sig = sign(k, digest, hname, Stream("salt", i, *label))
+                assert ok(k, sig, digest, hname)
+                op, comment = valid_case(msg, hlen)
+                vf.add(kid, alg, op, "valid", comment, msg=msg, digest=digest, signature=sig)
             msg = b"abc"
             digest = H(hname, msg)
-            sig = pkcs1_sign(k, digest, hname)
+            sig = sign(k, digest, hname, Stream("salt-abc", *label))
+            assert ok(k, sig, digest, hname)
 
             def bad(comment, flags, signature, msg=msg, digest=digest):
-                assert not pkcs1_ok(k, signature, digest, hname), comment
+                assert not ok(k, signature, digest, hname), comment
                 vf.add(kid, alg, "verify", "invalid", comment, flags=flags,
                        msg=msg, digest=digest, signature=signature)
 
+            at, bit = flip_at
             bad("bit flip in the signature (last byte)", ["ModifiedSignature"], flip(sig, klen - 1, 0))
-            bad("bit flip in the signature (byte 17)", ["ModifiedSignature"], flip(sig, 17, 6))
+            bad("bit flip in the signature (byte %d)" % at, ["ModifiedSignature"], flip(sig, at, bit))
             bad("signature of H('abc') presented with H('abd')", ["WrongDigest"], sig,
                 msg=b"abd", digest=H(hname, b"abd"))
-            pss = pss_sign(k, digest, hname, Stream("pss-as-pkcs1", *label).read(len(digest)))
-            assert pss_ok(k, pss, digest, hname)
-            bad("valid RSASSA-PSS signature of the same digest presented as PKCS#1 v1.5",
-                ["WrongPadding"], pss)
-            bad("signature value equal to the modulus n (out of range)", ["RangeCheck"], i2osp(n, klen))
-            bad("signature with an extra leading zero byte (length k+1, RFC 8017 8.2.2 step 1)",
-                ["SignatureEncoding"], b"\0" + sig)
+            more_bad(bad, k, sig, digest, hname, label)
             wrong_h = "SHA-384" if hname != "SHA-384" else "SHA-256"
             vf.add(kid, alg, "sign", "invalid",
                    "sign a %d-byte digest (%s) with %s, which takes %d-byte digests"
@@ -552,87 +555,99 @@ def gen_rsa_pkcs1_sign(keys):
     return vf
 
 
+def gen_rsa_pkcs1_sign(keys):
+    vf = VectorFile(
+        "rsa-pkcs1-sign",
+        "RSASSA-PKCS1-v1_5 over a precomputed digest (Key Vault RS256/RS384/RS512). "
+        "Deterministic: op 'sign' cases must be reproduced byte for byte.",
+    )
+
+    def more_bad(bad, k, sig, digest, hname, label):
+        klen = rsa_k(k)
+        pss = pss_sign(k, digest, hname, Stream("pss-as-pkcs1", *label).read(len(digest)))
+        assert pss_ok(k, pss, digest, hname)
+        bad("valid RSASSA-PSS signature of the same digest presented as PKCS#1 v1.5",
+            ["WrongPadding"], pss)
+        n = k.public_key().public_numbers().n
+        bad("signature value equal to the modulus n (out of range)", ["RangeCheck"], i2osp(n, klen))
+        bad("signature with an extra leading zero byte (length k+1, RFC 8017 8.2.2 step 1)",
+            ["SignatureEncoding"], b"\0" + sig)
+
+    return rsa_sig_cases(
+        vf, keys, RS_ALGS,
+        sign=lambda k, digest, hname, salt: pkcs1_sign(k, digest, hname),
+        ok=pkcs1_ok,
+        valid_case=lambda msg, hlen: ("sign", "deterministic signature of %d-byte message" % len(msg)),
+        flip_at=(17, 6),
+        more_bad=more_bad,
+    )
+
+
 def gen_rsa_pss_sign(keys):
     vf = VectorFile(
-        "rsa-pss-sign.json",
         "rsa-pss-sign",
         "RSASSA-PSS over a precomputed digest (Key Vault PS256/PS384/PS512): MGF1 with the same "
         "hash, salt length = digest length. Salts are deterministic pseudo-random bytes; the "
         "signatures are not expected to be reproduced, only verified.",
     )
-    for kid, k in keys.items():
-        vf.keys[kid] = rsa_jwk(k)
-        klen = rsa_k(k)
-        for alg, hname in PS_ALGS:
-            label = (kid, alg)
-            hlen = len(H(hname, b""))
-            for i, msg in enumerate(messages(label)):
-                digest = H(hname, msg)
-                sig = pss_sign(k, digest, hname, Stream("salt", i, *label).read(hlen))
-                assert pss_ok(k, sig, digest, hname)
-                vf.add(kid, alg, "verify", "valid",
-                       "signature of %d-byte message, %d-byte salt" % (len(msg), hlen),
-                       msg=msg, digest=digest, signature=sig)
-            msg = b"abc"
-            digest = H(hname, msg)
-            sig = pss_sign(k, digest, hname, Stream("salt-abc", *label).read(hlen))
-            assert pss_ok(k, sig, digest, hname)
 
-            def bad(comment, flags, signature, msg=msg, digest=digest):
-                assert not pss_ok(k, signature, digest, hname), comment
-                vf.add(kid, alg, "verify", "invalid", comment, flags=flags,
-                       msg=msg, digest=digest, signature=signature)
+    def more_bad(bad, k, sig, digest, hname, label):
+        hlen = len(digest)
+        bad("PSS signature with salt length 0; Key Vault PS* uses salt length = digest length",
+            ["SaltLength"], pss_sign(k, digest, hname, b""))
+        emlen = (k.key_size - 1 + 7) // 8
+        smax = emlen - hlen - 2
+        bad("PSS signature with maximal salt length %d; Key Vault PS* uses %d" % (smax, hlen),
+            ["SaltLength"], pss_sign(k, digest, hname, Stream("salt-max", *label).read(smax)))
+        bad("PSS signature using MGF1-SHA1 instead of MGF1 with %s" % hname,
+            ["WrongMgfHash"], pss_sign(k, digest, hname, Stream("salt-mgf", *label).read(hlen), "SHA-1"))
+        bad("valid PKCS#1 v1.5 signature of the same digest presented as PSS",
+            ["WrongPadding"], pkcs1_sign(k, digest, hname))
 
-            bad("bit flip in the signature (last byte)", ["ModifiedSignature"], flip(sig, klen - 1, 0))
-            bad("bit flip in the signature (byte 9)", ["ModifiedSignature"], flip(sig, 9, 1))
-            bad("signature of H('abc') presented with H('abd')", ["WrongDigest"], sig,
-                msg=b"abd", digest=H(hname, b"abd"))
-            bad("PSS signature with salt length 0; Key Vault PS* uses salt length = digest length",
-                ["SaltLength"], pss_sign(k, digest, hname, b""))
-            emlen = (k.key_size - 1 + 7) // 8
-            smax = emlen - hlen - 2
-            bad("PSS signature with maximal salt length %d; Key Vault PS* uses %d" % (smax, hlen),
-                ["SaltLength"], pss_sign(k, digest, hname, Stream("salt-max", *label).read(smax)))
-            bad("PSS signature using MGF1-SHA1 instead of MGF1 with %s" % hname,
-                ["WrongMgfHash"], pss_sign(k, digest, hname, Stream("salt-mgf", *label).read(hlen), "SHA-1"))
-            bad("valid PKCS#1 v1.5 signature of the same digest presented as PSS",
-                ["WrongPadding"], pkcs1_sign(k, digest, hname))
-            wrong_h = "SHA-384" if hname != "SHA-384" else "SHA-256"
-            vf.add(kid, alg, "sign", "invalid",
-                   "sign a %d-byte digest (%s) with %s, which takes %d-byte digests"
-                   % (len(H(wrong_h, msg)), wrong_h, alg, len(digest)),
-                   flags=["DigestLength"], digest=H(wrong_h, msg))
-    return vf
+    return rsa_sig_cases(
+        vf, keys, PS_ALGS,
+        sign=lambda k, digest, hname, salt: pss_sign(k, digest, hname, salt.read(len(digest))),
+        ok=pss_ok,
+        valid_case=lambda msg, hlen: ("verify", "signature of %d-byte message, %d-byte salt" % (len(msg), hlen)),
+        flip_at=(9, 1),
+        more_bad=more_bad,
+    )
 
 
 OAEP_ALGS = [("RSA-OAEP", "SHA-1"), ("RSA-OAEP-256", "SHA-256")]
 
 
+def valid_decrypts(vf, kid, alg, mmax, max_text, encrypt):
+    """The valid decryption cases of a key and alg: plaintexts of 1, 16, 32 and `mmax`
+    (the maximum, `max_text`) bytes; `encrypt(size, pt)` makes each ciphertext."""
+    for size in (1, 16, 32, mmax):
+        pt = Stream("pt", size, kid, alg).read(size)
+        vf.add(kid, alg, "decrypt", "valid",
+               "%d-byte plaintext%s" % (size, " (%s)" % max_text if size == mmax else ""),
+               flags=["MaxLength"] if size == mmax else [],
+               plaintext=pt, ciphertext=encrypt(size, pt))
+
+
 def gen_rsa_oaep(keys):
     vf = VectorFile(
-        "rsa-oaep.json",
         "rsa-oaep",
         "RSAES-OAEP decryption (Key Vault RSA-OAEP = SHA-1 with MGF1-SHA1, RSA-OAEP-256 = SHA-256 "
         "with MGF1-SHA256; empty label). Seeds are deterministic pseudo-random bytes; "
         "implementations must decrypt the ciphertexts, not reproduce them.",
     )
-    for kid, k in keys.items():
-        vf.keys[kid] = rsa_jwk(k)
-        klen = rsa_k(k)
-        n = k.public_key().public_numbers().n
+    for kid, k, klen, n in each_rsa_key(vf, keys):
         for alg, hname in OAEP_ALGS:
             label = (kid, alg)
             hlen = len(H(hname, b""))
             mmax = klen - 2 * hlen - 2
-            for size in (1, 16, 32, mmax):
-                pt = Stream("pt", size, *label).read(size)
+
+            def encrypt(size, pt):
                 em = oaep_encode(pt, klen, hname, Stream("seed", size, *label).read(hlen))
                 ct = rsa_public_raw(k, em)
                 assert oaep_ok(k, ct, hname, pt)
-                vf.add(kid, alg, "decrypt", "valid",
-                       "%d-byte plaintext%s" % (size, " (maximum for this key/alg)" if size == mmax else ""),
-                       flags=["MaxLength"] if size == mmax else [],
-                       plaintext=pt, ciphertext=ct)
+                return ct
+
+            valid_decrypts(vf, kid, alg, mmax, "maximum for this key/alg", encrypt)
             pt = Stream("pt-bad", *label).read(32)
             em = oaep_encode(pt, klen, hname, Stream("seed-bad", *label).read(hlen))
             ct = rsa_public_raw(k, em)
@@ -682,27 +697,22 @@ def pkcs1_enc_ok(k, ct, expect):
 
 def gen_rsa1_5(keys):
     vf = VectorFile(
-        "rsa1_5.json",
         "rsa1_5",
         "RSAES-PKCS1-v1_5 decryption (Key Vault RSA1_5). Padding strings are deterministic "
         "pseudo-random non-zero bytes; implementations must decrypt the ciphertexts. "
         "Invalid cases must make decrypt fail with an error.",
     )
-    for kid, k in keys.items():
-        vf.keys[kid] = rsa_jwk(k)
-        klen = rsa_k(k)
-        n = k.public_key().public_numbers().n
+    for kid, k, klen, n in each_rsa_key(vf, keys):
         alg = "RSA1_5"
         mmax = klen - 11
-        for size in (1, 16, 32, mmax):
-            pt = Stream("pt", size, kid, alg).read(size)
+
+        def encrypt(size, pt):
             em = b"\0\x02" + Stream("ps", size, kid, alg).nonzero(klen - size - 3) + b"\0" + pt
             ct = rsa_public_raw(k, em)
             assert pkcs1_enc_ok(k, ct, pt)
-            vf.add(kid, alg, "decrypt", "valid",
-                   "%d-byte plaintext%s" % (size, " (maximum for this key)" if size == mmax else ""),
-                   flags=["MaxLength"] if size == mmax else [],
-                   plaintext=pt, ciphertext=ct)
+            return ct
+
+        valid_decrypts(vf, kid, alg, mmax, "maximum for this key", encrypt)
         pt = Stream("pt-bad", kid, alg).read(32)
         ps = Stream("ps-bad", kid, alg).nonzero(klen - 32 - 3)
         ct = rsa_public_raw(k, b"\0\x02" + ps + b"\0" + pt)
@@ -754,6 +764,11 @@ RFC3394 = [
 ]
 
 
+def oct_jwks(keys):
+    """JWKs of AES keys given as id -> key bytes."""
+    return {kid: {"kty": "oct", "k": b64u(key)} for kid, key in keys.items()}
+
+
 def unwrap_ok(kek, ct, expect):
     try:
         return aes_key_unwrap(kek, ct) == expect
@@ -763,14 +778,12 @@ def unwrap_ok(kek, ct, expect):
 
 def gen_aes_kw():
     vf = VectorFile(
-        "aes-kw.json",
         "aes-kw",
         "AES key wrap, RFC 3394 (Key Vault A128KW/A192KW/A256KW), default IV A6A6A6A6A6A6A6A6, "
         "no padding. Deterministic: op 'wrap' cases must be reproduced byte for byte. "
         "KEKs are those of RFC 3394 section 4; cases 'RFC 3394 4.x' are the published answers.",
+        oct_jwks(KW_KEKS),
     )
-    for kid, kek in KW_KEKS.items():
-        vf.keys[kid] = {"kty": "oct", "k": b64u(kek)}
     for kid, kek in KW_KEKS.items():
         alg = "A%dKW" % (len(kek) * 8)
         for i, (rk, size, expect) in enumerate(RFC3394):
@@ -855,14 +868,12 @@ def gcm_open(key, iv, ct, tag, aad):
 
 def gen_aes_gcm():
     vf = VectorFile(
-        "aes-gcm.json",
         "aes-gcm",
         "AES-GCM (Key Vault A128GCM/A192GCM/A256GCM): 96-bit iv, 128-bit tag kept separate from "
         "the ciphertext, optional aad. Deterministic for a given iv: op 'encrypt' cases must be "
         "reproduced byte for byte. Keys are those of the GCM specification test cases.",
+        oct_jwks(GCM_KEYS),
     )
-    for kid, key in GCM_KEYS.items():
-        vf.keys[kid] = {"kty": "oct", "k": b64u(key)}
     for kid, key in GCM_KEYS.items():
         alg = "A%dGCM" % (len(key) * 8)
         aead = AESGCM(key)
@@ -954,14 +965,12 @@ def cbcpad_open(key, iv, ct):
 
 def gen_aes_cbc():
     vf = VectorFile(
-        "aes-cbc.json",
         "aes-cbc",
         "AES-CBC with a 128-bit iv (Key Vault A128CBC/A192CBC/A256CBC: no padding, input must be a "
         "multiple of 16 bytes; A128CBCPAD/A192CBCPAD/A256CBCPAD: PKCS#7 padding). Deterministic: "
         "op 'encrypt' cases must be reproduced byte for byte. Keys are those of NIST SP 800-38A F.2.",
+        oct_jwks(CBC_KEYS),
     )
-    for kid, key in CBC_KEYS.items():
-        vf.keys[kid] = {"kty": "oct", "k": b64u(key)}
     for kid, key in CBC_KEYS.items():
         bits = len(key) * 8
         s = lambda *x: Stream("cbc", kid, *x)
