@@ -6,9 +6,17 @@
 //! the CLI opens the store and sends each request through the server's router in-process;
 //! when a running `localhsm serve` holds it, the CLI sends the same requests to that server
 //! over HTTPS (the server records its address in `DIR/server.json`).
+//!
+//! Layer: faces. May import [`crate::api`] (the wire contract both faces share),
+//! [`crate::server`] (its router for the in-process transport, the development token) and
+//! the core's types; nothing imports the CLI but `main`. Its modules import one another
+//! only downwards: this file dispatches to the command modules (`commands`, `access`),
+//! which use [`client`], which uses [`transport`]; `args`, `output`, `input`, `dates` and
+//! `error` are leaves.
 
 mod access;
 pub mod args;
+pub mod client;
 pub mod commands;
 mod dates;
 pub mod error;
@@ -22,7 +30,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use args::{Cli, Command, OutputFormat, ServeArgs, TokenArgs, DEFAULT_ADDR};
+pub use client::{Client, Status};
 pub use error::CliError;
+use output::Printer;
+use transport::Transport;
 
 /// The data directory: `--data`, else the user's data directory.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
@@ -66,20 +77,35 @@ pub fn run() -> ExitCode {
             ExitCode::SUCCESS
         }
         command => {
-            let globals = commands::Globals {
-                vault: cli.vault,
-                token: cli.token,
-                output: cli.output,
-            };
-            match commands::run(&dir, globals, command) {
-                Ok(commands::Status::Done) => ExitCode::SUCCESS,
-                Ok(commands::Status::Negative) => ExitCode::FAILURE,
+            let printer = Printer { format: cli.output };
+            let result = Transport::open(&dir)
+                .and_then(|t| Client::new(t, cli.vault, cli.token))
+                .and_then(|client| rest(&client, &printer, command));
+            match result {
+                Ok(Status::Done) => ExitCode::SUCCESS,
+                Ok(Status::Negative) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::FAILURE
                 }
             }
         }
+    }
+}
+
+/// Runs a command that talks to the store through the REST API.
+fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
+    match command {
+        Command::Vault(cmd) => commands::vault(c, p, cmd),
+        Command::Key(cmd) => commands::key(c, p, cmd),
+        Command::Deleted(cmd) => commands::deleted(c, p, cmd),
+        Command::TimeShift(a) => commands::time_shift(c, p, a),
+        Command::Role(cmd) => access::role(c, p, cmd),
+        Command::Log(cmd) => access::log(c, p, cmd),
+        Command::CustomerData(cmd) => access::customer_data(c, p, cmd),
+        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) => Err(CliError::bare(
+            "serve, token and vectors do not talk to the store through the REST API",
+        )),
     }
 }
 

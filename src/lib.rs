@@ -66,6 +66,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;

@@ -1,14 +1,30 @@
 //! `localhsm serve`: an HTTPS server speaking the Key Vault / Managed HSM keys REST API, so
-//! the Azure SDKs work against it with only the vault URL changed. A thin layer: it parses
-//! requests, calls the core, and writes Key Vault's JSON.
+//! the Azure SDKs work against it with only the vault URL changed. A thin layer: it reads
+//! requests into the wire types of [`crate::api`], calls the core, and writes Key Vault's
+//! JSON.
+//!
+//! Layer: faces. May import [`crate::api`] (the wire contract and the route table), the
+//! core (`store`, `vault`, `model`, `audit`, `clock`, `error`) and its own submodules; never
+//! `cli` (the CLI imports this). Its submodules import one another only downwards:
+//! handlers (`keys`, `roles`, `management`) use `context` and `error`, never this file.
+//!
+//! Invariants: each request is matched once against [`crate::api::ROUTES`], which decides
+//! 404 against 405 and names the access-log operation; a data-plane request resolves its
+//! vault at most once (`context::Ctx`) and, when it is well formed, parses its body once
+//! (`error::parse_json`); bad input is a 4xx in Key Vault's error shape, never a 5xx or a
+//! panic.
 
 pub mod auth;
+mod context;
 pub mod error;
 mod keys;
 mod management;
 mod roles;
 pub mod tls;
-pub mod wire;
+
+/// The wire models, at the path they had before they were shared with the CLI.
+pub use crate::api as wire;
+pub use context::AppState;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,14 +33,17 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, Method, Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+use crate::api::routes::{self, Lookup, Op};
+use crate::api::BaseUrl;
 use crate::clock::OffsetClock;
 use crate::error::Result;
 use crate::model::{VaultKind, VaultOptions};
 use crate::store::Store;
+use context::{Ctx, Query};
 use error::ApiError;
 
 /// Largest request body accepted; larger ones get 413.
@@ -35,15 +54,6 @@ pub const DEFAULT_VAULT: &str = "default";
 pub const SERVER_FILE: &str = "server.json";
 /// The `api-version` values accepted on Key Vault routes.
 pub const API_VERSIONS: &[&str] = &["7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01"];
-
-/// What the server shares between requests.
-#[derive(Clone)]
-pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// The dev-mode clock (`POST /management/time-shift` moves it).
-    pub clock: Arc<OffsetClock>,
-}
 
 /// Creates the default vault (a Managed HSM) in a new store. Whichever face opens a data
 /// directory first calls this.
@@ -75,26 +85,6 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-/// Where a request is going, after the path is split.
-struct Target<'a> {
-    segments: Vec<&'a str>,
-}
-
-impl<'a> Target<'a> {
-    /// Splits a path into segments. A trailing slash is dropped; an empty interior segment
-    /// stays (an empty version means "current", as the SDKs send it).
-    fn parse(path: &'a str) -> Self {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        let segments = if trimmed.is_empty() {
-            Vec::new()
-        } else {
-            trimmed.split('/').collect()
-        };
-        Self { segments }
-    }
-}
-
 /// The vault a host names: `{vault}.localhost[:port]`, else the default vault.
 pub fn vault_for_host(host: &str) -> String {
     if host.starts_with('[') {
@@ -121,24 +111,6 @@ fn host_of(req: &Request<Body>) -> String {
 
 fn new_request_id() -> String {
     crate::crypto::random_guid().unwrap_or_else(|_| "00000000-0000-0000-0000-000000000000".into())
-}
-
-/// Runs a store call off the async workers (it may write, and so flush, or hash a lot)
-/// and maps its error to the wire.
-pub(crate) async fn run_blocking<A: Send + 'static, T: Send + 'static>(
-    arg: A,
-    f: impl FnOnce(A) -> crate::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || f(arg))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "the operation was interrupted",
-            )
-        })?
-        .map_err(ApiError::from)
 }
 
 async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
@@ -179,8 +151,8 @@ async fn route(
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
-    let target = Target::parse(&path);
-    let is_management = target.segments.first() == Some(&"management");
+    let segments = routes::segments(&path);
+    let is_management = segments.first() == Some(&"management");
 
     // The challenge comes first: the SDKs send their first request without a token and
     // without a body, and expect a 401 before any validation.
@@ -210,15 +182,14 @@ async fn route(
     let params = Query::parse(&query)?;
 
     if is_management {
-        return management::route(
-            &state,
-            &caller,
-            &method,
-            &target.segments[1..],
-            &params,
-            &body,
-        )
-        .await;
+        // Before the route: the management API is closed to others, whatever they ask.
+        management::require_admin(&state, &caller)?;
+        return match routes::lookup(&method, &segments) {
+            Lookup::Found(route, p) => {
+                management::handle(&state, route.op, &p, &params, &body).await
+            }
+            miss => Err(ApiError::unrouted(&miss, &method, &path)),
+        };
     }
     let api_version = params.get("api-version").ok_or_else(|| {
         ApiError::bad_parameter(format!(
@@ -232,62 +203,84 @@ async fn route(
             API_VERSIONS.join(", ")
         )));
     }
-    let ctx = keys::Ctx {
+    let ctx = Ctx::new(
         state,
-        vault_name: vault_for_host(&host),
-        base: wire::BaseUrl(format!("https://{host}")),
-        api_version: api_version.to_string(),
+        vault_for_host(&host),
+        BaseUrl(format!("https://{host}")),
+        api_version.to_string(),
         caller,
         params,
-    };
+    );
     let started = Instant::now();
-    let (outcome, operation) = match roles::split(&target.segments) {
-        Some((scope, rest)) => (
-            roles::route(&ctx, &method, &scope, &rest, &body).await,
-            roles::operation_name(&method, &rest),
-        ),
-        None => (
-            keys::route(&ctx, &method, &target.segments, body).await,
-            keys::operation_name(&method, &target.segments),
-        ),
+    let found = routes::lookup(&method, &segments);
+    let outcome = match &found {
+        Lookup::Found(route, p) => dispatch(&ctx, route.op, p, &body).await,
+        miss => Err(unrouted(miss, &method, &path, &segments)),
+    };
+    let route = match &found {
+        Lookup::Found(route, p) => Some((*route, p)),
+        _ => None,
     };
     let (status, code) = match &outcome {
         Ok(r) => (r.status().as_u16(), None),
         Err(e) => (e.status().as_u16(), Some(e.code())),
     };
-    let call = crate::audit::CallRecord {
+    ctx.record_access(crate::audit::CallRecord {
         caller: &ctx.caller,
-        operation,
+        operation: route.map_or("Unknown", |(r, _)| r.log_name),
         api_version: &ctx.api_version,
-        resource_id: keys::resource_id(&ctx, &target.segments),
+        resource_id: resource_id(&ctx.base, route.map(|(_, p)| p)),
         status,
         error_code: code,
         duration_ms: started.elapsed().as_millis() as u64,
         request_id,
         request_uri: &path,
-    };
-    if let Err(e) = ctx.state.store.record_access(&ctx.vault_name, call) {
-        tracing::warn!(error = %e, "cannot write the access log");
-    }
+    });
     outcome
 }
 
-/// Query parameters, with names percent-decoded (the SDKs send `api%2Dversion`).
-#[derive(Debug, Default)]
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(q: &str) -> Result<Self, ApiError> {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map(Query)
-            .map_err(|_| ApiError::bad_parameter("the query string is malformed"))
+/// A data-plane request the table has a row for.
+async fn dispatch(
+    ctx: &Ctx,
+    op: Op,
+    p: &routes::Params<'_>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    // A name Key Vault forbids is a 400 naming the problem on every route, not a 404 that
+    // suggests such a key could exist.
+    let key = p.get("key");
+    if let Some(name) = key {
+        crate::model::validate_name("key", name)?;
     }
+    if op.route().is_scoped() {
+        let name = p.get("name").unwrap_or_default();
+        roles::handle(ctx, op, p.scope(), name, body).await
+    } else {
+        keys::handle(ctx, op, (key.unwrap_or_default(), p.version()), body).await
+    }
+}
 
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+/// A data-plane request the table has no row for: a 400 for a key name Key Vault forbids
+/// (before the 404 or 405, which would suggest such a key could exist), else the miss.
+fn unrouted(
+    miss: &Lookup<'_>,
+    method: &axum::http::Method,
+    path: &str,
+    segments: &[&str],
+) -> ApiError {
+    match routes::key_name(segments).map(|n| crate::model::validate_name("key", n)) {
+        Some(Err(e)) => e.into(),
+        _ => ApiError::unrouted(miss, method, path),
+    }
+}
+
+/// The resource a request is about, for the access log: the key (with its version when
+/// the path names one), or the vault.
+fn resource_id(base: &BaseUrl, p: Option<&routes::Params<'_>>) -> String {
+    match p.and_then(|p| Some((p.get("key")?, p.version()))) {
+        Some((name, Some(v))) if v.len() == 32 => base.kid(name, v),
+        Some((name, _)) => base.key_url(name),
+        None => base.0.clone(),
     }
 }
 
@@ -419,45 +412,5 @@ pub async fn call(app: Router, req: Request<Body>) -> Response {
     }
 }
 
-/// Method check helper for routes.
-pub(crate) fn method_not_allowed(method: &Method) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "MethodNotAllowed",
-        format!("method {method} is not allowed on this resource"),
-    )
-}
-
-/// An unknown route.
-pub(crate) fn not_found(path: &[&str]) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        format!("no such resource: /{}", path.join("/")),
-    )
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_picks_vault() {
-        assert_eq!(vault_for_host("localhost:8443"), "default");
-        assert_eq!(vault_for_host("127.0.0.1:8443"), "default");
-        assert_eq!(vault_for_host("pp.localhost:8443"), "pp");
-        assert_eq!(vault_for_host("PP.LOCALHOST"), "pp");
-        assert_eq!(vault_for_host("a.b.localhost"), "default");
-        assert_eq!(vault_for_host("[::1]:8443"), "default");
-    }
-
-    #[test]
-    fn paths_split_like_key_vault() {
-        assert_eq!(Target::parse("/keys/k/").segments, vec!["keys", "k"]);
-        assert_eq!(
-            Target::parse("/keys/k//sign").segments,
-            vec!["keys", "k", "", "sign"]
-        );
-        assert!(Target::parse("/").segments.is_empty());
-    }
-}
+mod tests;

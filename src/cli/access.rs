@@ -1,26 +1,22 @@
 //! `localhsm role`, `log` and `customer-data`: access control, access logs and
 //! customer-data requests, through the same REST client as every other command.
-
-use axum::http::Method;
-use serde_json::{json, Value};
+//!
+//! Layer: faces (CLI). May import `api` (route table, bodies), `rbac` (the built-in roles)
+//! and `cli::{args, client, dates, error, output}`; nothing imports it but
+//! [`crate::cli`]. Invariant: as in [`super::commands`], every call is a row of the route
+//! table with a wire-type body.
 
 use super::args::{CustomerDataCommand, LogCommand, LogFilter, RoleCommand, Subject};
-use super::commands::{seg, Client, Status};
+use super::client::{read, Client, Status};
 use super::dates::parse_time;
 use super::error::CliError;
 use super::output::{Printer, Shape};
+use crate::api::{
+    AccessLogParams, CustomerDataRequest, ListResult, Op, RoleAssignmentCreateParameters,
+    RoleAssignmentFilter, RoleAssignmentProperties, RoleAssignmentWire,
+};
 use crate::rbac::BUILT_IN_ROLES;
-
-/// The REST path of a role collection at `scope` (`/`, `/keys`, `/keys/NAME`).
-fn role_path(scope: &str, collection: &str) -> String {
-    let scope = scope.trim_matches('/');
-    let prefix = if scope.is_empty() {
-        String::new()
-    } else {
-        format!("/{scope}")
-    };
-    format!("{prefix}/providers/Microsoft.Authorization/{collection}")
-}
+use serde_json::json;
 
 /// A built-in role by id, full name or short name (`Crypto User`), case-insensitively.
 fn role_id(role: &str) -> Result<&'static str, CliError> {
@@ -49,17 +45,17 @@ fn new_assignment_name() -> Result<String, CliError> {
 /// `localhsm role ...`.
 pub fn role(c: &Client, p: &Printer, cmd: RoleCommand) -> Result<Status, CliError> {
     match cmd {
-        RoleCommand::List { scope } => {
-            let (path, at_scope) = match &scope {
-                Some(s) => (role_path(s, "roleAssignments"), true),
-                None => (role_path("/", "roleAssignments"), false),
+        RoleCommand::List { scope: None } => {
+            let v = c.call(Op::RoleAssignmentList, &["/"])?;
+            p.show(Shape::RoleAssignments, &v);
+        }
+        RoleCommand::List { scope: Some(scope) } => {
+            let filter = RoleAssignmentFilter {
+                at_scope: true,
+                principal: None,
             };
-            let path = if at_scope {
-                format!("{path}?$filter=atScope()")
-            } else {
-                path
-            };
-            let v = c.request(Method::GET, &path, None)?;
+            let query = [("$filter", filter.to_string())];
+            let v = c.call_query(Op::RoleAssignmentList, &[&scope], &query)?;
             p.show(Shape::RoleAssignments, &v);
         }
         RoleCommand::Assign {
@@ -68,68 +64,58 @@ pub fn role(c: &Client, p: &Printer, cmd: RoleCommand) -> Result<Status, CliErro
             scope,
             name,
         } => {
-            let id = role_id(&role)?;
             let name = match name {
                 Some(n) => n,
                 None => new_assignment_name()?,
             };
-            let body =
-                json!({ "properties": { "roleDefinitionId": id, "principalId": principal } });
-            let path = format!("{}/{}", role_path(&scope, "roleAssignments"), seg(&name));
-            let v = c.request(Method::PUT, &path, Some(body))?;
+            let body = RoleAssignmentCreateParameters {
+                properties: RoleAssignmentProperties {
+                    scope: None,
+                    role_definition_id: role_id(&role)?.to_string(),
+                    principal_id: principal,
+                },
+            };
+            let v = c.call_with(Op::RoleAssignmentCreate, &[&scope, &name], &body)?;
             p.show(Shape::RoleAssignments, &json!({ "value": [v] }));
         }
         RoleCommand::Remove { name } => {
             // An assignment's id includes its scope; find it so the user need not give it.
-            let all = c.request(Method::GET, &role_path("/", "roleAssignments"), None)?;
+            let all: ListResult<RoleAssignmentWire> =
+                read(&c.call(Op::RoleAssignmentList, &["/"])?)?;
             let scope = all
-                .get("value")
-                .and_then(Value::as_array)
+                .value
                 .into_iter()
-                .flatten()
-                .find(|a| {
-                    a.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                })
-                .and_then(|a| a.pointer("/properties/scope").and_then(Value::as_str))
-                .unwrap_or("/")
-                .to_string();
-            let path = format!("{}/{}", role_path(&scope, "roleAssignments"), seg(&name));
-            let v = c.request(Method::DELETE, &path, None)?;
+                .find(|a| a.name.eq_ignore_ascii_case(&name))
+                .and_then(|a| a.properties.scope)
+                .unwrap_or_else(|| "/".to_string());
+            let v = c.call(Op::RoleAssignmentDelete, &[&scope, &name])?;
             p.show(Shape::RoleAssignments, &json!({ "value": [v] }));
         }
         RoleCommand::Definitions => {
-            let v = c.request(Method::GET, &role_path("/", "roleDefinitions"), None)?;
+            let v = c.call(Op::RoleDefinitionList, &["/"])?;
             p.show(Shape::RoleDefinitions, &v);
         }
     }
     Ok(Status::Done)
 }
 
-fn log_query(vault: &str, f: &LogFilter) -> Result<String, CliError> {
-    let mut q = Vec::new();
-    if let Some(principal) = &f.principal {
-        q.push(format!("principal={}", seg(principal)));
-    }
-    if let Some(since) = &f.since {
-        let t = parse_time(since).map_err(|e| {
-            CliError::new(
-                format!("--since: {e}"),
-                "give Unix seconds or an RFC 3339 time",
-            )
-        })?;
-        q.push(format!("since={t}"));
-    }
-    if let Some(limit) = f.limit {
-        q.push(format!("limit={limit}"));
-    }
-    let mut path = format!("/management/vaults/{}/accesslog", seg(vault));
-    if !q.is_empty() {
-        path.push('?');
-        path.push_str(&q.join("&"));
-    }
-    Ok(path)
+fn log_params(f: LogFilter) -> Result<AccessLogParams, CliError> {
+    let since = f
+        .since
+        .map(|s| {
+            parse_time(&s).map_err(|e| {
+                CliError::new(
+                    format!("--since: {e}"),
+                    "give Unix seconds or an RFC 3339 time",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(AccessLogParams {
+        principal: f.principal,
+        since,
+        limit: f.limit,
+    })
 }
 
 /// `localhsm log ...`.
@@ -137,17 +123,13 @@ pub fn log(c: &Client, p: &Printer, cmd: LogCommand) -> Result<Status, CliError>
     let vault = c.vault_name();
     match cmd {
         LogCommand::List(f) => {
-            let v = c.request(Method::GET, &log_query(&vault, &f)?, None)?;
+            let v = c.call_query(Op::VaultAccessLog, &[&vault], &log_params(f)?)?;
             p.show(Shape::AccessLog, &v);
         }
         LogCommand::Export(f) => {
-            let v = c.request(Method::GET, &log_query(&vault, &f)?, None)?;
-            for record in v
-                .get("value")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            let v = c.call_query(Op::VaultAccessLog, &[&vault], &log_params(f)?)?;
+            let records: crate::api::Values<serde_json::Value> = read(&v)?;
+            for record in records.value {
                 println!("{record}");
             }
         }
@@ -161,9 +143,9 @@ pub fn customer_data(
     p: &Printer,
     cmd: CustomerDataCommand,
 ) -> Result<Status, CliError> {
-    let (path, subject) = match cmd {
-        CustomerDataCommand::Export(s) => ("/management/customer-data/export", s),
-        CustomerDataCommand::Delete(s) => ("/management/customer-data/delete", s),
+    let (op, subject) = match cmd {
+        CustomerDataCommand::Export(s) => (Op::CustomerDataExport, s),
+        CustomerDataCommand::Delete(s) => (Op::CustomerDataDelete, s),
     };
     let Subject {
         principal,
@@ -171,17 +153,14 @@ pub fn customer_data(
         device_id,
         tag,
     } = subject;
-    let body = json!({ "principal": principal, "upn": upn, "deviceId": device_id, "tag": tag });
-    let body = Value::Object(
-        body.as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
-    let v = c.request(Method::POST, path, Some(body))?;
-    if path.ends_with("export") {
+    let body = CustomerDataRequest {
+        principal,
+        upn,
+        device_id,
+        tag,
+    };
+    let v = c.call_with(op, &[], &body)?;
+    if op == Op::CustomerDataExport {
         // The export is one JSON document whatever the output format.
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
@@ -195,7 +174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_names_and_paths() {
+    fn role_names() {
         assert_eq!(
             role_id("Crypto User").unwrap(),
             "21dbd100-6940-42c2-9190-5d6cb909625b"
@@ -209,13 +188,5 @@ mod tests {
             "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
         );
         assert!(role_id("Owner").is_err());
-        assert_eq!(
-            role_path("/", "roleAssignments"),
-            "/providers/Microsoft.Authorization/roleAssignments"
-        );
-        assert_eq!(
-            role_path("/keys/k1", "roleAssignments"),
-            "/keys/k1/providers/Microsoft.Authorization/roleAssignments"
-        );
     }
 }

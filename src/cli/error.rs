@@ -1,11 +1,16 @@
 //! The CLI's error: what went wrong (the server's own message, or the store's) and a hint
-//! at what to do, chosen by Key Vault error code and by the request that failed.
+//! at what to do, chosen by Key Vault error code and by the call that failed.
+//!
+//! Layer: faces (CLI). May import `api` (the route table's operations), the core's `error`
+//! and `server` constants. Invariant: a hint names a command that exists, chosen by the
+//! call's row of the route table, never by re-reading its path.
 
 use std::fmt;
 use std::path::Path;
 
 use serde_json::Value;
 
+use crate::api::Op;
 use crate::error::Error;
 
 /// A failed command. Printed as `error: ...` and `hint: ...` on stderr; the process exits 1.
@@ -55,7 +60,8 @@ impl CliError {
         if message.is_empty() {
             message = format!(
                 "the server answered HTTP {status} to {} {}",
-                req.method, req.path
+                req.op.route().method,
+                req.path
             );
         }
         Self {
@@ -112,52 +118,27 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// The request an error answered, for choosing a hint.
+/// The call an error answered, for choosing a hint.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestInfo<'a> {
-    /// HTTP method.
-    pub method: &'a str,
-    /// Path (a query string is ignored).
+    /// Its row of the route table.
+    pub op: Op,
+    /// Its path (a query string is ignored).
     pub path: &'a str,
     /// The vault given with `--vault`, if any.
     pub vault: Option<&'a str>,
-    /// The JSON body sent, if any.
-    pub body: Option<&'a Value>,
+    /// The key or vault it names (in its path, or the `name` of its body), if any.
+    pub subject: Option<&'a str>,
 }
 
 impl RequestInfo<'_> {
-    fn segments(&self) -> Vec<&str> {
-        let path = self.path.split('?').next().unwrap_or("");
-        let path = path.strip_prefix('/').unwrap_or(path);
-        let path = path.strip_suffix('/').unwrap_or(path);
-        if path.is_empty() {
-            return Vec::new();
-        }
-        path.split('/').collect()
-    }
-
     fn is_management(&self) -> bool {
-        self.segments().first() == Some(&"management")
+        self.op.route().is_management()
     }
 
-    /// The key or vault the request names: from the path, else the body's `name`.
+    /// The key or vault the request names, or a placeholder.
     fn subject(&self) -> String {
-        let seg = self.segments();
-        let from_path = match seg.as_slice() {
-            ["management", "vaults" | "deletedvaults", name, ..] => Some(*name),
-            ["keys", "restore"] => None,
-            ["keys" | "deletedkeys", name, ..] => Some(*name),
-            _ => None,
-        };
-        from_path
-            .map(str::to_string)
-            .or_else(|| {
-                self.body
-                    .and_then(|b| b.get("name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "NAME".to_string())
+        self.subject.unwrap_or("NAME").to_string()
     }
 
     /// ` --vault V` when a vault other than the default one was given.
@@ -170,22 +151,27 @@ impl RequestInfo<'_> {
 
     /// The `localhsm` command that sends this request, for `--help` hints.
     fn command(&self) -> &'static str {
-        let seg = self.segments();
-        match (seg.as_slice(), self.method) {
-            (["management", ..], _) => "vault",
-            (["keys", _, "create"], _) => "key create",
-            (["keys", "restore"], _) => "key restore",
-            (["keys", _], "PUT") => "key import",
-            (["keys", _, ..], "PATCH") => "key update",
-            (["keys", _, _, op], _) => match *op {
-                "sign" => "key sign",
-                "verify" => "key verify",
-                "encrypt" => "key encrypt",
-                "decrypt" => "key decrypt",
-                "wrapkey" => "key wrap",
-                "unwrapkey" => "key unwrap",
-                _ => "key",
-            },
+        use Op as O;
+        match self.op {
+            O::KeyCreate => "key create",
+            O::KeyRestore => "key restore",
+            O::KeyImport => "key import",
+            O::KeyUpdate | O::KeyUpdateVersion => "key update",
+            O::KeySign => "key sign",
+            O::KeyVerify => "key verify",
+            O::KeyEncrypt => "key encrypt",
+            O::KeyDecrypt => "key decrypt",
+            O::KeyWrap => "key wrap",
+            O::KeyUnwrap => "key unwrap",
+            O::RoleAssignmentList | O::RoleAssignmentGet => "role list",
+            O::RoleAssignmentCreate => "role assign",
+            O::RoleAssignmentDelete => "role remove",
+            O::RoleDefinitionList | O::RoleDefinitionGet => "role definitions",
+            O::VaultAccessLog => "log list",
+            O::CustomerDataExport => "customer-data export",
+            O::CustomerDataDelete => "customer-data delete",
+            O::TimeShift => "time-shift",
+            _ if self.is_management() => "vault",
             _ => "key",
         }
     }
@@ -196,7 +182,12 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
     let name = req.subject();
     let vf = req.vault_flag();
     let hint = match (code, inner) {
-        ("KeyNotFound", _) if req.segments().first() == Some(&"deletedkeys") => {
+        ("KeyNotFound", _)
+            if matches!(
+                req.op,
+                Op::DeletedKeyList | Op::DeletedKeyGet | Op::DeletedKeyPurge | Op::DeletedKeyRecover
+            ) =>
+        {
             format!("`localhsm deleted list{vf}` shows the deleted keys of this vault")
         }
         ("KeyNotFound", _) => format!(
@@ -281,12 +272,12 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn req<'a>(method: &'a str, path: &'a str, vault: Option<&'a str>) -> RequestInfo<'a> {
+    fn req<'a>(op: Op, args: &[&'a str], vault: Option<&'a str>) -> RequestInfo<'a> {
         RequestInfo {
-            method,
-            path,
+            op,
+            path: "/",
             vault,
-            body: None,
+            subject: args.first().copied(),
         }
     }
 
@@ -299,51 +290,28 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn hints_follow_the_code_and_the_request() {
-        let e = CliError::from_response(
-            404,
-            &err("KeyNotFound", None),
-            &req("GET", "/keys/k1?api-version=7.5", Some("dev")),
-        );
-        assert_eq!(e.message, "boom");
-        assert!(e.hint.unwrap().contains("localhsm key list --vault dev"));
-
-        let e = CliError::from_response(
-            409,
-            &err("Conflict", Some("ObjectIsDeletedButRecoverable")),
-            &req("POST", "/keys/k1/create", None),
-        );
-        assert!(e.hint.unwrap().contains("localhsm key recover k1`"));
-
-        let e = CliError::from_response(
-            403,
-            &err("Forbidden", Some("PurgeProtectionEnabled")),
-            &req("DELETE", "/management/deletedvaults/pp", None),
-        );
-        assert!(e.hint.unwrap().contains("localhsm vault show pp --deleted"));
-
-        let body = serde_json::json!({"name": "v1"});
-        let e = CliError::from_response(
-            409,
-            &err("Conflict", Some("ObjectIsDeletedButRecoverable")),
-            &RequestInfo {
-                body: Some(&body),
-                ..req("POST", "/management/vaults", None)
-            },
-        );
-        assert!(e.hint.unwrap().contains("localhsm vault recover v1"));
-
-        let e = CliError::from_response(
-            400,
-            &err("BadParameter", None),
-            &req("POST", "/keys/k//wrapkey", None),
-        );
-        assert!(e.hint.unwrap().contains("localhsm key wrap --help"));
+        let conflict = ("Conflict", Some("ObjectIsDeletedButRecoverable"));
+        for (status, (code, inner), request, hint) in [
+            (404, ("KeyNotFound", None), req(Op::KeyGet, &["k1"], Some("dev")), "localhsm key list --vault dev"),
+            (404, ("KeyNotFound", None), req(Op::DeletedKeyGet, &["k1"], None), "localhsm deleted list`"),
+            (409, conflict, req(Op::KeyCreate, &["k1"], None), "localhsm key recover k1`"),
+            (409, conflict, req(Op::VaultCreate, &["v1"], None), "localhsm vault recover v1"),
+            (403, ("Forbidden", Some("PurgeProtectionEnabled")), req(Op::DeletedVaultPurge, &["pp"], None), "localhsm vault show pp --deleted"),
+            (400, ("BadParameter", None), req(Op::KeyWrap, &["k", ""], None), "localhsm key wrap --help"),
+            (400, ("BadParameter", None), req(Op::RoleAssignmentCreate, &["/", "a"], None), "localhsm role assign --help"),
+        ] {
+            let e = CliError::from_response(status, &err(code, inner), &request);
+            assert_eq!(e.message, "boom");
+            let got = e.hint.unwrap_or_default();
+            assert!(got.contains(hint), "{code} for {:?}: {got}", request.op);
+        }
     }
 
     #[test]
     fn non_json_errors_still_say_what_failed() {
-        let e = CliError::from_response(502, b"<html>", &req("GET", "/keys", None));
+        let e = CliError::from_response(502, b"<html>", &req(Op::KeyList, &[], None));
         assert!(e.message.contains("HTTP 502"));
         assert_eq!(e.hint, None);
     }

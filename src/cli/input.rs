@@ -1,4 +1,8 @@
-//! Reading the user's inputs: byte values in several spellings, files, and stdin.
+//! Reading the user's inputs: byte values in several spellings, files, stdin, and JSON Web
+//! Keys.
+//!
+//! Layer: faces (CLI). May import the core's `crypto` and `cli::error`. Invariant: only one
+//! input of a command is read from stdin; a bad input names the option it came from.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -10,6 +14,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::error::CliError;
+use crate::crypto::Jwk;
 
 /// How byte values may be written, for hints.
 pub const BYTES_SYNTAX: &str =
@@ -97,7 +102,7 @@ pub fn opt_bytes(arg: Option<&str>, what: &str) -> Result<Option<Vec<u8>>, CliEr
 }
 
 /// Reads a JSON Web Key from a file or `-` (stdin).
-pub fn jwk(arg: &str) -> Result<Value, CliError> {
+pub fn jwk(arg: &str) -> Result<Jwk, CliError> {
     let raw = if arg == "-" {
         stdin("--jwk")?
     } else {
@@ -115,7 +120,12 @@ pub fn jwk(arg: &str) -> Result<Value, CliError> {
             "give a single JWK object, not a set or a wrapper",
         ));
     }
-    Ok(value)
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        CliError::new(
+            format!("--jwk: {arg}: member '{}': {}", e.path(), e.inner()),
+            "give a JSON Web Key (RFC 7517) whose members are base64url",
+        )
+    })
 }
 
 fn abbreviate(s: &str) -> String {

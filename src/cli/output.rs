@@ -1,6 +1,9 @@
 //! Printing results: the REST JSON as it came (`--output json`), or readable tables. Tables
 //! show only public fields; the server never sends private key material, and these views
 //! would not print it if it did.
+//!
+//! Layer: faces (CLI). May import `rbac` (role names), the crypto encodings and
+//! `cli::{args, dates}`. Invariant: `--output json` prints the answer unchanged.
 
 use serde_json::Value;
 
@@ -83,12 +86,16 @@ impl Printer {
 fn table(shape: Shape, v: &Value) -> String {
     match shape {
         Shape::Key => key(v),
-        Shape::Keys => list(v, "keys", &KEY_COLUMNS),
-        Shape::Versions => list(v, "versions", &VERSION_COLUMNS),
-        Shape::DeletedKeys => list(v, "deleted keys", &DELETED_KEY_COLUMNS),
+        Shape::Keys => list(v, "keys", &[&[KEY_NAME], &KEY_ITEM_COLUMNS]),
+        Shape::Versions => list(v, "versions", &[&[KEY_VERSION], &KEY_ITEM_COLUMNS]),
+        Shape::DeletedKeys => list(v, "deleted keys", &[&[KEY_NAME], &DELETED_COLUMNS, &[TAGS]]),
         Shape::Vault => vault(v),
-        Shape::Vaults => list(v, "vaults", &VAULT_COLUMNS),
-        Shape::DeletedVaults => list(v, "deleted vaults", &DELETED_VAULT_COLUMNS),
+        Shape::Vaults => list(v, "vaults", &[&VAULT_COLUMNS]),
+        Shape::DeletedVaults => list(
+            v,
+            "deleted vaults",
+            &[&VAULT_COLUMNS[..2], &VAULT_COLUMNS[3..4], &DELETED_COLUMNS],
+        ),
         Shape::Operation { label, hex } => operation(v, label, hex),
         Shape::Verify => fields(&[(
             "valid",
@@ -97,9 +104,9 @@ fn table(shape: Shape, v: &Value) -> String {
                 .unwrap_or(false)
                 .to_string(),
         )]),
-        Shape::RoleAssignments => list(v, "role assignments", &ROLE_ASSIGNMENT_COLUMNS),
-        Shape::RoleDefinitions => list(v, "role definitions", &ROLE_DEFINITION_COLUMNS),
-        Shape::AccessLog => list(v, "access-log records", &ACCESS_LOG_COLUMNS),
+        Shape::RoleAssignments => list(v, "role assignments", &[&ROLE_ASSIGNMENT_COLUMNS]),
+        Shape::RoleDefinitions => list(v, "role definitions", &[&ROLE_DEFINITION_COLUMNS]),
+        Shape::AccessLog => list(v, "access-log records", &[&ACCESS_LOG_COLUMNS]),
         Shape::CustomerDataDeletion => {
             let awaiting: Vec<String> = v
                 .get("keysAwaitingPurge")
@@ -249,29 +256,23 @@ fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// A column: header and how to compute its cell from an item.
 type Column = (&'static str, fn(&Value) -> String);
 
-const KEY_COLUMNS: [Column; 6] = [
-    ("NAME", |v| kid_parts(v.get("kid")).0),
+const KEY_NAME: Column = ("NAME", |v| kid_parts(v.get("kid")).0);
+const KEY_VERSION: Column = ("VERSION", |v| kid_parts(v.get("kid")).1);
+const TAGS: Column = ("TAGS", |v| tags(v.get("tags")));
+
+/// A key's or a version's columns after its name or version.
+const KEY_ITEM_COLUMNS: [Column; 5] = [
     ("ENABLED", |v| text(attr(v, "enabled"))),
     ("CREATED", |v| date(attr(v, "created"))),
     ("UPDATED", |v| date(attr(v, "updated"))),
     ("EXPIRES", |v| date(attr(v, "exp"))),
-    ("TAGS", |v| tags(v.get("tags"))),
+    TAGS,
 ];
 
-const VERSION_COLUMNS: [Column; 6] = [
-    ("VERSION", |v| kid_parts(v.get("kid")).1),
-    ("ENABLED", |v| text(attr(v, "enabled"))),
-    ("CREATED", |v| date(attr(v, "created"))),
-    ("UPDATED", |v| date(attr(v, "updated"))),
-    ("EXPIRES", |v| date(attr(v, "exp"))),
-    ("TAGS", |v| tags(v.get("tags"))),
-];
-
-const DELETED_KEY_COLUMNS: [Column; 4] = [
-    ("NAME", |v| kid_parts(v.get("kid")).0),
+/// When a deleted key or vault was deleted and will be purged.
+const DELETED_COLUMNS: [Column; 2] = [
     ("DELETED", |v| date(v.get("deletedDate"))),
     ("SCHEDULED PURGE", |v| date(v.get("scheduledPurgeDate"))),
-    ("TAGS", |v| tags(v.get("tags"))),
 ];
 
 const VAULT_COLUMNS: [Column; 5] = [
@@ -280,14 +281,6 @@ const VAULT_COLUMNS: [Column; 5] = [
     ("RETENTION DAYS", |v| text(v.get("retentionDays"))),
     ("PURGE PROTECTION", |v| text(v.get("purgeProtection"))),
     ("CREATED", |v| date(v.get("created"))),
-];
-
-const DELETED_VAULT_COLUMNS: [Column; 5] = [
-    ("NAME", |v| text(v.get("name"))),
-    ("KIND", |v| text(v.get("kind"))),
-    ("PURGE PROTECTION", |v| text(v.get("purgeProtection"))),
-    ("DELETED", |v| date(v.get("deletedDate"))),
-    ("SCHEDULED PURGE", |v| date(v.get("scheduledPurgeDate"))),
 ];
 
 /// The last segment of a role definition id path.
@@ -335,7 +328,9 @@ const ACCESS_LOG_COLUMNS: [Column; 7] = [
     ("RESOURCE", |v| text(v.get("resourceId"))),
 ];
 
-fn list(v: &Value, what: &str, cols: &[Column]) -> String {
+/// A listing's items in columns, given as runs of columns in order.
+fn list(v: &Value, what: &str, runs: &[&[Column]]) -> String {
+    let cols: Vec<&Column> = runs.iter().flat_map(|r| r.iter()).collect();
     let items = v
         .get("value")
         .and_then(Value::as_array)

@@ -1,6 +1,12 @@
 //! Authentication in dev mode: every request needs a bearer token (the SDKs' challenge flow
 //! depends on the 401), any token is accepted, and a JWT's `oid`/`upn`/`tid` claims name the
 //! caller. Signatures are not checked.
+//!
+//! Layer: faces (server); the CLI uses [`mint_token`]. May import `model`. Invariant: a
+//! token's claims are decoded once while it stays in use, not on every request; what is
+//! remembered is the claims segment and the identity it names, never a whole token.
+
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,30 +46,66 @@ pub fn challenge(kind: VaultKind) -> Response {
 
 /// The caller named by a token's claims (when it is a JWT) and the client address.
 pub fn caller(token: &str, ip: Option<String>) -> Caller {
-    let mut caller = Caller {
+    let identity = token.split('.').nth(1).map(identity).unwrap_or_default();
+    Caller {
+        object_id: identity.object_id.clone(),
+        upn: identity.upn.clone(),
+        tenant_id: identity.tenant_id.clone(),
         ip,
-        ..Caller::default()
-    };
-    let Some(payload) = token.split('.').nth(1) else {
-        return caller;
-    };
+    }
+}
+
+/// Who a JWT's claims name.
+#[derive(Debug, Default)]
+struct Identity {
+    object_id: Option<String>,
+    upn: Option<String>,
+    tenant_id: Option<String>,
+}
+
+/// How many claims segments [`identity`] remembers; a client sends one token for its
+/// lifetime, so a few cover every client of a dev server.
+const REMEMBERED: usize = 32;
+
+/// The identity a JWT's claims segment names, decoded once per segment while it stays in
+/// use. The segment alone is not a credential (the signature is elsewhere in the token).
+fn identity(claims: &str) -> Arc<Identity> {
+    /// Claims segments and the identities they name, oldest first.
+    type Seen = Vec<(Box<str>, Arc<Identity>)>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Mutex::default);
+    let lock = || seen.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, id)) = lock().iter().find(|(c, _)| **c == *claims) {
+        return id.clone();
+    }
+    let id = Arc::new(decode_claims(claims));
+    let mut seen = lock();
+    if seen.len() >= REMEMBERED {
+        seen.remove(0);
+    }
+    seen.push((claims.into(), id.clone()));
+    id
+}
+
+fn decode_claims(segment: &str) -> Identity {
     let Ok(bytes) =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment.trim_end_matches('='))
     else {
-        return caller;
+        return Identity::default();
     };
     let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return caller;
+        return Identity::default();
     };
     let claim = |names: &[&str]| {
         names
             .iter()
             .find_map(|n| claims.get(*n).and_then(|v| v.as_str()).map(str::to_string))
     };
-    caller.object_id = claim(&["oid"]);
-    caller.upn = claim(&["upn", "preferred_username", "unique_name"]);
-    caller.tenant_id = claim(&["tid"]);
-    caller
+    Identity {
+        object_id: claim(&["oid"]),
+        upn: claim(&["upn", "preferred_username", "unique_name"]),
+        tenant_id: claim(&["tid"]),
+    }
 }
 
 /// An unsigned JWT (`alg: none`) with the given claims, for `localhsm token`. The server

@@ -1,10 +1,15 @@
 //! Errors on the wire: Key Vault's `{"error":{"code","message","innererror"}}` with the
-//! status each core error maps to. Bad input never becomes a 500.
+//! status each core error maps to, and the reading of request bodies.
+//!
+//! Layer: faces (server). May import the core's `error` and `api::routes`. Invariants: bad
+//! input never becomes a 500; a body is read into its wire type in one parse when it is
+//! well formed, and only a malformed one is read again, to name what is wrong.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::api::Lookup;
 use crate::error::Error;
 
 /// An error answered to an HTTP client.
@@ -30,6 +35,34 @@ impl ApiError {
             inner: None,
             message: message.into(),
         }
+    }
+
+    /// The answer to a request the route table has no row for: 405 when a row's path fits
+    /// with another method, else 404.
+    pub fn unrouted(miss: &Lookup<'_>, method: &Method, path: &str) -> Self {
+        match miss {
+            Lookup::MethodNotAllowed => Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("method {method} is not allowed on this resource"),
+            ),
+            _ => Self::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("no such resource: {path}"),
+            ),
+        }
+    }
+
+    /// A row handed to a handler that does not serve it: a defect of the server, not of
+    /// the request.
+    pub(crate) fn misrouted(op: crate::api::Op) -> Self {
+        tracing::error!(?op, "no handler serves this route");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("{} has no handler", op.route().log_name),
+        )
     }
 
     /// The HTTP status.
@@ -73,8 +106,68 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parses a JSON body, naming the offending field in the error.
+/// Reads a JSON body into `T`. A well-formed body (UTF-8 throughout, an object at the
+/// top, nesting within bounds, no duplicate members, nothing after the value) is parsed
+/// once, straight into `T`; anything else is read again, strictly (`parse_strictly`),
+/// for a message that names what is wrong.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let fast = std::str::from_utf8(body).ok().filter(|text| {
+        text.trim_start().starts_with('{') && nesting_within(text.as_bytes(), MAX_NESTING)
+    });
+    // `from_str`, not `from_slice`: members `T` ignores are skipped without decoding, and
+    // only a `str` guarantees their UTF-8.
+    match fast.map(serde_json::from_str::<T>) {
+        Some(Ok(value)) => Ok(value),
+        _ => parse_strictly(body),
+    }
+}
+
+/// How deep arrays and objects may nest: serde_json's own limit for the values it builds.
+/// Members a type ignores are skipped without that limit, so it is checked beforehand.
+const MAX_NESTING: usize = 127;
+
+/// Whether the arrays and objects of a JSON text nest at most `max` deep (strings, and
+/// brackets inside them, are skipped; malformed text is left to the parser).
+fn nesting_within(json: &[u8], max: usize) -> bool {
+    // No deeper than there are opening brackets. The count settles almost every body
+    // without a walk byte by byte: `[` and `{` differ only in bit 0x20, and a byte-wide
+    // count over chunks of at most 255 bytes cannot overflow, which lets it vectorize.
+    let opening: usize = json
+        .chunks(255)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b | 0x20 == b'{'))))
+        .sum();
+    if opening <= max {
+        return true;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Reads a body [`parse_json`] could not read at once: a syntax check of the whole text,
+/// then the typed pass, which names the field at fault.
+fn parse_strictly<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_parameter(
             "the request body is empty; a JSON object is required",
@@ -122,5 +215,58 @@ fn strip_location(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::KeyUpdateParameters;
+
+    fn outcome(r: Result<KeyUpdateParameters, ApiError>) -> String {
+        match r {
+            Ok(p) => format!("ok {:?}", p.tags),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn one_parse_reads_what_the_strict_reading_reads() {
+        let nested = |n: usize| format!(r#"{{"x":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+        let bodies: Vec<Vec<u8>> = [
+            r#"{"tags":{"a":"b"}}"#.to_string(),
+            " \n{}".to_string(),
+            r#"{"tags":{"a":"b"},"tags":{}}"#.to_string(),
+            r#"{"tags":{"a":1}}"#.to_string(),
+            format!(r#"{{"x":"{}","tags":{{"k":"v"}}}}"#, "[{".repeat(200)),
+            r#"{"x":"\"[[","tags":null}"#.to_string(),
+            nested(126),
+            nested(127),
+            nested(200),
+            "[]".to_string(),
+            "{} {}".to_string(),
+            "{".to_string(),
+            String::new(),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .chain([b"{\"x\":\"\xff\"}".to_vec()])
+        .collect();
+        for body in &bodies {
+            assert_eq!(
+                outcome(parse_json(body)),
+                outcome(parse_strictly(body)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Deep nesting is refused even in a member the type ignores.
+        assert!(parse_json::<KeyUpdateParameters>(nested(200).as_bytes()).is_err());
+        assert!(parse_json::<KeyUpdateParameters>(nested(100).as_bytes()).is_ok());
+        assert!(nesting_within(
+            format!("[\"{}\"]", "[".repeat(300)).as_bytes(),
+            5
+        ));
+        assert!(!nesting_within("[".repeat(300).as_bytes(), 127));
     }
 }

@@ -1,34 +1,40 @@
-//! `/management/...`: vault management and the dev-mode clock, for a running server.
-//! Not part of the Key Vault API; the same bearer token is required.
+//! `/management/...`: vault management, access logs, customer-data requests and the
+//! dev-mode clock, for a running server. Not part of the Key Vault API; the same bearer
+//! token is required.
+//!
+//! Layer: faces (server). May import `api` (bodies, route table), the core (`store`,
+//! `model`, `audit`) and `server::{context, error}`. Invariant: when access control is on,
+//! only `--admin` principals reach any of it, known route or not.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
+use super::context::{created, ok, run_blocking, AppState, Query};
 use super::error::{parse_json, ApiError};
-use super::wire::{
-    CreateVaultRequest, CustomerDataRequest, TimeShiftRequest, UpdateVaultRequest, VaultWire,
+use crate::api::routes::{Op, Params};
+use crate::api::{
+    AccessLogParams, CreateVaultRequest, CustomerDataRequest, TimeShiftRequest, TimeShiftResult,
+    UpdateVaultRequest, Values, VaultWire,
 };
-use super::{method_not_allowed, not_found, AppState, Query};
-use crate::model::Caller;
-use crate::model::{VaultOptions, MAX_RETENTION_DAYS};
+use crate::model::{Caller, VaultInfo, VaultOptions, MAX_RETENTION_DAYS};
 use crate::store::Store;
 
 async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(Store) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    super::run_blocking(state.store.clone(), f).await
+    run_blocking(state.store.clone(), f).await
 }
 
-fn vault_json(info: crate::model::VaultInfo) -> Response {
-    Json(VaultWire::from(info)).into_response()
+fn vaults(list: Vec<VaultInfo>) -> Result<Response, ApiError> {
+    ok(Values {
+        value: list.into_iter().map(VaultWire::from).collect::<Vec<_>>(),
+    })
 }
 
 /// When access control is enforced, only `--admin` principals may use the management API:
 /// it can purge vaults, move the clock and redact logs.
-fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     let policy = state.store.access_policy();
     if !policy.enforce {
         return Ok(());
@@ -48,23 +54,19 @@ fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     .into())
 }
 
-pub(crate) async fn route(
+/// Answers a request for one of the management routes.
+pub(crate) async fn handle(
     state: &AppState,
-    caller: &Caller,
-    method: &Method,
-    seg: &[&str],
-    params: &Query,
+    op: Op,
+    p: &Params<'_>,
+    query: &Query,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    use Method as M;
-    require_admin(state, caller)?;
-    match (seg, method) {
-        (["vaults"], &M::GET) => {
-            let vaults = blocking(state, |s| s.list_vaults()).await?;
-            let value: Vec<VaultWire> = vaults.into_iter().map(VaultWire::from).collect();
-            Ok(Json(json!({ "value": value })).into_response())
-        }
-        (["vaults"], &M::POST) => {
+    let name = p.get("vault").unwrap_or_default().to_string();
+    match op {
+        Op::VaultList => vaults(blocking(state, |s| s.list_vaults()).await?),
+        Op::DeletedVaultList => vaults(blocking(state, |s| s.list_deleted_vaults()).await?),
+        Op::VaultCreate => {
             let req: CreateVaultRequest = parse_json(body)?;
             let options = VaultOptions {
                 kind: req.kind.unwrap_or_default(),
@@ -72,16 +74,11 @@ pub(crate) async fn route(
                 purge_protection: req.purge_protection.unwrap_or(false),
             };
             let info = blocking(state, move |s| s.create_vault(&req.name, options)).await?;
-            Ok((StatusCode::CREATED, Json(VaultWire::from(info))).into_response())
+            created(VaultWire::from(info))
         }
-        (["vaults", name], &M::GET) => {
-            let name = name.to_string();
-            let info = blocking(state, move |s| s.vault(&name)?.info()).await?;
-            Ok(vault_json(info))
-        }
-        (["vaults", name], &M::PATCH) => {
+        Op::VaultGet => vault(blocking(state, move |s| s.vault(&name)?.info()).await?),
+        Op::VaultUpdate => {
             let req: UpdateVaultRequest = parse_json(body)?;
-            let name = name.to_string();
             let info = blocking(state, move |s| {
                 // Refuse a bad part before applying any: purge protection cannot be undone.
                 if let Some(days) = req.log_retention_days {
@@ -100,57 +97,24 @@ pub(crate) async fn route(
                 s.vault(&name)?.info()
             })
             .await?;
-            Ok(vault_json(info))
+            vault(info)
         }
-        (["vaults", name], &M::DELETE) => {
-            let name = name.to_string();
-            let info = blocking(state, move |s| s.delete_vault(&name)).await?;
-            Ok(vault_json(info))
+        Op::VaultDelete => vault(blocking(state, move |s| s.delete_vault(&name)).await?),
+        Op::VaultRecover => vault(blocking(state, move |s| s.recover_vault(&name)).await?),
+        Op::VaultAccessLog => {
+            let log_query = AccessLogParams::from_query(|n| query.get(n))?.into();
+            let records = blocking(state, move |s| s.access_log(&name, &log_query)).await?;
+            ok(Values { value: records })
         }
-        (["vaults", name, "recover"], &M::POST) => {
-            let name = name.to_string();
-            let info = blocking(state, move |s| s.recover_vault(&name)).await?;
-            Ok(vault_json(info))
-        }
-        (["vaults", name, "accesslog"], &M::GET) => {
-            let query = crate::audit::LogQuery {
-                principal: params.get("principal").map(str::to_string),
-                since: params
-                    .get("since")
-                    .map(|v| {
-                        v.parse()
-                            .map_err(|_| ApiError::bad_parameter("since must be Unix seconds"))
-                    })
-                    .transpose()?,
-                limit: params
-                    .get("limit")
-                    .map(|v| {
-                        v.parse()
-                            .map_err(|_| ApiError::bad_parameter("limit must be a number"))
-                    })
-                    .transpose()?,
-            };
-            let name = name.to_string();
-            let records = blocking(state, move |s| s.access_log(&name, &query)).await?;
-            Ok(Json(json!({ "value": records })).into_response())
-        }
-        (["customer-data", "export"], &M::POST) => {
+        Op::CustomerDataExport => {
             let subject = parse_json::<CustomerDataRequest>(body)?.subject()?;
-            let export = blocking(state, move |s| s.export_customer_data(&subject)).await?;
-            Ok(Json(export).into_response())
+            ok(blocking(state, move |s| s.export_customer_data(&subject)).await?)
         }
-        (["customer-data", "delete"], &M::POST) => {
+        Op::CustomerDataDelete => {
             let subject = parse_json::<CustomerDataRequest>(body)?.subject()?;
-            let report = blocking(state, move |s| s.delete_customer_data(&subject)).await?;
-            Ok(Json(report).into_response())
+            ok(blocking(state, move |s| s.delete_customer_data(&subject)).await?)
         }
-        (["deletedvaults"], &M::GET) => {
-            let vaults = blocking(state, |s| s.list_deleted_vaults()).await?;
-            let value: Vec<VaultWire> = vaults.into_iter().map(VaultWire::from).collect();
-            Ok(Json(json!({ "value": value })).into_response())
-        }
-        (["deletedvaults", name], &M::GET) => {
-            let name = name.to_string();
+        Op::DeletedVaultGet => {
             let info = blocking(state, move |s| {
                 let info = s.vault_info(&name)?;
                 if info.deleted_date.is_none() {
@@ -159,14 +123,13 @@ pub(crate) async fn route(
                 Ok(info)
             })
             .await?;
-            Ok(vault_json(info))
+            vault(info)
         }
-        (["deletedvaults", name], &M::DELETE) => {
-            let name = name.to_string();
+        Op::DeletedVaultPurge => {
             blocking(state, move |s| s.purge_vault(&name)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        (["time-shift"], &M::POST) => {
+        Op::TimeShift => {
             let req: TimeShiftRequest = parse_json(body)?;
             let clock = state.clock.clone();
             let report = blocking(state, move |s| {
@@ -174,25 +137,17 @@ pub(crate) async fn route(
                 s.sweep()
             })
             .await?;
-            Ok(Json(json!({
-                "now": state.store.now(),
-                "offsetSeconds": state.clock.offset(),
-                "purgedKeys": report.keys,
-                "purgedVaults": report.vaults,
-            }))
-            .into_response())
+            ok(TimeShiftResult {
+                now: state.store.now(),
+                offset_seconds: state.clock.offset(),
+                purged_keys: report.keys,
+                purged_vaults: report.vaults,
+            })
         }
-        (
-            ["vaults"]
-            | ["vaults", _]
-            | ["vaults", _, "recover"]
-            | ["vaults", _, "accesslog"]
-            | ["customer-data", "export" | "delete"]
-            | ["deletedvaults"]
-            | ["deletedvaults", _]
-            | ["time-shift"],
-            _,
-        ) => Err(method_not_allowed(method)),
-        _ => Err(not_found(seg)),
+        other => Err(ApiError::misrouted(other)),
     }
+}
+
+fn vault(info: VaultInfo) -> Result<Response, ApiError> {
+    ok(VaultWire::from(info))
 }

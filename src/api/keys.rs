@@ -1,0 +1,393 @@
+//! Key Vault's key models (api-version 7.x / 2025-07-01): the bodies of `/keys`,
+//! `/deletedkeys` and `/rng`, and their conversions from the core's types. Byte values are
+//! base64url; dates are Unix seconds.
+//!
+//! Layer: faces, shared (see [`crate::api`]). May import `model`, `crypto` and `clock`.
+//! Invariant: what the server writes is exactly Key Vault's JSON (absent fields omitted,
+//! `nextLink` always present), and ids are built from the route table, so a `kid` is a path
+//! the server answers.
+
+use serde::{Deserialize, Serialize};
+
+use super::routes::Op;
+use crate::clock::UnixTime;
+use crate::crypto::{Base64Url, CurveName, Jwk, KeyOperation, KeyType, SignatureAlgorithm};
+use crate::model::{DeletedKeyBundle, KeyBundle, Tags};
+
+/// `attributes` of a key, as sent and received.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyAttributesWire {
+    /// Enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Not before (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<UnixTime>,
+    /// Expires (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    /// Created (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<UnixTime>,
+    /// Updated (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<UnixTime>,
+    /// Recovery level (read-only).
+    #[serde(rename = "recoveryLevel", skip_serializing_if = "Option::is_none")]
+    pub recovery_level: Option<String>,
+    /// Recoverable days (read-only).
+    #[serde(rename = "recoverableDays", skip_serializing_if = "Option::is_none")]
+    pub recoverable_days: Option<u32>,
+    /// Exportable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exportable: Option<bool>,
+    /// HSM platform (read-only).
+    #[serde(rename = "hsmPlatform", skip_serializing_if = "Option::is_none")]
+    pub hsm_platform: Option<String>,
+}
+
+// Request bodies: absent fields may be sent as `null`, which reads as absent.
+
+/// Body of `POST /keys/{name}/create`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyCreateParameters {
+    /// Key type.
+    pub kty: KeyType,
+    /// RSA or oct size in bits.
+    pub key_size: Option<usize>,
+    /// RSA public exponent (only 65537 is supported).
+    pub public_exponent: Option<u64>,
+    /// Permitted operations.
+    pub key_ops: Option<Vec<KeyOperation>>,
+    /// Attributes.
+    pub attributes: Option<KeyAttributesWire>,
+    /// Tags.
+    pub tags: Option<Tags>,
+    /// Curve.
+    pub crv: Option<CurveName>,
+}
+
+/// Body of `PUT /keys/{name}` (import).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyImportParameters {
+    /// Whether to import as an HSM key.
+    #[serde(rename = "Hsm", alias = "hsm")]
+    pub hsm: Option<bool>,
+    /// The key, with private members.
+    pub key: Jwk,
+    /// Attributes.
+    pub attributes: Option<KeyAttributesWire>,
+    /// Tags.
+    pub tags: Option<Tags>,
+}
+
+/// Body of `PATCH /keys/{name}/{version}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyUpdateParameters {
+    /// New operations.
+    pub key_ops: Option<Vec<KeyOperation>>,
+    /// New attributes.
+    pub attributes: Option<KeyAttributesWire>,
+    /// New tags.
+    pub tags: Option<Tags>,
+}
+
+/// Body of encrypt / decrypt / wrapkey / unwrapkey. `alg` is parsed per operation.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyOperationsParameters {
+    /// Algorithm name.
+    pub alg: String,
+    /// Input bytes.
+    pub value: Base64Url,
+    /// IV (AES).
+    pub iv: Option<Base64Url>,
+    /// Additional authenticated data (AES-GCM).
+    pub aad: Option<Base64Url>,
+    /// Authentication tag (AES-GCM decrypt).
+    pub tag: Option<Base64Url>,
+}
+
+/// Body of `sign`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeySignParameters {
+    /// Algorithm.
+    pub alg: SignatureAlgorithm,
+    /// The digest.
+    pub value: Base64Url,
+}
+
+/// Body of `verify`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyVerifyParameters {
+    /// Algorithm.
+    pub alg: SignatureAlgorithm,
+    /// The digest.
+    pub digest: Base64Url,
+    /// The signature.
+    pub value: Base64Url,
+}
+
+/// Result of encrypt / decrypt / sign / wrap / unwrap.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyOperationResult {
+    /// The key version used.
+    pub kid: String,
+    /// Output bytes.
+    pub value: Base64Url,
+    /// IV used (AES encrypt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iv: Option<Base64Url>,
+    /// Authentication tag (AES-GCM encrypt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Base64Url>,
+    /// AAD used (AES-GCM encrypt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aad: Option<Base64Url>,
+}
+
+/// Result of verify.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyVerifyResult {
+    /// Whether the signature verified.
+    pub value: bool,
+}
+
+/// A blob: backup result and restore body; also the `/rng` result.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlobValue {
+    /// The bytes.
+    pub value: Base64Url,
+}
+
+/// Body of `POST /rng`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RandomRequest {
+    /// How many bytes.
+    pub count: usize,
+}
+
+/// A key bundle (and, with the deletion fields, a deleted key bundle).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyBundleWire {
+    /// The public JWK with `kid`.
+    pub key: Jwk,
+    /// Attributes, tags and deletion fields.
+    #[serde(flatten)]
+    pub properties: KeyProperties,
+}
+
+/// A list item (no key material), deleted or not.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyItemWire {
+    /// Key id (`https://host/keys/name` for lists of keys, with version for versions).
+    pub kid: String,
+    /// Attributes, tags and deletion fields.
+    #[serde(flatten)]
+    pub properties: KeyProperties,
+}
+
+/// What a bundle and a list item both carry besides the key or its id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyProperties {
+    /// Attributes.
+    pub attributes: KeyAttributesWire,
+    /// Tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// Deletion fields, for deleted keys.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionWire>,
+}
+
+/// What a deleted key carries besides its bundle or item.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionWire {
+    /// Where to recover it (`https://host/deletedkeys/{name}`).
+    pub recovery_id: String,
+    /// When it was deleted.
+    pub deleted_date: UnixTime,
+    /// When it will be purged.
+    pub scheduled_purge_date: UnixTime,
+}
+
+impl KeyProperties {
+    fn live(b: &KeyBundle) -> Self {
+        let a = &b.attributes;
+        let attributes = KeyAttributesWire {
+            enabled: Some(a.enabled),
+            nbf: a.not_before,
+            exp: a.expires,
+            created: Some(a.created),
+            updated: Some(a.updated),
+            recovery_level: Some(a.recovery_level.clone()),
+            recoverable_days: Some(a.recoverable_days),
+            exportable: Some(a.exportable),
+            hsm_platform: matches!(b.kty, KeyType::EcHsm | KeyType::RsaHsm | KeyType::OctHsm)
+                .then(|| "0".to_string()),
+        };
+        Self {
+            attributes,
+            tags: (!b.tags.is_empty()).then(|| b.tags.clone()),
+            deletion: None,
+        }
+    }
+
+    fn deleted(base: &BaseUrl, d: &DeletedKeyBundle) -> Self {
+        let deletion = DeletionWire {
+            recovery_id: base.recovery_id(&d.key.name),
+            deleted_date: d.deletion.deleted_date,
+            scheduled_purge_date: d.deletion.scheduled_purge_date,
+        };
+        Self {
+            deletion: Some(deletion),
+            ..Self::live(&d.key)
+        }
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListResult<T> {
+    /// Items.
+    pub value: Vec<T>,
+    /// Link to the next page, or null.
+    #[serde(rename = "nextLink")]
+    pub next_link: Option<String>,
+}
+
+/// Where the request came in: builds `kid` and `recoveryId` from the request's own scheme,
+/// host and port, so the SDKs can parse them.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    /// `https://host/keys/{name}/{version}`.
+    pub fn kid(&self, name: &str, version: &str) -> String {
+        self.url(Op::KeyGetVersion, &[name, version])
+    }
+
+    /// `https://host/keys/{name}`.
+    pub fn key_url(&self, name: &str) -> String {
+        self.url(Op::KeyGet, &[name])
+    }
+
+    /// `https://host/deletedkeys/{name}`.
+    pub fn recovery_id(&self, name: &str) -> String {
+        self.url(Op::DeletedKeyGet, &[name])
+    }
+
+    /// The absolute URL of a call.
+    pub fn url(&self, op: Op, args: &[&str]) -> String {
+        let mut url = self.0.clone();
+        url.push_str(&op.path(args));
+        url
+    }
+}
+
+impl KeyBundleWire {
+    /// A live key bundle.
+    pub fn from_bundle(base: &BaseUrl, b: KeyBundle) -> Self {
+        let properties = KeyProperties::live(&b);
+        let mut key = b.key;
+        key.kid = Some(base.kid(&b.name, &b.version));
+        key.kty = Some(b.kty);
+        Self { key, properties }
+    }
+
+    /// A deleted key bundle.
+    pub fn from_deleted(base: &BaseUrl, d: DeletedKeyBundle) -> Self {
+        let properties = KeyProperties::deleted(base, &d);
+        Self {
+            properties,
+            ..Self::from_bundle(base, d.key)
+        }
+    }
+}
+
+impl KeyItemWire {
+    /// A key in `GET /keys` (kid without version).
+    pub fn key(base: &BaseUrl, b: &KeyBundle) -> Self {
+        Self {
+            kid: base.key_url(&b.name),
+            properties: KeyProperties::live(b),
+        }
+    }
+
+    /// A version in `GET /keys/{name}/versions`.
+    pub fn version(base: &BaseUrl, b: &KeyBundle) -> Self {
+        Self {
+            kid: base.kid(&b.name, &b.version),
+            properties: KeyProperties::live(b),
+        }
+    }
+
+    /// A deleted key in `GET /deletedkeys`.
+    pub fn deleted(base: &BaseUrl, d: &DeletedKeyBundle) -> Self {
+        Self {
+            kid: base.key_url(&d.key.name),
+            properties: KeyProperties::deleted(base, d),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bundles_round_trip_with_and_without_deletion_fields() {
+        let deleted = json!({
+            "key": {"kid": "https://h/keys/k/v", "kty": "EC-HSM", "crv": "P-256", "x": "AA", "y": "AQ"},
+            "attributes": {"enabled": true, "created": 1, "updated": 2, "recoveryLevel": "Recoverable"},
+            "recoveryId": "https://h/deletedkeys/k", "deletedDate": 3, "scheduledPurgeDate": 4
+        });
+        let b: KeyBundleWire = serde_json::from_value(deleted.clone()).unwrap();
+        assert_eq!(
+            b.properties.deletion.as_ref().unwrap().scheduled_purge_date,
+            4
+        );
+        assert_eq!(serde_json::to_value(&b).unwrap(), deleted);
+
+        let live = json!({"key": {"kty": "oct-HSM"}, "attributes": {}, "tags": {"a": "b"}});
+        let b: KeyBundleWire = serde_json::from_value(live.clone()).unwrap();
+        assert!(b.properties.deletion.is_none());
+        assert_eq!(serde_json::to_value(&b).unwrap(), live);
+    }
+
+    #[test]
+    fn request_bodies_read_back_what_they_write() {
+        let p = KeySignParameters {
+            alg: SignatureAlgorithm::ES256,
+            value: Base64Url(vec![0, 255]),
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v, json!({"alg": "ES256", "value": "AP8"}));
+        let back: KeySignParameters = serde_json::from_value(v).unwrap();
+        assert_eq!(back.value.0, vec![0, 255]);
+        // `null` reads as absent, so a client may send every field.
+        let u: KeyUpdateParameters =
+            serde_json::from_value(json!({"key_ops": null, "attributes": null, "tags": null}))
+                .unwrap();
+        assert!(u.key_ops.is_none() && u.attributes.is_none() && u.tags.is_none());
+        let i: KeyImportParameters =
+            serde_json::from_value(json!({"hsm": true, "key": {"kty": "oct"}})).unwrap();
+        assert_eq!(i.hsm, Some(true));
+        assert_eq!(serde_json::to_value(&i).unwrap()["Hsm"], true);
+    }
+
+    #[test]
+    fn ids_are_paths_of_the_table() {
+        let base = BaseUrl("https://dev.localhost:8443".into());
+        assert_eq!(
+            base.kid("k1", "0123"),
+            "https://dev.localhost:8443/keys/k1/0123"
+        );
+        assert_eq!(base.key_url("k1"), "https://dev.localhost:8443/keys/k1");
+        assert_eq!(
+            base.recovery_id("k1"),
+            "https://dev.localhost:8443/deletedkeys/k1"
+        );
+    }
+}

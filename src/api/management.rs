@@ -1,0 +1,208 @@
+//! The management API's bodies (`/management/...`): vaults, access logs, customer-data
+//! requests and the dev-mode clock. Not part of Key Vault; localhsm's own.
+//!
+//! Layer: faces, shared (see [`crate::api`]). May import `model`, `audit`,
+//! `customer_data` and `error`. Invariant: requests refuse unknown fields, so a misspelt
+//! setting is an error rather than silently ignored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::LogQuery;
+use crate::clock::UnixTime;
+use crate::customer_data::Subject;
+use crate::error::{Error, Result};
+use crate::model::{VaultInfo, VaultKind};
+
+/// A vault as the management API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultWire {
+    /// Settings and state.
+    #[serde(flatten)]
+    pub info: VaultInfo,
+    /// Key Vault's recovery level for its objects.
+    pub recovery_level: String,
+}
+
+impl From<VaultInfo> for VaultWire {
+    fn from(info: VaultInfo) -> Self {
+        let recovery_level = info.recovery_level().to_string();
+        Self {
+            info,
+            recovery_level,
+        }
+    }
+}
+
+/// `{"value": [...]}`: a listing of the management API (it does not page).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Values<T> {
+    /// The items.
+    pub value: Vec<T>,
+}
+
+// Request bodies: absent fields may be sent as `null`, which reads as absent.
+
+/// Body of `POST /management/vaults`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateVaultRequest {
+    /// Name.
+    pub name: String,
+    /// Kind: `vault` (default) or `managedhsm`.
+    pub kind: Option<VaultKind>,
+    /// Retention in days (default 90).
+    pub retention_days: Option<u32>,
+    /// Purge protection (default false).
+    pub purge_protection: Option<bool>,
+}
+
+/// Body of `PATCH /management/vaults/{name}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateVaultRequest {
+    /// Turn purge protection on (`false` is refused once on).
+    pub purge_protection: Option<bool>,
+    /// Turn the access log on or off.
+    pub access_log: Option<bool>,
+    /// Access-log retention in days (1 to 365).
+    pub log_retention_days: Option<u32>,
+}
+
+/// Body of `POST /management/customer-data/export|delete`: exactly one subject.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerDataRequest {
+    /// A principal's object ID.
+    pub principal: Option<String>,
+    /// A user principal name.
+    pub upn: Option<String>,
+    /// A device ID.
+    pub device_id: Option<String>,
+    /// A tag, `key=value`.
+    pub tag: Option<String>,
+}
+
+impl CustomerDataRequest {
+    /// The one subject named.
+    pub fn subject(self) -> Result<Subject> {
+        let named: Vec<Subject> = [
+            self.principal.map(Subject::Principal),
+            self.upn.map(Subject::Upn),
+            self.device_id.map(Subject::DeviceId),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.tag.map(|t| Subject::tag(&t)).transpose()?)
+        .collect();
+        match <[Subject; 1]>::try_from(named) {
+            Ok([s]) => Ok(s),
+            Err(_) => Err(Error::bad_parameter(
+                "name exactly one of principal, upn, deviceId or tag",
+            )),
+        }
+    }
+}
+
+/// Body of `POST /management/time-shift`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeShiftRequest {
+    /// Seconds to move the clock forward.
+    pub seconds: u64,
+}
+
+/// Answer of `POST /management/time-shift`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeShiftResult {
+    /// The store's time after the shift.
+    pub now: UnixTime,
+    /// How far the clock is ahead of the system clock, in seconds.
+    pub offset_seconds: i64,
+    /// Keys the shift purged, as `vault/name`.
+    pub purged_keys: Vec<String>,
+    /// Vaults the shift purged.
+    pub purged_vaults: Vec<String>,
+}
+
+/// The query of `GET /management/vaults/{name}/accesslog` (absent parameters are left
+/// out of a query string).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct AccessLogParams {
+    /// Only records of this caller object ID.
+    pub principal: Option<String>,
+    /// Only records at or after this time (Unix seconds).
+    pub since: Option<UnixTime>,
+    /// At most this many records.
+    pub limit: Option<usize>,
+}
+
+impl AccessLogParams {
+    /// Reads the parameters of a request; `get` looks one up by name. A malformed number
+    /// is a bad parameter naming what it should be.
+    pub fn from_query<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self> {
+        fn number<T: std::str::FromStr>(value: Option<&str>, what: &str) -> Result<Option<T>> {
+            value
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| Error::bad_parameter(what.to_string()))
+                })
+                .transpose()
+        }
+        Ok(Self {
+            principal: get("principal").map(str::to_string),
+            since: number(get("since"), "since must be Unix seconds")?,
+            limit: number(get("limit"), "limit must be a number")?,
+        })
+    }
+}
+
+impl From<AccessLogParams> for LogQuery {
+    fn from(p: AccessLogParams) -> Self {
+        LogQuery {
+            principal: p.principal,
+            since: p.since,
+            limit: p.limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_parameters_round_trip_through_a_query_string() {
+        let p = AccessLogParams {
+            principal: Some("a b&c".into()),
+            since: Some(5),
+            limit: None,
+        };
+        let q = serde_urlencoded::to_string(&p).unwrap();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&q).unwrap();
+        let get = |n: &str| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let back = AccessLogParams::from_query(get).unwrap();
+        assert_eq!(back.principal.as_deref(), Some("a b&c"));
+        assert_eq!((back.since, back.limit), (Some(5), None));
+        let e = AccessLogParams::from_query(|n| (n == "limit").then_some("ten")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            Error::bad_parameter("limit must be a number").to_string()
+        );
+    }
+
+    #[test]
+    fn customer_data_requests_name_exactly_one_subject() {
+        let one = CustomerDataRequest {
+            principal: None,
+            upn: None,
+            device_id: Some("d".into()),
+            tag: None,
+        };
+        assert!(matches!(one.subject(), Ok(Subject::DeviceId(d)) if d == "d"));
+        let two: CustomerDataRequest =
+            serde_json::from_str(r#"{"principal":"p","upn":"u"}"#).unwrap();
+        assert!(two.subject().is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! Managed HSM local RBAC bodies: role assignments and role definitions as
+//! `KeyVaultAccessControlClient` sends and reads them, and the `$filter` of assignment
+//! listings.
+//!
+//! Layer: faces, shared (see [`crate::api`]). May import `rbac` and `error`. Invariant:
+//! ids are the paths the route table serves (`{scope}/providers/Microsoft.Authorization/
+//! roleAssignments/{name}`) and role definition ids carry Managed HSM's provider prefix.
+
+use serde::{Deserialize, Serialize};
+
+use super::routes::Op;
+use crate::error::{Error, Result};
+use crate::rbac::{RoleAssignment, RoleDefinition};
+
+/// The prefix of a role definition id.
+pub const DEFINITION_PREFIX: &str =
+    "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/";
+
+/// A role assignment.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleAssignmentWire {
+    /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+    pub id: String,
+    /// The assignment's name.
+    pub name: String,
+    /// `Microsoft.Authorization/roleAssignments`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it assigns.
+    pub properties: RoleAssignmentProperties,
+}
+
+/// What an assignment assigns: a role to a principal, at a scope.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignmentProperties {
+    /// Where it applies (always in answers; a request takes it from the path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The role definition: its id, or its GUID alone.
+    pub role_definition_id: String,
+    /// The principal's object ID.
+    pub principal_id: String,
+}
+
+/// Body of `PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleAssignmentCreateParameters {
+    /// The role and the principal.
+    pub properties: RoleAssignmentProperties,
+}
+
+/// A role definition.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleDefinitionWire {
+    /// [`DEFINITION_PREFIX`] and the GUID.
+    pub id: String,
+    /// The GUID.
+    pub name: String,
+    /// `Microsoft.Authorization/roleDefinitions`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it is and allows.
+    pub properties: RoleDefinitionProperties,
+}
+
+/// A role definition's name, description and permissions.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinitionProperties {
+    /// Its name.
+    pub role_name: String,
+    /// What it is for.
+    pub description: String,
+    /// `AKVBuiltInRole`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it allows.
+    pub permissions: Vec<Permission>,
+    /// Where it may be assigned.
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A set of allowed (and excluded) actions.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Permission {
+    /// Control-plane actions.
+    pub actions: Vec<String>,
+    /// Control-plane actions excluded.
+    pub not_actions: Vec<String>,
+    /// Data actions.
+    pub data_actions: Vec<String>,
+    /// Data actions excluded.
+    pub not_data_actions: Vec<String>,
+}
+
+impl From<&RoleAssignment> for RoleAssignmentWire {
+    fn from(a: &RoleAssignment) -> Self {
+        Self {
+            id: Op::RoleAssignmentGet.path(&[&a.scope, &a.name]),
+            name: a.name.clone(),
+            kind: "Microsoft.Authorization/roleAssignments".into(),
+            properties: RoleAssignmentProperties {
+                scope: Some(a.scope.clone()),
+                role_definition_id: format!("{DEFINITION_PREFIX}{}", a.role_definition_id),
+                principal_id: a.principal_id.clone(),
+            },
+        }
+    }
+}
+
+impl From<&RoleDefinition> for RoleDefinitionWire {
+    fn from(r: &RoleDefinition) -> Self {
+        Self {
+            id: format!("{DEFINITION_PREFIX}{}", r.id),
+            name: r.id.into(),
+            kind: "Microsoft.Authorization/roleDefinitions".into(),
+            properties: RoleDefinitionProperties {
+                role_name: r.name.into(),
+                description: r.description.into(),
+                kind: "AKVBuiltInRole".into(),
+                permissions: vec![Permission {
+                    data_actions: r.data_actions.iter().map(|a| a.as_str().into()).collect(),
+                    ..Permission::default()
+                }],
+                assignable_scopes: vec!["/".into()],
+            },
+        }
+    }
+}
+
+/// A role assignment listing's `$filter`: `atScope()`, `principalId eq '{id}'`, or both
+/// joined by `and`, as the Key Vault API defines them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoleAssignmentFilter {
+    /// Only assignments at the request's scope or above it.
+    pub at_scope: bool,
+    /// Only assignments to this principal.
+    pub principal: Option<String>,
+}
+
+impl RoleAssignmentFilter {
+    /// Reads a `$filter` (none: no filter).
+    pub fn parse(filter: Option<&str>) -> Result<Self> {
+        let mut f = Self::default();
+        let Some(text) = filter else {
+            return Ok(f);
+        };
+        for term in text.split(" and ").map(str::trim).filter(|t| !t.is_empty()) {
+            if term.replace(' ', "").eq_ignore_ascii_case("atScope()") {
+                f.at_scope = true;
+            } else if let Some(id) = term
+                .strip_prefix("principalId eq '")
+                .and_then(|r| r.strip_suffix('\''))
+            {
+                f.principal = Some(id.to_string());
+            } else {
+                return Err(Error::bad_parameter(format!(
+                    "$filter {term:?} is not supported: use atScope() or principalId eq '{{id}}'"
+                )));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether it keeps an assignment to `principal` (scopes are filtered by the core).
+    pub fn keeps(&self, principal: &str) -> bool {
+        self.principal
+            .as_deref()
+            .is_none_or(|p| principal.eq_ignore_ascii_case(p))
+    }
+}
+
+impl std::fmt::Display for RoleAssignmentFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut terms = Vec::new();
+        if self.at_scope {
+            terms.push("atScope()".to_string());
+        }
+        if let Some(p) = &self.principal {
+            terms.push(format!("principalId eq '{p}'"));
+        }
+        f.write_str(&terms.join(" and "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_read_back_what_they_write() {
+        for f in [
+            RoleAssignmentFilter::default(),
+            RoleAssignmentFilter {
+                at_scope: true,
+                principal: None,
+            },
+            RoleAssignmentFilter {
+                at_scope: true,
+                principal: Some("p-1".into()),
+            },
+        ] {
+            let text = f.to_string();
+            let text = (!text.is_empty()).then_some(text);
+            assert_eq!(RoleAssignmentFilter::parse(text.as_deref()).unwrap(), f);
+        }
+        assert!(RoleAssignmentFilter::parse(Some("atScope() or x")).is_err());
+    }
+
+    #[test]
+    fn assignments_are_ids_of_the_table() {
+        let a = RoleAssignment {
+            name: "a1".into(),
+            scope: "/keys/k1".into(),
+            role_definition_id: "g".into(),
+            principal_id: "p".into(),
+        };
+        let w = RoleAssignmentWire::from(&a);
+        assert_eq!(
+            w.id,
+            "/keys/k1/providers/Microsoft.Authorization/roleAssignments/a1"
+        );
+        let top = RoleAssignment {
+            scope: "/".into(),
+            ..a
+        };
+        assert_eq!(
+            RoleAssignmentWire::from(&top).id,
+            "/providers/Microsoft.Authorization/roleAssignments/a1"
+        );
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(
+            v["properties"]["roleDefinitionId"],
+            format!("{DEFINITION_PREFIX}g")
+        );
+        assert_eq!(v["type"], "Microsoft.Authorization/roleAssignments");
+    }
+}

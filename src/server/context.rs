@@ -1,0 +1,152 @@
+//! What a request carries through the server: the state shared by all requests, the
+//! request's query, and for the Key Vault data plane its context ([`Ctx`]): the vault the
+//! host names, the caller, the base URL for ids, and the one [`Vault`] it resolves.
+//!
+//! Layer: faces (server). May import the core (`store`, `vault`, `model`, `clock`,
+//! `audit`), `api` and `server::error`; the handlers import this, never the reverse.
+//!
+//! Invariant: a request resolves its vault (reads and decodes the vault record, checks the
+//! caller) at most once, on first use; every handler and the access log share that
+//! [`Vault`].
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use crate::api::BaseUrl;
+use crate::audit::CallRecord;
+use crate::clock::OffsetClock;
+use crate::model::Caller;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// What the server shares between requests.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The dev-mode clock (`POST /management/time-shift` moves it).
+    pub clock: Arc<OffsetClock>,
+}
+
+/// Query parameters, with names percent-decoded (the SDKs send `api%2Dversion`).
+#[derive(Debug, Default)]
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub(crate) fn parse(q: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .map(Query)
+            .map_err(|_| ApiError::bad_parameter("the query string is malformed"))
+    }
+
+    /// The first value of parameter `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Runs a store call off the async workers (it may write, and so flush, or hash a lot)
+/// and maps its error to the wire.
+pub(crate) async fn run_blocking<A: Send + 'static, T: Send + 'static>(
+    arg: A,
+    f: impl FnOnce(A) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(arg))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the operation was interrupted",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+/// `200 OK` with a JSON body.
+pub(crate) fn ok<T: serde::Serialize>(v: T) -> Result<Response, ApiError> {
+    Ok(Json(v).into_response())
+}
+
+/// `201 Created` with a JSON body.
+pub(crate) fn created<T: serde::Serialize>(v: T) -> Result<Response, ApiError> {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// One data-plane request's context.
+pub(crate) struct Ctx {
+    pub(crate) state: AppState,
+    /// The vault the host names (not yet checked to exist).
+    pub(crate) vault_name: String,
+    pub(crate) base: BaseUrl,
+    pub(crate) api_version: String,
+    pub(crate) caller: Caller,
+    pub(crate) query: Query,
+    vault: OnceLock<Vault>,
+}
+
+impl Ctx {
+    pub(crate) fn new(
+        state: AppState,
+        vault_name: String,
+        base: BaseUrl,
+        api_version: String,
+        caller: Caller,
+        query: Query,
+    ) -> Self {
+        Self {
+            state,
+            vault_name,
+            base,
+            api_version,
+            caller,
+            query,
+            vault: OnceLock::new(),
+        }
+    }
+
+    /// The request's vault, acting for the request's caller (access control applies).
+    /// Resolved on first use (so a malformed body is a 400 whatever the vault's state) and
+    /// kept for the rest of the request.
+    pub(crate) fn vault(&self) -> Result<&Vault, ApiError> {
+        if let Some(v) = self.vault.get() {
+            return Ok(v);
+        }
+        let v = self
+            .state
+            .store
+            .vault_as(&self.vault_name, self.caller.clone())?;
+        Ok(self.vault.get_or_init(|| v))
+    }
+
+    /// Runs a call on the request's vault off the async workers (it may write, and so
+    /// flush).
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Vault) -> crate::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        run_blocking(self.vault()?.clone(), f).await
+    }
+
+    /// Appends the call to the vault's access log, if the log is on. A failure to write
+    /// is logged, not answered: the call itself has happened.
+    pub(crate) fn record_access(&self, call: CallRecord<'_>) {
+        // The store reads the vault record again to see whether the log is on. With the
+        // request's `Vault` (when it resolved one) carrying that record, this would be
+        // `vault.record_access(call)` and the request would read the record once.
+        let vault = self
+            .vault
+            .get()
+            .map_or(self.vault_name.as_str(), Vault::name);
+        if let Err(e) = self.state.store.record_access(vault, call) {
+            tracing::warn!(error = %e, "cannot write the access log");
+        }
+    }
+}
