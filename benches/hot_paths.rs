@@ -1,6 +1,6 @@
 //! The hot path: cryptographic operations through a resolved [`KeyHandle`], each next to the
-//! same operation called directly on the backend (aws-lc-rs, aes-kw, aes-gcm) with the same
-//! key, so the handle's overhead shows as a ratio.
+//! same operation called directly on the backend (aws-lc-rs, libsecp256k1, aes-kw, aes-gcm)
+//! with the same key, so the handle's overhead shows as a ratio.
 //!
 //! Names: `<op>/<ALG>[-<bits>]/handle` and `<op>/<ALG>[-<bits>]/raw`, plus
 //! `-2threads` variants (two OS threads sharing one handle, aggregate ops/s). Every
