@@ -444,6 +444,15 @@ class LocalHsm:
         created = self.mgmt("POST", "vaults", body, expect=(201,)).json()
         return created
 
+    def hsm_with_keys(self, vault: str, names) -> KeyClient:
+        """A KeyClient on Managed HSM vault ``vault`` (created unless it exists) after it
+        created an EC-HSM P-256 key for each of ``names``."""
+        self.ensure_vault(vault, kind="managedhsm")
+        client = self.key_client(vault)
+        for name in sorted(names):
+            client.create_ec_key(name, curve="P-256", hardware_protected=True)
+        return client
+
 
 # --------------------------------------------------------------------------------------
 # REST escape hatch through the SDK pipeline (challenge auth, api-version, TLS)

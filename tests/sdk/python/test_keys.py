@@ -52,14 +52,21 @@ def _assert_common(server, key, name, vault=None):
         assert getattr(key.key, private) is None, f"private JWK member {private!r} must never be returned"
 
 
+def _created(server, prefix, create):
+    """The key `create(name)` makes under a fresh name, after the checks every new key passes."""
+    name = unique_name(prefix)
+    key = create(name)
+    _assert_common(server, key, name)
+    return key
+
+
 # --------------------------------------------------------------------------------------
 # create
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("curve", ["P-256", "P-384", "P-521", "P-256K"])
 def test_create_ec_hsm_key(server, key_client, curve):
-    name = unique_name("ec")
-    key = key_client.create_ec_key(name, curve=curve, hardware_protected=True, tags={"suite": "python"})
-    _assert_common(server, key, name)
+    key = _created(server, "ec", lambda name: key_client.create_ec_key(
+        name, curve=curve, hardware_protected=True, tags={"suite": "python"}))
     assert key.key_type == KeyType.ec_hsm
     assert key.key.crv == curve
     _, coord = CURVES[curve]
@@ -75,9 +82,8 @@ def test_create_ec_hsm_key(server, key_client, curve):
 
 @pytest.mark.parametrize("size", [2048, 3072, 4096])
 def test_create_rsa_hsm_key(server, key_client, size):
-    name = unique_name(f"rsa{size}")
-    key = key_client.create_rsa_key(name, size=size, hardware_protected=True)
-    _assert_common(server, key, name)
+    key = _created(server, f"rsa{size}",
+                   lambda name: key_client.create_rsa_key(name, size=size, hardware_protected=True))
     assert key.key_type == KeyType.rsa_hsm
     assert len(key.key.n) == size // 8
     assert key.key.n[0] & 0x80, "modulus must have its top bit set (exact key size)"
@@ -87,9 +93,8 @@ def test_create_rsa_hsm_key(server, key_client, size):
 
 @pytest.mark.parametrize("size", [128, 192, 256])
 def test_create_oct_hsm_key_on_managed_hsm(server, key_client, size):
-    name = unique_name(f"aes{size}")
-    key = key_client.create_oct_key(name, size=size, hardware_protected=True)
-    _assert_common(server, key, name)
+    key = _created(server, f"aes{size}",
+                   lambda name: key_client.create_oct_key(name, size=size, hardware_protected=True))
     assert key.key_type == KeyType.oct_hsm
     assert key.key.k is None
 
@@ -338,11 +343,8 @@ def test_rotate_creates_new_version(server, key_client, kind):
 
 def test_paging_over_more_than_25_keys(server):
     """30 keys in a dedicated vault: the default page is 25, the rest comes via nextLink."""
-    server.ensure_vault("pg", kind="managedhsm")
-    client = server.key_client("pg")
     names = {f"page-{i:02d}" for i in range(30)}
-    for name in sorted(names):
-        client.create_ec_key(name, curve="P-256", hardware_protected=True)
+    client = server.hsm_with_keys("pg", names)
 
     pages = [list(page) for page in client.list_properties_of_keys().by_page()]
     sizes = [len(p) for p in pages if p]
@@ -448,36 +450,33 @@ def test_supported_api_versions(server, api_version):
     assert CryptographyClient.from_jwk(key.key).verify(SignatureAlgorithm.es256, digest, sig.signature).is_valid
 
 
-def test_unknown_api_version_is_bad_parameter(server):
-    client = server.key_client(api_version="1999-01-01")
+def _assert_bad_parameter(call):
+    """`call()` must fail with HTTP 400 and Key Vault error code BadParameter."""
     with pytest.raises(HttpResponseError) as info:
-        client.get_key(unique_name("whatever"))
+        call()
     assert info.value.status_code == 400
     assert info.value.error.code == "BadParameter"
+
+
+def test_unknown_api_version_is_bad_parameter(server):
+    client = server.key_client(api_version="1999-01-01")
+    _assert_bad_parameter(lambda: client.get_key(unique_name("whatever")))
 
 
 # --------------------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------------------
-def test_bad_rsa_size_is_bad_parameter(key_client):
-    with pytest.raises(HttpResponseError) as info:
-        key_client.create_rsa_key(unique_name("badsize"), size=1000, hardware_protected=True)
-    assert info.value.status_code == 400
-    assert info.value.error.code == "BadParameter"
-
-
-def test_bad_curve_is_bad_parameter(key_client):
-    with pytest.raises(HttpResponseError) as info:
-        key_client.create_ec_key(unique_name("badcurve"), curve="P-192", hardware_protected=True)
-    assert info.value.status_code == 400
-    assert info.value.error.code == "BadParameter"
-
-
-def test_bad_aes_size_is_bad_parameter(key_client):
-    with pytest.raises(HttpResponseError) as info:
-        key_client.create_oct_key(unique_name("badaes"), size=100, hardware_protected=True)
-    assert info.value.status_code == 400
-    assert info.value.error.code == "BadParameter"
+@pytest.mark.parametrize(
+    "create",
+    [
+        lambda c: c.create_rsa_key(unique_name("badsize"), size=1000, hardware_protected=True),
+        lambda c: c.create_ec_key(unique_name("badcurve"), curve="P-192", hardware_protected=True),
+        lambda c: c.create_oct_key(unique_name("badaes"), size=100, hardware_protected=True),
+    ],
+    ids=["rsa-size-1000", "curve-P-192", "aes-size-100"],
+)
+def test_bad_key_parameters_are_bad_parameter(key_client, create):
+    _assert_bad_parameter(lambda: create(key_client))
 
 
 def test_client_from_key_id_without_version(server, key_client):

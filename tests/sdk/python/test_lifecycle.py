@@ -160,11 +160,9 @@ def test_conflict_on_soft_deleted_name(server, key_client):
 
 
 def test_list_deleted_keys_paging(server):
-    server.ensure_vault("dl", kind="managedhsm")
-    client = server.key_client("dl")
     names = {f"gone-{i}" for i in range(5)}
+    client = server.hsm_with_keys("dl", names)
     for name in sorted(names):
-        client.create_ec_key(name, curve="P-256", hardware_protected=True)
         _delete(client, name)
 
     pages = [list(page) for page in client.list_deleted_keys(max_page_size=2).by_page()]
