@@ -105,6 +105,23 @@ impl OpenSsl {
         }
     }
 
+    /// `openssl pkeyutl MODE.. -inkey KEY -in DIGEST FLAG FILE` with the options of
+    /// signature algorithm `alg` (see [`sign_opts`]).
+    fn pkeyutl_sig(
+        &self,
+        alg: S,
+        mode: &[&str],
+        key: &Path,
+        digest: &Path,
+        (flag, file): (&str, &Path),
+    ) -> Result<Vec<u8>, String> {
+        let mut args = args!["pkeyutl"];
+        args.extend(mode.iter().map(OsString::from));
+        args.extend(args!["-inkey", key, "-in", digest, flag, file]);
+        args.extend(sign_opts(alg).iter().map(OsString::from));
+        self.run(&args)
+    }
+
     fn read(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
     }
@@ -323,20 +340,8 @@ fn our_signatures_verify_in_openssl() {
             let verify = |sig: &[u8]| {
                 let digest_file = ossl.file("digest.bin", &digest);
                 let sig_file = ossl.file("sig.bin", sig);
-                let mut args = args![
-                    "pkeyutl",
-                    "-verify",
-                    "-pubin",
-                    "-inkey",
-                    &public,
-                    "-in",
-                    &digest_file,
-                    "-sigfile",
-                    &sig_file
-                ];
-                let opts = sign_opts(alg);
-                args.extend(opts.iter().map(OsString::from));
-                ossl.run(&args)
+                let mode = ["-verify", "-pubin"];
+                ossl.pkeyutl_sig(alg, &mode, &public, &digest_file, ("-sigfile", &sig_file))
             };
             if let Err(e) = verify(&sig) {
                 panic!("{alg} {id}: openssl rejected our signature: {e}");
@@ -372,19 +377,7 @@ fn openssl_signatures_verify_here() {
             let digest = alg.hash().digest(msg);
             let digest_file = ossl.file("digest.bin", &digest);
             let sig_file = ossl.out("sig.bin");
-            let mut args = args![
-                "pkeyutl",
-                "-sign",
-                "-inkey",
-                &private,
-                "-in",
-                &digest_file,
-                "-out",
-                &sig_file
-            ];
-            let opts = sign_opts(alg);
-            args.extend(opts.iter().map(OsString::from));
-            ossl.run(&args)
+            ossl.pkeyutl_sig(alg, &["-sign"], &private, &digest_file, ("-out", &sig_file))
                 .unwrap_or_else(|e| panic!("{alg} {id}: openssl sign: {e}"));
             let sig = OpenSsl::read(&sig_file);
             let sig = match alg.curve() {
