@@ -7,10 +7,10 @@
 
 mod support;
 
-use localhsm::crypto::{CurveName, KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
+use localhsm::crypto::{KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
 use localhsm::model::{KeyOptions, KeyUpdate};
 use localhsm::{Error, KeySpec, Vault};
-use support::{ec_key, expect_err, hsm, tags, vector_jwk, Opener, TempStore, DAY, T0};
+use support::{ec_key, ec_key_with, expect_err, hsm, tags, vector_jwk, Opener, TempStore, DAY, T0};
 
 /// Every version of a key as the caller sees it, attributes and tags included.
 fn versions(v: &Vault, name: &str) -> Vec<String> {
@@ -46,20 +46,13 @@ fn restore_keeps_every_version_tag_attribute_and_the_material() {
     let src = ts.vault("src", hsm(30, false));
     let dst = ts.vault("dst", hsm(7, true));
 
-    let v1 = src
-        .create_key(
-            "Multi",
-            KeyType::EcHsm,
-            KeySpec::Ec(CurveName::P256),
-            KeyOptions {
-                tags: tags(&[("a", "1"), ("b", "2")]),
-                key_ops: Some(vec![KeyOperation::Sign, KeyOperation::Verify]),
-                exportable: true,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .version;
+    let options = KeyOptions {
+        tags: tags(&[("a", "1"), ("b", "2")]),
+        key_ops: Some(vec![KeyOperation::Sign, KeyOperation::Verify]),
+        exportable: true,
+        ..Default::default()
+    };
+    let v1 = ec_key_with(&src, "Multi", options);
     clock.set(T0 + 100);
     let v2 = src
         .create_key(

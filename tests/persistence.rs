@@ -27,8 +27,8 @@ use localhsm::model::{KeyOptions, KeyUpdate};
 use localhsm::store::{KEY_FILE_NAME, SCHEMA_VERSION};
 use localhsm::{Error, KeySpec, MasterKeySource};
 use support::{
-    ec_key, hsm, oct_key, raw_db, snapshot, tags, vault_snapshot, vector_jwk, Opener, TempStore,
-    DAY, T0,
+    ec_key, ec_key_with, hsm, oct_key, raw_db, snapshot, tags, vault_snapshot, vector_jwk, Opener,
+    TempStore, DAY, T0,
 };
 
 /// A store with the default master key on a clock at `t`, for the child processes.
@@ -49,16 +49,11 @@ fn reopen_keeps_everything() {
     let c = ts.vault("gamma", hsm(30, false));
 
     // Several versions with different attributes, tags and key_ops.
-    a.create_key(
-        "signer",
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions {
-            tags: tags(&[("env", "test"), ("owner", "a")]),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let options = KeyOptions {
+        tags: tags(&[("env", "test"), ("owner", "a")]),
+        ..Default::default()
+    };
+    ec_key_with(&a, "signer", options);
     let v2 = a
         .create_key(
             "signer",
@@ -75,13 +70,7 @@ fn reopen_keeps_everything() {
         )
         .unwrap()
         .version;
-    a.create_key(
-        "signer",
-        KeyType::EcHsm,
-        KeySpec::Ec(CurveName::P256),
-        KeyOptions::default(),
-    )
-    .unwrap();
+    ec_key(&a, "signer");
     a.update_key(
         "signer",
         Some(&v2),

@@ -217,13 +217,15 @@ pub fn tags(pairs: &[(&str, &str)]) -> Tags {
 /// Creates an EC-HSM P-256 key (or a new version of it) named `name`; returns the version.
 #[track_caller]
 pub fn ec_key(vault: &Vault, name: &str) -> String {
+    ec_key_with(vault, name, KeyOptions::default())
+}
+
+/// [`ec_key`] with `options`.
+#[track_caller]
+pub fn ec_key_with(vault: &Vault, name: &str, options: KeyOptions) -> String {
+    let spec = KeySpec::Ec(CurveName::P256);
     vault
-        .create_key(
-            name,
-            KeyType::EcHsm,
-            KeySpec::Ec(CurveName::P256),
-            KeyOptions::default(),
-        )
+        .create_key(name, KeyType::EcHsm, spec, options)
         .unwrap_or_else(|e| panic!("create EC key {name}: {e}"))
         .version
 }
