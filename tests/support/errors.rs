@@ -1,8 +1,8 @@
-//! Errors named by what they say: "KeyNotFound", "VaultIsDeleted", "WrongMasterKey"...
+//! Errors named by what they say: "KeyNotFound", "VaultIsDeleted", "PurgeProtected"...
 //!
-//! Tests compare these names instead of matching `Error` variants, so that how the core
-//! spells an error (one variant per object, or one variant with an object kind) is known in
-//! [`error_name`] alone.
+//! Tests check object errors (not found, exists, deleted) by these names rather than by
+//! matching `Error` variants, so that how the core spells them (one variant per object, or
+//! one variant carrying an object kind) is known in [`error_name`] alone.
 
 use std::fmt::Debug;
 
@@ -12,13 +12,17 @@ use localhsm::Error;
 /// ("KeyNotFound", "DeletedKeyNotFound", "KeyIsDeleted", "KeyExists", "VaultNotFound",
 /// "DeletedVaultNotFound", "VaultIsDeleted", "VaultExists", "RoleAssignmentNotFound"...),
 /// and for other errors their variant ("PurgeProtected", "BadParameter"...).
+///
+/// Read from `Debug`: the variant's name, after the value of its `kind` field when it has
+/// one first (`NotFound { kind: Key, .. }` is "KeyNotFound").
 pub fn error_name(e: &Error) -> String {
     let debug = format!("{e:?}");
-    debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let word = |s: &str| -> String { s.chars().take_while(char::is_ascii_alphanumeric).collect() };
+    let variant = word(&debug);
+    match debug[variant.len()..].trim_start().strip_prefix("{ kind: ") {
+        Some(rest) => format!("{}{variant}", word(rest)),
+        None => variant,
+    }
 }
 
 /// "Ok", or the [`error_name`] of the error.
@@ -44,7 +48,7 @@ pub fn expect_err<T: Debug>(r: localhsm::Result<T>, name: &str) -> Error {
 }
 
 /// The error of `r`, which must be named `name` and go on the wire as HTTP `status` with
-/// Key Vault error `code` and inner error code `inner`.
+/// Key Vault error code `code` and inner error code `inner`.
 #[track_caller]
 pub fn expect_wire_err<T: Debug>(
     r: localhsm::Result<T>,
