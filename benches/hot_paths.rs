@@ -1,5 +1,5 @@
 //! The hot path: cryptographic operations through a resolved [`KeyHandle`], each next to the
-//! same operation called directly on the backend (aws-lc-rs, libsecp256k1, aes-kw, aes-gcm)
+//! same operation called directly on the backend (aws-lc-rs, libsecp256k1, aes-kw)
 //! with the same key, so the handle's overhead shows as a ratio.
 //!
 //! Names: `<op>/<ALG>[-<bits>]/handle` and `<op>/<ALG>[-<bits>]/raw`, plus
@@ -23,8 +23,6 @@ use std::hint::black_box;
 use std::sync::{Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aes::cipher::KeyInit;
-use aes_gcm::aead::AeadInPlace;
 use aes_kw::KekAes256;
 use aws_lc_rs::digest::{self as lc_digest, Digest};
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
@@ -456,7 +454,7 @@ struct Keys {
     k1: RawK1,
     rsa: Vec<(usize, KeyHandle, RawRsa)>,
     kek: (KeyHandle, KekAes256),
-    gcm: (KeyHandle, aes_gcm::Aes256Gcm),
+    gcm: (KeyHandle, aws_lc_rs::aead::LessSafeKey),
     /// ec-p256 again, with `nbf` and `exp` set: the policy check then reads the clock.
     es256_dated: KeyHandle,
 }
@@ -495,7 +493,9 @@ fn keys() -> Keys {
     let gcm_jwk = common::vector_jwk("aes-gcm.json", "gcm-256");
     let gcm = (
         vault.import("gcm-256", &gcm_jwk),
-        aes_gcm::Aes256Gcm::new_from_slice(secret(&gcm_jwk.k, "k")).expect("GCM key"),
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, secret(&gcm_jwk.k, "k"))
+            .map(aws_lc_rs::aead::LessSafeKey::new)
+            .expect("GCM key"),
     );
     let now = vault.store.now();
     let dated = KeyOptions {
@@ -713,7 +713,11 @@ fn bench_encrypt(c: &mut Criterion, k: &Keys) {
         rng.fill(&mut iv).unwrap();
         let mut buf = DATA_KEY.to_vec();
         let tag = cipher
-            .encrypt_in_place_detached(aes_gcm::Nonce::from_slice(&iv), &[], &mut buf)
+            .seal_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
+                aws_lc_rs::aead::Aad::empty(),
+                &mut buf,
+            )
             .unwrap();
         (buf, iv, tag)
     };
@@ -732,7 +736,7 @@ fn bench_encrypt(c: &mut Criterion, k: &Keys) {
     );
     g.alternative("A256GCM", "raw-owned", raw, || {
         let (buf, iv, tag) = raw();
-        (buf, iv.to_vec(), tag.to_vec())
+        (buf, iv.to_vec(), tag.as_ref().to_vec())
     });
     g.finish();
 }

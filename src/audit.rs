@@ -1,19 +1,23 @@
 //! Access logs: one record per data-plane call, per vault, when the vault's log is on.
 //!
+//! Layer: services. Imports the objects layer ([`Store`]), the lifecycle (the vault
+//! records and the log's key layout), the storage seam and the base layer.
+//!
 //! Field names follow Managed HSM's `AuditEvent`. Records never hold key material, digests,
 //! plaintexts or tokens: only who called, from where, what, on which resource, and how it
-//! ended. They are kept for the vault's log retention and dropped by the same kind of sweep
-//! as purges (a range scan over what is due). Records are written without waiting for a
-//! flush of their own; they reach disk with the next flush (every acknowledged write, or
-//! the storage engine's periodic flush within half a second).
+//! ended. They are kept for the vault's log retention and dropped by the lifecycle's sweep
+//! (a range delete over what is due). Records are written without waiting for a flush of
+//! their own; they reach disk with the next flush (every acknowledged write, or the storage
+//! engine's periodic flush within half a second).
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixTime;
-use crate::error::{Error, Result};
+use crate::clock::{rfc3339, UnixTime};
+use crate::error::Result;
+use crate::lifecycle::records::{log_key, log_prefix};
 use crate::model::{Caller, DAY};
-use crate::store::records::{decode, encode, vault_id};
-use crate::store::Store;
+use crate::store::{decode, encode, KeyRange, Table, Write};
+use crate::vault::Store;
 
 /// Who made a call, as `AuditEvent.identity.claim` records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,25 +80,6 @@ pub struct AccessLogRecord {
     pub request_uri: String,
 }
 
-impl AccessLogRecord {
-    /// Whether this record names the caller `oid` or `upn`.
-    pub fn is_by(&self, subject: &crate::customer_data::Subject) -> bool {
-        use crate::customer_data::Subject;
-        let c = &self.identity.claim;
-        match subject {
-            Subject::Principal(oid) => c
-                .oid
-                .as_deref()
-                .is_some_and(|o| o.eq_ignore_ascii_case(oid)),
-            Subject::Upn(upn) => c
-                .upn
-                .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(upn)),
-            _ => false,
-        }
-    }
-}
-
 /// Replacement for redacted personal data.
 pub const REDACTED: &str = "[redacted]";
 
@@ -132,42 +117,6 @@ pub struct CallRecord<'a> {
     pub request_uri: &'a str,
 }
 
-fn entry_key(vault: &str, time: UnixTime, seq: u64) -> Vec<u8> {
-    let mut k = vault_id(vault);
-    k.push(0);
-    k.extend_from_slice(&time.to_be_bytes());
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn vault_prefix(vault: &str) -> Vec<u8> {
-    let mut k = vault_id(vault);
-    k.push(0);
-    k
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (proleptic Gregorian, UTC).
-pub fn rfc3339(t: UnixTime) -> String {
-    let days = (t / DAY) as i64;
-    let secs = t % DAY;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -188,8 +137,9 @@ fn reason(status: u16) -> &'static str {
 
 impl Store {
     /// Appends a record to `vault`'s access log if the log is on. Returns whether it did.
+    /// Reads the vault's settings from the store's cache, so a call costs no extra read.
     pub fn record_access(&self, vault: &str, call: CallRecord<'_>) -> Result<bool> {
-        let Some(v) = self.shared.vault_record(vault)? else {
+        let Some(v) = self.core().vault_record(vault)? else {
             return Ok(false);
         };
         if !v.access_log {
@@ -225,108 +175,84 @@ impl Store {
             },
             request_uri: call.request_uri.to_string(),
         };
-        let seq = self.shared.generate_id()?;
-        self.shared
-            .access_log
-            .insert(entry_key(&v.name, now, seq), encode(&record))?;
+        let seq = self.core().storage.backend().next_id()?;
+        self.core().storage.backend().apply(&[Write::Put(
+            Table::AccessLog,
+            log_key(&v.name, now, seq),
+            encode(&record),
+        )])?;
         Ok(true)
     }
 
     /// Reads `vault`'s access log, oldest first.
     pub fn access_log(&self, vault: &str, query: &LogQuery) -> Result<Vec<AccessLogRecord>> {
-        self.shared.sweep_if_due()?;
-        let record = self
-            .shared
-            .vault_record(vault)?
-            .ok_or_else(|| Error::VaultNotFound {
-                vault: vault.to_string(),
-            })?;
-        let name = record.name;
+        self.core().sweep_if_due()?;
+        let record = self.core().any_vault(vault)?;
         // Records past retention are never returned, even before a sweep drops them.
         let cutoff = self
             .now()
             .saturating_sub(u64::from(record.log_retention_days) * DAY);
-        let start = entry_key(&name, query.since.unwrap_or(0).max(cutoff), 0);
-        let prefix = vault_prefix(&name);
+        let start = log_key(&record.name, query.since.unwrap_or(0).max(cutoff), 0);
+        let mut range = KeyRange::prefix(&log_prefix(&record.name));
+        range.start = std::ops::Bound::Included(start);
         let mut out = Vec::new();
-        for item in self.shared.access_log.range(start..) {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let r: AccessLogRecord = decode("access log record", &v)?;
-            if query.principal.as_deref().is_some_and(|p| {
-                !r.identity
-                    .claim
-                    .oid
-                    .as_deref()
-                    .is_some_and(|o| o.eq_ignore_ascii_case(p))
-            }) {
-                continue;
-            }
-            out.push(r);
-            if query.limit.is_some_and(|l| out.len() >= l) {
-                break;
+        loop {
+            let batch = self
+                .core()
+                .storage
+                .backend()
+                .scan(Table::AccessLog, &range, 1024)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(out);
+            };
+            range.start = std::ops::Bound::Excluded(last.clone());
+            for (_, v) in &batch {
+                let r: AccessLogRecord = decode("access log record", v)?;
+                if query.principal.as_deref().is_some_and(|p| {
+                    !r.identity
+                        .claim
+                        .oid
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(p))
+                }) {
+                    continue;
+                }
+                out.push(r);
+                if query.limit.is_some_and(|l| out.len() >= l) {
+                    return Ok(out);
+                }
             }
         }
-        Ok(out)
-    }
-}
-
-impl crate::store::Shared {
-    /// Drops access-log records older than their vault's log retention: a range delete per
-    /// vault, reading only what is due.
-    pub(crate) fn sweep_access_logs(&self, now: UnixTime) -> Result<usize> {
-        let mut dropped = 0;
-        for item in self.vaults.iter() {
-            let (_, v) = item?;
-            let r: crate::store::records::VaultRecord = decode("vault", &v)?;
-            let cutoff = now.saturating_sub(u64::from(r.log_retention_days) * DAY);
-            let mut batch = sled::Batch::default();
-            for k in self
-                .access_log
-                .range(vault_prefix(&r.name)..entry_key(&r.name, cutoff, 0))
-                .keys()
-            {
-                batch.remove(k?);
-                dropped += 1;
-            }
-            self.access_log.apply_batch(batch)?;
-        }
-        Ok(dropped)
     }
 
-    /// Replaces the subject's object ID, UPN and IP address in every access-log record it
-    /// made. Returns how many records were redacted.
+    /// Replaces the object ID, UPN and IP address in every access-log record that
+    /// `made_by` picks. Returns how many records were redacted.
     pub(crate) fn redact_access_logs(
         &self,
-        subject: &crate::customer_data::Subject,
+        made_by: impl Fn(&AccessLogRecord) -> bool,
     ) -> Result<usize> {
+        let backend = self.core().storage.backend();
         let mut redacted = 0;
-        for item in self.access_log.iter() {
-            let (k, v) = item?;
-            let mut r: AccessLogRecord = decode("access log record", &v)?;
-            if !r.is_by(subject) {
-                continue;
+        let mut range = KeyRange::all();
+        loop {
+            let batch = backend.scan(Table::AccessLog, &range, 1024)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(redacted);
+            };
+            range.start = std::ops::Bound::Excluded(last.clone());
+            let mut writes = Vec::new();
+            for (k, v) in batch {
+                let mut r: AccessLogRecord = decode("access log record", &v)?;
+                if !made_by(&r) {
+                    continue;
+                }
+                r.identity.claim.oid = r.identity.claim.oid.map(|_| REDACTED.to_string());
+                r.identity.claim.upn = r.identity.claim.upn.map(|_| REDACTED.to_string());
+                r.caller_ip_address = r.caller_ip_address.map(|_| REDACTED.to_string());
+                writes.push(Write::Put(Table::AccessLog, k, encode(&r)));
             }
-            r.identity.claim.oid = r.identity.claim.oid.map(|_| REDACTED.to_string());
-            r.identity.claim.upn = r.identity.claim.upn.map(|_| REDACTED.to_string());
-            r.caller_ip_address = r.caller_ip_address.map(|_| REDACTED.to_string());
-            self.access_log.insert(k, encode(&r))?;
-            redacted += 1;
+            redacted += writes.len();
+            backend.apply(&writes)?;
         }
-        Ok(redacted)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_337_360), "2026-11-22T08:49:20Z");
     }
 }

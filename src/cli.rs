@@ -18,7 +18,6 @@ mod access;
 pub mod args;
 pub mod client;
 pub mod commands;
-mod dates;
 pub mod error;
 mod input;
 pub mod output;
@@ -34,6 +33,12 @@ pub use client::{Client, Status};
 pub use error::CliError;
 use output::Printer;
 use transport::Transport;
+
+/// The storage engine's own records stop at `warn`, whatever `LOCALHSM_LOG` asks for: sled
+/// writes debug and trace records from epoch-deferred destructors, which can run while a
+/// thread's locals are torn down, where the log formatter cannot reach its buffer and the
+/// process aborts.
+pub const QUIET_ENGINE: &str = "sled=warn";
 
 /// The data directory: `--data`, else the user's data directory.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
@@ -51,11 +56,10 @@ pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
 /// signature that does not verify), 2 on usage errors.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCALHSM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOCALHSM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter.add_directive(QUIET_ENGINE.parse().expect("a valid directive")))
         .with_writer(std::io::stderr)
         .init();
     let dir = data_dir(cli.data);
@@ -118,7 +122,7 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
         data_dir: dir,
         addr: args.addr,
         tls,
-        access: crate::store::AccessPolicy {
+        access: crate::AccessPolicy {
             enforce: args.enforce_rbac,
             admins: args.admin,
         },

@@ -1,4 +1,9 @@
-//! Key material and the algorithms that run on it. Knows nothing of storage or HTTP.
+//! Key material and the algorithms that run on it.
+//!
+//! Layer: base. Imports only [`crate::error`]; knows nothing of storage, vaults or HTTP. Its
+//! child modules import one another (`alg` and `secret` at the bottom) but never this file,
+//! which only assembles them. Private material lives in [`SecretBytes`] (zeroized on drop)
+//! or in backend key objects that wipe themselves, and never appears in `Debug` output.
 //!
 //! Backends, chosen per operation (see README, "Why these crates"):
 //! - aws-lc-rs: every private-key operation (ECDSA and RSA sign over a digest, RSA decrypt)
@@ -14,12 +19,13 @@ pub mod alg;
 pub mod ec;
 pub mod jwk;
 pub(crate) mod oct;
+pub(crate) mod random;
 pub mod rsa;
 pub mod secret;
 
-use ring::rand::{SecureRandom, SystemRandom};
-
 pub use self::rsa::RsaPublicKey;
+pub(crate) use alg::unsupported;
+pub use alg::{AesParams, Encrypted};
 pub use alg::{
     CurveName, EncryptionAlgorithm, HashAlg, KeyFamily, KeyOperation, KeyType, SignatureAlgorithm,
     WrapAlgorithm,
@@ -27,37 +33,10 @@ pub use alg::{
 use alg::{EncryptionScheme, WrapScheme};
 pub use ec::EcPublicKey;
 pub use jwk::{Base64Url, Jwk, SecretBase64Url};
+pub use random::{random_bytes, random_guid};
 pub use secret::SecretBytes;
 
 use crate::error::{Error, Result};
-
-/// Fills a fresh buffer of `len` bytes from the system CSPRNG.
-pub fn random_bytes(len: usize) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    fill_random(&mut buf)?;
-    Ok(buf)
-}
-
-/// Fills `buf` from the system CSPRNG.
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
-    SystemRandom::new()
-        .fill(buf)
-        .map_err(|_| Error::Storage("the system random number generator failed".into()))
-}
-
-/// A random GUID-shaped id (`8-4-4-4-12` lowercase hex): request ids, role assignment
-/// names.
-pub fn random_guid() -> Result<String> {
-    let h = hex::encode(random_bytes(16)?);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
-}
 
 /// What kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,30 +47,6 @@ pub enum KeySpec {
     Rsa(usize),
     /// An AES key of this many bits.
     Oct(usize),
-}
-
-/// The output of an encryption: ciphertext plus, for AES, the IV, tag and AAD used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encrypted {
-    /// The ciphertext.
-    pub ciphertext: Vec<u8>,
-    /// Initialization vector (AES only).
-    pub iv: Option<Vec<u8>>,
-    /// Authentication tag (AES-GCM only).
-    pub tag: Option<Vec<u8>>,
-    /// Additional authenticated data echoed back (AES-GCM only).
-    pub aad: Option<Vec<u8>>,
-}
-
-/// Optional AES parameters for encrypt and decrypt, as Key Vault takes them.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AesParams<'a> {
-    /// IV: 12 bytes for GCM, 16 for CBC. Generated on encrypt when absent.
-    pub iv: Option<&'a [u8]>,
-    /// Additional authenticated data (GCM only).
-    pub aad: Option<&'a [u8]>,
-    /// Authentication tag (GCM decrypt only).
-    pub tag: Option<&'a [u8]>,
 }
 
 /// A public key, for verifying and encrypting without the private part (test vectors,
@@ -150,13 +105,6 @@ impl PublicKey {
 
 fn missing(field: &str) -> Error {
     Error::bad_parameter(format!("JWK member {field} is required"))
-}
-
-fn unsupported(alg: impl std::fmt::Display, what: &str) -> Error {
-    Error::AlgorithmNotSupported {
-        alg: alg.to_string(),
-        what: what.to_string(),
-    }
 }
 
 fn secret_member<'a>(m: &'a Option<SecretBase64Url>, name: &str) -> Result<&'a SecretBytes> {
@@ -354,6 +302,7 @@ impl KeyMaterial {
         }
     }
 
+    #[inline]
     pub(crate) fn encrypt(
         &self,
         alg: EncryptionAlgorithm,

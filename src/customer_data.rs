@@ -1,6 +1,9 @@
 //! Customer-data requests: export, or delete, everything the store holds about a principal
 //! (object ID), a user principal name, a device ID, or a tag, in every vault.
 //!
+//! Layer: services. Imports [`crate::audit`] and [`crate::rbac`] (beside it, below it in
+//! that order), the objects layer and the base layer; nothing imports it but the faces.
+//!
 //! What is tied to a subject: role assignments naming its object ID; keys and deleted keys
 //! whose tags carry it (device IDs live in tags, as IoT Hub ties data to device IDs); and
 //! the access-log records of its calls. Export returns them (keys as metadata, public parts
@@ -16,8 +19,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::model::{KeyBundle, Tags, VaultKind};
 use crate::rbac::RoleAssignment;
-use crate::store::Store;
-use crate::vault::Vault;
+use crate::vault::{Store, Vault};
 
 /// Whom a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,19 @@ impl Subject {
             Subject::Principal(s) | Subject::Upn(s) | Subject::DeviceId(s) => {
                 tags.values().any(|v| v.eq_ignore_ascii_case(s))
             }
+        }
+    }
+
+    /// Whether an access-log record is of a call this subject made (by object ID or UPN).
+    pub fn made(&self, record: &AccessLogRecord) -> bool {
+        let c = &record.identity.claim;
+        let same = |claim: &Option<String>, s: &str| {
+            claim.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(s))
+        };
+        match self {
+            Subject::Principal(oid) => same(&c.oid, oid),
+            Subject::Upn(upn) => same(&c.upn, upn),
+            Subject::DeviceId(_) | Subject::Tag { .. } => false,
         }
     }
 
@@ -209,7 +224,7 @@ impl Store {
     ) -> Result<Vec<ExportedKey>> {
         let mut out = Vec::new();
         for name in vault.key_names(deleted)? {
-            let (versions, deletion) = vault.all_versions(&name, deleted)?;
+            let (versions, deletion) = vault.all_key_versions(&name, deleted)?;
             out.extend(exported(&name, versions, deletion, subject));
         }
         Ok(out)
@@ -230,7 +245,7 @@ impl Store {
             let access_log = self
                 .access_log(&info.name, &LogQuery::default())?
                 .into_iter()
-                .filter(|r| r.is_by(subject))
+                .filter(|r| subject.made(r))
                 .collect::<Vec<_>>();
             let export = VaultExport {
                 vault: info.name.clone(),
@@ -317,7 +332,7 @@ impl Store {
                 }
             }
         }
-        report.access_log_records_redacted = self.shared.redact_access_logs(subject)?;
+        report.access_log_records_redacted = self.redact_access_logs(|r| subject.made(r))?;
         self.flush()?;
         Ok(report)
     }

@@ -1,16 +1,61 @@
 //! The one error type of the core. Each variant knows its Key Vault error code and HTTP
 //! status, so every face (server, CLI, library) reports a failure the same way.
+//!
+//! Layer: base. Imports only [`crate::clock`] (to write dates into messages). Errors raised
+//! by the object lifecycle carry the [`ObjectKind`] they are about, and [`Error::wire`] is the
+//! one exhaustive match that turns a variant and its kind into Key Vault's code and status
+//! (`KeyNotFound`, `SecretNotFound`, `CertificateNotFound`, ...).
 
-use crate::clock::UnixTime;
+use crate::clock::{rfc3339, UnixTime};
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The kinds of object a vault holds. Every kind lives on the same soft-delete lifecycle;
+/// the kind picks the object's tables, its sealing context and its Key Vault error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A key (`/keys`).
+    Key,
+    /// A secret (`/secrets`).
+    Secret,
+    /// A certificate (`/certificates`).
+    Certificate,
+}
+
+impl ObjectKind {
+    /// Every kind.
+    pub const ALL: [ObjectKind; 3] = [ObjectKind::Key, ObjectKind::Secret, ObjectKind::Certificate];
+
+    /// The noun in messages and in sealing contexts: `key`, `secret`, `certificate`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Key => "key",
+            ObjectKind::Secret => "secret",
+            ObjectKind::Certificate => "certificate",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+fn with_version(name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{name}/{v}"),
+        None => name.to_string(),
+    }
+}
+
 /// Everything that can go wrong in the key store.
 ///
-/// Messages never carry key material, digests or plaintexts. Cryptographic failures (a bad tag,
-/// bad padding, a signature that does not verify as an operation error) are deliberately one
-/// opaque variant, [`Error::CryptoFailure`], so that errors cannot serve as an oracle.
+/// Messages never carry key material, secret values, digests or plaintexts. Cryptographic
+/// failures (a bad tag, bad padding) are deliberately one opaque variant,
+/// [`Error::CryptoFailure`], so that errors cannot serve as an oracle.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -40,37 +85,45 @@ pub enum Error {
         /// The vault asked for.
         vault: String,
     },
-    /// No key of that name (or version) exists in the vault.
-    #[error("a key with (name/id) {name}{} was not found in this key vault", version.as_deref().map(|v| format!("/{v}")).unwrap_or_default())]
-    KeyNotFound {
-        /// Key name.
+    /// No object of that kind and name (or version) exists in the vault.
+    #[error("a {kind} with (name/id) {} was not found in this key vault", with_version(name, version.as_deref()))]
+    NotFound {
+        /// What was asked for.
+        kind: ObjectKind,
+        /// Its name.
         name: String,
-        /// Version, when one was asked for.
+        /// The version, when one was asked for.
         version: Option<String>,
     },
-    /// No deleted key of that name exists in the vault.
-    #[error("deleted key {name:?} was not found in this key vault")]
-    DeletedKeyNotFound {
-        /// Key name.
+    /// No deleted object of that kind and name exists in the vault.
+    #[error("deleted {kind} {name:?} was not found in this key vault")]
+    DeletedNotFound {
+        /// What was asked for.
+        kind: ObjectKind,
+        /// Its name.
         name: String,
     },
-    /// The key name belongs to a soft-deleted key: create, import and restore must wait until
-    /// it is recovered or purged.
-    #[error("key {name:?} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged")]
-    KeyIsDeleted {
-        /// Key name.
+    /// The name belongs to a soft-deleted object: create, import, set and restore under it
+    /// must wait until it is recovered or purged.
+    #[error("{kind} {name:?} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the {kind} can only be recovered or purged")]
+    IsDeleted {
+        /// The object's kind.
+        kind: ObjectKind,
+        /// Its name.
         name: String,
     },
-    /// Restore found a live key under the backup's name.
-    #[error("key {name:?} already exists; restore needs a name that is not in use")]
-    KeyExists {
-        /// Key name.
+    /// Restore found a live object under the backup's name.
+    #[error("{kind} {name:?} already exists; restore needs a name that is not in use")]
+    AlreadyExists {
+        /// The object's kind.
+        kind: ObjectKind,
+        /// Its name.
         name: String,
     },
     /// Purge protection forbids purging this object before its scheduled purge date.
-    #[error("{object:?} cannot be purged before its scheduled purge date ({}): the vault has purge protection enabled", crate::audit::rfc3339(*scheduled_purge_date))]
+    #[error("{object:?} cannot be purged before its scheduled purge date ({}): the vault has purge protection enabled", rfc3339(*scheduled_purge_date))]
     PurgeProtected {
-        /// What was to be purged (key or vault name).
+        /// What was to be purged (an object's or a vault's name).
         object: String,
         /// The earliest date at which it may be purged.
         scheduled_purge_date: UnixTime,
@@ -78,21 +131,27 @@ pub enum Error {
     /// Purge protection is on and cannot be turned off.
     #[error("purge protection cannot be disabled once it is enabled")]
     PurgeProtectionIrreversible,
-    /// The key version is disabled.
-    #[error("operation {operation} is not allowed on a disabled key")]
-    KeyDisabled {
+    /// The object version is disabled.
+    #[error("operation {operation} is not allowed on a disabled {kind}")]
+    Disabled {
+        /// The object's kind.
+        kind: ObjectKind,
         /// The operation attempted.
         operation: &'static str,
     },
-    /// The key version's `nbf` is in the future.
-    #[error("operation {operation} is not allowed before the key's activation date (nbf)")]
-    KeyNotYetValid {
+    /// The object version's `nbf` is in the future.
+    #[error("operation {operation} is not allowed before the {kind}'s activation date (nbf)")]
+    NotYetValid {
+        /// The object's kind.
+        kind: ObjectKind,
         /// The operation attempted.
         operation: &'static str,
     },
-    /// The key version's `exp` has passed.
-    #[error("operation {operation} is not allowed on an expired key (exp)")]
-    KeyExpired {
+    /// The object version's `exp` has passed.
+    #[error("operation {operation} is not allowed on an expired {kind} (exp)")]
+    Expired {
+        /// The object's kind.
+        kind: ObjectKind,
         /// The operation attempted.
         operation: &'static str,
     },
@@ -159,14 +218,14 @@ pub enum Error {
     /// The master key could not be obtained.
     #[error("master key: {0}")]
     MasterKey(String),
-    /// The data directory holds a store of a schema this version cannot read.
+    /// The store holds data of a schema this version cannot read.
     #[error(
         "the store in {dir} has schema version {found}; this localhsm reads version {supported}"
     )]
     UnsupportedSchema {
-        /// The data directory.
+        /// Where the store is (a data directory, or the backend's description).
         dir: String,
-        /// The version found on disk.
+        /// The version found in the store.
         found: u32,
         /// The version this build reads.
         supported: u32,
@@ -207,35 +266,67 @@ impl Error {
         Error::BadParameter(msg.into())
     }
 
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(kind: ObjectKind, name: &str, version: Option<&str>) -> Self {
+        Error::NotFound {
+            kind,
+            name: name.to_string(),
+            version: version.map(str::to_string),
+        }
+    }
+
     /// The HTTP status and Key Vault codes for this error.
     pub fn wire(&self) -> WireError {
+        use ObjectKind as K;
         let w = |status, code, inner| WireError {
             status,
             code,
             inner,
         };
+        let forbidden = |inner| w(403, "Forbidden", Some(inner));
         match self {
-            Error::VaultNotFound { .. } => w(404, "VaultNotFound", None),
-            Error::DeletedVaultNotFound { .. } => w(404, "VaultNotFound", None),
+            Error::VaultNotFound { .. } | Error::DeletedVaultNotFound { .. } => {
+                w(404, "VaultNotFound", None)
+            }
             Error::VaultExists { .. } => w(409, "Conflict", Some("VaultAlreadyExists")),
-            Error::VaultIsDeleted { .. } => {
+            Error::VaultIsDeleted { .. } | Error::IsDeleted { .. } => {
                 w(409, "Conflict", Some("ObjectIsDeletedButRecoverable"))
             }
-            Error::KeyNotFound { .. } | Error::DeletedKeyNotFound { .. } => {
-                w(404, "KeyNotFound", None)
-            }
-            Error::KeyIsDeleted { .. } => w(409, "Conflict", Some("ObjectIsDeletedButRecoverable")),
-            Error::KeyExists { .. } => w(409, "Conflict", Some("KeyAlreadyExists")),
-            Error::PurgeProtected { .. } => w(403, "Forbidden", Some("PurgeProtectionEnabled")),
+            Error::NotFound { kind, .. } => match kind {
+                K::Key => w(404, "KeyNotFound", None),
+                K::Secret => w(404, "SecretNotFound", None),
+                K::Certificate => w(404, "CertificateNotFound", None),
+            },
+            Error::DeletedNotFound { kind, .. } => match kind {
+                K::Key => w(404, "KeyNotFound", None),
+                K::Secret => w(404, "DeletedSecretNotFound", None),
+                K::Certificate => w(404, "CertificateNotFound", None),
+            },
+            Error::AlreadyExists { kind, .. } => match kind {
+                K::Key => w(409, "Conflict", Some("KeyAlreadyExists")),
+                K::Secret => w(409, "Conflict", Some("SecretAlreadyExists")),
+                K::Certificate => w(409, "Conflict", Some("CertificateAlreadyExists")),
+            },
+            Error::Disabled { kind, .. } => forbidden(match kind {
+                K::Key => "KeyDisabled",
+                K::Secret => "SecretDisabled",
+                K::Certificate => "CertificateDisabled",
+            }),
+            Error::NotYetValid { kind, .. } => forbidden(match kind {
+                K::Key => "KeyNotYetValid",
+                K::Secret => "SecretNotYetValid",
+                K::Certificate => "CertificateNotYetValid",
+            }),
+            Error::Expired { kind, .. } => forbidden(match kind {
+                K::Key => "KeyExpired",
+                K::Secret => "SecretExpired",
+                K::Certificate => "CertificateExpired",
+            }),
+            Error::PurgeProtected { .. } => forbidden("PurgeProtectionEnabled"),
             Error::PurgeProtectionIrreversible => w(400, "BadParameter", None),
-            Error::KeyDisabled { .. } => w(403, "Forbidden", Some("KeyDisabled")),
-            Error::KeyNotYetValid { .. } => w(403, "Forbidden", Some("KeyNotYetValid")),
-            Error::KeyExpired { .. } => w(403, "Forbidden", Some("KeyExpired")),
-            Error::OperationNotPermitted { .. } => {
-                w(403, "Forbidden", Some("KeyOperationNotPermitted"))
-            }
-            Error::NotExportable => w(403, "Forbidden", Some("KeyNotExportable")),
-            Error::AccessDenied { .. } => w(403, "Forbidden", Some("AccessDenied")),
+            Error::OperationNotPermitted { .. } => forbidden("KeyOperationNotPermitted"),
+            Error::NotExportable => forbidden("KeyNotExportable"),
+            Error::AccessDenied { .. } => forbidden("AccessDenied"),
             Error::RoleAssignmentNotFound { .. } => w(404, "RoleAssignmentNotFound", None),
             Error::RoleDefinitionNotFound { .. } => w(404, "RoleDefinitionNotFound", None),
             Error::BadParameter(_)
@@ -253,14 +344,42 @@ impl Error {
     }
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
         Error::Storage(e.to_string())
     }
 }
 
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        Error::Storage(e.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_codes_follow_the_kind() {
+        let e = Error::not_found(ObjectKind::Key, "k1", Some("abc"));
+        assert_eq!(
+            e.to_string(),
+            "a key with (name/id) k1/abc was not found in this key vault"
+        );
+        assert_eq!((e.wire().status, e.wire().code), (404, "KeyNotFound"));
+        let e = Error::not_found(ObjectKind::Secret, "s1", None);
+        assert_eq!(e.wire().code, "SecretNotFound");
+        let e = Error::Disabled {
+            kind: ObjectKind::Key,
+            operation: "sign",
+        };
+        assert_eq!(
+            e.to_string(),
+            "operation sign is not allowed on a disabled key"
+        );
+        assert_eq!(e.wire().inner, Some("KeyDisabled"));
+        let e = Error::IsDeleted {
+            kind: ObjectKind::Certificate,
+            name: "c".into(),
+        };
+        assert_eq!(e.wire().status, 409);
+        assert!(e
+            .to_string()
+            .contains("the certificate can only be recovered"));
     }
 }

@@ -15,10 +15,14 @@ use crate::clock::OffsetClock;
 use crate::crypto::{
     HashAlg, Jwk, KeyFamily, KeyMaterial, KeyType, PublicKey, SecretBytes, SignatureAlgorithm,
 };
+use crate::error::ObjectKind;
+use crate::keys::KeyVersion;
+use crate::lifecycle::objects::BACKUP_MAGIC;
+use crate::lifecycle::records::{parse_purge_entry, purge_entry, ObjectRecord, VaultRecord};
 use crate::model::KeyOptions;
 use crate::server::AppState;
-use crate::store::records::{self, decode, material_aad, KeyRecord, VaultRecord, VersionRecord};
-use crate::store::seal::{Purpose, Sealer};
+use crate::store::seal::{backup_aad, object_aad, Purpose, Sealer};
+use crate::store::{decode, encode};
 use crate::{KeySpec, MasterKeySource, Store, Vault};
 
 /// The master key of every store and sealer built here.
@@ -340,10 +344,10 @@ pub fn real_backup_blob() -> Vec<u8> {
 /// Seals `payload` as a backup blob of the `backup_blob` target's store (same master key),
 /// so the decoding behind the authentication can be fuzzed.
 pub fn seal_backup_payload(payload: &[u8]) -> Vec<u8> {
-    let mut blob = crate::vault::BACKUP_MAGIC.to_vec();
+    let mut blob = BACKUP_MAGIC.to_vec();
     blob.extend(
         sealer()
-            .seal(Purpose::Backup, crate::vault::BACKUP_AAD, payload)
+            .seal(Purpose::Backup, &backup_aad(ObjectKind::Key), payload)
             .expect("seal"),
     );
     blob
@@ -385,7 +389,7 @@ pub fn backup_restore(data: &[u8]) -> Option<crate::Result<String>> {
             let name = bundle.name.clone();
             let (versions, _) = b
                 .vault
-                .all_versions(&name, false)
+                .all_key_versions(&name, false)
                 .expect("restored versions");
             for v in &versions {
                 restored_key_is_whole(&b.vault, v);
@@ -440,32 +444,31 @@ pub fn sealed_record(data: &[u8]) {
     match which % 6 {
         0 => {
             if let Ok(r) = decode::<VaultRecord>("vault", rest) {
-                let again: VaultRecord = decode("vault", &records::encode(&r)).expect("re-decode");
+                let again: VaultRecord = decode("vault", &encode(&r)).expect("re-decode");
                 assert_eq!(again.name, r.name);
             }
         }
         1 => {
-            if let Ok(r) = decode::<KeyRecord>("key", rest) {
-                let again: KeyRecord = decode("key", &records::encode(&r)).expect("re-decode");
+            if let Ok(r) = decode::<ObjectRecord>("key", rest) {
+                let again: ObjectRecord = decode("key", &encode(&r)).expect("re-decode");
                 assert_eq!(again.versions, r.versions);
             }
         }
         2 => {
-            // A stored version record and its material, as `Vault::unseal` reads them.
-            if let Ok(vr) = decode::<VersionRecord>("key version", rest) {
-                let aad = material_aad("fuzz", "key", "v");
+            // A stored version record and its material, as the key layer reads them.
+            if let Ok(vr) = decode::<KeyVersion>("key version", rest) {
+                let aad = object_aad(ObjectKind::Key, "fuzz", "key", "v");
                 if let Some(plain) = sealer().open(Purpose::Record, &aad, &vr.sealed.0) {
                     let _ = KeyMaterial::from_sealable(plain.expose());
                 }
                 let _ = PublicKey::from_jwk(&vr.public);
-                let again: VersionRecord =
-                    decode("key version", &records::encode(&vr)).expect("re-decode");
+                let again: KeyVersion = decode("key version", &encode(&vr)).expect("re-decode");
                 assert_eq!(again.sealed, vr.sealed);
             }
         }
         3 => {
-            if let Some((due, kind, id)) = records::parse_purge_entry(rest) {
-                assert_eq!(records::purge_entry(due, kind, id), rest);
+            if let Some((due, kind, id)) = parse_purge_entry(rest) {
+                assert_eq!(purge_entry(due, kind, id), rest);
             }
         }
         4 => {
@@ -476,7 +479,7 @@ pub fn sealed_record(data: &[u8]) {
         }
         _ => {
             // The sealed key material form, sealed and reopened as the store does.
-            let aad = material_aad("fuzz", "key", "v");
+            let aad = object_aad(ObjectKind::Key, "fuzz", "key", "v");
             let sealed = sealer().seal(Purpose::Record, &aad, rest).expect("seal");
             let plain = sealer()
                 .open(Purpose::Record, &aad, &sealed)

@@ -1,8 +1,10 @@
 //! localhsm: a software HSM key store that stands in for Azure Key Vault and Azure Managed
 //! HSM on a developer's machine.
 //!
-//! One core, three faces: this library, an HTTPS server speaking the Key Vault keys REST API
-//! ([`server`], `localhsm serve`), and a command line ([`cli`]).
+//! One core, several faces: this library, an HTTPS server speaking the Key Vault REST API
+//! (`server`, `localhsm serve`; feature `server`), and a command line (`cli`; feature
+//! `cli`, on by default). With `default-features = false` the crate is the core alone: no
+//! HTTP, TLS, async runtime or argument parser.
 //!
 //! # The handle API
 //!
@@ -31,6 +33,20 @@
 //! # }
 //! ```
 //!
+//! # Layers
+//!
+//! Each module belongs to one layer and imports only from layers below it; no two modules
+//! import each other.
+//!
+//! | layer | modules | what they hold |
+//! |---|---|---|
+//! | faces | `server`, `cli`, [`vectors`], `fuzzing` | HTTPS and the Key Vault REST contract, the command line, test vectors |
+//! | services | [`customer_data`] above [`audit`] and [`rbac`], [`hazmat`] | who may, who did, what is held about whom, what may leave |
+//! | objects | [`keys`] above [`vault`] above [`handle`] | per-kind policy over the lifecycle; the public [`Store`] and [`Vault`]; the hot path |
+//! | lifecycle | [`lifecycle`] | versions, soft-delete, recover, purge, purge protection, the purge queue, backup envelopes, vaults |
+//! | storage | [`store`] | the [`store::Backend`] seam, the sled and memory backends, sealing at rest, the master key |
+//! | base | [`model`] above [`crypto`] above [`error`] above [`clock`] | plain data, key material and algorithms, errors, time |
+//!
 //! # Lifecycle rules
 //!
 //! These hold for every face; the server and the CLI only translate them.
@@ -39,7 +55,7 @@
 //!   15 tags per version. `key_ops`, `enabled`, `nbf` and `exp` are enforced on every
 //!   operation, including on handles resolved before the change.
 //! - A vault's soft-delete retention is 7 to 90 days (default 90), fixed when it is created.
-//!   Deleting a key moves all its versions to the deleted state with `deletedDate` and
+//!   Deleting an object moves all its versions to the deleted state with `deletedDate` and
 //!   `scheduledPurgeDate = deletedDate + retention`. Its name stays taken: create, import and
 //!   restore under it are conflicts until it is recovered (every version back, unchanged)
 //!   or purged.
@@ -47,51 +63,68 @@
 //!   scheduled purge date, by any path: purge, vault purge, restore over it, a sweep, or a
 //!   clock set back (the store never acts on a time earlier than one it has already seen).
 //!   The refusal is [`Error::PurgeProtected`] (403 Forbidden on the wire).
-//! - At its scheduled purge date a deleted key (or vault) is purged automatically; the sweep
-//!   reads only the entries that are due.
-//! - Vaults soft-delete, recover and purge under the same rules as keys.
+//! - At its scheduled purge date a deleted object (or vault) is purged automatically; the
+//!   sweep reads only the entries that are due.
+//! - Vaults soft-delete, recover and purge under the same rules as the objects they hold.
 //! - `recoveryLevel` and `recoverableDays` follow Key Vault: `Recoverable+Purgeable`,
 //!   `Recoverable` (purge protection), and the `CustomizedRecoverable` forms when retention
 //!   is under 90 days.
 //!
 //! # Storage
 //!
-//! A sled database in one directory. Every acknowledged change is flushed before the call
+//! Behind one small transactional trait ([`store::Backend`]): by default a sled database in
+//! one directory ([`Store::open`]), or any backend ([`Store::builder_on`], e.g.
+//! [`store::MemoryBackend`]). Every acknowledged change is durable before the call
 //! returns, and multi-record changes (delete, recover, purge, restore) are single
-//! transactions. Key material is sealed with AES-256-GCM under a key derived from the master
-//! key, bound to its vault, name and version; the master key comes from
-//! `LOCALHSM_MASTER_KEY`, a key file created with mode 0600 in the directory, or a
-//! passphrase. A wrong master key fails at open with [`Error::WrongMasterKey`].
+//! transactions. Key material is sealed with AES-256-GCM under a key derived from the
+//! master key, bound to its vault, kind, name and version, before it reaches the backend;
+//! the master key comes from `LOCALHSM_MASTER_KEY`, a key file created with mode 0600 in the
+//! data directory, or a passphrase. A wrong master key fails at open with
+//! [`Error::WrongMasterKey`]. The [`store`] module documents the on-disk format and the
+//! seam's transaction contract.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod api;
-pub mod audit;
-pub mod cli;
+// base
 pub mod clock;
 pub mod crypto;
-pub mod customer_data;
 pub mod error;
+pub mod model;
+// storage
+pub mod store;
+// lifecycle
+pub mod lifecycle;
+// objects
+pub mod handle;
+pub mod keys;
+pub mod vault;
+// services
+pub mod audit;
+pub mod customer_data;
+pub mod hazmat;
+pub mod rbac;
+// faces
+#[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "cli")]
+pub mod cli;
 /// Entry points for the fuzz targets (`fuzz/`) and their regression tests; not a stable API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handle;
-pub mod hazmat;
-pub mod model;
-pub mod rbac;
+#[cfg(feature = "server")]
 pub mod server;
-pub mod store;
-pub mod vault;
 pub mod vectors;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use crypto::KeySpec;
-pub use error::{Error, Result};
+pub use error::{Error, ObjectKind, Result};
 pub use handle::KeyHandle;
-pub use store::{AccessPolicy, MasterKeySource, Store, StoreBuilder, SweepReport};
-pub use vault::Vault;
+pub use lifecycle::SweepReport;
+pub use model::access::AccessPolicy;
+pub use store::MasterKeySource;
+pub use vault::{Store, StoreBuilder, Vault};
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

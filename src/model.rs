@@ -1,5 +1,11 @@
-//! The objects a vault holds, as callers see them: vault settings, key attributes, tags,
-//! key bundles and deleted-key bundles. Plain data; the rules live in `vault.rs`.
+//! The objects a vault holds, as callers see them: vault settings, attributes, tags, names,
+//! key bundles, callers, and the vocabulary of access control ([`access`]).
+//!
+//! Layer: base. Imports [`crate::clock`], [`crate::error`] and [`crate::crypto`] only. Plain
+//! data and the validation rules Key Vault states for it (name syntax, tag limits, retention
+//! range); the lifecycle rules live in [`crate::lifecycle`].
+
+pub mod access;
 
 use std::collections::BTreeMap;
 
@@ -8,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixTime;
 use crate::crypto::{Jwk, KeyOperation, KeyType};
 use crate::error::{Error, Result};
+
+pub use crate::error::ObjectKind;
 
 /// Key Vault's limit on tags per object.
 pub const MAX_TAGS: usize = 15;
@@ -48,35 +56,52 @@ pub fn validate_tags(tags: &Tags) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a validity period is not empty: `nbf` must come before `exp`.
+pub fn validate_validity(not_before: Option<UnixTime>, expires: Option<UnixTime>) -> Result<()> {
+    match (not_before, expires) {
+        (Some(nbf), Some(exp)) if nbf >= exp => {
+            Err(Error::bad_parameter("nbf must be earlier than exp"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks a name of `what`: 1 to `max` characters of `0-9a-zA-Z-`; a DNS `label` also
+/// neither starts nor ends with `-`. The error quotes the name (cut short) and the rule, with
+/// `hint` after it.
+pub(crate) fn validate_chars(
+    what: &str,
+    name: &str,
+    max: usize,
+    label: bool,
+    hint: &str,
+) -> Result<()> {
+    let ok = (1..=max).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !(label && (name.starts_with('-') || name.ends_with('-')));
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(max.max(67) + 13).collect();
+    let edges = if label {
+        ", not starting or ending with -"
+    } else {
+        ""
+    };
+    Err(Error::bad_parameter(format!(
+        "{what} name {shown:?} is invalid: use 1 to {max} characters of 0-9, a-z, A-Z and -{edges}{hint}"
+    )))
+}
+
 /// Checks an object name: 1 to 127 characters of `0-9a-zA-Z-`, as Key Vault requires.
 pub fn validate_name(what: &str, name: &str) -> Result<()> {
-    let ok = (1..=127).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_parameter(format!(
-            "{what} name {:?} is invalid: use 1 to 127 characters of 0-9, a-z, A-Z and -",
-            name.chars().take(140).collect::<String>()
-        )))
-    }
+    validate_chars(what, name, 127, false, "")
 }
 
 /// Checks a vault name: it is also a DNS label (`{vault}.localhost`), so 1 to 63 characters
 /// of `0-9a-zA-Z-`, not starting or ending with `-`.
 pub fn validate_vault_name(name: &str) -> Result<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_parameter(format!(
-            "vault name {:?} is invalid: use 1 to 63 characters of 0-9, a-z, A-Z and -, not starting or ending with -",
-            name.chars().take(80).collect::<String>()
-        )))
-    }
+    validate_chars("vault", name, 63, true, "")
 }
 
 /// What a vault emulates.
@@ -223,7 +248,7 @@ pub struct KeyBundle {
     pub is_current: bool,
 }
 
-/// Soft-delete information of a deleted key.
+/// Soft-delete information of a deleted object (or vault).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionInfo {
     /// When it was deleted.
@@ -282,6 +307,16 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Opaque continuation for the next page; `None` on the last page.
     pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The same page with each item turned into another by `f`, which may fail.
+    pub fn try_map<U>(self, f: impl FnMut(T) -> Result<U>) -> Result<Page<U>> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_>>()?,
+            next: self.next,
+        })
+    }
 }
 
 /// Who is asking: recorded for access control and access logs.

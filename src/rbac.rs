@@ -1,108 +1,26 @@
 //! Managed HSM local RBAC: built-in role definitions, role assignments (principals' object
-//! IDs at a scope), and the permission check.
+//! IDs at a scope) stored per vault, and the authorizer that checks every call of a vault
+//! acting for a caller ([`Store::vault_as`]).
+//!
+//! Layer: services. Imports the objects layer ([`Vault`], [`Store`]), the lifecycle and the
+//! storage seam (for the assignments table) and the base layer. The vocabulary it grants
+//! in, data actions and [`Grant`]s, is base data ([`crate::model::access`]), so a
+//! [`crate::KeyHandle`] can carry a grant without knowing about roles.
 //!
 //! Scopes are `/` and `/keys` (HSM-wide, equivalent) and `/keys/{name}` (one key). The
 //! built-in roles' ids and data actions are Managed HSM's own.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::records::vault_prefix;
+use crate::model::{Caller, VaultKind};
+use crate::store::{decode, encode, KeyRange, Table, Write};
+use crate::vault::{Authorizer, Store, Vault};
 
-macro_rules! data_actions {
-    ($($(#[$m:meta])* $variant:ident = $wire:literal),+ $(,)?) => {
-        /// A Managed HSM data action (`Microsoft.KeyVault/managedHsm/...`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum DataAction { $($(#[$m])* $variant),+ }
-
-        impl DataAction {
-            /// Every data action.
-            pub const ALL: &'static [DataAction] = &[$(DataAction::$variant),+];
-
-            /// The full data action name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(DataAction::$variant => concat!("Microsoft.KeyVault/managedHsm/", $wire)),+ }
-            }
-
-            fn bit(self) -> u64 {
-                1 << (self as u32)
-            }
-        }
-    };
-}
-
-data_actions! {
-    /// Read key metadata and public parts.
-    KeysRead = "keys/read/action",
-    /// Update a key's attributes, operations and tags.
-    KeysWrite = "keys/write/action",
-    /// Rotate a key (new version).
-    KeysRotate = "keys/rotate/action",
-    /// Create a key.
-    KeysCreate = "keys/create",
-    /// Delete a key.
-    KeysDelete = "keys/delete",
-    /// Read deleted keys.
-    DeletedKeysRead = "keys/deletedKeys/read/action",
-    /// Recover a deleted key.
-    DeletedKeysRecover = "keys/deletedKeys/recover/action",
-    /// Purge a deleted key.
-    DeletedKeysDelete = "keys/deletedKeys/delete",
-    /// Back up a key.
-    KeysBackup = "keys/backup/action",
-    /// Restore a key.
-    KeysRestore = "keys/restore/action",
-    /// Release a key.
-    KeysRelease = "keys/release/action",
-    /// Import a key.
-    KeysImport = "keys/import/action",
-    /// Export a key.
-    KeysExport = "keys/export/action",
-    /// Encrypt.
-    Encrypt = "keys/encrypt/action",
-    /// Decrypt.
-    Decrypt = "keys/decrypt/action",
-    /// Wrap a key.
-    Wrap = "keys/wrap/action",
-    /// Unwrap a key.
-    Unwrap = "keys/unwrap/action",
-    /// Sign a digest.
-    Sign = "keys/sign/action",
-    /// Verify a signature.
-    Verify = "keys/verify/action",
-    /// Random bytes.
-    Rng = "rng/action",
-    /// Read role assignments.
-    RoleAssignmentsRead = "roleAssignments/read/action",
-    /// Create role assignments.
-    RoleAssignmentsWrite = "roleAssignments/write/action",
-    /// Delete role assignments.
-    RoleAssignmentsDelete = "roleAssignments/delete/action",
-    /// Read role definitions.
-    RoleDefinitionsRead = "roleDefinitions/read/action",
-    /// Write role definitions.
-    RoleDefinitionsWrite = "roleDefinitions/write/action",
-    /// Delete role definitions.
-    RoleDefinitionsDelete = "roleDefinitions/delete/action",
-    /// Download the security domain.
-    SecurityDomainDownload = "securitydomain/download/action",
-    /// Read the security domain download status.
-    SecurityDomainDownloadRead = "securitydomain/download/read",
-    /// Upload a security domain.
-    SecurityDomainUpload = "securitydomain/upload/action",
-    /// Read the security domain upload status.
-    SecurityDomainUploadRead = "securitydomain/upload/read",
-    /// Read the security domain transfer key.
-    SecurityDomainTransferKeyRead = "securitydomain/transferkey/read",
-    /// Start a full backup.
-    BackupStart = "backup/start/action",
-    /// Read a full backup's status.
-    BackupStatus = "backup/status/action",
-    /// Start a full restore.
-    RestoreStart = "restore/start/action",
-    /// Read a full restore's status.
-    RestoreStatus = "restore/status/action",
-}
+pub use crate::model::access::{AccessPolicy, DataAction, Grant};
 
 /// A built-in role definition.
 #[derive(Debug, Clone, Copy)]
@@ -118,8 +36,9 @@ pub struct RoleDefinition {
 }
 
 impl RoleDefinition {
-    fn mask(&self) -> u64 {
-        self.data_actions.iter().fold(0, |m, a| m | a.bit())
+    /// What the role grants.
+    pub fn grant(&self) -> Grant {
+        Grant::of(self.data_actions)
     }
 }
 
@@ -309,48 +228,209 @@ pub(crate) fn granted<'a>(
     assignments: impl IntoIterator<Item = &'a RoleAssignment>,
     resource: &str,
 ) -> Grant {
-    let mask = assignments
+    assignments
         .into_iter()
         .filter(|a| scope_covers(&a.scope, resource))
         .filter_map(|a| role_definition(&a.role_definition_id))
-        .fold(0, |m, r| m | r.mask());
-    Grant(mask)
+        .fold(Grant::default(), |g, r| g.union(r.grant()))
 }
 
 /// The admins' grant: everything their three roles allow, everywhere.
 pub(crate) fn admin_grant() -> Grant {
-    Grant(
-        ADMIN_ROLES
-            .iter()
-            .filter_map(|id| role_definition(id))
-            .fold(0, |m, r| m | r.mask()),
-    )
+    ADMIN_ROLES
+        .iter()
+        .filter_map(|id| role_definition(id))
+        .fold(Grant::default(), |g, r| g.union(r.grant()))
 }
 
-/// What a caller may do at one scope: a set of data actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Grant(u64);
+/// The table key of a role assignment: `vault/name`, lowercase.
+fn assignment_id(vault: &str, name: &str) -> Vec<u8> {
+    let mut k = vault_prefix(vault);
+    k.extend_from_slice(name.to_ascii_lowercase().as_bytes());
+    k
+}
 
-impl Grant {
-    /// Everything (access control off, or the trusted local caller).
-    pub const ALL: Grant = Grant(u64::MAX);
+fn validate_assignment_name(name: &str) -> Result<()> {
+    crate::model::validate_chars("role assignment", name, 64, false, " (a GUID)")
+}
 
-    /// Whether `action` is allowed.
-    pub fn allows(self, action: DataAction) -> bool {
-        self.0 & action.bit() != 0
+/// The authorizer of a vault acting for a caller: the store's [`AccessPolicy`], its
+/// `--admin` principals, and the role assignments stored in the vault.
+struct RoleAuthorizer {
+    caller: Caller,
+    policy: Arc<AccessPolicy>,
+}
+
+impl Authorizer for RoleAuthorizer {
+    fn caller(&self) -> &Caller {
+        &self.caller
     }
 
-    /// `Ok` when `action` is allowed, else Key Vault's 403.
-    pub fn require(self, action: DataAction, caller: &str, scope: &str) -> Result<()> {
-        if self.allows(action) {
-            Ok(())
-        } else {
-            Err(Error::AccessDenied {
-                caller: caller.to_string(),
-                action: action.as_str(),
-                scope: scope.to_string(),
-            })
+    fn grant(&self, vault: &Vault, scope: &str) -> Result<Grant> {
+        if !self.policy.enforce {
+            return Ok(Grant::ALL);
         }
+        let Some(oid) = self.caller.object_id.as_deref() else {
+            return Ok(Grant::default());
+        };
+        if self
+            .policy
+            .admins
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(oid))
+        {
+            return Ok(admin_grant());
+        }
+        let mine: Vec<RoleAssignment> = vault
+            .role_assignments_raw()?
+            .into_iter()
+            .filter(|a| a.principal_id.eq_ignore_ascii_case(oid))
+            .collect();
+        Ok(granted(&mine, scope))
+    }
+}
+
+impl Store {
+    /// A live vault acting for `caller`: when access control is on
+    /// ([`Store::set_access_policy`]), every operation checks the caller's role assignments.
+    pub fn vault_as(&self, name: &str, caller: Caller) -> Result<Vault> {
+        let record = self.core().live_vault(name)?;
+        let access = RoleAuthorizer {
+            caller,
+            policy: self.policy(),
+        };
+        Ok(Vault::new(
+            self.clone(),
+            record.name.clone(),
+            Some(Arc::new(access)),
+        ))
+    }
+}
+
+impl Vault {
+    fn require_managed_hsm(&self) -> Result<()> {
+        let vault = self.record()?;
+        if vault.kind != VaultKind::ManagedHsm {
+            return Err(Error::NotSupportedByVaultKind {
+                what: "local role-based access control".into(),
+                kind: vault.kind.as_str(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every assignment in this vault, without an access check (the check itself needs it).
+    pub(crate) fn role_assignments_raw(&self) -> Result<Vec<RoleAssignment>> {
+        self.core()
+            .storage
+            .backend()
+            .scan(
+                Table::RoleAssignments,
+                &KeyRange::prefix(&vault_prefix(self.name())),
+                usize::MAX,
+            )?
+            .iter()
+            .map(|(_, v)| decode("role assignment", v))
+            .collect()
+    }
+
+    /// Role assignments; with `at_or_above`, only those that apply at that scope: at it or
+    /// above it (`/keys/k` sees `/`, `/keys` and `/keys/k`), as Key Vault's `atScope()`
+    /// filter does.
+    pub fn list_role_assignments(&self, at_or_above: Option<&str>) -> Result<Vec<RoleAssignment>> {
+        self.require_managed_hsm()?;
+        self.require(DataAction::RoleAssignmentsRead, "/")?;
+        let scope = at_or_above.map(normalize_scope).transpose()?;
+        Ok(self
+            .role_assignments_raw()?
+            .into_iter()
+            .filter(|a| scope.as_deref().is_none_or(|s| scope_contains(&a.scope, s)))
+            .collect())
+    }
+
+    /// One role assignment by name, at `scope`.
+    pub fn role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
+        self.require_managed_hsm()?;
+        self.require(DataAction::RoleAssignmentsRead, "/")?;
+        self.load_assignment_at(scope, name)
+    }
+
+    /// The assignment `name`, which must live at `scope`: its id is
+    /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+    fn load_assignment_at(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
+        let scope = normalize_scope(scope)?;
+        let not_found = || Error::RoleAssignmentNotFound {
+            name: name.to_string(),
+        };
+        let a: RoleAssignment = self
+            .core()
+            .storage
+            .get_as(
+                Table::RoleAssignments,
+                &assignment_id(self.name(), name),
+                "role assignment",
+            )?
+            .ok_or_else(not_found)?;
+        if a.scope != scope {
+            return Err(not_found());
+        }
+        Ok(a)
+    }
+
+    /// Creates (or replaces) the assignment `name`: `principal_id` holds the role
+    /// `role_definition_id` (a GUID or a role definition's id path) at `scope`.
+    pub fn create_role_assignment(
+        &self,
+        scope: &str,
+        name: &str,
+        role_definition_id: &str,
+        principal_id: &str,
+    ) -> Result<RoleAssignment> {
+        self.require_managed_hsm()?;
+        self.require(DataAction::RoleAssignmentsWrite, "/")?;
+        validate_assignment_name(name)?;
+        let role =
+            role_definition(role_definition_id).ok_or_else(|| Error::RoleDefinitionNotFound {
+                id: role_definition_id.to_string(),
+            })?;
+        if principal_id.trim().is_empty() || principal_id.len() > 128 {
+            return Err(Error::bad_parameter(
+                "principalId must be the principal's object ID",
+            ));
+        }
+        let assignment = RoleAssignment {
+            name: name.to_ascii_lowercase(),
+            scope: normalize_scope(scope)?,
+            role_definition_id: role.id.to_string(),
+            principal_id: principal_id.to_string(),
+        };
+        self.core().storage.backend().apply(&[Write::Put(
+            Table::RoleAssignments,
+            assignment_id(self.name(), name),
+            encode(&assignment),
+        )])?;
+        self.core().commit()?;
+        Ok(assignment)
+    }
+
+    /// Deletes the assignment `name` at `scope` and returns it.
+    pub fn delete_role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
+        self.require_managed_hsm()?;
+        self.require(DataAction::RoleAssignmentsDelete, "/")?;
+        let assignment = self.load_assignment_at(scope, name)?;
+        self.core().storage.backend().apply(&[Write::Delete(
+            Table::RoleAssignments,
+            assignment_id(self.name(), name),
+        )])?;
+        self.core().commit()?;
+        Ok(assignment)
+    }
+
+    /// The role definitions available in this vault (Managed HSM's built-in roles).
+    pub fn role_definitions(&self) -> Result<&'static [RoleDefinition]> {
+        self.require_managed_hsm()?;
+        self.require(DataAction::RoleDefinitionsRead, "/")?;
+        Ok(BUILT_IN_ROLES)
     }
 }
 
@@ -368,11 +448,6 @@ mod tests {
     }
 
     #[test]
-    fn every_action_fits_the_mask() {
-        assert!(DataAction::ALL.len() <= 64);
-    }
-
-    #[test]
     fn built_in_roles_allow_and_deny_as_managed_hsm_does() {
         let role = |name: &str| {
             BUILT_IN_ROLES
@@ -380,32 +455,61 @@ mod tests {
                 .find(|r| r.name.ends_with(name))
                 .unwrap()
         };
-        let grant = |r: &RoleDefinition| granted(&[assignment(r.id, "/")], "/keys/k");
-        let user = grant(role("Crypto User"));
-        assert!(user.allows(A::Sign) && user.allows(A::KeysCreate) && user.allows(A::Rng));
-        assert!(!user.allows(A::DeletedKeysDelete) && !user.allows(A::KeysExport));
-        assert!(!user.allows(A::DeletedKeysRecover) && !user.allows(A::RoleAssignmentsWrite));
-        let officer = grant(role("Crypto Officer"));
-        assert!(officer.allows(A::DeletedKeysDelete) && officer.allows(A::DeletedKeysRecover));
-        assert!(officer.allows(A::KeysExport) && officer.allows(A::RoleAssignmentsWrite));
-        assert!(!officer.allows(A::Sign) && !officer.allows(A::KeysCreate));
-        let admin = grant(role("HSM Administrator"));
-        assert!(admin.allows(A::RoleAssignmentsWrite) && admin.allows(A::BackupStart));
-        assert!(!admin.allows(A::Sign) && !admin.allows(A::KeysRead));
-        let policy = grant(role("Policy Administrator"));
-        assert!(policy.allows(A::RoleAssignmentsDelete) && !policy.allows(A::KeysRead));
-        let auditor = grant(role("Crypto Auditor"));
-        assert!(auditor.allows(A::KeysRead) && auditor.allows(A::DeletedKeysRead));
-        assert!(!auditor.allows(A::Sign) && !auditor.allows(A::DeletedKeysDelete));
-        let encryption = grant(role("Service Encryption User"));
-        assert!(encryption.allows(A::Wrap) && encryption.allows(A::Unwrap));
-        assert!(!encryption.allows(A::Decrypt) && !encryption.allows(A::Sign));
-        let release = grant(role("Service Release User"));
-        assert!(release.allows(A::KeysRelease) && !release.allows(A::KeysRead));
-        let backup = grant(role("HSM Backup"));
-        assert!(backup.allows(A::KeysBackup) && !backup.allows(A::KeysRestore));
-        let restore = grant(role("HSM Restore"));
-        assert!(restore.allows(A::KeysRestore) && !restore.allows(A::KeysBackup));
+        // Per role: actions it must grant, and actions it must not.
+        let cases: &[(&str, &[DataAction], &[DataAction])] = &[
+            (
+                "Crypto User",
+                &[A::Sign, A::KeysCreate, A::Rng],
+                &[
+                    A::DeletedKeysDelete,
+                    A::KeysExport,
+                    A::DeletedKeysRecover,
+                    A::RoleAssignmentsWrite,
+                ],
+            ),
+            (
+                "Crypto Officer",
+                &[
+                    A::DeletedKeysDelete,
+                    A::DeletedKeysRecover,
+                    A::KeysExport,
+                    A::RoleAssignmentsWrite,
+                ],
+                &[A::Sign, A::KeysCreate],
+            ),
+            (
+                "HSM Administrator",
+                &[A::RoleAssignmentsWrite, A::BackupStart],
+                &[A::Sign, A::KeysRead],
+            ),
+            (
+                "Policy Administrator",
+                &[A::RoleAssignmentsDelete],
+                &[A::KeysRead],
+            ),
+            (
+                "Crypto Auditor",
+                &[A::KeysRead, A::DeletedKeysRead],
+                &[A::Sign, A::DeletedKeysDelete],
+            ),
+            (
+                "Service Encryption User",
+                &[A::Wrap, A::Unwrap],
+                &[A::Decrypt, A::Sign],
+            ),
+            ("Service Release User", &[A::KeysRelease], &[A::KeysRead]),
+            ("HSM Backup", &[A::KeysBackup], &[A::KeysRestore]),
+            ("HSM Restore", &[A::KeysRestore], &[A::KeysBackup]),
+        ];
+        for (name, allowed, denied) in cases {
+            let grant = granted(&[assignment(role(name).id, "/")], "/keys/k");
+            for a in *allowed {
+                assert!(grant.allows(*a), "{name} must allow {a:?}");
+            }
+            for a in *denied {
+                assert!(!grant.allows(*a), "{name} must not allow {a:?}");
+            }
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::api::BaseUrl;
 use crate::clock::OffsetClock;
 use crate::error::Result;
 use crate::model::{VaultKind, VaultOptions};
-use crate::store::Store;
+use crate::Store;
 use context::{Ctx, Query};
 use error::ApiError;
 
@@ -294,7 +294,7 @@ pub struct ServeOptions {
     /// The user's own certificate and key; `None` generates one into the data directory.
     pub tls: Option<tls::TlsFiles>,
     /// Access control for every vault (off: any caller may do anything).
-    pub access: crate::store::AccessPolicy,
+    pub access: crate::AccessPolicy,
 }
 
 /// What [`SERVER_FILE`] holds.

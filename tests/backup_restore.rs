@@ -10,7 +10,10 @@ mod support;
 use localhsm::crypto::{KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
 use localhsm::model::{KeyOptions, KeyUpdate};
 use localhsm::{Error, KeySpec, Vault};
-use support::{ec_key, ec_key_with, expect_err, hsm, tags, vector_jwk, Opener, TempStore, DAY, T0};
+use support::{
+    ec_key, ec_key_with, expect_err, expect_wire_err, hsm, tags, vector_jwk, Opener, TempStore,
+    DAY, T0,
+};
 
 /// Every version of a key as the caller sees it, attributes and tags included.
 fn versions(v: &Vault, name: &str) -> Vec<String> {
@@ -163,9 +166,8 @@ fn restore_into_a_live_name_is_key_exists() {
     let blob = v.backup_key("name").unwrap();
     let newer = ec_key(&v, "name");
     let before = versions(&v, "name");
-    let w = expect_err(v.restore_key(&blob), "KeyExists").wire();
-    assert_eq!((w.status, w.code), (409, "Conflict"));
-    assert_eq!(w.inner, Some("KeyAlreadyExists"));
+    let conflict = (409, "Conflict", Some("KeyAlreadyExists"));
+    expect_wire_err(v.restore_key(&blob), "KeyExists", conflict);
     assert_eq!(versions(&v, "name"), before, "the live key was touched");
     assert_eq!(v.key("name", None).unwrap().version(), newer);
 }
@@ -178,9 +180,8 @@ fn restore_into_a_soft_deleted_name_is_key_is_deleted() {
         let version = ec_key(&v, "k");
         let blob = v.backup_key("k").unwrap();
         v.delete_key("k").unwrap();
-        let w = expect_err(v.restore_key(&blob), "KeyIsDeleted").wire();
-        assert_eq!((w.status, w.code), (409, "Conflict"), "{vault}");
-        assert_eq!(w.inner, Some("ObjectIsDeletedButRecoverable"), "{vault}");
+        let conflict = (409, "Conflict", Some("ObjectIsDeletedButRecoverable"));
+        expect_wire_err(v.restore_key(&blob), "KeyIsDeleted", conflict);
         let d = v.get_deleted_key("k").unwrap();
         assert_eq!(d.key.version, version);
         assert_eq!(d.deletion.scheduled_purge_date, T0 + 7 * DAY);

@@ -10,6 +10,9 @@
 //! delete, backup + restore not bringing back every version unchanged, and state (including the
 //! clock's high-water mark) not surviving a reopen.
 //!
+//! It runs twice: over the embedded sled backend and over the memory backend, so the lifecycle
+//! is proven against the storage seam, not against one engine.
+//!
 //! Deterministic: a fixed RNG seed (override with `LOCALHSM_MODEL_SEED=<u64>`) and
 //! `PROPTEST_CASES` cases (default 160).
 
@@ -985,8 +988,12 @@ fn apply(
     Ok(())
 }
 
-fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
-    let ts = TempStore::new();
+fn run_case(steps: &[Step], memory: bool) -> Result<(), TestCaseError> {
+    let ts = if memory {
+        TempStore::in_memory()
+    } else {
+        TempStore::new()
+    };
     let (store, clock) = (&ts.store, &ts.clock);
     let vaults: Vec<Vault> = VAULTS
         .iter()
@@ -1023,6 +1030,16 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
 
 #[test]
 fn lifecycle_matches_model() {
+    run_model(false);
+}
+
+/// The same model over the memory backend: the lifecycle holds whatever is under the seam.
+#[test]
+fn lifecycle_matches_model_in_memory() {
+    run_model(true);
+}
+
+fn run_model(memory: bool) {
     let seed: u64 = std::env::var("LOCALHSM_MODEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1044,7 +1061,7 @@ fn lifecycle_matches_model() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
     let result = runner.run(&prop::collection::vec(step_strategy(), 40..=80), |steps| {
-        run_case(&steps)
+        run_case(&steps, memory)
     });
     if let Err(e) = result {
         panic!("{e}");

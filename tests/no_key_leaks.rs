@@ -205,7 +205,9 @@ impl std::io::Write for Captured {
 
 /// Installs (once) a global `trace` subscriber that writes into a buffer. The HTTPS client
 /// this test uses against a real server is left out: it is not localhsm, and the server's
-/// side of those crates is captured from the server's own `trace` output.
+/// side of those crates is captured from the server's own `trace` output. The storage
+/// engine stops at `warn`, as `localhsm` itself sets it (`cli::QUIET_ENGINE`: its deferred
+/// debug records can arrive while a thread is torn down, which the formatter cannot take).
 fn log_capture() -> Captured {
     static CAPTURE: OnceLock<Captured> = OnceLock::new();
     CAPTURE
@@ -214,7 +216,7 @@ fn log_capture() -> Captured {
             let writer = c.clone();
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(
-                    "trace,reqwest=off,hyper=off,hyper_util=off,h2=off,rustls=off",
+                    "trace,reqwest=off,hyper=off,hyper_util=off,h2=off,rustls=off,sled=warn",
                 ))
                 .with_ansi(false)
                 .with_writer(move || writer.clone())

@@ -8,7 +8,7 @@
 //! panicking instead of failing clearly (`WrongMasterKey`, `Corrupt`, `UnsupportedSchema`);
 //! two processes opening one store at once instead of `StoreLocked`.
 //!
-//! The damage tests edit the sled trees directly (see `src/store/records.rs`) while the store
+//! The damage tests edit the sled trees directly (see `src/lifecycle/records.rs`) while the store
 //! is closed. The lock and crash tests run a child copy of this test binary.
 
 mod support;

@@ -143,7 +143,7 @@ fn exercise(vault: &Vault, name: &str, versions: &[Value]) {
             r.unwrap_or_else(|e| panic!("{name}/{version}: {e}"));
         } else {
             assert!(
-                matches!(r, Err(Error::KeyDisabled { .. })),
+                matches!(r, Err(Error::Disabled { .. })),
                 "{name}/{version} is disabled in the fixture: {r:?}"
             );
         }
@@ -187,7 +187,7 @@ fn the_v1_fixture_opens_and_reads_back_exactly() {
             );
             assert!(matches!(
                 vault.get_key(name, None),
-                Err(Error::KeyNotFound { .. })
+                Err(Error::NotFound { .. })
             ));
             // Purge protection holds; recover brings back every version unchanged.
             assert!(matches!(

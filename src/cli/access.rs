@@ -8,13 +8,13 @@
 
 use super::args::{CustomerDataCommand, LogCommand, LogFilter, RoleCommand, Subject};
 use super::client::{read, Client, Status};
-use super::dates::parse_time;
 use super::error::CliError;
 use super::output::{Printer, Shape};
 use crate::api::{
     AccessLogParams, CustomerDataRequest, ListResult, Op, RoleAssignmentCreateParameters,
     RoleAssignmentFilter, RoleAssignmentProperties, RoleAssignmentWire,
 };
+use crate::clock::parse_time;
 use crate::rbac::BUILT_IN_ROLES;
 use serde_json::json;
 

@@ -686,7 +686,7 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 
 /// Parses a time given as Unix seconds or RFC 3339.
 fn parse_time(s: &str) -> Result<UnixTime, String> {
-    super::dates::parse_time(s)
+    crate::clock::parse_time(s)
 }
 
 #[cfg(test)]

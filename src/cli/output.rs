@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::args::OutputFormat;
-use super::dates::format_time;
+use crate::clock::format_time;
 
 /// What a JSON value is, so the table view knows how to lay it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -391,3 +391,35 @@ impl WrapAlgorithm {
         }
     }
 }
+
+/// The output of an encryption: ciphertext plus, for AES, the IV, tag and AAD used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encrypted {
+    /// The ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Initialization vector (AES only).
+    pub iv: Option<Vec<u8>>,
+    /// Authentication tag (AES-GCM only).
+    pub tag: Option<Vec<u8>>,
+    /// Additional authenticated data echoed back (AES-GCM only).
+    pub aad: Option<Vec<u8>>,
+}
+
+/// Optional AES parameters for encrypt and decrypt, as Key Vault takes them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AesParams<'a> {
+    /// IV: 12 bytes for GCM, 16 for CBC. Generated on encrypt when absent.
+    pub iv: Option<&'a [u8]>,
+    /// Additional authenticated data (GCM only).
+    pub aad: Option<&'a [u8]>,
+    /// Authentication tag (GCM decrypt only).
+    pub tag: Option<&'a [u8]>,
+}
+
+/// The error for an algorithm that does not apply to a key or operation.
+pub(crate) fn unsupported(alg: impl std::fmt::Display, what: &str) -> Error {
+    Error::AlgorithmNotSupported {
+        alg: alg.to_string(),
+        what: what.to_string(),
+    }
+}

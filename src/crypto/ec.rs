@@ -33,7 +33,7 @@ fn secp256k1_context() -> Result<&'static secp256k1::Secp256k1<secp256k1::SignOn
     }
     let mut ctx = secp256k1::Secp256k1::signing_only();
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    super::fill_random(seed.as_mut_slice())?;
+    super::random::fill_random(seed.as_mut_slice())?;
     ctx.seeded_randomize(&seed);
     // Two threads may both get here; either context serves.
     Ok(CONTEXT.get_or_init(|| ctx))

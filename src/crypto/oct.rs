@@ -1,20 +1,26 @@
 //! Symmetric (oct) keys: AES-GCM, AES-CBC with and without PKCS#7 padding, and RFC 3394 key
-//! wrap, on the RustCrypto AES crates (constant-time, AES-NI when the CPU has it).
+//! wrap. CBC and key wrap run on the RustCrypto AES crates (constant-time, AES-NI when the
+//! CPU has it); GCM runs on aws-lc-rs, whose key context (with its GHASH key) is set up once
+//! per key and wiped when it is freed. (RustCrypto's `aes-gcm` does not wipe its GHASH key
+//! on drop, so a kept `AesGcm` would leave it in freed memory, and setting one up per call
+//! costs a fifth of the operation.)
 
 use aes::cipher::{
     BlockCipher, BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, BlockSizeUser,
     InnerIvInit, KeyInit,
 };
 use aes::{Aes128, Aes192, Aes256};
-use aes_gcm::aead::consts::{U12, U16};
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{AesGcm, Nonce, Tag};
+use aes_gcm::aead::consts::U16;
 use aes_kw::Kek;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_192_GCM, AES_256_GCM};
 use cbc::cipher::block_padding::{NoPadding, Pkcs7};
 
-use super::alg::{AesMode, EncryptionAlgorithm, EncryptionScheme, WrapAlgorithm, WrapScheme};
+use super::alg::{
+    unsupported, AesMode, AesParams, Encrypted, EncryptionAlgorithm, EncryptionScheme,
+    WrapAlgorithm, WrapScheme,
+};
+use super::random::{fill_random, random_bytes};
 use super::secret::SecretBytes;
-use super::{fill_random, random_bytes, unsupported, AesParams, Encrypted};
 use crate::error::{Error, Result};
 
 /// GCM nonce length Key Vault uses (96 bits).
@@ -35,9 +41,7 @@ impl<C> Aes for C where
 {
 }
 
-/// One key's AES schedules, expanded once (both zeroized on drop). GCM and CBC borrow the
-/// cipher per call: GCM then computes only its GHASH key (one block), which is not kept,
-/// since the GHASH state of `aes-gcm` is not zeroized on drop.
+/// One key's AES schedules for CBC and key wrap, expanded once (both zeroized on drop).
 struct Schedules<C: Aes> {
     cipher: C,
     kek: Kek<C>,
@@ -49,10 +53,6 @@ impl<C: Aes> Schedules<C> {
             cipher: C::new_from_slice(key).ok()?,
             kek: Kek::try_from(key).ok()?,
         })
-    }
-
-    fn gcm(&self) -> AesGcm<&C, U12> {
-        AesGcm::from(&self.cipher)
     }
 }
 
@@ -81,6 +81,7 @@ macro_rules! with_schedules {
 pub(crate) struct OctKey {
     k: SecretBytes,
     schedule: Schedule,
+    gcm: LessSafeKey,
 }
 
 impl OctKey {
@@ -100,14 +101,18 @@ impl OctKey {
     /// Builds a key from its bytes (16, 24 or 32 of them).
     pub(crate) fn from_bytes(k: SecretBytes) -> Result<Self> {
         let key = k.expose();
-        let schedule = match key.len() {
-            16 => Schedules::new(key).map(Schedule::A128),
-            24 => Schedules::new(key).map(Schedule::A192),
-            32 => Schedules::new(key).map(Schedule::A256),
+        let built = match key.len() {
+            16 => Schedules::new(key).map(|s| (Schedule::A128(s), &AES_128_GCM)),
+            24 => Schedules::new(key).map(|s| (Schedule::A192(s), &AES_192_GCM)),
+            32 => Schedules::new(key).map(|s| (Schedule::A256(s), &AES_256_GCM)),
             _ => None,
-        }
-        .ok_or_else(|| Error::bad_parameter("oct key must be 16, 24 or 32 bytes"))?;
-        Ok(Self { k, schedule })
+        };
+        let (schedule, gcm) =
+            built.ok_or_else(|| Error::bad_parameter("oct key must be 16, 24 or 32 bytes"))?;
+        let gcm = UnboundKey::new(gcm, key)
+            .map(LessSafeKey::new)
+            .map_err(|_| Error::bad_parameter("oct key must be 16, 24 or 32 bytes"))?;
+        Ok(Self { k, schedule, gcm })
     }
 
     pub(crate) fn bytes(&self) -> &SecretBytes {
@@ -131,6 +136,7 @@ impl OctKey {
     }
 
     /// The AES mode of `alg`, which must be an AES algorithm for this key's length.
+    #[inline(always)]
     fn mode(&self, alg: EncryptionAlgorithm) -> Result<AesMode> {
         match alg.scheme() {
             EncryptionScheme::Aes { key_len, mode } => {
@@ -158,21 +164,23 @@ impl OctKey {
         params: AesParams<'_>,
     ) -> Result<Encrypted> {
         let mode = self.mode(alg)?;
-        let mut random = [0u8; BLOCK_LEN];
         match mode {
             AesMode::Gcm => {
-                let iv = given_or_random(params.iv, &mut random[..GCM_IV_LEN])?;
+                let mut iv = [0u8; GCM_IV_LEN];
+                given_or_random(params.iv, &mut iv)?;
                 let mut buf = plaintext.to_vec();
-                let tag = with_schedules!(&self.schedule, s => s.gcm().encrypt_in_place_detached(
-                    Nonce::from_slice(iv),
-                    params.aad.unwrap_or(&[]),
-                    &mut buf,
-                ))
-                .map_err(|_| Error::CryptoFailure)?;
+                let tag = self
+                    .gcm
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(iv),
+                        Aad::from(params.aad.unwrap_or(&[])),
+                        &mut buf,
+                    )
+                    .map_err(|_| Error::CryptoFailure)?;
                 Ok(Encrypted {
                     ciphertext: buf,
                     iv: Some(iv.to_vec()),
-                    tag: Some(tag.to_vec()),
+                    tag: Some(tag.as_ref().to_vec()),
                     aad: params.aad.map(<[u8]>::to_vec),
                 })
             }
@@ -183,6 +191,7 @@ impl OctKey {
                         "{alg} has no padding: the plaintext length must be a multiple of 16 bytes"
                     )));
                 }
+                let mut random = [0u8; BLOCK_LEN];
                 let iv = given_or_random(params.iv, &mut random)?;
                 let ciphertext = with_schedules!(&self.schedule, s => {
                     let enc = cbc::Encryptor::inner_iv_slice_init(&s.cipher, iv)
@@ -216,14 +225,17 @@ impl OctKey {
             AesMode::Gcm => {
                 let iv = required(params.iv, GCM_IV_LEN, "iv", alg)?;
                 let tag = required(params.tag, GCM_TAG_LEN, "tag", alg)?;
+                let nonce =
+                    Nonce::try_assume_unique_for_key(iv).map_err(|_| Error::CryptoFailure)?;
                 let mut plain = zeroize::Zeroizing::new(ciphertext.to_vec());
-                with_schedules!(&self.schedule, s => s.gcm().decrypt_in_place_detached(
-                    Nonce::from_slice(iv),
-                    params.aad.unwrap_or(&[]),
-                    &mut plain,
-                    Tag::from_slice(tag),
-                ))
-                .map_err(|_| Error::CryptoFailure)?;
+                self.gcm
+                    .open_in_place_separate_tag(
+                        nonce,
+                        Aad::from(params.aad.unwrap_or(&[])),
+                        tag,
+                        &mut plain,
+                    )
+                    .map_err(|_| Error::CryptoFailure)?;
                 Ok(SecretBytes::from(plain))
             }
             AesMode::Cbc | AesMode::CbcPad => {
@@ -285,9 +297,14 @@ fn reject_aad(aad: Option<&[u8]>, alg: EncryptionAlgorithm) -> Result<()> {
 }
 
 /// The caller's IV if it has `buf`'s length, else `buf` filled from the system CSPRNG.
+/// The IV: the one given (of the right length), or fresh random bytes, in `buf`.
+#[inline]
 fn given_or_random<'a>(given: Option<&'a [u8]>, buf: &'a mut [u8]) -> Result<&'a [u8]> {
     match given {
-        Some(v) if v.len() == buf.len() => Ok(v),
+        Some(v) if v.len() == buf.len() => {
+            buf.copy_from_slice(v);
+            Ok(buf)
+        }
         Some(v) => Err(Error::bad_parameter(format!(
             "iv must be {} bytes, got {}",
             buf.len(),

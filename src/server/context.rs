@@ -20,8 +20,8 @@ use crate::api::BaseUrl;
 use crate::audit::CallRecord;
 use crate::clock::OffsetClock;
 use crate::model::Caller;
-use crate::store::Store;
 use crate::vault::Vault;
+use crate::Store;
 
 /// What the server shares between requests.
 #[derive(Clone)]
@@ -138,9 +138,8 @@ impl Ctx {
     /// Appends the call to the vault's access log, if the log is on. A failure to write
     /// is logged, not answered: the call itself has happened.
     pub(crate) fn record_access(&self, call: CallRecord<'_>) {
-        // The store reads the vault record again to see whether the log is on. With the
-        // request's `Vault` (when it resolved one) carrying that record, this would be
-        // `vault.record_access(call)` and the request would read the record once.
+        // Whether the log is on comes from the store's cache of vault records: no second
+        // read or decode of the record this request already resolved.
         let vault = self
             .vault
             .get()

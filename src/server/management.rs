@@ -17,7 +17,7 @@ use crate::api::{
     UpdateVaultRequest, Values, VaultWire,
 };
 use crate::model::{Caller, VaultInfo, VaultOptions, MAX_RETENTION_DAYS};
-use crate::store::Store;
+use crate::Store;
 
 async fn blocking<T: Send + 'static>(
     state: &AppState,
@@ -82,7 +82,7 @@ pub(crate) async fn handle(
             let info = blocking(state, move |s| {
                 // Refuse a bad part before applying any: purge protection cannot be undone.
                 if let Some(days) = req.log_retention_days {
-                    crate::store::check_log_retention(days)?;
+                    crate::lifecycle::check_log_retention(days)?;
                 }
                 if let Some(on) = req.purge_protection {
                     s.set_purge_protection(&name, on)?;

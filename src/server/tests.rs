@@ -11,7 +11,7 @@ use crate::crypto::jwk::b64url_encode;
 use crate::crypto::{CurveName, KeyType, SecretBytes};
 use crate::model::KeyOptions;
 use crate::rbac::BUILT_IN_ROLES;
-use crate::store::AccessPolicy;
+use crate::AccessPolicy;
 use crate::{KeySpec, MasterKeySource};
 use serde_json::{json, Value};
 

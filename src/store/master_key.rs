@@ -1,5 +1,7 @@
 //! Where the master key comes from: the environment, a key file in the data directory
 //! (created with mode 0600 on first open), a passphrase, or bytes given by the caller.
+//! Part of the storage layer: the key never leaves it, only the sealing keys derived from
+//! it ([`super::seal`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -71,21 +73,30 @@ pub fn parse_master_key(text: &str) -> Result<SecretBytes> {
     }
 }
 
-/// Resolves `source` for the store in `dir`. `salt` supplies the per-store passphrase salt.
+/// Resolves `source` for the store whose key file (if any) lives in `dir`. `salt`
+/// supplies the per-store passphrase salt.
 pub(crate) fn resolve(
     source: MasterKeySource,
-    dir: &Path,
+    dir: Option<&Path>,
     salt: impl FnOnce() -> Result<Vec<u8>>,
 ) -> Result<SecretBytes> {
+    let key_file = || {
+        match dir {
+        Some(dir) => key_file(dir),
+        None => Err(Error::MasterKey(format!(
+            "this store has no data directory for a key file; set {MASTER_KEY_ENV} or give a passphrase"
+        ))),
+    }
+    };
     match source {
         MasterKeySource::Bytes(b) => Ok(b),
         MasterKeySource::Env => {
             from_env()?.ok_or_else(|| Error::MasterKey(format!("{MASTER_KEY_ENV} is not set")))
         }
-        MasterKeySource::KeyFile => key_file(dir),
+        MasterKeySource::KeyFile => key_file(),
         MasterKeySource::Default => match from_env()? {
             Some(k) => Ok(k),
-            None => key_file(dir),
+            None => key_file(),
         },
         MasterKeySource::Passphrase(p) => {
             let salt = salt()?;

@@ -1,15 +1,37 @@
 //! Sealing at rest: AES-256-GCM under keys derived from the master key with HKDF-SHA256.
 //!
 //! Sealed form: `version (1) || nonce (12) || ciphertext || tag (16)`. The associated data
-//! names what the plaintext belongs to (for key material: vault, key name and version), so a
-//! record copied to another place fails to open.
+//! names what the plaintext belongs to ([`object_aad`]: vault, object kind, name and
+//! version), so a record copied to another place fails to open.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use ring::hkdf;
 
 use crate::crypto::{random_bytes, SecretBytes};
-use crate::error::{Error, Result};
+use crate::error::{Error, ObjectKind, Result};
+
+/// Associated data binding a sealed secret to its vault, kind, name and version:
+/// `localhsm/{kind}/v1 NUL vault/name/version` (vault and name lowercase, as they are
+/// stored). For keys this is the binding of the first schema.
+pub(crate) fn object_aad(kind: ObjectKind, vault: &str, name: &str, version: &str) -> Vec<u8> {
+    format!(
+        "localhsm/{}/v1\0{}/{}/{version}",
+        kind.noun(),
+        vault.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    )
+    .into_bytes()
+}
+
+/// Associated data of a backup blob of one kind, so that a key's backup cannot be restored
+/// as another kind. Keys keep the binding of the first schema.
+pub(crate) fn backup_aad(kind: ObjectKind) -> Vec<u8> {
+    match kind {
+        ObjectKind::Key => b"localhsm/backup/v1".to_vec(),
+        other => format!("localhsm/backup/v1/{}", other.noun()).into_bytes(),
+    }
+}
 
 const SEALED_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -121,6 +143,20 @@ mod tests {
 
     fn sealer(byte: u8) -> Sealer {
         Sealer::new(&SecretBytes::new(vec![byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn bindings_keep_the_first_schema_for_keys() {
+        assert_eq!(
+            object_aad(ObjectKind::Key, "Dev", "Signer", "0a1b"),
+            b"localhsm/key/v1\0dev/signer/0a1b".to_vec()
+        );
+        assert_ne!(
+            object_aad(ObjectKind::Secret, "dev", "signer", "0a1b"),
+            object_aad(ObjectKind::Key, "dev", "signer", "0a1b")
+        );
+        assert_eq!(backup_aad(ObjectKind::Key), b"localhsm/backup/v1".to_vec());
+        assert_ne!(backup_aad(ObjectKind::Secret), backup_aad(ObjectKind::Key));
     }
 
     #[test]

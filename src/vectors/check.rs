@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::format::{Family, KeyJwk, Op, VectorAlg, VectorCase, VectorFile};
-use super::{display_name, FileReport, Scratch, SourceFormat};
+use super::report::{display_name, FileReport, SourceFormat};
+use super::scratch::Scratch;
 use crate::crypto::alg::EncryptionScheme;
 use crate::crypto::{AesParams, PublicKey, SignatureAlgorithm};
 use crate::KeyHandle;

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::format::VectorAlg;
 use super::generate::{self, GenerateOptions, DEFAULT_COUNT, DEFAULT_RSA_BITS, MAX_COUNT};
-use super::FileReport;
+use super::report::FileReport;
 
 fn alg_names() -> Vec<&'static str> {
     VectorAlg::all()
@@ -211,7 +211,7 @@ fn run_generate(
 }
 
 fn run_check(paths: &[PathBuf], output_json: bool) -> ExitCode {
-    let reports: Vec<FileReport> = paths.iter().flat_map(super::check).collect();
+    let reports: Vec<FileReport> = paths.iter().flat_map(super::check::check).collect();
     let ok = reports.iter().all(FileReport::ok);
     let sum = |f: fn(&FileReport) -> usize| reports.iter().map(f).sum::<usize>();
     let (cases, passed, failed, skipped) = (

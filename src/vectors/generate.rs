@@ -16,7 +16,7 @@
 //! refused parameters (wrong digest length, key/alg mismatch, bad lengths), and, for RSA
 //! decryption, by encoding malformed OAEP and PKCS#1 v1.5 blocks and encrypting them with
 //! the public key. Before it is returned, every generated file is run through
-//! [`check_vector_file`](super::check_vector_file); a case that fails is a bug and an error.
+//! [`check_vector_file`](super::check::check_vector_file); a case that fails is a bug and an error.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -24,7 +24,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::encoding::ecdsa_raw_to_der;
 use super::format::{Expected, Family, KeyJwk, Op, VectorAlg, VectorCase, VectorFile, SCHEMA};
-use super::{Scratch, VectorError};
+use super::report::VectorError;
+use super::scratch::Scratch;
 use crate::crypto::alg::{AesMode, EncryptionScheme, RsaPadding};
 use crate::crypto::jwk::{b64url_decode, b64url_encode};
 use crate::crypto::{
@@ -336,7 +337,7 @@ pub fn generate_with_key(
         keys: [(kid, jwk)].into_iter().collect(),
         cases: g.cases,
     };
-    let report = super::check_vector_file("generated", &file);
+    let report = super::check::check_vector_file("generated", &file);
     if !report.ok() {
         return Err(VectorError::Invalid(format!(
             "the generated file failed its own check (a localhsm bug):\n{}",

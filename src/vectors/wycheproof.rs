@@ -34,7 +34,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::encoding::{fixed_width, minimal};
-use super::{FileReport, Scratch, SourceFormat};
+use super::report::{CaseFailure, FileReport, SourceFormat};
+use super::scratch::Scratch;
 use crate::crypto::jwk::b64url_decode;
 use crate::crypto::{
     AesParams, Base64Url, CurveName, EncryptionAlgorithm as E, HashAlg, Jwk, KeyType, PublicKey,
@@ -300,7 +301,7 @@ impl Suite {
 pub fn check(name: &str, file: &TestFile) -> FileReport {
     let mut t = Tally::new(name, file);
     if let Some(e) = t.report.error.clone() {
-        t.report.failures.push(super::CaseFailure {
+        t.report.failures.push(CaseFailure {
             id: None,
             detail: e,
         });
@@ -322,7 +323,7 @@ pub fn check(name: &str, file: &TestFile) -> FileReport {
     };
     if let Err(e) = result {
         t.report.error = Some(e.clone());
-        t.report.failures.push(super::CaseFailure {
+        t.report.failures.push(CaseFailure {
             id: None,
             detail: e,
         });

@@ -1,27 +1,35 @@
 //! Errors named by what they say: "KeyNotFound", "VaultIsDeleted", "PurgeProtected"...
 //!
 //! Tests check object errors (not found, exists, deleted) by these names rather than by
-//! matching `Error` variants, so that how the core spells them (one variant per object, or
-//! one variant carrying an object kind) is known in [`error_name`] alone.
+//! matching `Error` variants: the core spells them as one variant carrying an object kind,
+//! and [`error_name`] alone knows how.
 
 use std::fmt::Debug;
 
-use localhsm::Error;
+use localhsm::{Error, ObjectKind};
 
 /// The name of an error as tests compare it: its kind of object and what happened to it
-/// ("KeyNotFound", "DeletedKeyNotFound", "KeyIsDeleted", "KeyExists", "VaultNotFound",
-/// "DeletedVaultNotFound", "VaultIsDeleted", "VaultExists", "RoleAssignmentNotFound"...),
-/// and for other errors their variant ("PurgeProtected", "BadParameter"...).
-///
-/// Read from `Debug`: the variant's name, after the value of its `kind` field when it has
-/// one first (`NotFound { kind: Key, .. }` is "KeyNotFound").
+/// ("KeyNotFound", "DeletedKeyNotFound", "KeyIsDeleted", "KeyExists", "KeyDisabled",
+/// "VaultNotFound", "DeletedVaultNotFound", "VaultIsDeleted", "VaultExists",
+/// "RoleAssignmentNotFound"...), and for other errors their variant ("PurgeProtected",
+/// "BadParameter"...).
 pub fn error_name(e: &Error) -> String {
-    let debug = format!("{e:?}");
-    let word = |s: &str| -> String { s.chars().take_while(char::is_ascii_alphanumeric).collect() };
-    let variant = word(&debug);
-    match debug[variant.len()..].trim_start().strip_prefix("{ kind: ") {
-        Some(rest) => format!("{}{variant}", word(rest)),
-        None => variant,
+    let kind = |k: &ObjectKind| {
+        let noun = k.to_string();
+        noun[..1].to_ascii_uppercase() + &noun[1..]
+    };
+    match e {
+        Error::NotFound { kind: k, .. } => format!("{}NotFound", kind(k)),
+        Error::DeletedNotFound { kind: k, .. } => format!("Deleted{}NotFound", kind(k)),
+        Error::IsDeleted { kind: k, .. } => format!("{}IsDeleted", kind(k)),
+        Error::AlreadyExists { kind: k, .. } => format!("{}Exists", kind(k)),
+        Error::Disabled { kind: k, .. } => format!("{}Disabled", kind(k)),
+        Error::NotYetValid { kind: k, .. } => format!("{}NotYetValid", kind(k)),
+        Error::Expired { kind: k, .. } => format!("{}Expired", kind(k)),
+        other => format!("{other:?}")
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect(),
     }
 }
 

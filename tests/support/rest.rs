@@ -83,6 +83,11 @@ impl Api {
     /// Serves the store in `dir` (master key [`super::MASTER`]) in-process.
     pub fn open(dir: tempfile::TempDir) -> Self {
         let store = Opener::new().open(dir.path());
+        Self::serve(store, dir)
+    }
+
+    /// Serves `store` in-process (`dir`: its directory, kept as long as the harness).
+    pub fn serve(store: Store, dir: tempfile::TempDir) -> Self {
         ensure_default_vault(&store).expect("default vault");
         let app = router(AppState {
             store: store.clone(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use localhsm::crypto::{CurveName, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm};
 use localhsm::model::{KeyOptions, Page, Tags, VaultKind, VaultOptions};
+use localhsm::store::MemoryBackend;
 use localhsm::{Clock, Error, KeyHandle, KeySpec, ManualClock, MasterKeySource, Store, Vault};
 
 pub use localhsm::model::DAY;
@@ -61,7 +62,17 @@ impl Opener {
 
     /// Opens the store in `dir` once, without retrying.
     pub fn open_once(&self, dir: impl AsRef<Path>) -> localhsm::Result<Store> {
-        let mut builder = Store::builder(dir);
+        self.open_with(Store::builder(dir))
+    }
+
+    /// Opens a store on `backend` (the memory backend: nothing to retry).
+    #[track_caller]
+    pub fn open_on(&self, backend: Arc<MemoryBackend>) -> Store {
+        self.open_with(Store::builder_on(backend))
+            .unwrap_or_else(|e| panic!("open the store in memory: {e}"))
+    }
+
+    fn open_with(&self, mut builder: localhsm::StoreBuilder) -> localhsm::Result<Store> {
         builder.master_key((self.master_key)());
         if let Some(clock) = &self.clock {
             builder.clock(clock.clone());
@@ -98,7 +109,7 @@ impl Default for Opener {
 }
 
 /// The sled database of the store in `dir`, opened directly, for tests that read or damage
-/// records (see `src/store/records.rs`). The store must be closed; retried like
+/// records (see `src/lifecycle/records.rs`). The store must be closed; retried like
 /// [`Opener::try_open`].
 pub fn raw_db(dir: &Path) -> sled::Db {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -111,12 +122,14 @@ pub fn raw_db(dir: &Path) -> sled::Db {
     }
 }
 
-/// A store in a temporary directory (removed on drop) on a manual clock.
+/// A store in a temporary directory (removed on drop) on a manual clock; or, from
+/// [`TempStore::in_memory`], on the memory backend.
 pub struct TempStore {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     opener: Opener,
+    memory: Option<Arc<MemoryBackend>>,
 }
 
 impl TempStore {
@@ -132,17 +145,39 @@ impl TempStore {
 
     /// Opened by `opener` (its master key), the clock at `t`.
     pub fn with(opener: Opener, t: u64) -> Self {
-        Self::open_in(tempfile::tempdir().expect("temp dir"), opener, t)
+        Self::open_in(tempfile::tempdir().expect("temp dir"), opener, t, None)
     }
 
-    fn open_in(dir: tempfile::TempDir, opener: Opener, t: u64) -> Self {
+    /// Master key [`MASTER`], the clock at [`T0`], on the memory backend (the directory is
+    /// there but holds nothing). [`TempStore::reopen`] opens a new store on the same
+    /// backend.
+    pub fn in_memory() -> Self {
+        Self::open_in(
+            tempfile::tempdir().expect("temp dir"),
+            Opener::new(),
+            T0,
+            Some(Arc::new(MemoryBackend::new())),
+        )
+    }
+
+    fn open_in(
+        dir: tempfile::TempDir,
+        opener: Opener,
+        t: u64,
+        memory: Option<Arc<MemoryBackend>>,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(t));
-        let store = opener.clone().clock(clock.clone()).open(dir.path());
+        let on_clock = opener.clone().clock(clock.clone());
+        let store = match &memory {
+            Some(backend) => on_clock.open_on(backend.clone()),
+            None => on_clock.open(dir.path()),
+        };
         Self {
             store,
             clock,
             dir,
             opener,
+            memory,
         }
     }
 
@@ -157,10 +192,14 @@ impl TempStore {
     /// the database open.
     pub fn reopen(self, t: u64) -> Self {
         let Self {
-            store, dir, opener, ..
+            store,
+            dir,
+            opener,
+            memory,
+            ..
         } = self;
         drop(store);
-        Self::open_in(dir, opener, t)
+        Self::open_in(dir, opener, t, memory)
     }
 
     /// The data directory.
