@@ -40,7 +40,7 @@
 //!
 //! | layer | modules | what they hold |
 //! |---|---|---|
-//! | faces | `server`, `cli`, [`vectors`], `fuzzing` | HTTPS and the Key Vault REST contract, the command line, test vectors |
+//! | faces | `api` (the REST contract), `server`, `cli`, [`vectors`], `fuzzing` | wire types and the route table, HTTPS, the command line, test vectors |
 //! | services | [`customer_data`] above [`audit`] and [`rbac`], [`hazmat`] | who may, who did, what is held about whom, what may leave |
 //! | objects | [`keys`] above [`vault`] above [`handle`] | per-kind policy over the lifecycle; the public [`Store`] and [`Vault`]; the hot path |
 //! | lifecycle | [`lifecycle`] | versions, soft-delete, recover, purge, purge protection, the purge queue, backup envelopes, vaults |

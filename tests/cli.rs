@@ -305,6 +305,23 @@ fn keys_full_lifecycle_in_process() {
     ]);
     assert_eq!(other.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&other.stdout).contains("valid: false"));
+    // Base64url values may begin with `-` (a byte from 0xf8): they are values, not flags,
+    // as a positional and after an option alike.
+    let dash_digest = localhsm::crypto::jwk::b64url_encode(&[0xf8; 32]);
+    let dash_signature = localhsm::crypto::jwk::b64url_encode(&[0xf8; 64]);
+    assert!(dash_digest.starts_with('-') && dash_signature.starts_with('-'));
+    let dashed = cli.run(&[
+        "key",
+        "verify",
+        "ec",
+        "--alg",
+        "ES256",
+        &dash_digest,
+        "--signature",
+        &dash_signature,
+    ]);
+    assert_eq!(dashed.status.code(), Some(1), "{dashed:?}");
+    assert!(String::from_utf8_lossy(&dashed.stdout).contains("valid: false"));
     // Bad byte input and a wrong digest length explain themselves.
     cli.fails_with_hint(&["key", "sign", "ec", "--alg", "ES256", "hex:zz"], "hex:");
     cli.fails_with_hint(

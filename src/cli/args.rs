@@ -512,6 +512,7 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    // Byte values take `allow_hyphen_values`: base64url (the default) may begin with `-`.
     /// Sign a digest (or hash a file with --message-file and sign that).
     #[command(
         group(ArgGroup::new("input").required(true).args(["digest", "message_file"])),
@@ -525,6 +526,7 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: SignatureAlgorithm,
         /// The digest to sign.
+        #[arg(allow_hyphen_values = true)]
         digest: Option<String>,
         /// Hash this file with the algorithm's hash and sign the digest.
         #[arg(long, value_name = "FILE")]
@@ -550,12 +552,13 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: SignatureAlgorithm,
         /// The digest that was signed.
+        #[arg(allow_hyphen_values = true)]
         digest: Option<String>,
         /// Hash this file with the algorithm's hash and verify over the digest.
         #[arg(long, value_name = "FILE")]
         message_file: Option<PathBuf>,
         /// The signature.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         signature: String,
         /// Version [default: the current one].
         #[arg(long)]
@@ -573,12 +576,13 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: EncryptionAlgorithm,
         /// The plaintext.
+        #[arg(allow_hyphen_values = true)]
         plaintext: String,
         /// IV (AES-CBC; AES-GCM generates one when omitted).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         iv: Option<String>,
         /// Additional authenticated data (AES-GCM).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         aad: Option<String>,
         /// Version [default: the current one].
         #[arg(long)]
@@ -599,15 +603,16 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: EncryptionAlgorithm,
         /// The ciphertext.
+        #[arg(allow_hyphen_values = true)]
         ciphertext: String,
         /// IV (AES).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         iv: Option<String>,
         /// Additional authenticated data (AES-GCM).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         aad: Option<String>,
         /// Authentication tag (AES-GCM).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         tag: Option<String>,
         /// Version [default: the current one].
         #[arg(long)]
@@ -628,6 +633,7 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: WrapAlgorithm,
         /// The key to wrap.
+        #[arg(allow_hyphen_values = true)]
         key: String,
         /// Version [default: the current one].
         #[arg(long)]
@@ -648,6 +654,7 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: WrapAlgorithm,
         /// The wrapped key.
+        #[arg(allow_hyphen_values = true)]
         wrapped: String,
         /// Version [default: the current one].
         #[arg(long)]
