@@ -196,33 +196,28 @@ impl Store {
         let mut range = KeyRange::prefix(&log_prefix(&record.name));
         range.start = std::ops::Bound::Included(start);
         let mut out = Vec::new();
-        loop {
-            let batch = self
-                .core()
-                .storage
-                .backend()
-                .scan(Table::AccessLog, &range, 1024)?;
-            let Some((last, _)) = batch.last() else {
-                return Ok(out);
-            };
-            range.start = std::ops::Bound::Excluded(last.clone());
-            for (_, v) in &batch {
-                let r: AccessLogRecord = decode("access log record", v)?;
-                if query.principal.as_deref().is_some_and(|p| {
-                    !r.identity
-                        .claim
-                        .oid
-                        .as_deref()
-                        .is_some_and(|o| o.eq_ignore_ascii_case(p))
-                }) {
-                    continue;
+        self.core()
+            .storage
+            .scan_batches(Table::AccessLog, range, |batch| {
+                for (_, v) in &batch {
+                    let r: AccessLogRecord = decode("access log record", v)?;
+                    if query.principal.as_deref().is_some_and(|p| {
+                        !r.identity
+                            .claim
+                            .oid
+                            .as_deref()
+                            .is_some_and(|o| o.eq_ignore_ascii_case(p))
+                    }) {
+                        continue;
+                    }
+                    out.push(r);
+                    if query.limit.is_some_and(|l| out.len() >= l) {
+                        return Ok(false);
+                    }
                 }
-                out.push(r);
-                if query.limit.is_some_and(|l| out.len() >= l) {
-                    return Ok(out);
-                }
-            }
-        }
+                Ok(true)
+            })?;
+        Ok(out)
     }
 
     /// Replaces the object ID, UPN and IP address in every access-log record that
@@ -231,15 +226,9 @@ impl Store {
         &self,
         made_by: impl Fn(&AccessLogRecord) -> bool,
     ) -> Result<usize> {
-        let backend = self.core().storage.backend();
+        let storage = &self.core().storage;
         let mut redacted = 0;
-        let mut range = KeyRange::all();
-        loop {
-            let batch = backend.scan(Table::AccessLog, &range, 1024)?;
-            let Some((last, _)) = batch.last() else {
-                return Ok(redacted);
-            };
-            range.start = std::ops::Bound::Excluded(last.clone());
+        storage.scan_batches(Table::AccessLog, KeyRange::all(), |batch| {
             let mut writes = Vec::new();
             for (k, v) in batch {
                 let mut r: AccessLogRecord = decode("access log record", &v)?;
@@ -252,7 +241,9 @@ impl Store {
                 writes.push(Write::Put(Table::AccessLog, k, encode(&r)));
             }
             redacted += writes.len();
-            backend.apply(&writes)?;
-        }
+            storage.backend().apply(&writes)?;
+            Ok(true)
+        })?;
+        Ok(redacted)
     }
 }

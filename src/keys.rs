@@ -566,15 +566,16 @@ impl Vault {
         self.require_on_key(DataAction::KeysExport, name)?;
         let vault = self.record()?;
         let record = self.keys().live(name)?;
-        let mut bundle = self.bundle_of_record(&vault, &record, version)?;
-        if !bundle.attributes.exportable {
+        let version = self.keys().pick_version(&record, version)?;
+        let v: KeyVersion = self.keys().version(&record.name, &version)?;
+        if !v.exportable {
             return Err(Error::NotExportable);
         }
-        let v: KeyVersion = self.keys().version(name, &bundle.version)?;
         let mut jwk = self
-            .key_material(name, &bundle.version, &v)?
+            .key_material(&record.name, &version, &v)?
             .private_jwk()?;
-        jwk.key_ops = Some(bundle.key_ops.clone());
+        jwk.key_ops = Some(v.key_ops.clone());
+        let mut bundle = bundle(&vault, &record, &version, v);
         bundle.key = jwk;
         Ok(bundle)
     }

@@ -76,6 +76,8 @@ const META_SALT: &[u8] = b"salt";
 const META_TIME: &[u8] = b"time";
 const CHECK_PLAINTEXT: &[u8] = b"localhsm master key check v1";
 const CHECK_AAD: &[u8] = b"localhsm/check/v1";
+/// How many records a batched scan reads at a time.
+const SCAN_BATCH: usize = 1024;
 
 /// Encodes a record. The records are plain data (string-keyed maps, no fallible
 /// `Serialize`), so this cannot fail.
@@ -229,6 +231,27 @@ impl Storage {
             .get(table, key)?
             .map(|v| decode(what, &v))
             .transpose()
+    }
+
+    /// Hands the records of `table` in `range` to `each`, in key order, a bounded batch at a
+    /// time, until the range ends or `each` returns `false`. The cursor moves past each
+    /// batch, so `each` may remove what it was given.
+    pub(crate) fn scan_batches(
+        &self,
+        table: Table,
+        mut range: KeyRange,
+        mut each: impl FnMut(Rows) -> Result<bool>,
+    ) -> Result<()> {
+        loop {
+            let batch = self.backend.scan(table, &range, SCAN_BATCH)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(());
+            };
+            range.start = std::ops::Bound::Excluded(last.clone());
+            if !each(batch)? {
+                return Ok(());
+            }
+        }
     }
 
     /// Runs `work` as one transaction (see the module docs) and returns what it returned.

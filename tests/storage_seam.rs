@@ -11,10 +11,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use localhsm::store::{Backend, KeyRange, MemoryBackend, SledBackend, Table, Txn, Write};
+use localhsm::store::{Backend, KeyRange, MemoryBackend, Rows, SledBackend, Table, Txn, Write};
 use localhsm::{Error, ObjectKind};
-
-type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every backend under test, with what keeps it alive.
 fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> {

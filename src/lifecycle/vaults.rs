@@ -51,18 +51,16 @@ pub fn check_log_retention(days: u32) -> Result<()> {
 /// Removes every record of `table` in `range`, a bounded batch at a time. Returns how many.
 fn remove_range(core: &Core, table: Table, range: &KeyRange) -> Result<usize> {
     let mut removed = 0;
-    loop {
-        let batch = core.storage.backend().scan(table, range, 1024)?;
-        if batch.is_empty() {
-            return Ok(removed);
-        }
+    core.storage.scan_batches(table, range.clone(), |batch| {
         removed += batch.len();
         let writes: Vec<Write> = batch
             .into_iter()
             .map(|(k, _)| Write::Delete(table, k))
             .collect();
         core.storage.backend().apply(&writes)?;
-    }
+        Ok(true)
+    })?;
+    Ok(removed)
 }
 
 impl Core {
