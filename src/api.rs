@@ -16,8 +16,10 @@ pub mod keys;
 pub mod management;
 pub mod roles;
 pub mod routes;
+pub mod secrets;
 
 pub use keys::*;
 pub use management::*;
 pub use roles::*;
-pub use routes::{encode_segment, Access, Lookup, Op, Params, Route, ROUTES};
+pub use routes::{encode_segment, object_name, Access, Lookup, Op, Params, Route, ROUTES};
+pub use secrets::*;

@@ -34,7 +34,7 @@ use alg::{EncryptionScheme, WrapScheme};
 pub use ec::EcPublicKey;
 pub use jwk::{Base64Url, Jwk, SecretBase64Url};
 pub use random::{random_bytes, random_guid};
-pub use secret::SecretBytes;
+pub use secret::{SecretBytes, SecretString};
 
 use crate::error::{Error, Result};
 

@@ -44,6 +44,15 @@ impl std::fmt::Display for ObjectKind {
     }
 }
 
+/// Where to go instead, for something a vault's kind does not offer.
+fn kind_hint(kind: &str) -> &'static str {
+    if kind == "vault" {
+        "use a managedhsm vault"
+    } else {
+        "use a vault of kind vault, or the default vault"
+    }
+}
+
 fn with_version(name: &str, version: Option<&str>) -> String {
     match version {
         Some(v) => format!("{name}/{v}"),
@@ -198,7 +207,10 @@ pub enum Error {
         what: String,
     },
     /// The vault kind does not offer this feature (for example oct keys in a `vault`).
-    #[error("{what} is not supported in a vault of kind {kind}; use a managedhsm vault")]
+    #[error(
+        "{what} is not supported in a vault of kind {kind}; {}",
+        kind_hint(kind)
+    )]
     NotSupportedByVaultKind {
         /// The feature asked for.
         what: String,

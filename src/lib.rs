@@ -42,7 +42,7 @@
 //! |---|---|---|
 //! | faces | `api` (the REST contract), `server`, `cli`, [`vectors`], `fuzzing` | wire types and the route table, HTTPS, the command line, test vectors |
 //! | services | [`customer_data`] above [`audit`] and [`rbac`], [`hazmat`] | who may, who did, what is held about whom, what may leave |
-//! | objects | [`keys`] above [`vault`] above [`handle`] | per-kind policy over the lifecycle; the public [`Store`] and [`Vault`]; the hot path |
+//! | objects | [`keys`] and [`secrets`] above [`vault`] above [`handle`] | per-kind policy over the lifecycle; the public [`Store`] and [`Vault`]; the hot path |
 //! | lifecycle | [`lifecycle`] | versions, soft-delete, recover, purge, purge protection, the purge queue, backup envelopes, vaults |
 //! | storage | [`store`] | the [`store::Backend`] seam, the sled and memory backends, sealing at rest, the master key |
 //! | base | [`model`] above [`crypto`] above [`error`] above [`clock`] | plain data, key material and algorithms, errors, time |
@@ -98,6 +98,7 @@ pub mod lifecycle;
 // objects
 pub mod handle;
 pub mod keys;
+pub mod secrets;
 pub mod vault;
 // services
 pub mod audit;

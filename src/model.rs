@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::crypto::{Jwk, KeyOperation, KeyType};
+use crate::crypto::{Jwk, KeyOperation, KeyType, SecretString};
 use crate::error::{Error, Result};
 
 pub use crate::error::ObjectKind;
@@ -29,6 +29,13 @@ pub const MIN_RETENTION_DAYS: u32 = 7;
 pub const MAX_RETENTION_DAYS: u32 = 90;
 /// Seconds in a day.
 pub const DAY: u64 = 86_400;
+/// Key Vault's limit on a secret's value: 25 KiB of UTF-8.
+pub const MAX_SECRET_VALUE_BYTES: usize = 25 * 1024;
+/// Longest `contentType` a secret may carry.
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+/// The vault every store starts with. It is a Managed HSM (every key type, `/rng`, local
+/// RBAC) that also holds secrets, so both SDK families work against one URL with no set-up.
+pub const DEFAULT_VAULT: &str = "default";
 
 /// Tags: name to value, at most [`MAX_TAGS`].
 pub type Tags = BTreeMap<String, String>;
@@ -104,14 +111,14 @@ pub fn validate_vault_name(name: &str) -> Result<()> {
     validate_chars("vault", name, 63, true, "")
 }
 
-/// What a vault emulates.
+/// What a vault emulates, and so which objects it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum VaultKind {
-    /// Azure Key Vault: RSA and EC keys; no oct keys, no `/rng`, no local RBAC.
+    /// Azure Key Vault: RSA and EC keys and secrets; no oct keys, no `/rng`.
     #[default]
     Vault,
-    /// Azure Managed HSM: every key type, `/rng`, local role assignments.
+    /// Azure Managed HSM: every key type, `/rng`, local role assignments; no secrets.
     #[serde(rename = "managedhsm")]
     ManagedHsm,
 }
@@ -200,6 +207,21 @@ impl VaultInfo {
     /// Key Vault's `recoveryLevel` for objects in this vault.
     pub fn recovery_level(&self) -> &'static str {
         recovery_level(self.retention_days, self.purge_protection)
+    }
+
+    /// Whether the vault holds objects of `kind`: keys everywhere; secrets in vaults of
+    /// kind `vault` and in the [`DEFAULT_VAULT`], as Managed HSM has no secrets API.
+    pub fn holds(&self, kind: ObjectKind) -> bool {
+        holds(self.kind, &self.name, kind)
+    }
+}
+
+/// Whether a vault of `vault_kind` named `vault` holds objects of `kind`; see
+/// [`VaultInfo::holds`].
+pub fn holds(vault_kind: VaultKind, vault: &str, kind: ObjectKind) -> bool {
+    match kind {
+        ObjectKind::Key => true,
+        _ => vault_kind == VaultKind::Vault || vault.eq_ignore_ascii_case(DEFAULT_VAULT),
     }
 }
 
@@ -298,6 +320,109 @@ pub struct KeyOptions {
     pub exportable: bool,
     /// Tags.
     pub tags: Tags,
+}
+
+/// Attributes of a secret version, as Key Vault reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretAttributes {
+    /// Whether the value may be read.
+    pub enabled: bool,
+    /// Not valid before this time (informational: Key Vault still returns the value).
+    pub not_before: Option<UnixTime>,
+    /// Not valid after this time (informational, as for `not_before`).
+    pub expires: Option<UnixTime>,
+    /// Creation time.
+    pub created: UnixTime,
+    /// Last update time.
+    pub updated: UnixTime,
+    /// Key Vault's recovery level string, from the vault's settings.
+    pub recovery_level: String,
+    /// Soft-delete retention in days.
+    pub recoverable_days: u32,
+}
+
+/// A secret version: identity, value (when read), content type, attributes, tags.
+#[derive(Debug)]
+pub struct SecretBundle {
+    /// Vault name.
+    pub vault: String,
+    /// Secret name as set.
+    pub name: String,
+    /// Version id (32 lowercase hex).
+    pub version: String,
+    /// The value: present on set and get, absent in lists, updates and deleted bundles.
+    pub value: Option<SecretString>,
+    /// The caller's description of the value (`text/plain`, `application/x-pkcs12`, ...).
+    pub content_type: Option<String>,
+    /// Attributes.
+    pub attributes: SecretAttributes,
+    /// Tags.
+    pub tags: Tags,
+    /// Whether a certificate owns the secret (Key Vault's `managed`).
+    pub managed: bool,
+    /// Whether this is the current (newest) version.
+    pub is_current: bool,
+}
+
+/// A deleted secret: its current version's bundle (no value) plus deletion info.
+#[derive(Debug)]
+pub struct DeletedSecretBundle {
+    /// The current version at deletion.
+    pub secret: SecretBundle,
+    /// Deletion dates.
+    pub deletion: DeletionInfo,
+}
+
+/// Options for setting a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretOptions {
+    /// Content type, at most [`MAX_CONTENT_TYPE_LEN`] characters.
+    pub content_type: Option<String>,
+    /// Enabled; default true.
+    pub enabled: Option<bool>,
+    /// `nbf`.
+    pub not_before: Option<UnixTime>,
+    /// `exp`.
+    pub expires: Option<UnixTime>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Changes to a secret version; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretUpdate {
+    /// Replace the content type.
+    pub content_type: Option<String>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Set (`Some(Some(t))`) or clear (`Some(None)`) `nbf`.
+    pub not_before: Option<Option<UnixTime>>,
+    /// Set or clear `exp`.
+    pub expires: Option<Option<UnixTime>>,
+    /// Replace the tags.
+    pub tags: Option<Tags>,
+}
+
+/// Checks a secret's value and content type against Key Vault's limits.
+pub fn validate_secret(value: &SecretString, content_type: Option<&str>) -> Result<()> {
+    if value.len() > MAX_SECRET_VALUE_BYTES {
+        return Err(Error::bad_parameter(format!(
+            "the secret value is {} bytes; Key Vault allows at most {MAX_SECRET_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    validate_content_type(content_type)
+}
+
+/// Checks a content type's length.
+pub fn validate_content_type(content_type: Option<&str>) -> Result<()> {
+    match content_type {
+        Some(ct) if ct.chars().count() > MAX_CONTENT_TYPE_LEN => Err(Error::bad_parameter(
+            format!("contentType must be at most {MAX_CONTENT_TYPE_LEN} characters"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One page of a listing, with the continuation to pass for the next page.

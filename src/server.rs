@@ -20,6 +20,7 @@ pub mod error;
 mod keys;
 mod management;
 mod roles;
+mod secrets;
 pub mod tls;
 
 /// The wire models, at the path they had before they were shared with the CLI.
@@ -49,11 +50,19 @@ use error::ApiError;
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The vault every store starts with; hosts other than `{vault}.localhost` reach it.
-pub const DEFAULT_VAULT: &str = "default";
+pub use crate::model::DEFAULT_VAULT;
 /// The file a running server writes into the data directory, so the CLI can find it.
 pub const SERVER_FILE: &str = "server.json";
 /// The `api-version` values accepted on Key Vault routes.
-pub const API_VERSIONS: &[&str] = &["7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01"];
+pub const API_VERSIONS: &[&str] = &[
+    "7.2",
+    "7.3",
+    "7.4",
+    "7.5",
+    "7.6",
+    "2025-07-01",
+    "2026-04-01",
+];
 
 /// Creates the default vault (a Managed HSM) in a new store. Whichever face opens a data
 /// directory first calls this.
@@ -247,39 +256,46 @@ async fn dispatch(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     // A name Key Vault forbids is a 400 naming the problem on every route, not a 404 that
-    // suggests such a key could exist.
-    let key = p.get("key");
-    if let Some(name) = key {
-        crate::model::validate_name("key", name)?;
+    // suggests such an object could exist.
+    let object = p.object();
+    if let Some((kind, name)) = object {
+        crate::model::validate_name(kind.noun(), name)?;
     }
     if op.route().is_scoped() {
         let name = p.get("name").unwrap_or_default();
-        roles::handle(ctx, op, p.scope(), name, body).await
-    } else {
-        keys::handle(ctx, op, (key.unwrap_or_default(), p.version()), body).await
+        return roles::handle(ctx, op, p.scope(), name, body).await;
+    }
+    let target = (object.map_or("", |(_, n)| n), p.version());
+    match op.route().object_kind() {
+        Some(crate::ObjectKind::Secret) => secrets::handle(ctx, op, target, body).await,
+        _ => keys::handle(ctx, op, target, body).await,
     }
 }
 
-/// A data-plane request the table has no row for: a 400 for a key name Key Vault forbids
-/// (before the 404 or 405, which would suggest such a key could exist), else the miss.
+/// A data-plane request the table has no row for: a 400 for an object name Key Vault
+/// forbids (before the 404 or 405, which would suggest such an object could exist), else
+/// the miss.
 fn unrouted(
     miss: &Lookup<'_>,
     method: &axum::http::Method,
     path: &str,
     segments: &[&str],
 ) -> ApiError {
-    match routes::key_name(segments).map(|n| crate::model::validate_name("key", n)) {
+    match routes::object_name(segments).map(|(k, n)| crate::model::validate_name(k.noun(), n)) {
         Some(Err(e)) => e.into(),
         _ => ApiError::unrouted(miss, method, path),
     }
 }
 
-/// The resource a request is about, for the access log: the key (with its version when
-/// the path names one), or the vault.
+/// The resource a request is about, for the access log: the key or secret (with its
+/// version when the path names one), or the vault. Never a value: ids only.
 fn resource_id(base: &BaseUrl, p: Option<&routes::Params<'_>>) -> String {
-    match p.and_then(|p| Some((p.get("key")?, p.version()))) {
-        Some((name, Some(v))) if v.len() == 32 => base.kid(name, v),
-        Some((name, _)) => base.key_url(name),
+    use crate::ObjectKind as K;
+    match p.and_then(|p| Some((p.object()?, p.version()))) {
+        Some(((K::Secret, name), Some(v))) if v.len() == 32 => base.secret_id(name, v),
+        Some(((K::Secret, name), _)) => base.secret_url(name),
+        Some(((_, name), Some(v))) if v.len() == 32 => base.kid(name, v),
+        Some(((_, name), _)) => base.key_url(name),
         None => base.0.clone(),
     }
 }

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("handle", 6),
     ("vault", 7),
     ("keys", 8),
+    ("secrets", 8),
     // services
     ("rbac", 9),
     ("audit", 9),

@@ -8,14 +8,15 @@
 //! actions) and the HTTP method type; nothing of the server or the CLI.
 //!
 //! Invariants: one row per call and one [`Op`] per row, in the same order (so
-//! `ROUTES[op as usize].op == op`); a path segment in a `{key}` position is a key name
-//! wherever the literals before it match ([`key_name`]); role routes hang under any scope
+//! `ROUTES[op as usize].op == op`); a path segment in a `{key}` or `{secret}` position is
+//! an object name wherever the literals before it match ([`object_name`]); role routes hang under any scope
 //! at `.../providers/Microsoft.Authorization/...`, found without regard to case.
 
 use std::sync::OnceLock;
 
 use axum::http::Method;
 
+use crate::error::ObjectKind;
 use crate::rbac::DataAction;
 
 /// Who may make a call, as the server states it. The core checks data actions itself on
@@ -36,8 +37,8 @@ pub struct Route {
     /// Its HTTP method.
     pub method: Method,
     /// Its path grammar, without the leading `/`: literal segments and the placeholders
-    /// `{key}`, `{version}` (empty: the current version), `{vault}`, `{name}` and, first,
-    /// `{scope}` (any number of segments: `/`, `/keys`, `/keys/{key}`).
+    /// `{key}`, `{secret}`, `{version}` (empty: the current version), `{vault}`, `{name}`
+    /// and, first, `{scope}` (any number of segments: `/`, `/keys`, `/keys/{key}`).
     pub path: &'static str,
     /// Who may make it.
     pub access: Access,
@@ -94,6 +95,20 @@ routes! {
     DeletedKeyPurge:      DELETE "deletedkeys/{key}",                   Data(A::DeletedKeysDelete),  "KeyPurge";
     DeletedKeyRecover:    POST   "deletedkeys/{key}/recover",           Data(A::DeletedKeysRecover), "KeyRecover";
     Random:               POST   "rng",                                 Data(A::Rng),                "GetRandomBytes";
+    SecretList:           GET    "secrets",                             Data(A::SecretsReadMetadata), "SecretList";
+    SecretRestore:        POST   "secrets/restore",                     Data(A::SecretsRestore),     "SecretRestore";
+    SecretGet:            GET    "secrets/{secret}",                    Data(A::SecretsGet),         "SecretGet";
+    SecretSet:            PUT    "secrets/{secret}",                    Data(A::SecretsSet),         "SecretSet";
+    SecretDelete:         DELETE "secrets/{secret}",                    Data(A::SecretsDelete),      "SecretDelete";
+    SecretUpdate:         PATCH  "secrets/{secret}",                    Data(A::SecretsUpdate),      "SecretUpdate";
+    SecretListVersions:   GET    "secrets/{secret}/versions",           Data(A::SecretsReadMetadata), "SecretListVersions";
+    SecretBackup:         POST   "secrets/{secret}/backup",             Data(A::SecretsBackup),      "SecretBackup";
+    SecretGetVersion:     GET    "secrets/{secret}/{version}",          Data(A::SecretsGet),         "SecretGet";
+    SecretUpdateVersion:  PATCH  "secrets/{secret}/{version}",          Data(A::SecretsUpdate),      "SecretUpdate";
+    DeletedSecretList:    GET    "deletedsecrets",                      Data(A::SecretsReadMetadata), "SecretListDeleted";
+    DeletedSecretGet:     GET    "deletedsecrets/{secret}",             Data(A::SecretsReadMetadata), "SecretGetDeleted";
+    DeletedSecretPurge:   DELETE "deletedsecrets/{secret}",             Data(A::SecretsPurge),       "SecretPurge";
+    DeletedSecretRecover: POST   "deletedsecrets/{secret}/recover",     Data(A::SecretsRecover),     "SecretRecover";
     RoleAssignmentList:   GET    "{scope}/providers/Microsoft.Authorization/roleAssignments",        Data(A::RoleAssignmentsRead),   "RoleAssignmentList";
     RoleAssignmentGet:    GET    "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", Data(A::RoleAssignmentsRead),   "RoleAssignmentGet";
     RoleAssignmentCreate: PUT    "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", Data(A::RoleAssignmentsWrite),  "RoleAssignmentCreate";
@@ -109,6 +124,10 @@ routes! {
     VaultDelete:          DELETE "management/vaults/{vault}",           Admin,                       "VaultDelete";
     VaultRecover:         POST   "management/vaults/{vault}/recover",   Admin,                       "VaultRecover";
     VaultAccessLog:       GET    "management/vaults/{vault}/accesslog", Admin,                       "VaultAccessLog";
+    AccessPolicyList:     GET    "management/vaults/{vault}/accesspolicies",        Admin,           "AccessPolicyList";
+    AccessPolicyGet:      GET    "management/vaults/{vault}/accesspolicies/{name}", Admin,           "AccessPolicyGet";
+    AccessPolicySet:      PUT    "management/vaults/{vault}/accesspolicies/{name}", Admin,           "AccessPolicySet";
+    AccessPolicyDelete:   DELETE "management/vaults/{vault}/accesspolicies/{name}", Admin,           "AccessPolicyDelete";
     DeletedVaultList:     GET    "management/deletedvaults",            Admin,                       "VaultListDeleted";
     DeletedVaultGet:      GET    "management/deletedvaults/{vault}",    Admin,                       "VaultGetDeleted";
     DeletedVaultPurge:    DELETE "management/deletedvaults/{vault}",    Admin,                       "VaultPurge";
@@ -169,6 +188,20 @@ impl Route {
     /// Whether it hangs under a scope: a Managed HSM role route.
     pub fn is_scoped(&self) -> bool {
         self.path.starts_with(SCOPED)
+    }
+
+    /// The kind of object it is about: the kind of its `{key}` or `{secret}` placeholder,
+    /// or for lists and restores the kind its first segment names.
+    pub fn object_kind(&self) -> Option<ObjectKind> {
+        let first = self.path.split('/').next().unwrap_or_default();
+        self.params()
+            .find_map(|p| OBJECT_PARAMS.iter().find(|(n, _)| *n == p))
+            .map(|(_, k)| *k)
+            .or(match first {
+                "keys" | "deletedkeys" => Some(ObjectKind::Key),
+                "secrets" | "deletedsecrets" => Some(ObjectKind::Secret),
+                _ => None,
+            })
     }
 
     /// The names of its placeholders, in order (`scope`, `key`, `version`, ...).
@@ -278,23 +311,43 @@ pub fn lookup<'p>(method: &Method, segments: &[&'p str]) -> Lookup<'p> {
     }
 }
 
-/// The key a path names, if any: the segment in a `{key}` position of a row whose literal
-/// segments before it match. The server checks it before it looks the route up, so a name
-/// Key Vault forbids is a 400 naming the problem on every such path, known or not.
-pub fn key_name<'p>(segments: &[&'p str]) -> Option<&'p str> {
+/// The object placeholders of the table and the kind of object each names.
+const OBJECT_PARAMS: [(&str, ObjectKind); 2] =
+    [("key", ObjectKind::Key), ("secret", ObjectKind::Secret)];
+
+/// The object a path names, if any: the segment in a `{key}` or `{secret}` position of a
+/// row whose literal segments before it match, with its kind. The server checks the name
+/// before it looks the route up, so a name Key Vault forbids is a 400 naming the problem
+/// on every such path, known or not.
+pub fn object_name<'p>(segments: &[&'p str]) -> Option<(ObjectKind, &'p str)> {
     let (scope, rest) = locate(segments);
     if scope.is_some() {
         return None;
     }
     grammars().iter().filter(|g| !g.scoped).find_map(|g| {
-        let at = g.pieces.iter().position(|p| *p == Piece::Param("key"))?;
+        let (at, kind) = g.pieces.iter().enumerate().find_map(|(i, p)| match p {
+            Piece::Param(name) => OBJECT_PARAMS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, k)| (i, *k)),
+            Piece::Lit(_) => None,
+        })?;
         let name = rest.get(at)?;
         g.pieces[..at]
             .iter()
             .zip(rest)
             .all(|(p, s)| p.fits(s))
-            .then_some(*name)
+            .then_some((kind, *name))
     })
+}
+
+impl Params<'_> {
+    /// The object a request's placeholders name, with its kind: `{key}` or `{secret}`.
+    pub fn object(&self) -> Option<(ObjectKind, &str)> {
+        OBJECT_PARAMS
+            .iter()
+            .find_map(|(n, k)| Some((*k, self.get(n)?)))
+    }
 }
 
 /// Splits off a role route's scope: `(Some(scope segments), after the mount)`, or
@@ -411,9 +464,16 @@ mod tests {
                 route.path
             );
             assert_eq!(route.is_management(), route.access == Access::Admin);
+            let secret_action = matches!(route.access, Data(a) if a.as_str().contains("/secrets/"));
+            assert_eq!(
+                route.object_kind() == Some(ObjectKind::Secret),
+                secret_action,
+                "{}: a secret route checks a secret action",
+                route.path
+            );
             for p in route.params() {
                 assert!(
-                    ["scope", "key", "version", "vault", "name"].contains(&p),
+                    ["scope", "key", "secret", "version", "vault", "name"].contains(&p),
                     "{}: unknown placeholder {p}",
                     route.path
                 );
@@ -489,7 +549,7 @@ mod tests {
         }
         for path in [
             "/",
-            "/secrets/s",
+            "/secrets/s/v/frobnicate",
             "/keys/ec/v/frobnicate",
             "/keys/ec/v/sign/extra",
             "/deletedkeys/gone/undelete",
@@ -507,8 +567,16 @@ mod tests {
     #[test]
     fn key_names_are_found_by_the_table() {
         fn name(p: &str) -> Option<&str> {
-            key_name(&segments(p))
+            object_name(&segments(p)).map(|(_, n)| n)
         }
+        assert_eq!(
+            object_name(&segments("/deletedsecrets/s_1/recover")),
+            Some((ObjectKind::Secret, "s_1"))
+        );
+        assert_eq!(
+            object_name(&segments("/secrets/s1/v1")),
+            Some((ObjectKind::Secret, "s1"))
+        );
         assert_eq!(name("/keys/bad_name"), Some("bad_name"));
         assert_eq!(name("/keys/bad_name/v/frobnicate"), Some("bad_name"));
         assert_eq!(name("/deletedkeys/x/recover"), Some("x"));

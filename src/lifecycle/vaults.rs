@@ -28,6 +28,8 @@ use crate::store::{decode, KeyRange, Rows, Storage, Table, TxnExt, Write};
 pub struct SweepReport {
     /// Keys purged, as `vault/name`.
     pub keys: Vec<String>,
+    /// Secrets purged, as `vault/name`.
+    pub secrets: Vec<String>,
     /// Vaults purged.
     pub vaults: Vec<String>,
     /// Access-log records dropped after their retention.
@@ -379,7 +381,11 @@ impl Core {
                 break;
             }
         }
-        if !report.keys.is_empty() || !report.vaults.is_empty() || report.access_log_records > 0 {
+        if !report.keys.is_empty()
+            || !report.secrets.is_empty()
+            || !report.vaults.is_empty()
+            || report.access_log_records > 0
+        {
             self.commit()?;
         }
         self.reload_next_due()?;
@@ -410,12 +416,13 @@ impl Core {
             }
             Ok(purged)
         })?;
-        report.keys.extend(
-            purged
-                .into_iter()
-                .filter(|(kind, _)| *kind == ObjectKind::Key)
-                .map(|(_, id)| id),
-        );
+        for (kind, id) in purged {
+            match kind {
+                ObjectKind::Key => report.keys.push(id),
+                ObjectKind::Secret => report.secrets.push(id),
+                _ => {}
+            }
+        }
         Ok(())
     }
 

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 
 macro_rules! data_actions {
     ($($(#[$m:meta])* $variant:ident = $wire:literal),+ $(,)?) => {
-        /// A Managed HSM data action (`Microsoft.KeyVault/managedHsm/...`).
+        /// A data action: Managed HSM's (`Microsoft.KeyVault/managedHsm/...`) or, for
+        /// secrets, Key Vault's (`Microsoft.KeyVault/vaults/...`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum DataAction { $($(#[$m])* $variant),+ }
@@ -20,7 +21,7 @@ macro_rules! data_actions {
 
             /// The full data action name.
             pub fn as_str(self) -> &'static str {
-                match self { $(DataAction::$variant => concat!("Microsoft.KeyVault/managedHsm/", $wire)),+ }
+                match self { $(DataAction::$variant => $wire),+ }
             }
 
             fn bit(self) -> u64 {
@@ -32,75 +33,93 @@ macro_rules! data_actions {
 
 data_actions! {
     /// Read key metadata and public parts.
-    KeysRead = "keys/read/action",
+    KeysRead = "Microsoft.KeyVault/managedHsm/keys/read/action",
     /// Update a key's attributes, operations and tags.
-    KeysWrite = "keys/write/action",
+    KeysWrite = "Microsoft.KeyVault/managedHsm/keys/write/action",
     /// Rotate a key (new version).
-    KeysRotate = "keys/rotate/action",
+    KeysRotate = "Microsoft.KeyVault/managedHsm/keys/rotate/action",
     /// Create a key.
-    KeysCreate = "keys/create",
+    KeysCreate = "Microsoft.KeyVault/managedHsm/keys/create",
     /// Delete a key.
-    KeysDelete = "keys/delete",
+    KeysDelete = "Microsoft.KeyVault/managedHsm/keys/delete",
     /// Read deleted keys.
-    DeletedKeysRead = "keys/deletedKeys/read/action",
+    DeletedKeysRead = "Microsoft.KeyVault/managedHsm/keys/deletedKeys/read/action",
     /// Recover a deleted key.
-    DeletedKeysRecover = "keys/deletedKeys/recover/action",
+    DeletedKeysRecover = "Microsoft.KeyVault/managedHsm/keys/deletedKeys/recover/action",
     /// Purge a deleted key.
-    DeletedKeysDelete = "keys/deletedKeys/delete",
+    DeletedKeysDelete = "Microsoft.KeyVault/managedHsm/keys/deletedKeys/delete",
     /// Back up a key.
-    KeysBackup = "keys/backup/action",
+    KeysBackup = "Microsoft.KeyVault/managedHsm/keys/backup/action",
     /// Restore a key.
-    KeysRestore = "keys/restore/action",
+    KeysRestore = "Microsoft.KeyVault/managedHsm/keys/restore/action",
     /// Release a key.
-    KeysRelease = "keys/release/action",
+    KeysRelease = "Microsoft.KeyVault/managedHsm/keys/release/action",
     /// Import a key.
-    KeysImport = "keys/import/action",
+    KeysImport = "Microsoft.KeyVault/managedHsm/keys/import/action",
     /// Export a key.
-    KeysExport = "keys/export/action",
+    KeysExport = "Microsoft.KeyVault/managedHsm/keys/export/action",
     /// Encrypt.
-    Encrypt = "keys/encrypt/action",
+    Encrypt = "Microsoft.KeyVault/managedHsm/keys/encrypt/action",
     /// Decrypt.
-    Decrypt = "keys/decrypt/action",
+    Decrypt = "Microsoft.KeyVault/managedHsm/keys/decrypt/action",
     /// Wrap a key.
-    Wrap = "keys/wrap/action",
+    Wrap = "Microsoft.KeyVault/managedHsm/keys/wrap/action",
     /// Unwrap a key.
-    Unwrap = "keys/unwrap/action",
+    Unwrap = "Microsoft.KeyVault/managedHsm/keys/unwrap/action",
     /// Sign a digest.
-    Sign = "keys/sign/action",
+    Sign = "Microsoft.KeyVault/managedHsm/keys/sign/action",
     /// Verify a signature.
-    Verify = "keys/verify/action",
+    Verify = "Microsoft.KeyVault/managedHsm/keys/verify/action",
     /// Random bytes.
-    Rng = "rng/action",
+    Rng = "Microsoft.KeyVault/managedHsm/rng/action",
     /// Read role assignments.
-    RoleAssignmentsRead = "roleAssignments/read/action",
+    RoleAssignmentsRead = "Microsoft.KeyVault/managedHsm/roleAssignments/read/action",
     /// Create role assignments.
-    RoleAssignmentsWrite = "roleAssignments/write/action",
+    RoleAssignmentsWrite = "Microsoft.KeyVault/managedHsm/roleAssignments/write/action",
     /// Delete role assignments.
-    RoleAssignmentsDelete = "roleAssignments/delete/action",
+    RoleAssignmentsDelete = "Microsoft.KeyVault/managedHsm/roleAssignments/delete/action",
     /// Read role definitions.
-    RoleDefinitionsRead = "roleDefinitions/read/action",
+    RoleDefinitionsRead = "Microsoft.KeyVault/managedHsm/roleDefinitions/read/action",
     /// Write role definitions.
-    RoleDefinitionsWrite = "roleDefinitions/write/action",
+    RoleDefinitionsWrite = "Microsoft.KeyVault/managedHsm/roleDefinitions/write/action",
     /// Delete role definitions.
-    RoleDefinitionsDelete = "roleDefinitions/delete/action",
+    RoleDefinitionsDelete = "Microsoft.KeyVault/managedHsm/roleDefinitions/delete/action",
     /// Download the security domain.
-    SecurityDomainDownload = "securitydomain/download/action",
+    SecurityDomainDownload = "Microsoft.KeyVault/managedHsm/securitydomain/download/action",
     /// Read the security domain download status.
-    SecurityDomainDownloadRead = "securitydomain/download/read",
+    SecurityDomainDownloadRead = "Microsoft.KeyVault/managedHsm/securitydomain/download/read",
     /// Upload a security domain.
-    SecurityDomainUpload = "securitydomain/upload/action",
+    SecurityDomainUpload = "Microsoft.KeyVault/managedHsm/securitydomain/upload/action",
     /// Read the security domain upload status.
-    SecurityDomainUploadRead = "securitydomain/upload/read",
+    SecurityDomainUploadRead = "Microsoft.KeyVault/managedHsm/securitydomain/upload/read",
     /// Read the security domain transfer key.
-    SecurityDomainTransferKeyRead = "securitydomain/transferkey/read",
+    SecurityDomainTransferKeyRead = "Microsoft.KeyVault/managedHsm/securitydomain/transferkey/read",
     /// Start a full backup.
-    BackupStart = "backup/start/action",
+    BackupStart = "Microsoft.KeyVault/managedHsm/backup/start/action",
     /// Read a full backup's status.
-    BackupStatus = "backup/status/action",
+    BackupStatus = "Microsoft.KeyVault/managedHsm/backup/status/action",
     /// Start a full restore.
-    RestoreStart = "restore/start/action",
+    RestoreStart = "Microsoft.KeyVault/managedHsm/restore/start/action",
     /// Read a full restore's status.
-    RestoreStatus = "restore/status/action",
+    RestoreStatus = "Microsoft.KeyVault/managedHsm/restore/status/action",
+    /// Read a secret's value.
+    SecretsGet = "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    /// Read secrets' metadata (lists, versions, deleted secrets).
+    SecretsReadMetadata = "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    /// Set a secret (a new version).
+    SecretsSet = "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+    /// Update a secret version's attributes, content type and tags.
+    SecretsUpdate = "Microsoft.KeyVault/vaults/secrets/update/action",
+    /// Delete a secret.
+    SecretsDelete = "Microsoft.KeyVault/vaults/secrets/delete",
+    /// Back up a secret.
+    SecretsBackup = "Microsoft.KeyVault/vaults/secrets/backup/action",
+    /// Restore a secret.
+    SecretsRestore = "Microsoft.KeyVault/vaults/secrets/restore/action",
+    /// Recover a deleted secret.
+    SecretsRecover = "Microsoft.KeyVault/vaults/secrets/recover/action",
+    /// Purge a deleted secret.
+    SecretsPurge = "Microsoft.KeyVault/vaults/secrets/purge/action",
 }
 
 /// What a caller may do at one scope: a set of data actions.

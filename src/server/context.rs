@@ -14,12 +14,16 @@ use std::sync::{Arc, OnceLock};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 
 use super::error::ApiError;
-use crate::api::BaseUrl;
+use crate::api::routes::Op;
+use crate::api::{BaseUrl, BlobValue, ListResult};
 use crate::audit::CallRecord;
 use crate::clock::OffsetClock;
+use crate::crypto::Base64Url;
 use crate::model::Caller;
+use crate::model::Page;
 use crate::vault::Vault;
 use crate::Store;
 
@@ -78,6 +82,61 @@ pub(crate) fn ok<T: serde::Serialize>(v: T) -> Result<Response, ApiError> {
 /// `201 Created` with a JSON body.
 pub(crate) fn created<T: serde::Serialize>(v: T) -> Result<Response, ApiError> {
     Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// Largest page a list returns, as Key Vault limits `maxresults`.
+const MAX_PAGE: usize = 25;
+
+/// A page of a listing, with a `nextLink` to the same route.
+pub(crate) fn list<T, W: serde::Serialize>(
+    ctx: &Ctx,
+    op: Op,
+    args: &[&str],
+    page: impl FnOnce(&Vault, usize, Option<&str>) -> crate::Result<Page<T>>,
+    item: fn(&BaseUrl, T) -> W,
+) -> Result<Response, ApiError> {
+    let max = match ctx.query.get("maxresults") {
+        None => MAX_PAGE,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_parameter(format!(
+                    "maxresults must be an integer from 1 to {MAX_PAGE}, not {v:?}"
+                )))
+            }
+        },
+    };
+    let continuation = ctx
+        .query
+        .get("$skiptoken")
+        .map(|t| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::bad_parameter("$skiptoken is not valid"))
+        })
+        .transpose()?;
+    let page = page(ctx.vault()?, max, continuation.as_deref())?;
+    let next_link = page.next.map(|n| {
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n);
+        format!(
+            "{}?api-version={}&maxresults={max}&$skiptoken={token}",
+            ctx.base.url(op, args),
+            ctx.api_version
+        )
+    });
+    ok(ListResult {
+        value: page.items.into_iter().map(|i| item(&ctx.base, i)).collect(),
+        next_link,
+    })
+}
+
+/// A backup blob or random bytes: `{"value": base64url}`.
+pub(crate) fn blob(bytes: Vec<u8>) -> Result<Response, ApiError> {
+    ok(BlobValue {
+        value: Base64Url(bytes),
+    })
 }
 
 /// One data-plane request's context.

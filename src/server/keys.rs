@@ -8,19 +8,14 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 
-use super::context::{ok, Ctx};
+use super::context::{blob, list, ok, Ctx};
 use super::error::{parse_json, ApiError};
 use crate::api::routes::Op;
 use crate::api::*;
 use crate::crypto::{AesParams, Base64Url, KeySpec};
-use crate::model::{KeyOptions, KeyUpdate, Page};
-use crate::vault::Vault;
+use crate::model::{KeyOptions, KeyUpdate};
 use crate::KeyHandle;
-
-/// Largest page a list returns, as Key Vault limits `maxresults`.
-const MAX_PAGE: usize = 25;
 
 /// Answers a request for one of the key routes, on `key` (empty for routes without one)
 /// and `version` (`None`: the current one).
@@ -36,21 +31,21 @@ pub(crate) async fn handle(
             op,
             &[],
             |v, max, next| v.list_keys(max, next),
-            KeyItemWire::key,
+            |base, b| KeyItemWire::key(base, &b),
         ),
         Op::KeyListVersions => list(
             ctx,
             op,
             &[key],
             |v, max, next| v.list_versions(key, max, next),
-            KeyItemWire::version,
+            |base, b| KeyItemWire::version(base, &b),
         ),
         Op::DeletedKeyList => list(
             ctx,
             op,
             &[],
             |v, max, next| v.list_deleted_keys(max, next),
-            KeyItemWire::deleted,
+            |base, d| KeyItemWire::deleted(base, &d),
         ),
         Op::KeyGet | Op::KeyGetVersion => bundle(ctx, ctx.vault()?.get_key(key, version)?),
         Op::KeyCreate => create(ctx, key, body).await,
@@ -142,12 +137,6 @@ fn bundle(ctx: &Ctx, b: crate::model::KeyBundle) -> Result<Response, ApiError> {
     ok(KeyBundleWire::from_bundle(&ctx.base, b))
 }
 
-fn blob(bytes: Vec<u8>) -> Result<Response, ApiError> {
-    ok(BlobValue {
-        value: Base64Url(bytes),
-    })
-}
-
 fn result(ctx: &Ctx, h: &KeyHandle, value: Vec<u8>) -> KeyOperationResult {
     KeyOperationResult {
         kid: ctx.base.kid(h.name(), h.version()),
@@ -162,51 +151,6 @@ fn result(ctx: &Ctx, h: &KeyHandle, value: Vec<u8>) -> KeyOperationResult {
 fn algorithm<A: std::str::FromStr<Err = crate::Error>>(name: &str) -> Result<A, ApiError> {
     name.parse()
         .map_err(|e: crate::Error| ApiError::bad_parameter(format!("alg: {e}")))
-}
-
-/// A page of a listing, with a `nextLink` to the same route.
-fn list<T>(
-    ctx: &Ctx,
-    op: Op,
-    args: &[&str],
-    page: impl FnOnce(&Vault, usize, Option<&str>) -> crate::Result<Page<T>>,
-    item: fn(&BaseUrl, &T) -> KeyItemWire,
-) -> Result<Response, ApiError> {
-    let max = match ctx.query.get("maxresults") {
-        None => MAX_PAGE,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_parameter(format!(
-                    "maxresults must be an integer from 1 to {MAX_PAGE}, not {v:?}"
-                )))
-            }
-        },
-    };
-    let continuation = ctx
-        .query
-        .get("$skiptoken")
-        .map(|t| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::bad_parameter("$skiptoken is not valid"))
-        })
-        .transpose()?;
-    let page = page(ctx.vault()?, max, continuation.as_deref())?;
-    let next_link = page.next.map(|n| {
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n);
-        format!(
-            "{}?api-version={}&maxresults={max}&$skiptoken={token}",
-            ctx.base.url(op, args),
-            ctx.api_version
-        )
-    });
-    ok(ListResult {
-        value: page.items.iter().map(|i| item(&ctx.base, i)).collect(),
-        next_link,
-    })
 }
 
 fn key_options(
