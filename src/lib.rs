@@ -11,7 +11,8 @@
 //! Open a [`Store`] (a data directory), get a [`Vault`] (an HSM pool), create or import keys,
 //! and resolve a [`KeyHandle`] to sign, verify, encrypt, decrypt, wrap and unwrap. Private
 //! material never leaves the handle; only keys created exportable can be exported, through
-//! [`hazmat`].
+//! [`hazmat`]. Vaults of kind `vault` (and the default vault) also hold secrets
+//! ([`Vault::set_secret`], [`Vault::get_secret`]), on the same lifecycle as keys.
 //!
 //! ```
 //! use localhsm::crypto::{CurveName, HashAlg, KeyType, SecretBytes, SignatureAlgorithm};
@@ -50,8 +51,8 @@
 //! # Lifecycle rules
 //!
 //! These hold for every face; the server and the CLI only translate them.
-//! - Every create or import under an existing name adds a version (32 lowercase hex); the
-//!   newest is current. Attribute, `key_ops` and tag updates apply to one version. At most
+//! - Every create, import or set under an existing name adds a version (32 lowercase hex);
+//!   the newest is current. Attribute, `key_ops` and tag updates apply to one version. At most
 //!   15 tags per version. `key_ops`, `enabled`, `nbf` and `exp` are enforced on every
 //!   operation, including on handles resolved before the change.
 //! - A vault's soft-delete retention is 7 to 90 days (default 90), fixed when it is created.
@@ -76,8 +77,9 @@
 //! one directory ([`Store::open`]), or any backend ([`Store::builder_on`], e.g.
 //! [`store::MemoryBackend`]). Every acknowledged change is durable before the call
 //! returns, and multi-record changes (delete, recover, purge, restore) are single
-//! transactions. Key material is sealed with AES-256-GCM under a key derived from the
-//! master key, bound to its vault, kind, name and version, before it reaches the backend;
+//! transactions. Key material and secret values are sealed with AES-256-GCM under a key
+//! derived from the master key, bound to its vault, kind, name and version, before they
+//! reach the backend;
 //! the master key comes from `LOCALHSM_MASTER_KEY`, a key file created with mode 0600 in the
 //! data directory, or a passphrase. A wrong master key fails at open with
 //! [`Error::WrongMasterKey`]. The [`store`] module documents the on-disk format and the

@@ -1,12 +1,13 @@
-//! `localhsm serve`: an HTTPS server speaking the Key Vault / Managed HSM keys REST API, so
-//! the Azure SDKs work against it with only the vault URL changed. A thin layer: it reads
+//! `localhsm serve`: an HTTPS server speaking the Key Vault / Managed HSM keys and secrets
+//! REST API, so the Azure SDKs work against it with only the vault URL changed. A thin layer: it reads
 //! requests into the wire types of [`crate::api`], calls the core, and writes Key Vault's
 //! JSON.
 //!
 //! Layer: faces. May import [`crate::api`] (the wire contract and the route table), the
 //! core (`store`, `vault`, `model`, `audit`, `clock`, `error`) and its own submodules; never
 //! `cli` (the CLI imports this). Its submodules import one another only downwards:
-//! handlers (`keys`, `roles`, `management`) use `context` and `error`, never this file.
+//! handlers (`keys`, `secrets`, `roles`, `management`) use `context` and `error`, never
+//! this file.
 //!
 //! Invariants: each request is matched once against [`crate::api::ROUTES`], which decides
 //! 404 against 405 and names the access-log operation; a data-plane request resolves its
@@ -391,6 +392,7 @@ fn announce(data_dir: &Path, addr: SocketAddr, cert: &Path) {
     );
     println!("  vault URL: https://localhost:{port}  (vault NAME: https://NAME.localhost:{port})");
     println!("  Python: KeyClient(\"https://localhost:{port}\", credential, verify_challenge_resource=False, connection_verify=\"{}\")", cert.display());
+    println!("  Secrets: SecretClient(\"https://localhost:{port}\", ...) with the same options; the default vault and vaults of kind vault hold secrets.");
     println!("  Dev only: POST /management/time-shift moves this server's clock forward.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
