@@ -34,6 +34,7 @@ from azure.core.rest import HttpRequest
 from azure.keyvault.administration import KeyVaultAccessControlClient
 from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient
+from azure.keyvault.secrets import SecretClient
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 SUITE_DIR = Path(__file__).resolve().parent
@@ -249,10 +250,12 @@ def localhsm_binary() -> Path:
 class ServerProcess:
     """One ``localhsm serve`` process on a free port and its own data dir."""
 
-    def __init__(self, data_dir: Path, port: Optional[int] = None, extra_args: Optional[List[str]] = None):
+    def __init__(self, data_dir: Path, port: Optional[int] = None, extra_args: Optional[List[str]] = None,
+                 env: Optional[Dict[str, str]] = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])  # e.g. ["--enforce-rbac", "--admin", OID]
+        self.env = dict(env or {})  # added to this process's environment, e.g. LOCALHSM_LOG
         self.proc: Optional[subprocess.Popen] = None
         self.stdout_lines: List[str] = []
         self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}.stderr.log"
@@ -290,6 +293,7 @@ class ServerProcess:
                 stderr=stderr,
                 text=True,
                 bufsize=1,
+                env={**os.environ, **self.env},
             )
         finally:
             stderr.close()
@@ -391,6 +395,11 @@ class LocalHsm:
 
     def crypto_client(self, key: "KeyVaultKey | str", credential: Any = None, **kwargs: Any) -> CryptographyClient:
         client = CryptographyClient(key, credential or self.credential, **self._client_kwargs(kwargs))
+        self._clients.append(client)
+        return client
+
+    def secret_client(self, vault: Optional[str] = None, credential: Any = None, **kwargs: Any) -> SecretClient:
+        client = SecretClient(self.vault_url(vault), credential or self.credential, **self._client_kwargs(kwargs))
         self._clients.append(client)
         return client
 

@@ -2,8 +2,9 @@
 the auth challenge itself, the management API and process lifecycle.
 
 The purge-protection / time-shift test moves the server clock forward for every
-vault, so it is the last test of the last module (pytest runs files and functions
-in order). No other test compares server time with local wall-clock time.
+vault, so it is the last test on the session server (pytest runs files and functions
+in order; test_secrets.py, after this module, starts a server of its own). No other
+test compares server time with local wall-clock time.
 """
 
 from __future__ import annotations
