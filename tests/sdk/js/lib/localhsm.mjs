@@ -1,11 +1,14 @@
 // Test harness for the localhsm JavaScript SDK suite: starts a real
 // `localhsm serve` process on a free port with a fresh data directory and
-// builds @azure/keyvault-keys clients that trust its self-signed certificate.
+// builds @azure/keyvault-keys and @azure/keyvault-secrets clients that trust its
+// self-signed certificate.
 //
 // Not a test file itself (run.sh only hands `*.test.mjs` to `node --test`).
 
 import { spawn, spawnSync } from "node:child_process";
+import dns from "node:dns";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +16,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import { KeyClient, CryptographyClient } from "@azure/keyvault-keys";
+import { SecretClient } from "@azure/keyvault-secrets";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, "..", "..", "..", "..");
@@ -58,14 +62,14 @@ export function freePort() {
  * Retries with a new port if the process exits before becoming ready
  * (the free port may have been taken in between).
  */
-export async function startServer({ attempts = 3 } = {}) {
+export async function startServer({ attempts = 3, env = {} } = {}) {
   const bin = localhsmBinary();
   let lastError;
   for (let i = 0; i < attempts; i++) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "localhsm-js-"));
     const port = await freePort();
     try {
-      return await launch(bin, dataDir, port);
+      return await launch(bin, dataDir, port, env);
     } catch (err) {
       rmSync(dataDir, { recursive: true, force: true });
       lastError = err;
@@ -75,19 +79,22 @@ export async function startServer({ attempts = 3 } = {}) {
   throw lastError;
 }
 
-function launch(bin, dataDir, port) {
+function launch(bin, dataDir, port, env) {
   const addr = `127.0.0.1:${port}`;
   const readyLine = `localhsm listening on https://${addr}`;
   const child = spawn(bin, ["serve", "--data", dataDir, "--addr", addr], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...env },
   });
   // Never leave a server behind if this test process goes away abruptly.
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
 
   const output = [];
+  // Everything the server printed, for tests that check what it never prints.
+  const log = [];
   const remember = (stream, line) => {
+    log.push(line);
     output.push(`[${stream}] ${line}`);
     if (output.length > 200) output.shift();
   };
@@ -131,14 +138,14 @@ function launch(bin, dataDir, port) {
         reject(new Error(`server ready but ${certPath} is unreadable: ${e.message}`));
         return;
       }
-      resolve(new LocalHsm({ child, exited, dataDir, port, ca, output, killOnExit }));
+      resolve(new LocalHsm({ child, exited, dataDir, port, ca, output, log, killOnExit }));
     });
   });
 }
 
 /** A running server plus helpers to build SDK clients against it. */
 export class LocalHsm {
-  constructor({ child, exited, dataDir, port, ca, output, killOnExit }) {
+  constructor({ child, exited, dataDir, port, ca, output, log, killOnExit }) {
     this.child = child;
     this.exited = exited;
     this.dataDir = dataDir;
@@ -146,6 +153,8 @@ export class LocalHsm {
     /** PEM text of DIR/tls/cert.pem — the only CA the SDK clients trust. */
     this.ca = ca;
     this.output = output;
+    /** Every line of stdout and stderr, in order. */
+    this.log = log;
     this.killOnExit = killOnExit;
     /** `localhost` selects the `default` vault (kind managedhsm). */
     this.vaultUrl = `https://localhost:${port}`;
@@ -183,18 +192,85 @@ export class LocalHsm {
     return new KeyClient(this.vaultUrl, this.credential(), this.clientOptions());
   }
 
+  /** `https://NAME.localhost:PORT` for vault NAME; the server's own URL for `default`. */
+  vaultUrlOf(vault) {
+    return vault === undefined || vault === "default" ? this.vaultUrl : `https://${vault}.localhost:${this.port}`;
+  }
+
+  /**
+   * SecretClient on the default vault (as keyClient), or on vault `vault` at
+   * https://NAME.localhost:PORT. glibc does not resolve `*.localhost`, so for a named vault
+   * the client gets an https.Agent that dials 127.0.0.1 for loopback names (RFC 6761) and
+   * trusts the same CA; the URL, Host header, SNI and certificate check keep the vault's name.
+   */
+  secretClient(vault, credential = this.credential(), extraOptions = {}) {
+    if (vault === undefined || vault === "default") {
+      return new SecretClient(this.vaultUrl, credential, { ...this.clientOptions(), ...extraOptions });
+    }
+    this.loopbackAgent ??= new https.Agent({ keepAlive: true, ca: this.ca, lookup: loopbackLookup });
+    const { tlsOptions: _, ...options } = this.clientOptions(); // the agent carries the CA
+    return new SecretClient(this.vaultUrlOf(vault), credential, {
+      ...options,
+      agent: this.loopbackAgent,
+      ...extraOptions,
+    });
+  }
+
+  /** A request to the management API (`/management/...`) with node:https; resolves to { status, body }. */
+  mgmt(method, path, body) {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        {
+          host: "localhost",
+          port: this.port,
+          method,
+          path: `/management/${path}`,
+          ca: this.ca,
+          agent: false,
+          headers: {
+            Authorization: "Bearer localhsm-js-sdk-test-token",
+            ...(payload === undefined ? {} : { "Content-Type": "application/json" }),
+          },
+        },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString();
+            resolve({ status: res.statusCode, body: text ? JSON.parse(text) : undefined });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+
+  /** Creates vault `name` with `settings` (the management API's JSON spelling) unless it exists. */
+  async ensureVault(name, settings = {}) {
+    const got = await this.mgmt("GET", `vaults/${name}`);
+    if (got.status === 200) return got.body;
+    if (got.status !== 404) throw new Error(`GET /management/vaults/${name}: ${got.status} ${JSON.stringify(got.body)}`);
+    const made = await this.mgmt("POST", "vaults", { name, ...settings });
+    if (made.status !== 201) throw new Error(`POST /management/vaults: ${made.status} ${JSON.stringify(made.body)}`);
+    return made.body;
+  }
+
   /** CryptographyClient over a key id or KeyVaultKey, with its own pipeline (same TLS trust). */
   cryptoClient(key) {
     return new CryptographyClient(key, this.credential(), this.clientOptions());
   }
 
   /**
-   * SIGTERM, wait for the exit (SIGKILL after a timeout), remove the data dir.
-   * Idempotent. Resolves to { code, signal, timedOut } of the process exit.
+   * SIGTERM, wait for the exit (SIGKILL after a timeout), remove the data dir unless
+   * `keepData` (the caller then removes it). Idempotent: the first call decides.
+   * Resolves to { code, signal, timedOut } of the process exit.
    */
-  stop() {
+  stop({ keepData = false } = {}) {
     this.stopping ??= (async () => {
       process.removeListener("exit", this.killOnExit);
+      this.loopbackAgent?.destroy();
       let timedOut = false;
       if (this.child.exitCode === null && this.child.signalCode === null) {
         this.child.kill("SIGTERM");
@@ -207,11 +283,19 @@ export class LocalHsm {
         if (timedOut) this.child.kill("SIGKILL");
       }
       const { code, signal } = await this.exited;
-      rmSync(this.dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(this.dataDir, { recursive: true, force: true });
       return { code, signal, timedOut };
     })();
     return this.stopping;
   }
+}
+
+/** dns.lookup, except that `localhost` and `*.localhost` are 127.0.0.1. */
+function loopbackLookup(hostname, options, callback) {
+  const name = hostname.toLowerCase().replace(/\.$/, "");
+  if (name !== "localhost" && !name.endsWith(".localhost")) return dns.lookup(hostname, options, callback);
+  if (options?.all) return process.nextTick(callback, null, [{ address: "127.0.0.1", family: 4 }]);
+  return process.nextTick(callback, null, "127.0.0.1", 4);
 }
 
 /** A key name that is unique per run, so tests never collide. */
