@@ -1,5 +1,5 @@
-//! The `localhsm` command line: `serve`, `token`, and commands that manage vaults and keys
-//! in a data directory.
+//! The `localhsm` command line: `serve`, `token`, and commands that manage vaults, keys and
+//! secrets in a data directory.
 //!
 //! The vault, key and deleted-key commands are a REST client of the Key Vault API with one
 //! code path and two transports ([`transport`]): when no server holds the data directory,
@@ -10,9 +10,9 @@
 //! Layer: faces. May import [`crate::api`] (the wire contract both faces share),
 //! [`crate::server`] (its router for the in-process transport, the development token) and
 //! the core's types; nothing imports the CLI but `main`. Its modules import one another
-//! only downwards: this file dispatches to the command modules (`commands`, `access`),
-//! which use [`client`], which uses [`transport`]; `args`, `output`, `input`, `dates` and
-//! `error` are leaves.
+//! only downwards: this file dispatches to the command modules (`commands`, `access`,
+//! `secrets`), which use [`client`], which uses [`transport`]; `args`, `output`, `input`,
+//! `dates` and `error` are leaves.
 
 mod access;
 pub mod args;
@@ -21,6 +21,7 @@ pub mod commands;
 pub mod error;
 mod input;
 pub mod output;
+mod secrets;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -102,6 +103,10 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
     match command {
         Command::Vault(cmd) => commands::vault(c, p, cmd),
         Command::Key(cmd) => commands::key(c, p, cmd),
+        Command::Secret(cmd) => secrets::secret(c, p, cmd),
+        Command::Deleted(cmd) if cmd.kind() == args::DeletedKind::Secret => {
+            secrets::deleted(c, p, cmd)
+        }
         Command::Deleted(cmd) => commands::deleted(c, p, cmd),
         Command::TimeShift(a) => commands::time_shift(c, p, a),
         Command::Role(cmd) => access::role(c, p, cmd),

@@ -1,5 +1,6 @@
-//! The `localhsm` binary end to end: vault and key commands on a temporary data directory,
-//! in-process (no server) and through a running `localhsm serve` on the same directory.
+//! The `localhsm` binary end to end: vault, key and secret commands on a temporary data
+//! directory, in-process (no server) and through a running `localhsm serve` on the same
+//! directory.
 
 mod support;
 
@@ -717,12 +718,20 @@ fn every_command_has_help_with_an_example() {
         vec!["vault", "create", "--help"],
         vec!["key", "sign", "--help"],
         vec!["deleted", "list", "--help"],
+        vec!["secret", "--help"],
+        vec!["secret", "get", "--help"],
+        vec!["secret", "update", "--help"],
         vec!["time-shift", "--help"],
     ] {
         let out = cli.ok(&args);
         assert!(out.contains("Example:"), "{args:?}: {out}");
     }
     assert!(cli.ok(&["time-shift", "--help"]).contains("Dev only"));
+    let set = cli.ok(&["secret", "set", "--help"]);
+    assert!(
+        set.contains("Example:") && set.contains("@FILE") && set.contains("stdin"),
+        "{set}"
+    );
 }
 
 #[test]
@@ -838,4 +847,464 @@ fn roles_access_logs_and_customer_data() {
         serde_json::json!(["default/a-1"])
     );
     cli.fails(2, &["customer-data", "export"]);
+}
+
+/// The names of a secret listing (the last part of each `id`).
+fn secret_names(list: &Value) -> Vec<String> {
+    names(list, "id")
+        .iter()
+        .map(String::as_str)
+        .map(kid_version)
+        .collect()
+}
+
+#[test]
+fn secrets_set_get_list_update_in_process() {
+    let cli = Cli::new();
+    let unicode = "pässwörd ✓ 🔑 — 秘密";
+
+    // Set prints the id and attributes, never the value, in either format.
+    let table = cli.ok(&[
+        "secret",
+        "set",
+        "greeting",
+        unicode,
+        "--content-type",
+        "text/plain",
+        "--tag",
+        "env=dev",
+    ]);
+    assert!(!table.contains(unicode), "{table}");
+    assert!(table.contains("content type: text/plain"), "{table}");
+    assert!(table.contains("env=dev") && table.contains("/secrets/greeting/"));
+    let first = table
+        .lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .expect("a version line")
+        .trim()
+        .to_string();
+    let set = cli.json(&["secret", "set", "greeting", unicode, "--tags", "env=prod"]);
+    assert!(set.get("value").is_none(), "{set}");
+    assert!(!set.to_string().contains(unicode));
+    let second = kid_version(set["id"].as_str().unwrap());
+    assert_ne!(first, second);
+    assert_eq!(set["tags"]["env"], "prod");
+    assert_eq!(set["attributes"]["enabled"], true);
+
+    // Get prints the value exactly (no newline when stdout is not a terminal); JSON is the
+    // bundle with it.
+    assert_eq!(cli.ok(&["secret", "get", "greeting"]), unicode);
+    let got = cli.json(&["secret", "get", "greeting"]);
+    assert_eq!(got["value"], unicode);
+    assert_eq!(got["id"], set["id"]);
+    assert_eq!(
+        cli.ok(&["secret", "get", "greeting", "--version", &first]),
+        unicode
+    );
+    // --show-value is the way to see it from set.
+    let shown = cli.json(&["secret", "set", "shown", "visible", "--show-value"]);
+    assert_eq!(shown["value"], "visible");
+    let shown = cli.ok(&["secret", "set", "shown", "in-a-table", "--show-value"]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("value:") && l.ends_with(" in-a-table")),
+        "{shown}"
+    );
+
+    // Values that begin with '-' are values, before options and after them.
+    cli.ok(&["secret", "set", "dash", "-n", "--tag", "k=v"]);
+    assert_eq!(cli.ok(&["secret", "get", "dash"]), "-n");
+    cli.ok(&["secret", "set", "dash", "--tag", "k=v", "--not-a-flag"]);
+    assert_eq!(cli.ok(&["secret", "get", "dash"]), "--not-a-flag");
+
+    // @FILE is the file's text as it is, trailing newline included; @@ escapes a leading @.
+    let file = cli.path("pem.txt");
+    let pem = "-----BEGIN THING-----\nAAEC\n-----END THING-----\n";
+    std::fs::write(&file, pem).unwrap();
+    let from_file = cli.ok(&["secret", "set", "pem", &format!("@{}", file.display())]);
+    assert!(!from_file.contains("BEGIN THING"), "{from_file}");
+    assert_eq!(cli.ok(&["secret", "get", "pem"]), pem);
+    cli.ok(&["secret", "set", "at", "@@home"]);
+    assert_eq!(cli.ok(&["secret", "get", "at"]), "@home");
+    cli.fails_with_hint(&["secret", "set", "at", "@/no/such/file"], "@@TEXT");
+    std::fs::write(&file, [0xff, 0xfe, 0x00]).unwrap();
+    let err = cli.fails_with_hint(
+        &["secret", "set", "bin", &format!("@{}", file.display())],
+        "base64",
+    );
+    assert!(err.contains("not UTF-8"), "{err}");
+    let big = cli.path("big.txt");
+    std::fs::write(&big, "x".repeat(25 * 1024 + 1)).unwrap();
+    let err = cli.fails(1, &["secret", "set", "big", &format!("@{}", big.display())]);
+    assert!(err.contains("25600 bytes"), "{err}");
+    // Exactly at Key Vault's limit is fine.
+    std::fs::write(&big, "x".repeat(25 * 1024)).unwrap();
+    cli.ok(&["secret", "set", "big", &format!("@{}", big.display())]);
+    assert_eq!(cli.ok(&["secret", "get", "big"]).len(), 25 * 1024);
+
+    // Stdin: with `-`, or when no value is given and stdin is not a terminal.
+    let out = cli.run_with_stdin(
+        &["secret", "set", "piped", "-"],
+        "from stdin ✓\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("from stdin"));
+    assert_eq!(cli.ok(&["secret", "get", "piped"]), "from stdin ✓\n");
+    let out = cli.run_with_stdin(&["secret", "set", "implicit"], b"-implicit-");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(cli.ok(&["secret", "get", "implicit"]), "-implicit-");
+    // A closed, empty stdin without `-` is a missing value, not an empty secret.
+    let err = cli.fails_with_hint(&["secret", "set", "nothing"], "@FILE");
+    assert!(err.contains("no value given"), "{err}");
+    cli.fails_with_hint(&["secret", "get", "nothing"], "localhsm secret list");
+
+    // Listings carry no values.
+    let list = cli.json(&["secret", "list"]);
+    let mut listed = secret_names(&list);
+    listed.sort();
+    assert_eq!(
+        listed,
+        ["at", "big", "dash", "greeting", "implicit", "pem", "piped", "shown"]
+    );
+    assert!(list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|item| item.get("value").is_none()));
+    let table = cli.ok(&["secret", "list"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("env=prod"),
+        "{table}"
+    );
+    assert!(!table.contains(unicode) && !table.contains("from stdin"));
+    assert_eq!(
+        secret_names(&cli.json(&["secret", "list", "--max", "2"])).len(),
+        2
+    );
+    let versions = cli.json(&["secret", "versions", "greeting"]);
+    let mut got = secret_names(&versions);
+    got.sort();
+    let mut want = vec![first.clone(), second.clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(!versions.to_string().contains(unicode));
+    assert_eq!(
+        secret_names(&cli.json(&["secret", "versions", "greeting", "--max", "1"])).len(),
+        1
+    );
+    let table = cli.ok(&["secret", "versions", "greeting"]);
+    assert!(
+        table.starts_with("VERSION") && table.contains(&first),
+        "{table}"
+    );
+
+    // Update: content type and tags of the current version, or of one by --version.
+    let upd = cli.json(&[
+        "secret",
+        "update",
+        "greeting",
+        "--content-type",
+        "application/x-greeting",
+        "--tag",
+        "owner=me",
+        "--tag",
+        "team=ops",
+    ]);
+    assert_eq!(upd["contentType"], "application/x-greeting");
+    assert_eq!(
+        upd["tags"],
+        serde_json::json!({"owner": "me", "team": "ops"})
+    );
+    assert!(upd.get("value").is_none());
+    assert_eq!(kid_version(upd["id"].as_str().unwrap()), second);
+    let old = cli.json(&[
+        "secret",
+        "update",
+        "greeting",
+        "--version",
+        &first,
+        "--expires",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(old["attributes"]["exp"], 1_893_456_000);
+    assert_eq!(old["contentType"], "text/plain");
+    assert_eq!(old["tags"], serde_json::json!({"env": "dev"}));
+    let current = cli.json(&["secret", "get", "greeting"]);
+    assert_eq!(current["contentType"], "application/x-greeting");
+    assert!(current["attributes"].get("exp").is_none());
+    // A new version with validity dates.
+    let dated = cli.json(&[
+        "secret",
+        "set",
+        "dated",
+        "v",
+        "--not-before",
+        "1700000000",
+        "--expires",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(dated["attributes"]["nbf"], 1_700_000_000);
+    assert_eq!(dated["attributes"]["exp"], 1_893_456_000);
+
+    // Disabled: the value cannot be read (Key Vault's 403 SecretDisabled), older versions can.
+    let off = cli.json(&["secret", "update", "greeting", "--enabled", "false"]);
+    assert_eq!(off["attributes"]["enabled"], false);
+    let err = cli.fails_with_hint(
+        &["secret", "get", "greeting"],
+        "localhsm secret update greeting --enabled true",
+    );
+    assert!(err.contains("disabled secret"), "{err}");
+    assert!(!err.contains(unicode));
+    assert_eq!(
+        cli.ok(&["secret", "get", "greeting", "--version", &first]),
+        unicode
+    );
+    cli.ok(&["secret", "update", "greeting", "--enabled", "true"]);
+    assert_eq!(cli.ok(&["secret", "get", "greeting"]), unicode);
+    // Set a new version disabled.
+    let disabled = cli.json(&["secret", "set", "off", "v", "--enabled", "false"]);
+    assert_eq!(disabled["attributes"]["enabled"], false);
+    cli.fails(1, &["secret", "get", "off"]);
+
+    // Usage errors are clap's: exit status 2.
+    cli.fails(2, &["secret", "update", "greeting"]);
+    cli.fails(2, &["secret", "set", "x", "v", "--enabled", "maybe"]);
+    cli.fails(2, &["secret", "set", "x", "v", "--tag", "novalue"]);
+    cli.fails(2, &["secret", "set"]);
+    // Bad names are the server's 400, with the command's help named.
+    cli.fails_with_hint(
+        &["secret", "set", "no_underscores", "v"],
+        "secret set --help",
+    );
+}
+
+#[test]
+fn secrets_delete_recover_purge_backup_restore() {
+    let cli = Cli::new();
+    cli.ok(&["secret", "set", "db", "first"]);
+    cli.ok(&["secret", "set", "db", "second", "--tag", "env=dev"]);
+    cli.ok(&["secret", "set", "other", "x"]);
+    // A deleted key of the same name stays apart from the deleted secret.
+    cli.ok(&["key", "create", "db", "--kty", "EC"]);
+    cli.ok(&["key", "delete", "db"]);
+
+    // Backup first, to restore after the purge.
+    let backup = cli.path("db.backup");
+    let backup_arg = backup.to_str().unwrap();
+    assert!(cli
+        .ok(&["secret", "backup", "db", "--file", backup_arg])
+        .contains("Wrote the backup of secret db"));
+    let blob = std::fs::read(&backup).unwrap();
+    assert!(!blob.is_empty());
+    assert!(
+        !blob.windows(6).any(|w| w == b"second"),
+        "the backup blob holds the value in the clear"
+    );
+
+    // Delete: the deleted bundle, no value.
+    let del = cli.json(&["secret", "delete", "db"]);
+    assert!(del.get("value").is_none(), "{del}");
+    assert!(del["recoveryId"]
+        .as_str()
+        .unwrap()
+        .ends_with("/deletedsecrets/db"));
+    assert!(del["scheduledPurgeDate"].as_u64() > del["deletedDate"].as_u64());
+    cli.fails_with_hint(
+        &["secret", "get", "db"],
+        "localhsm deleted list --kind secret",
+    );
+    assert_eq!(secret_names(&cli.json(&["secret", "list"])), ["other"]);
+
+    // `deleted` shows keys by default and secrets with --kind secret (or secrets).
+    assert_eq!(key_names(&cli.json(&["deleted", "list"])), ["db"]);
+    let deleted = cli.json(&["deleted", "list", "--kind", "secret"]);
+    assert_eq!(secret_names(&deleted), ["db"]);
+    assert!(deleted["value"][0].get("value").is_none());
+    let table = cli.ok(&["deleted", "list", "--kind", "secrets"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("env=dev"),
+        "{table}"
+    );
+    let shown = cli.ok(&["deleted", "show", "db", "--kind", "secret"]);
+    assert!(
+        shown.contains("scheduled purge:") && shown.contains("/deletedsecrets/db"),
+        "{shown}"
+    );
+    assert!(!shown.contains("second"));
+    assert_eq!(
+        cli.json(&["deleted", "show", "db"])["key"]["kty"],
+        "EC",
+        "without --kind, deleted show is about keys"
+    );
+
+    // The name is taken while deleted.
+    let err = cli.fails_with_hint(
+        &["secret", "set", "db", "third"],
+        "localhsm secret recover db",
+    );
+    assert!(err.contains("deleted but recoverable"), "{err}");
+
+    // Recover (through `secret` and through `deleted`) brings back every version.
+    let recovered = cli.json(&["secret", "recover", "db"]);
+    assert!(recovered.get("value").is_none());
+    assert_eq!(cli.ok(&["secret", "get", "db"]), "second");
+    assert_eq!(
+        secret_names(&cli.json(&["secret", "versions", "db"])).len(),
+        2
+    );
+    cli.ok(&["secret", "delete", "db"]);
+    cli.ok(&["deleted", "recover", "db", "--kind", "secret"]);
+    assert_eq!(cli.ok(&["secret", "get", "db"]), "second");
+    cli.fails_with_hint(
+        &["secret", "recover", "db"],
+        "localhsm deleted list --kind secret",
+    );
+
+    // Purge: through `secret` and through `deleted`.
+    cli.ok(&["secret", "delete", "db"]);
+    assert!(cli
+        .ok(&["secret", "purge", "db"])
+        .contains("Purged secret db"));
+    assert!(cli
+        .ok(&["deleted", "list", "--kind", "secret"])
+        .contains("(no deleted secrets)"));
+    cli.ok(&["secret", "delete", "other"]);
+    assert!(cli
+        .ok(&["deleted", "purge", "other", "--kind", "secret"])
+        .contains("Purged secret other"));
+    cli.fails_with_hint(
+        &["deleted", "show", "db", "--kind", "secret"],
+        "localhsm deleted list --kind secret",
+    );
+    // The deleted key was never touched.
+    assert_eq!(key_names(&cli.json(&["deleted", "list"])), ["db"]);
+
+    // Restore brings back both versions with their values and tags.
+    let restored = cli.json(&["secret", "restore", "--file", backup_arg]);
+    assert!(restored.get("value").is_none());
+    assert!(restored["id"].as_str().unwrap().contains("/secrets/db/"));
+    assert_eq!(restored["tags"]["env"], "dev");
+    assert_eq!(cli.ok(&["secret", "get", "db"]), "second");
+    let versions = secret_names(&cli.json(&["secret", "versions", "db"]));
+    let mut values: Vec<String> = versions
+        .iter()
+        .map(|v| cli.ok(&["secret", "get", "db", "--version", v]))
+        .collect();
+    values.sort();
+    assert_eq!(values, ["first", "second"]);
+    cli.fails_with_hint(
+        &["secret", "restore", "--file", backup_arg],
+        "delete and purge the existing secret",
+    );
+    cli.fails_with_hint(
+        &["secret", "backup", "nope", "--file", backup_arg],
+        "secret list",
+    );
+
+    // Purge protection: a deleted secret waits for its date.
+    cli.ok(&[
+        "vault",
+        "create",
+        "pp",
+        "--purge-protection",
+        "--retention-days",
+        "7",
+    ]);
+    cli.ok(&["--vault", "pp", "secret", "set", "s", "v"]);
+    cli.ok(&["--vault", "pp", "secret", "delete", "s"]);
+    cli.fails_with_hint(
+        &["--vault", "pp", "secret", "purge", "s"],
+        "localhsm deleted show s --kind secret --vault pp",
+    );
+}
+
+#[test]
+fn only_key_vaults_and_the_default_vault_hold_secrets() {
+    let cli = Cli::new();
+    cli.ok(&["vault", "create", "hsm", "--kind", "managedhsm"]);
+    cli.ok(&["vault", "create", "kv", "--kind", "vault"]);
+
+    // A Managed HSM other than the default vault refuses every secret call, clearly.
+    for args in [
+        vec!["--vault", "hsm", "secret", "set", "s", "v"],
+        vec!["--vault", "hsm", "secret", "list"],
+        vec!["--vault", "hsm", "secret", "get", "s"],
+        vec!["--vault", "hsm", "deleted", "list", "--kind", "secret"],
+    ] {
+        let err = cli.fails_with_hint(&args, "localhsm vault show hsm");
+        assert!(
+            err.contains("Managed HSM has no secrets") && err.contains("managedhsm"),
+            "{args:?}: {err}"
+        );
+    }
+    // Keys are still fine there.
+    cli.ok(&["--vault", "hsm", "key", "create", "k", "--kty", "oct-HSM"]);
+
+    // A vault and the default vault each hold their own secret of the same name.
+    cli.ok(&["--vault", "kv", "secret", "set", "s", "in kv"]);
+    cli.ok(&["secret", "set", "s", "in default"]);
+    assert_eq!(cli.ok(&["--vault", "kv", "secret", "get", "s"]), "in kv");
+    assert_eq!(cli.ok(&["secret", "get", "s"]), "in default");
+    let kv = cli.json(&["--vault", "kv", "secret", "get", "s"]);
+    assert!(kv["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://kv.localhost/secrets/s/"));
+}
+
+#[test]
+fn secrets_go_through_a_running_server() {
+    let cli = Cli::new();
+    let server = Server::start(cli.data(), &[], Stdio::inherit()).expect("localhsm serve");
+    let port = server.addr.port();
+    let origin = format!("https://localhost:{port}");
+    let http = server.client();
+    let token = "Bearer dev";
+
+    // Set by the CLI (from stdin): the id carries the server's port; HTTP reads the value.
+    let out = cli.run_with_stdin(
+        &["secret", "set", "via-cli", "--output", "json"],
+        "-über-".as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(set.get("value").is_none());
+    let id = set["id"].as_str().unwrap();
+    assert!(
+        id.starts_with(&format!("{origin}/secrets/via-cli/")),
+        "{id}"
+    );
+    let got: Value = http
+        .get(format!("{origin}/secrets/via-cli?api-version=7.5"))
+        .header("Authorization", token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(got["value"], "-über-");
+    assert_eq!(got["id"], set["id"]);
+
+    // Set over HTTP; the CLI reads it, lists it, deletes and recovers it.
+    let resp = http
+        .put(format!("{origin}/secrets/via-http?api-version=7.5"))
+        .header("Authorization", token)
+        .json(&serde_json::json!({"value": "s3cr3t", "contentType": "text/plain"}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(cli.ok(&["secret", "get", "via-http"]), "s3cr3t");
+    let mut listed = secret_names(&cli.json(&["secret", "list"]));
+    listed.sort();
+    assert_eq!(listed, ["via-cli", "via-http"]);
+    cli.ok(&["secret", "delete", "via-http"]);
+    assert_eq!(
+        secret_names(&cli.json(&["deleted", "list", "--kind", "secret"])),
+        ["via-http"]
+    );
+    cli.fails_with_hint(&["secret", "get", "via-http"], "localhsm secret list");
+    cli.ok(&["deleted", "recover", "via-http", "--kind", "secret"]);
+    assert_eq!(cli.ok(&["secret", "get", "via-http"]), "s3cr3t");
+    cli.ok(&["secret", "update", "via-http", "--enabled", "false"]);
+    cli.fails_with_hint(&["secret", "get", "via-http"], "--enabled true");
 }

@@ -86,8 +86,18 @@ pub enum Command {
         after_help = "Example:\n  localhsm key create signer --kty EC-HSM --curve P-256"
     )]
     Key(KeyCommand),
-    /// List and show soft-deleted keys (recover or purge them with `localhsm key`).
-    #[command(subcommand, after_help = "Example:\n  localhsm deleted list")]
+    /// Set, read and manage secrets in a vault (--vault NAME, default: the default vault).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm secret set db-password @password.txt --content-type text/plain\n  \
+                      export DB_PASSWORD=\"$(localhsm secret get db-password)\""
+    )]
+    Secret(SecretCommand),
+    /// List, show, recover and purge soft-deleted keys (--kind secret: secrets).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm deleted list\n  localhsm deleted list --kind secret"
+    )]
     Deleted(DeletedCommand),
     /// Dev only: move the clock forward by SECONDS and purge what has come due.
     ///
@@ -668,18 +678,197 @@ pub enum KeyCommand {
 /// `localhsm deleted ...`.
 #[derive(Debug, Subcommand)]
 pub enum DeletedCommand {
-    /// List soft-deleted keys with their scheduled purge dates.
-    #[command(after_help = "Example:\n  localhsm --vault dev deleted list")]
+    /// List soft-deleted keys (or secrets) with their scheduled purge dates.
+    #[command(
+        after_help = "Example:\n  localhsm --vault dev deleted list\n  localhsm deleted list --kind secret"
+    )]
     List {
-        /// Stop after N keys.
+        /// Stop after N items.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+        /// What to list.
+        #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
+        kind: DeletedKind,
+    },
+    /// Show a soft-deleted key (or secret; never its value).
+    #[command(
+        after_help = "Example:\n  localhsm deleted show signer\n  localhsm deleted show db-password --kind secret"
+    )]
+    Show {
+        /// Key or secret name.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
+        kind: DeletedKind,
+    },
+    /// Recover a soft-deleted key (or secret) with all its versions.
+    #[command(after_help = "Example:\n  localhsm deleted recover db-password --kind secret")]
+    Recover {
+        /// Key or secret name.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
+        kind: DeletedKind,
+    },
+    /// Permanently delete a soft-deleted key (or secret).
+    #[command(after_help = "Example:\n  localhsm deleted purge db-password --kind secret")]
+    Purge {
+        /// Key or secret name.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
+        kind: DeletedKind,
+    },
+}
+
+impl DeletedCommand {
+    /// The kind of object the command is about.
+    pub fn kind(&self) -> DeletedKind {
+        match self {
+            Self::List { kind, .. }
+            | Self::Show { kind, .. }
+            | Self::Recover { kind, .. }
+            | Self::Purge { kind, .. } => *kind,
+        }
+    }
+}
+
+/// The kinds of soft-deleted object `localhsm deleted` acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeletedKind {
+    /// Keys (`/deletedkeys`).
+    #[value(alias = "keys")]
+    Key,
+    /// Secrets (`/deletedsecrets`).
+    #[value(alias = "secrets")]
+    Secret,
+}
+
+/// Attributes, content type and tags shared by `secret set` and `secret update`.
+#[derive(Debug, clap::Args)]
+pub struct SecretSettings {
+    /// What the value is, e.g. text/plain or application/x-pkcs12 (at most 255 characters).
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// A tag, as KEY=VALUE; repeat for more (on update: replaces the version's tags).
+    #[arg(long = "tag", visible_alias = "tags", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Whether the value may be read: `--enabled false` disables the version.
+    #[arg(long, value_name = "true|false")]
+    pub enabled: Option<bool>,
+    /// Not valid before this time (Unix seconds or RFC 3339, e.g. 2030-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub not_before: Option<UnixTime>,
+    /// Not valid after this time (Unix seconds or RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub expires: Option<UnixTime>,
+}
+
+/// `localhsm secret ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret: a new version holding VALUE. Prints its id and attributes, not the value.
+    #[command(
+        after_help = "Example:\n  localhsm secret set db-password @password.txt --tag env=dev\n  \
+                      printf '%s' \"$PASSWORD\" | localhsm secret set db-password\n\n\
+                      VALUE: the text itself, @FILE (the file's text), @@TEXT (the text @TEXT), or - (stdin).\n\
+                      Without VALUE the value is read from stdin when stdin is not a terminal. Files and stdin\n\
+                      are taken as they are, trailing newline included. Arguments show up in `ps` and shell\n\
+                      history: prefer @FILE or stdin for real secrets."
+    )]
+    Set {
+        /// Secret name: 1 to 127 characters of 0-9, a-z, A-Z and -.
+        name: String,
+        /// The value (text, @FILE, @@TEXT or -); read from stdin when omitted.
+        #[arg(allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Also print the value (it is not echoed by default).
+        #[arg(long)]
+        show_value: bool,
+        /// Content type, attributes and tags of the new version.
+        #[command(flatten)]
+        options: SecretSettings,
+    },
+    /// Print a secret's value (raw, for `$(...)`); with --output json, the whole bundle.
+    #[command(
+        after_help = "Example:\n  export DB_PASSWORD=\"$(localhsm secret get db-password)\"\n  \
+                      localhsm secret get db-password --version 0123abcd... --output json"
+    )]
+    Get {
+        /// Secret name.
+        name: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// List the secrets of the vault (never their values).
+    #[command(after_help = "Example:\n  localhsm --vault dev secret list --max 10")]
+    List {
+        /// Stop after N secrets.
         #[arg(long, value_name = "N")]
         max: Option<usize>,
     },
-    /// Show a soft-deleted key.
-    #[command(after_help = "Example:\n  localhsm deleted show signer")]
-    Show {
-        /// Key name.
+    /// List the versions of a secret (never their values).
+    #[command(after_help = "Example:\n  localhsm secret versions db-password")]
+    Versions {
+        /// Secret name.
         name: String,
+        /// Stop after N versions.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+    /// Change a secret version's content type, attributes or tags (the value never changes:
+    /// `secret set` makes a new version).
+    #[command(
+        after_help = "Example:\n  localhsm secret update db-password --enabled false\n  \
+                      localhsm secret update db-password --version 0123abcd... --content-type text/plain --tag owner=me"
+    )]
+    #[command(group(ArgGroup::new("change").required(true).multiple(true).args(["content_type", "tags", "enabled", "not_before", "expires"])))]
+    Update {
+        /// Secret name.
+        name: String,
+        /// Version [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// What to change.
+        #[command(flatten)]
+        options: SecretSettings,
+    },
+    /// Soft-delete a secret; recover it with `secret recover` until its scheduled purge date.
+    #[command(after_help = "Example:\n  localhsm secret delete db-password")]
+    Delete {
+        /// Secret name.
+        name: String,
+    },
+    /// Recover a soft-deleted secret with all its versions.
+    #[command(after_help = "Example:\n  localhsm secret recover db-password")]
+    Recover {
+        /// Secret name.
+        name: String,
+    },
+    /// Permanently delete a soft-deleted secret.
+    #[command(after_help = "Example:\n  localhsm secret purge db-password")]
+    Purge {
+        /// Secret name.
+        name: String,
+    },
+    /// Write a protected backup of a secret (all versions) to a file.
+    #[command(
+        after_help = "Example:\n  localhsm secret backup db-password --file db-password.backup"
+    )]
+    Backup {
+        /// Secret name.
+        name: String,
+        /// File to write the backup blob to.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Restore a secret from a backup file (its name must not be in use).
+    #[command(after_help = "Example:\n  localhsm secret restore --file db-password.backup")]
+    Restore {
+        /// Backup file written by `secret backup`.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
     },
 }
 

@@ -168,7 +168,9 @@ impl Client {
             body: body.as_ref().map(|b| b.to_string().into_bytes()),
         })?;
         if !(200..300).contains(&reply.status) {
-            let subject = route.arg(args, "key").or_else(|| route.arg(args, "vault"));
+            let subject = ["key", "secret", "vault"]
+                .iter()
+                .find_map(|p| route.arg(args, p));
             let named = body
                 .as_ref()
                 .and_then(|b| b.get("name"))

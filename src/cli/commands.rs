@@ -83,13 +83,17 @@ pub fn time_shift(c: &Client, p: &Printer, a: TimeShiftArgs) -> Result<Status, C
     Ok(Status::Done)
 }
 
-/// `localhsm deleted ...`.
+/// `localhsm deleted ...` for keys (`localhsm deleted --kind secret` is in `secrets`).
 pub fn deleted(c: &Client, p: &Printer, cmd: DeletedCommand) -> Result<Status, CliError> {
     match cmd {
-        DeletedCommand::List { max } => {
+        DeletedCommand::List { max, .. } => {
             p.show(Shape::DeletedKeys, &c.list(Op::DeletedKeyList, &[], max)?)
         }
-        DeletedCommand::Show { name } => p.show(Shape::Key, &c.call(Op::DeletedKeyGet, &[&name])?),
+        DeletedCommand::Show { name, .. } => {
+            p.show(Shape::Key, &c.call(Op::DeletedKeyGet, &[&name])?)
+        }
+        DeletedCommand::Recover { name, .. } => return key(c, p, KeyCommand::Recover { name }),
+        DeletedCommand::Purge { name, .. } => return key(c, p, KeyCommand::Purge { name }),
     }
     Ok(Status::Done)
 }

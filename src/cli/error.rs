@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::api::Op;
-use crate::error::Error;
+use crate::error::{Error, ObjectKind};
 
 /// A failed command. Printed as `error: ...` and `hint: ...` on stderr; the process exits 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,10 @@ impl RequestInfo<'_> {
         self.op.route().is_management()
     }
 
+    fn is_secret(&self) -> bool {
+        self.op.route().object_kind() == Some(ObjectKind::Secret)
+    }
+
     /// The key or vault the request names, or a placeholder.
     fn subject(&self) -> String {
         self.subject.unwrap_or("NAME").to_string()
@@ -171,6 +175,11 @@ impl RequestInfo<'_> {
             O::CustomerDataExport => "customer-data export",
             O::CustomerDataDelete => "customer-data delete",
             O::TimeShift => "time-shift",
+            O::SecretSet => "secret set",
+            O::SecretRestore => "secret restore",
+            O::SecretUpdate | O::SecretUpdateVersion => "secret update",
+            O::DeletedSecretList | O::DeletedSecretGet => "deleted",
+            _ if self.is_secret() => "secret",
             _ if self.is_management() => "vault",
             _ => "key",
         }
@@ -182,6 +191,31 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
     let name = req.subject();
     let vf = req.vault_flag();
     let hint = match (code, inner) {
+        ("SecretNotFound", _) => format!(
+            "`localhsm secret list{vf}` shows the secrets of this vault; deleted secrets show in \
+             `localhsm deleted list --kind secret{vf}`"
+        ),
+        ("DeletedSecretNotFound", _) => {
+            format!("`localhsm deleted list --kind secret{vf}` shows the deleted secrets of this vault")
+        }
+        ("Conflict", "ObjectIsDeletedButRecoverable") if req.is_secret() => format!(
+            "recover it with `localhsm secret recover {name}{vf}`, or purge it with \
+             `localhsm secret purge {name}{vf}` to reuse the name"
+        ),
+        ("Conflict", "SecretAlreadyExists") => {
+            "restore into another vault with --vault NAME, or delete and purge the existing \
+             secret first"
+                .to_string()
+        }
+        ("Forbidden", "PurgeProtectionEnabled") if req.is_secret() => format!(
+            "the vault has purge protection: wait until the scheduled purge date shown by \
+             `localhsm deleted show {name} --kind secret{vf}`, or recover the secret with \
+             `localhsm secret recover {name}{vf}`"
+        ),
+        ("Forbidden", "SecretDisabled") => format!(
+            "enable it with `localhsm secret update {name} --enabled true{vf}` (and --version V \
+             when it is not the current version)"
+        ),
         ("KeyNotFound", _)
             if matches!(
                 req.op,
@@ -245,6 +279,12 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
             "set a later expiry with `localhsm key update {name} --expires TIME{vf}`, or create \
              a new version with `localhsm key rotate {name}{vf}`"
         ),
+        ("BadParameter", _) if req.is_secret() && !vf.is_empty() => format!(
+            "check the values given (`localhsm {} --help`); only the default vault and vaults of \
+             kind vault hold secrets: `localhsm vault show {}` shows this one's kind",
+            req.command(),
+            req.vault.unwrap_or_default()
+        ),
         ("BadParameter", _) => format!(
             "check the values given; `localhsm {} --help` describes them",
             req.command()
@@ -301,6 +341,13 @@ mod tests {
             (403, ("Forbidden", Some("PurgeProtectionEnabled")), req(Op::DeletedVaultPurge, &["pp"], None), "localhsm vault show pp --deleted"),
             (400, ("BadParameter", None), req(Op::KeyWrap, &["k", ""], None), "localhsm key wrap --help"),
             (400, ("BadParameter", None), req(Op::RoleAssignmentCreate, &["/", "a"], None), "localhsm role assign --help"),
+            (404, ("SecretNotFound", None), req(Op::SecretGet, &["s1"], Some("kv")), "localhsm deleted list --kind secret --vault kv"),
+            (404, ("DeletedSecretNotFound", None), req(Op::DeletedSecretRecover, &["s1"], None), "localhsm deleted list --kind secret`"),
+            (409, conflict, req(Op::SecretSet, &["s1"], None), "localhsm secret recover s1`"),
+            (403, ("Forbidden", Some("PurgeProtectionEnabled")), req(Op::DeletedSecretPurge, &["s1"], None), "localhsm deleted show s1 --kind secret"),
+            (403, ("Forbidden", Some("SecretDisabled")), req(Op::SecretGet, &["s1"], None), "localhsm secret update s1 --enabled true"),
+            (400, ("BadParameter", None), req(Op::SecretSet, &["s1"], None), "localhsm secret set --help"),
+            (400, ("BadParameter", None), req(Op::SecretList, &[], Some("hsm")), "localhsm vault show hsm"),
         ] {
             let e = CliError::from_response(status, &err(code, inner), &request);
             assert_eq!(e.message, "boom");

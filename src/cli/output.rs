@@ -47,6 +47,15 @@ pub enum Shape {
     AccessLog,
     /// The report of a customer-data deletion.
     CustomerDataDeletion,
+    /// A secret bundle (or deleted secret bundle); its value shows only if the command kept
+    /// it in (`secret set --show-value`).
+    Secret,
+    /// `{"value": [secret items]}` of `GET /secrets`.
+    Secrets,
+    /// `{"value": [secret items]}` of `GET /secrets/{name}/versions`.
+    SecretVersions,
+    /// `{"value": [deleted secret items]}`.
+    DeletedSecrets,
 }
 
 /// Prints results in one format.
@@ -97,6 +106,14 @@ fn table(shape: Shape, v: &Value) -> String {
             &[&VAULT_COLUMNS[..2], &VAULT_COLUMNS[3..4], &DELETED_COLUMNS],
         ),
         Shape::Operation { label, hex } => operation(v, label, hex),
+        Shape::Secret => secret(v),
+        Shape::Secrets => list(v, "secrets", &[&[SECRET_NAME], &SECRET_ITEM_COLUMNS]),
+        Shape::SecretVersions => list(v, "versions", &[&[SECRET_VERSION], &SECRET_ITEM_COLUMNS]),
+        Shape::DeletedSecrets => list(
+            v,
+            "deleted secrets",
+            &[&[SECRET_NAME], &DELETED_COLUMNS, &[TAGS]],
+        ),
         Shape::Verify => fields(&[(
             "valid",
             v.get("value")
@@ -269,6 +286,19 @@ const KEY_ITEM_COLUMNS: [Column; 5] = [
     TAGS,
 ];
 
+const SECRET_NAME: Column = ("NAME", |v| kid_parts(v.get("id")).0);
+const SECRET_VERSION: Column = ("VERSION", |v| kid_parts(v.get("id")).1);
+
+/// A secret's or a version's columns after its name or version: no value, ever.
+const SECRET_ITEM_COLUMNS: [Column; 6] = [
+    ("ENABLED", |v| text(attr(v, "enabled"))),
+    ("CONTENT TYPE", |v| text(v.get("contentType"))),
+    ("CREATED", |v| date(attr(v, "created"))),
+    ("UPDATED", |v| date(attr(v, "updated"))),
+    ("EXPIRES", |v| date(attr(v, "exp"))),
+    TAGS,
+];
+
 /// When a deleted key or vault was deleted and will be purged.
 const DELETED_COLUMNS: [Column; 2] = [
     ("DELETED", |v| date(v.get("deletedDate"))),
@@ -402,6 +432,44 @@ fn key(v: &Value) -> String {
             ("scheduled purge", date(v.get("scheduledPurgeDate"))),
             ("recovery id", text(v.get("recoveryId"))),
         ]);
+    }
+    fields(&rows)
+}
+
+fn secret(v: &Value) -> String {
+    let (name, version) = kid_parts(v.get("id"));
+    let mut rows = vec![
+        ("name", name),
+        ("version", version),
+        ("id", text(v.get("id"))),
+        ("content type", text(v.get("contentType"))),
+        ("enabled", text(attr(v, "enabled"))),
+        ("not before", date(attr(v, "nbf"))),
+        ("expires", date(attr(v, "exp"))),
+        ("created", date(attr(v, "created"))),
+        ("updated", date(attr(v, "updated"))),
+        (
+            "recovery",
+            format!(
+                "{} ({} days)",
+                text(attr(v, "recoveryLevel")),
+                text(attr(v, "recoverableDays"))
+            ),
+        ),
+        ("tags", tags(v.get("tags"))),
+    ];
+    if v.get("managed").is_some() {
+        rows.push(("managed", text(v.get("managed"))));
+    }
+    if v.get("deletedDate").is_some() {
+        rows.extend([
+            ("deleted", date(v.get("deletedDate"))),
+            ("scheduled purge", date(v.get("scheduledPurgeDate"))),
+            ("recovery id", text(v.get("recoveryId"))),
+        ]);
+    }
+    if let Some(value) = v.get("value") {
+        rows.push(("value", text(Some(value))));
     }
     fields(&rows)
 }
