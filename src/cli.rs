@@ -21,6 +21,7 @@ pub mod commands;
 pub mod error;
 mod input;
 pub mod output;
+pub mod policies;
 mod secrets;
 pub mod transport;
 
@@ -112,6 +113,7 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Role(cmd) => access::role(c, p, cmd),
         Command::Log(cmd) => access::log(c, p, cmd),
         Command::CustomerData(cmd) => access::customer_data(c, p, cmd),
+        Command::AccessPolicy(cmd) => policies::access_policy(c, p, cmd),
         Command::Serve(_) | Command::Token(_) | Command::Vectors(_) => Err(CliError::bare(
             "serve, token and vectors do not talk to the store through the REST API",
         )),

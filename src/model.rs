@@ -201,6 +201,10 @@ pub struct VaultInfo {
     pub access_log: bool,
     /// How long access-log records are kept, in days.
     pub log_retention_days: u32,
+    /// Key Vault's permission model: `true`, role assignments decide (always, in a Managed
+    /// HSM); `false`, the vault's access policies do.
+    #[serde(default = "access::rbac_by_default")]
+    pub enable_rbac_authorization: bool,
 }
 
 impl VaultInfo {

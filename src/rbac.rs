@@ -1,44 +1,122 @@
-//! Managed HSM local RBAC: built-in role definitions, role assignments (principals' object
-//! IDs at a scope) stored per vault, and the authorizer that checks every call of a vault
-//! acting for a caller ([`Store::vault_as`]).
+//! Access control: built-in role definitions (Managed HSM's, and Key Vault's data roles for
+//! vaults that hold secrets), role assignments (principals' object IDs at a scope) stored
+//! per vault, Key Vault's access policies for the vaults that choose them, and the
+//! authorizer that checks every call of a vault acting for a caller ([`Store::vault_as`]).
 //!
 //! Layer: services. Imports the objects layer ([`Vault`], [`Store`]), the lifecycle and the
 //! storage seam (for the assignments table) and the base layer. The vocabulary it grants
 //! in, data actions and [`Grant`]s, is base data ([`crate::model::access`]), so a
 //! [`crate::KeyHandle`] can carry a grant without knowing about roles.
 //!
-//! Scopes are `/` and `/keys` (HSM-wide, equivalent) and `/keys/{name}` (one key). The
-//! built-in roles' ids and data actions are Managed HSM's own.
+//! Scopes are `/` (the whole vault), `/keys` (every key; in a Managed HSM also HSM-wide, as
+//! Managed HSM treats `/` and `/keys` alike), `/keys/{name}` (one key), `/secrets` (every
+//! secret) and `/secrets/{name}` (one secret). The built-in roles' ids and data actions are
+//! Azure's own: Managed HSM roles in `managedhsm` vaults, Key Vault roles in vaults of kind
+//! `vault`, both in the default vault (a Managed HSM that also holds secrets).
+//!
+//! Which model decides is the vault's: role assignments, unless a vault of kind `vault` has
+//! `enableRbacAuthorization` off, when its access policies decide and its role assignments
+//! are ignored (as in Azure). `--admin` principals may do everything either way.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ObjectKind, Result};
 use crate::lifecycle::records::vault_prefix;
-use crate::model::{Caller, VaultKind};
+pub(crate) use crate::lifecycle::vaults::check_permission_model;
+use crate::model::access::{
+    validate_principal_id, KeyPermission, Permissions, SecretPermission, MAX_ACCESS_POLICIES,
+};
+use crate::model::{holds, Caller, VaultInfo, VaultKind, VaultOptions};
 use crate::store::{decode, encode, KeyRange, Table, Write};
 use crate::vault::{Authorizer, Store, Vault};
 
-pub use crate::model::access::{AccessPolicy, DataAction, Grant};
+pub use crate::model::access::{AccessPolicy, AccessPolicyEntry, DataAction, Grant};
+
+/// Which family a built-in role belongs to, and so where it may be assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoleFamily {
+    /// Managed HSM local RBAC (`Microsoft.KeyVault/managedHsm/...`): `managedhsm` vaults.
+    ManagedHsm,
+    /// Azure Key Vault's data roles (`Microsoft.KeyVault/vaults/...`): vaults that hold
+    /// secrets (kind `vault`, and the default vault).
+    KeyVault,
+}
+
+impl RoleFamily {
+    /// Whether roles of this family may be assigned in a vault of `kind` named `vault`.
+    pub fn available_in(self, kind: VaultKind, vault: &str) -> bool {
+        match self {
+            RoleFamily::ManagedHsm => kind == VaultKind::ManagedHsm,
+            RoleFamily::KeyVault => holds(kind, vault, ObjectKind::Secret),
+        }
+    }
+
+    /// The role definitions' `type`, as each service reports its built-in roles.
+    pub fn role_type(self) -> &'static str {
+        match self {
+            RoleFamily::ManagedHsm => "AKVBuiltInRole",
+            RoleFamily::KeyVault => "BuiltInRole",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            RoleFamily::ManagedHsm => "a Managed HSM role",
+            RoleFamily::KeyVault => "a Key Vault role",
+        }
+    }
+}
+
+/// A role's permissions as Azure publishes them, where they differ from the data actions it
+/// grants here: Key Vault's roles name control-plane actions and wildcards
+/// (`Microsoft.KeyVault/vaults/secrets/*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    /// Control-plane actions (`Microsoft.Authorization/*/read`, ...).
+    pub actions: &'static [&'static str],
+    /// Data actions, wildcards and all.
+    pub data_actions: &'static [&'static str],
+}
 
 /// A built-in role definition.
 #[derive(Debug, Clone, Copy)]
 pub struct RoleDefinition {
-    /// The role's id (a GUID), as Managed HSM publishes it.
+    /// The role's id (a GUID), as Azure publishes it.
     pub id: &'static str,
     /// The role's name.
     pub name: &'static str,
     /// What it is for.
     pub description: &'static str,
-    /// The data actions it grants.
+    /// Its family: where it may be assigned.
+    pub family: RoleFamily,
+    /// The data actions it grants here: what the authorizer checks.
     pub data_actions: &'static [DataAction],
+    /// What Azure publishes, when that is not the names of `data_actions` (Key Vault roles).
+    pub published: Option<Published>,
 }
 
 impl RoleDefinition {
     /// What the role grants.
     pub fn grant(&self) -> Grant {
         Grant::of(self.data_actions)
+    }
+
+    /// Its control-plane actions, as Azure publishes them.
+    pub fn published_actions(&self) -> Vec<&'static str> {
+        self.published
+            .map(|p| p.actions.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Its data actions, as Azure publishes them (wildcards and all).
+    pub fn published_data_actions(&self) -> Vec<&'static str> {
+        match self.published {
+            Some(p) => p.data_actions.to_vec(),
+            None => self.data_actions.iter().map(|a| a.as_str()).collect(),
+        }
     }
 }
 
@@ -53,13 +131,67 @@ const ROLE_MANAGEMENT: &[DataAction] = &[
     A::RoleDefinitionsDelete,
 ];
 
-/// Managed HSM's built-in roles.
+/// The control-plane actions of Key Vault Administrator, Reader and Secrets Officer
+/// (learn.microsoft.com, "Azure built-in roles for Security"). Of these, only
+/// `Microsoft.Authorization/*/read` means anything locally: reading role assignments and
+/// definitions.
+const KEY_VAULT_ACTIONS: &[&str] = &[
+    "Microsoft.Authorization/*/read",
+    "Microsoft.Insights/alertRules/*",
+    "Microsoft.Resources/deployments/*",
+    "Microsoft.Resources/subscriptions/resourceGroups/read",
+    "Microsoft.Support/*",
+    "Microsoft.KeyVault/checkNameAvailability/read",
+    "Microsoft.KeyVault/deletedVaults/read",
+    "Microsoft.KeyVault/locations/*/read",
+    "Microsoft.KeyVault/vaults/*/read",
+    "Microsoft.KeyVault/operations/read",
+];
+
+/// Key Vault's `Microsoft.KeyVault/vaults/*`: every key and secret action Key Vault has.
+/// Not `keys/export`: Key Vault defines no export (Managed HSM's Crypto Officer grants it).
+const KEY_VAULT_ADMINISTRATOR: &[DataAction] = &[
+    A::RoleAssignmentsRead,
+    A::RoleDefinitionsRead,
+    A::KeysRead,
+    A::KeysWrite,
+    A::KeysRotate,
+    A::KeysCreate,
+    A::KeysDelete,
+    A::DeletedKeysRead,
+    A::DeletedKeysRecover,
+    A::DeletedKeysDelete,
+    A::KeysBackup,
+    A::KeysRestore,
+    A::KeysRelease,
+    A::KeysImport,
+    A::Encrypt,
+    A::Decrypt,
+    A::Wrap,
+    A::Unwrap,
+    A::Sign,
+    A::Verify,
+    A::SecretsGet,
+    A::SecretsReadMetadata,
+    A::SecretsSet,
+    A::SecretsUpdate,
+    A::SecretsDelete,
+    A::SecretsBackup,
+    A::SecretsRestore,
+    A::SecretsRecover,
+    A::SecretsPurge,
+];
+
+/// The built-in roles: Managed HSM's (learn.microsoft.com, "Local RBAC built-in roles for
+/// Managed HSM"), then Key Vault's data roles for secrets (learn.microsoft.com, "Azure
+/// built-in roles for Security").
 pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         id: "a290e904-7015-4bba-90c8-60543313cdb4",
         name: "Managed HSM Administrator",
         description:
             "Security domain, full backup and restore, and role management; no key management.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[
             A::RoleAssignmentsRead,
             A::RoleAssignmentsWrite,
@@ -77,11 +209,13 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
             A::RestoreStart,
             A::RestoreStatus,
         ],
+        published: None,
     },
     RoleDefinition {
         id: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
         name: "Managed HSM Crypto Officer",
         description: "Role management, purge or recover deleted keys, export keys.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[
             A::RoleAssignmentsRead,
             A::RoleAssignmentsWrite,
@@ -94,11 +228,13 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
             A::DeletedKeysRecover,
             A::KeysExport,
         ],
+        published: None,
     },
     RoleDefinition {
         id: "21dbd100-6940-42c2-9190-5d6cb909625b",
         name: "Managed HSM Crypto User",
         description: "All key management except purge, recover and export.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[
             A::RoleDefinitionsRead,
             A::RoleAssignmentsRead,
@@ -119,55 +255,145 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
             A::Verify,
             A::Rng,
         ],
+        published: None,
     },
     RoleDefinition {
         id: "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
         name: "Managed HSM Policy Administrator",
         description: "Create and delete role assignments.",
+        family: RoleFamily::ManagedHsm,
         data_actions: ROLE_MANAGEMENT,
+        published: None,
     },
     RoleDefinition {
         id: "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
         name: "Managed HSM Crypto Auditor",
         description: "Read (but not use) key attributes.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[
             A::RoleAssignmentsRead,
             A::RoleDefinitionsRead,
             A::KeysRead,
             A::DeletedKeysRead,
         ],
+        published: None,
     },
     RoleDefinition {
         id: "33413926-3206-4cdd-b39a-83574fe37a17",
         name: "Managed HSM Crypto Service Encryption User",
         description: "Use a key for service encryption (read, wrap, unwrap).",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[A::KeysRead, A::Wrap, A::Unwrap],
+        published: None,
     },
     RoleDefinition {
         id: "21dbd100-6940-42c2-9190-5d6cb909625c",
         name: "Managed HSM Crypto Service Release User",
         description: "Release a key to a trusted execution environment.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[A::KeysRelease],
+        published: None,
     },
     RoleDefinition {
         id: "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8",
         name: "Managed HSM Backup",
         description: "Single-key or whole-HSM backup.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[A::BackupStart, A::BackupStatus, A::KeysBackup],
+        published: None,
     },
     RoleDefinition {
         id: "6efe6056-5259-49d2-8b3d-d3d73544b20b",
         name: "Managed HSM Restore",
         description: "Single-key or whole-HSM restore.",
+        family: RoleFamily::ManagedHsm,
         data_actions: &[A::RestoreStart, A::RestoreStatus, A::KeysRestore],
+        published: None,
+    },
+    RoleDefinition {
+        id: "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+        name: "Key Vault Administrator",
+        description: "Perform all data plane operations on a key vault and all objects in it, \
+                      including certificates, keys, and secrets. Cannot manage key vault \
+                      resources or manage role assignments.",
+        family: RoleFamily::KeyVault,
+        data_actions: KEY_VAULT_ADMINISTRATOR,
+        published: Some(Published {
+            actions: KEY_VAULT_ACTIONS,
+            data_actions: &["Microsoft.KeyVault/vaults/*"],
+        }),
+    },
+    RoleDefinition {
+        id: "21090545-7ca7-4776-b22c-e363652d74d2",
+        name: "Key Vault Reader",
+        description: "Read metadata of key vaults and its certificates, keys, and secrets. \
+                      Cannot read sensitive values such as secret contents or key material.",
+        family: RoleFamily::KeyVault,
+        // `vaults/*/read` reads keys (public parts) and deleted keys; secrets only as
+        // metadata, never a value.
+        data_actions: &[
+            A::RoleAssignmentsRead,
+            A::RoleDefinitionsRead,
+            A::KeysRead,
+            A::DeletedKeysRead,
+            A::SecretsReadMetadata,
+        ],
+        published: Some(Published {
+            actions: KEY_VAULT_ACTIONS,
+            data_actions: &[
+                "Microsoft.KeyVault/vaults/*/read",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            ],
+        }),
+    },
+    RoleDefinition {
+        id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        name: "Key Vault Secrets Officer",
+        description: "Perform any action on the secrets of a key vault, except manage \
+                      permissions.",
+        family: RoleFamily::KeyVault,
+        data_actions: &[
+            A::RoleAssignmentsRead,
+            A::RoleDefinitionsRead,
+            A::SecretsGet,
+            A::SecretsReadMetadata,
+            A::SecretsSet,
+            A::SecretsUpdate,
+            A::SecretsDelete,
+            A::SecretsBackup,
+            A::SecretsRestore,
+            A::SecretsRecover,
+            A::SecretsPurge,
+        ],
+        published: Some(Published {
+            actions: KEY_VAULT_ACTIONS,
+            data_actions: &["Microsoft.KeyVault/vaults/secrets/*"],
+        }),
+    },
+    RoleDefinition {
+        id: "4633458b-17de-408a-b874-0445c86b69e6",
+        name: "Key Vault Secrets User",
+        description: "Read secret contents.",
+        family: RoleFamily::KeyVault,
+        data_actions: &[A::SecretsGet, A::SecretsReadMetadata],
+        published: Some(Published {
+            actions: &[],
+            data_actions: &[
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            ],
+        }),
     },
 ];
 
-/// The roles every `--admin` principal holds at `/`.
-pub const ADMIN_ROLES: [&str; 3] = [
+/// The roles every `--admin` principal holds at `/` in every vault: Managed HSM's
+/// Administrator, Crypto Officer and Crypto User, and Key Vault Administrator (for
+/// secrets), whichever the vault's kind.
+pub const ADMIN_ROLES: [&str; 4] = [
     "a290e904-7015-4bba-90c8-60543313cdb4",
     "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
     "21dbd100-6940-42c2-9190-5d6cb909625b",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483",
 ];
 
 /// The built-in role a role definition id names: a bare GUID or a path ending in one
@@ -179,13 +405,23 @@ pub fn role_definition(id_or_path: &str) -> Option<&'static RoleDefinition> {
         .find(|r| r.id.eq_ignore_ascii_case(guid))
 }
 
+/// The built-in roles that may be assigned in a vault of `kind` named `vault`.
+pub fn roles_available_in(
+    kind: VaultKind,
+    vault: &str,
+) -> impl Iterator<Item = &'static RoleDefinition> + '_ {
+    BUILT_IN_ROLES
+        .iter()
+        .filter(move |r| r.family.available_in(kind, vault))
+}
+
 /// A role assignment: a principal holds a role at a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignment {
     /// The assignment's name (a GUID, chosen by the caller).
     pub name: String,
-    /// `/`, `/keys` or `/keys/{name}`.
+    /// `/`, `/keys`, `/keys/{name}`, `/secrets` or `/secrets/{name}`.
     pub scope: String,
     /// The role definition's GUID.
     pub role_definition_id: String,
@@ -193,34 +429,61 @@ pub struct RoleAssignment {
     pub principal_id: String,
 }
 
-/// Normalizes a scope to `/`, `/keys` or `/keys/{name}` (key names lowercased, as keys are
-/// case-insensitive), or says what is wrong with it.
+/// Normalizes a scope to `/`, `/keys`, `/keys/{name}`, `/secrets` or `/secrets/{name}`
+/// (object names lowercased, as they are case-insensitive), or says what is wrong with it.
 pub fn normalize_scope(scope: &str) -> Result<String> {
     let parts: Vec<&str> = scope.split('/').filter(|s| !s.is_empty()).collect();
+    let family = |segment: &str| {
+        ["keys", "secrets"]
+            .into_iter()
+            .find(|f| segment.eq_ignore_ascii_case(f))
+    };
     match parts.as_slice() {
         [] => Ok("/".into()),
-        [k] if k.eq_ignore_ascii_case("keys") => Ok("/keys".into()),
-        [k, name] if k.eq_ignore_ascii_case("keys") => {
-            crate::model::validate_name("key", name)?;
-            Ok(format!("/keys/{}", name.to_ascii_lowercase()))
+        [f] if family(f).is_some() => Ok(format!("/{}", family(f).unwrap_or_default())),
+        [f, name] if family(f).is_some() => {
+            let family = family(f).unwrap_or_default();
+            crate::model::validate_name(family.trim_end_matches('s'), name)?;
+            Ok(format!("/{family}/{}", name.to_ascii_lowercase()))
         }
         _ => Err(Error::bad_parameter(format!(
-            "scope {scope:?} is invalid: use /, /keys or /keys/{{key-name}}"
+            "scope {scope:?} is invalid: use /, /keys, /keys/{{key-name}}, /secrets or \
+             /secrets/{{secret-name}}"
         ))),
     }
 }
 
-/// Whether an assignment at `assigned` covers a resource at `resource` (both normalized).
-/// `/` and `/keys` are HSM-wide; `/keys/{name}` covers that key only.
-pub fn scope_covers(assigned: &str, resource: &str) -> bool {
-    assigned == "/" || assigned == "/keys" || assigned == resource
+/// Whether a normalized scope is under `/secrets`.
+fn is_secrets_scope(scope: &str) -> bool {
+    scope == "/secrets" || scope.starts_with("/secrets/")
 }
 
-/// Whether scope `outer` is `inner` or above it (`/` above `/keys` above `/keys/k`). Unlike
-/// [`scope_covers`], `/` and `/keys` are distinct here: this is about where an assignment
-/// lives, not what it grants.
+/// Whether a normalized scope names one object (`/keys/{name}`, `/secrets/{name}`) rather
+/// than a collection or the vault.
+fn is_object_scope(scope: &str) -> bool {
+    scope.starts_with("/keys/") || scope.starts_with("/secrets/")
+}
+
+/// Whether an assignment at `assigned` covers a resource at `resource` (both normalized).
+/// `/` covers everything; `/keys` everything but secrets (Managed HSM treats it as
+/// HSM-wide); `/secrets` every secret; `/keys/{name}` and `/secrets/{name}` that object.
+pub fn scope_covers(assigned: &str, resource: &str) -> bool {
+    match assigned {
+        "/" => true,
+        "/keys" => !is_secrets_scope(resource),
+        "/secrets" => is_secrets_scope(resource),
+        one => one == resource,
+    }
+}
+
+/// Whether scope `outer` is `inner` or above it (`/` above `/keys` above `/keys/k`, and
+/// likewise for secrets). Unlike [`scope_covers`], `/` and `/keys` are distinct here: this
+/// is about where an assignment lives, not what it grants.
 pub fn scope_contains(outer: &str, inner: &str) -> bool {
-    outer == inner || outer == "/" || (outer == "/keys" && inner.starts_with("/keys/"))
+    outer == inner
+        || outer == "/"
+        || (outer == "/keys" && inner.starts_with("/keys/"))
+        || (outer == "/secrets" && inner.starts_with("/secrets/"))
 }
 
 /// The data actions a set of assignments grants at `resource`, as a mask.
@@ -235,13 +498,112 @@ pub(crate) fn granted<'a>(
         .fold(Grant::default(), |g, r| g.union(r.grant()))
 }
 
-/// The admins' grant: everything their three roles allow, everywhere.
+/// The admins' grant: everything their roles allow, everywhere.
 pub(crate) fn admin_grant() -> Grant {
     ADMIN_ROLES
         .iter()
         .filter_map(|id| role_definition(id))
         .fold(Grant::default(), |g, r| g.union(r.grant()))
 }
+
+// --- access policies -------------------------------------------------------------------
+
+/// What a key permission grants. Key Vault checks `get` on one key (and one deleted key) and
+/// `list` on the collections; so `get` reads at object scopes and `list` at `/` and
+/// `/keys`. Listing one key's versions therefore takes `get` here.
+fn key_permission(p: KeyPermission, object: bool) -> &'static [DataAction] {
+    use KeyPermission as K;
+    const READ: &[DataAction] = &[A::KeysRead, A::DeletedKeysRead];
+    match p {
+        K::Get if object => READ,
+        K::List if !object => READ,
+        K::Get | K::List => &[],
+        K::Encrypt => &[A::Encrypt],
+        K::Decrypt => &[A::Decrypt],
+        K::WrapKey => &[A::Wrap],
+        K::UnwrapKey => &[A::Unwrap],
+        K::Sign => &[A::Sign],
+        K::Verify => &[A::Verify],
+        K::Create => &[A::KeysCreate],
+        K::Update => &[A::KeysWrite],
+        K::Import => &[A::KeysImport],
+        K::Delete => &[A::KeysDelete],
+        K::Backup => &[A::KeysBackup],
+        K::Restore => &[A::KeysRestore],
+        K::Recover => &[A::DeletedKeysRecover],
+        K::Purge => &[A::DeletedKeysDelete],
+        K::Release => &[A::KeysRelease],
+        K::Rotate => &[A::KeysRotate],
+        // Rotation policies are not served yet; `all` is expanded by the caller.
+        K::GetRotationPolicy | K::SetRotationPolicy | K::All => &[],
+    }
+}
+
+/// What a secret permission grants. `get` reads a value (and a deleted secret) at object
+/// scopes; `list` reads metadata everywhere (lists at `/secrets`, a secret's versions at
+/// its own scope, which Key Vault also grants to `list`). Key Vault's update secret needs
+/// `set`.
+fn secret_permission(p: SecretPermission, object: bool) -> &'static [DataAction] {
+    use SecretPermission as S;
+    match p {
+        S::Get if object => &[A::SecretsGet, A::SecretsReadMetadata],
+        S::Get => &[],
+        S::List => &[A::SecretsReadMetadata],
+        S::Set => &[A::SecretsSet, A::SecretsUpdate],
+        S::Delete => &[A::SecretsDelete],
+        S::Backup => &[A::SecretsBackup],
+        S::Restore => &[A::SecretsRestore],
+        S::Recover => &[A::SecretsRecover],
+        S::Purge => &[A::SecretsPurge],
+        S::All => &[],
+    }
+}
+
+/// `all` stands for every permission of its family.
+fn expand<P: Copy + PartialEq>(given: &[P], all: P, every: &'static [P]) -> Vec<P> {
+    if given.contains(&all) {
+        every.to_vec()
+    } else {
+        given.to_vec()
+    }
+}
+
+/// What one set of access-policy permissions grants at `scope` (normalized).
+pub(crate) fn permissions_grant(p: &Permissions, scope: &str) -> Grant {
+    let object = is_object_scope(scope);
+    let keys = expand(&p.keys, KeyPermission::All, KeyPermission::EVERY);
+    let secrets = expand(&p.secrets, SecretPermission::All, SecretPermission::EVERY);
+    let actions: Vec<DataAction> = keys
+        .into_iter()
+        .flat_map(|k| key_permission(k, object).iter().copied())
+        .chain(
+            secrets
+                .into_iter()
+                .flat_map(|s| secret_permission(s, object).iter().copied()),
+        )
+        .collect();
+    // Certificate permissions grant no key or secret action, as in Key Vault (a
+    // certificate's key and secret are reached through the keys and secrets permissions);
+    // they are kept for when certificates are served.
+    Grant::of(&actions)
+}
+
+/// What a vault's access policies grant the caller `object_id` (of `tenant_id`) at `scope`.
+pub(crate) fn policy_grant(
+    policies: &[AccessPolicyEntry],
+    object_id: &str,
+    tenant_id: Option<&str>,
+    scope: &str,
+) -> Grant {
+    policies
+        .iter()
+        .filter(|p| p.matches(object_id, tenant_id))
+        .fold(Grant::default(), |g, p| {
+            g.union(permissions_grant(&p.permissions, scope))
+        })
+}
+
+// --- storage -----------------------------------------------------------------------------
 
 /// The table key of a role assignment: `vault/name`, lowercase.
 fn assignment_id(vault: &str, name: &str) -> Vec<u8> {
@@ -255,7 +617,7 @@ fn validate_assignment_name(name: &str) -> Result<()> {
 }
 
 /// The authorizer of a vault acting for a caller: the store's [`AccessPolicy`], its
-/// `--admin` principals, and the role assignments stored in the vault.
+/// `--admin` principals, and the vault's role assignments or access policies.
 struct RoleAuthorizer {
     caller: Caller,
     policy: Arc<AccessPolicy>,
@@ -281,6 +643,15 @@ impl Authorizer for RoleAuthorizer {
         {
             return Ok(admin_grant());
         }
+        let record = vault.record()?;
+        if record.uses_access_policies() {
+            return Ok(policy_grant(
+                &record.access_policies,
+                oid,
+                self.caller.tenant_id.as_deref(),
+                scope,
+            ));
+        }
         let mine: Vec<RoleAssignment> = vault
             .role_assignments_raw()?
             .into_iter()
@@ -292,7 +663,8 @@ impl Authorizer for RoleAuthorizer {
 
 impl Store {
     /// A live vault acting for `caller`: when access control is on
-    /// ([`Store::set_access_policy`]), every operation checks the caller's role assignments.
+    /// ([`Store::set_access_policy`]), every operation checks what the caller may do: by
+    /// its role assignments, or by the vault's access policies when the vault chose them.
     pub fn vault_as(&self, name: &str, caller: Caller) -> Result<Vault> {
         let record = self.core().live_vault(name)?;
         let access = RoleAuthorizer {
@@ -305,20 +677,125 @@ impl Store {
             Some(Arc::new(access)),
         ))
     }
+
+    /// Creates a vault with Key Vault's permission model chosen: `enable_rbac_authorization`
+    /// `true` (what [`Store::create_vault`] does) lets role assignments decide; `false`
+    /// lets the vault's access policies decide, and only a vault of kind `vault` may choose
+    /// it (a 400 otherwise).
+    pub fn create_vault_with_permission_model(
+        &self,
+        name: &str,
+        options: VaultOptions,
+        enable_rbac_authorization: bool,
+    ) -> Result<VaultInfo> {
+        self.core()
+            .create_vault_with(name, options, enable_rbac_authorization)
+    }
+
+    /// Switches a live vault's permission model (`enableRbacAuthorization`). Its role
+    /// assignments and access policies are both kept; only which of them decides changes.
+    pub fn set_rbac_authorization(
+        &self,
+        vault: &str,
+        enable_rbac_authorization: bool,
+    ) -> Result<VaultInfo> {
+        self.core().update_vault(vault, |r| {
+            check_permission_model(r.kind, enable_rbac_authorization)?;
+            r.enable_rbac_authorization = enable_rbac_authorization;
+            Ok(())
+        })
+    }
+
+    /// The access policies of a live vault of kind `vault`.
+    pub fn vault_access_policies(&self, vault: &str) -> Result<Vec<AccessPolicyEntry>> {
+        let record = self.core().live_vault(vault)?;
+        require_policy_kind(record.kind, &record.name)?;
+        Ok(record.access_policies.clone())
+    }
+
+    /// The access policy of `object_id` in a live vault of kind `vault`, if it has one.
+    pub fn vault_access_policy(
+        &self,
+        vault: &str,
+        object_id: &str,
+    ) -> Result<Option<AccessPolicyEntry>> {
+        validate_principal_id("objectId", object_id)?;
+        Ok(self
+            .vault_access_policies(vault)?
+            .into_iter()
+            .find(|p| p.object_id.eq_ignore_ascii_case(object_id)))
+    }
+
+    /// Sets (adds, or replaces) the access policy of `entry.object_id` in a live vault of
+    /// kind `vault`, and returns it as stored (permissions each once, in Key Vault's order).
+    /// At most [`MAX_ACCESS_POLICIES`] per vault, as in Azure.
+    pub fn set_vault_access_policy(
+        &self,
+        vault: &str,
+        entry: AccessPolicyEntry,
+    ) -> Result<AccessPolicyEntry> {
+        let entry = entry.validated()?;
+        let stored = entry.clone();
+        self.core().update_vault(vault, |r| {
+            require_policy_kind(r.kind, &r.name)?;
+            let at = r
+                .access_policies
+                .iter()
+                .position(|p| p.object_id.eq_ignore_ascii_case(&entry.object_id));
+            match at {
+                Some(i) => r.access_policies[i] = entry.clone(),
+                None if r.access_policies.len() >= MAX_ACCESS_POLICIES => {
+                    return Err(Error::bad_parameter(format!(
+                        "vault {:?} has {MAX_ACCESS_POLICIES} access policies, the most a \
+                         vault may have; delete one first",
+                        r.name
+                    )))
+                }
+                None => r.access_policies.push(entry.clone()),
+            }
+            Ok(())
+        })?;
+        Ok(stored)
+    }
+
+    /// Deletes the access policy of `object_id` from a live vault of kind `vault`; returns
+    /// it, or `None` when there was none.
+    pub fn delete_vault_access_policy(
+        &self,
+        vault: &str,
+        object_id: &str,
+    ) -> Result<Option<AccessPolicyEntry>> {
+        validate_principal_id("objectId", object_id)?;
+        // The change may run more than once (a transaction retried); the last run's answer
+        // is the one that committed.
+        let removed = std::sync::Mutex::new(None);
+        self.core().update_vault(vault, |r| {
+            require_policy_kind(r.kind, &r.name)?;
+            let at = r
+                .access_policies
+                .iter()
+                .position(|p| p.object_id.eq_ignore_ascii_case(object_id));
+            *removed.lock().unwrap_or_else(|e| e.into_inner()) =
+                at.map(|i| r.access_policies.remove(i));
+            Ok(())
+        })?;
+        Ok(removed.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Access policies belong to vaults of kind `vault`.
+fn require_policy_kind(kind: VaultKind, vault: &str) -> Result<()> {
+    if kind != VaultKind::Vault {
+        return Err(Error::bad_parameter(format!(
+            "vault {vault:?} is a {}: access policies are for vaults of kind vault; a Managed \
+             HSM always uses local RBAC (localhsm role ...)",
+            kind.as_str()
+        )));
+    }
+    Ok(())
 }
 
 impl Vault {
-    fn require_managed_hsm(&self) -> Result<()> {
-        let vault = self.record()?;
-        if vault.kind != VaultKind::ManagedHsm {
-            return Err(Error::NotSupportedByVaultKind {
-                what: "local role-based access control".into(),
-                kind: vault.kind.as_str(),
-            });
-        }
-        Ok(())
-    }
-
     /// Every assignment in this vault, without an access check (the check itself needs it).
     pub(crate) fn role_assignments_raw(&self) -> Result<Vec<RoleAssignment>> {
         self.core()
@@ -334,12 +811,48 @@ impl Vault {
             .collect()
     }
 
+    /// Removes an assignment by name whatever the vault's state, without an access check:
+    /// for customer-data deletes.
+    pub(crate) fn remove_role_assignment_raw(&self, name: &str) -> Result<()> {
+        self.core().storage.backend().apply(&[Write::Delete(
+            Table::RoleAssignments,
+            assignment_id(self.name(), name),
+        )])?;
+        self.core().commit()
+    }
+
+    /// This vault's access policies whatever its state, without an access check.
+    pub(crate) fn access_policies_raw(&self) -> Result<Vec<AccessPolicyEntry>> {
+        Ok(self.core().any_vault(self.name())?.access_policies.clone())
+    }
+
+    /// Removes the access policies of `object_id` whatever the vault's state (live or
+    /// soft-deleted), without an access check: for customer-data deletes. Returns them.
+    pub(crate) fn remove_access_policies_raw(
+        &self,
+        object_id: &str,
+    ) -> Result<Vec<AccessPolicyEntry>> {
+        let removed: Vec<AccessPolicyEntry> = self
+            .access_policies_raw()?
+            .into_iter()
+            .filter(|p| p.object_id.eq_ignore_ascii_case(object_id))
+            .collect();
+        if !removed.is_empty() {
+            self.core().update_any_vault(self.name(), |r| {
+                r.access_policies
+                    .retain(|p| !p.object_id.eq_ignore_ascii_case(object_id));
+                Ok(())
+            })?;
+        }
+        Ok(removed)
+    }
+
     /// Role assignments; with `at_or_above`, only those that apply at that scope: at it or
     /// above it (`/keys/k` sees `/`, `/keys` and `/keys/k`), as Key Vault's `atScope()`
     /// filter does.
     pub fn list_role_assignments(&self, at_or_above: Option<&str>) -> Result<Vec<RoleAssignment>> {
-        self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsRead, "/")?;
+        self.record()?;
         let scope = at_or_above.map(normalize_scope).transpose()?;
         Ok(self
             .role_assignments_raw()?
@@ -350,8 +863,8 @@ impl Vault {
 
     /// One role assignment by name, at `scope`.
     pub fn role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
-        self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsRead, "/")?;
+        self.record()?;
         self.load_assignment_at(scope, name)
     }
 
@@ -378,7 +891,9 @@ impl Vault {
     }
 
     /// Creates (or replaces) the assignment `name`: `principal_id` holds the role
-    /// `role_definition_id` (a GUID or a role definition's id path) at `scope`.
+    /// `role_definition_id` (a GUID or a role definition's id path) at `scope`. The role must
+    /// be one this vault offers ([`Vault::role_definitions`]), and a secrets scope needs a
+    /// vault that holds secrets and a role that grants something on them.
     pub fn create_role_assignment(
         &self,
         scope: &str,
@@ -386,21 +901,50 @@ impl Vault {
         role_definition_id: &str,
         principal_id: &str,
     ) -> Result<RoleAssignment> {
-        self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsWrite, "/")?;
+        let vault = self.record()?;
         validate_assignment_name(name)?;
         let role =
             role_definition(role_definition_id).ok_or_else(|| Error::RoleDefinitionNotFound {
                 id: role_definition_id.to_string(),
             })?;
+        if !role.family.available_in(vault.kind, &vault.name) {
+            return Err(Error::bad_parameter(format!(
+                "role {:?} is {}, which cannot be assigned in vault {:?} (a {}); \
+                 `localhsm role definitions` lists the roles it offers",
+                role.name,
+                role.family.label(),
+                vault.name,
+                vault.kind.as_str()
+            )));
+        }
         if principal_id.trim().is_empty() || principal_id.len() > 128 {
             return Err(Error::bad_parameter(
                 "principalId must be the principal's object ID",
             ));
         }
+        let normalized = normalize_scope(scope)?;
+        if is_secrets_scope(&normalized) {
+            let why = if !holds(vault.kind, &vault.name, ObjectKind::Secret) {
+                Some(format!("vault {:?} holds no secrets", vault.name))
+            } else if role.family == RoleFamily::ManagedHsm {
+                Some(format!(
+                    "{:?} is a Managed HSM role, which grants nothing on secrets; assign a Key \
+                     Vault role (Key Vault Secrets User, Key Vault Secrets Officer, ...)",
+                    role.name
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::bad_parameter(format!(
+                    "scope {scope:?} is invalid here: {why}"
+                )));
+            }
+        }
         let assignment = RoleAssignment {
             name: name.to_ascii_lowercase(),
-            scope: normalize_scope(scope)?,
+            scope: normalized,
             role_definition_id: role.id.to_string(),
             principal_id: principal_id.to_string(),
         };
@@ -415,8 +959,8 @@ impl Vault {
 
     /// Deletes the assignment `name` at `scope` and returns it.
     pub fn delete_role_assignment(&self, scope: &str, name: &str) -> Result<RoleAssignment> {
-        self.require_managed_hsm()?;
         self.require(DataAction::RoleAssignmentsDelete, "/")?;
+        self.record()?;
         let assignment = self.load_assignment_at(scope, name)?;
         self.core().storage.backend().apply(&[Write::Delete(
             Table::RoleAssignments,
@@ -426,11 +970,12 @@ impl Vault {
         Ok(assignment)
     }
 
-    /// The role definitions available in this vault (Managed HSM's built-in roles).
-    pub fn role_definitions(&self) -> Result<&'static [RoleDefinition]> {
-        self.require_managed_hsm()?;
+    /// The role definitions this vault offers: Managed HSM's built-in roles in a
+    /// `managedhsm` vault, Key Vault's in a vault of kind `vault`, both in the default vault.
+    pub fn role_definitions(&self) -> Result<Vec<&'static RoleDefinition>> {
         self.require(DataAction::RoleDefinitionsRead, "/")?;
-        Ok(BUILT_IN_ROLES)
+        let vault = self.record()?;
+        Ok(roles_available_in(vault.kind, &vault.name).collect())
     }
 }
 
@@ -447,28 +992,46 @@ mod tests {
         }
     }
 
+    fn role(name: &str) -> &'static RoleDefinition {
+        BUILT_IN_ROLES
+            .iter()
+            .find(|r| r.name.ends_with(name))
+            .unwrap()
+    }
+
+    /// Per role: actions it must grant at `at`, and actions it must not.
+    type Case<'a> = (&'a str, &'a str, &'a [DataAction], &'a [DataAction]);
+
+    fn check(cases: &[Case<'_>]) {
+        for (name, at, allowed, denied) in cases {
+            let grant = granted(&[assignment(role(name).id, "/")], at);
+            for a in *allowed {
+                assert!(grant.allows(*a), "{name} must allow {a:?} at {at}");
+            }
+            for a in *denied {
+                assert!(!grant.allows(*a), "{name} must not allow {a:?} at {at}");
+            }
+        }
+    }
+
     #[test]
     fn built_in_roles_allow_and_deny_as_managed_hsm_does() {
-        let role = |name: &str| {
-            BUILT_IN_ROLES
-                .iter()
-                .find(|r| r.name.ends_with(name))
-                .unwrap()
-        };
-        // Per role: actions it must grant, and actions it must not.
-        let cases: &[(&str, &[DataAction], &[DataAction])] = &[
+        check(&[
             (
                 "Crypto User",
+                "/keys/k",
                 &[A::Sign, A::KeysCreate, A::Rng],
                 &[
                     A::DeletedKeysDelete,
                     A::KeysExport,
                     A::DeletedKeysRecover,
                     A::RoleAssignmentsWrite,
+                    A::SecretsGet,
                 ],
             ),
             (
                 "Crypto Officer",
+                "/keys/k",
                 &[
                     A::DeletedKeysDelete,
                     A::DeletedKeysRecover,
@@ -479,50 +1042,386 @@ mod tests {
             ),
             (
                 "HSM Administrator",
+                "/keys/k",
                 &[A::RoleAssignmentsWrite, A::BackupStart],
                 &[A::Sign, A::KeysRead],
             ),
             (
                 "Policy Administrator",
+                "/keys/k",
                 &[A::RoleAssignmentsDelete],
                 &[A::KeysRead],
             ),
             (
                 "Crypto Auditor",
+                "/keys/k",
                 &[A::KeysRead, A::DeletedKeysRead],
                 &[A::Sign, A::DeletedKeysDelete],
             ),
             (
                 "Service Encryption User",
+                "/keys/k",
                 &[A::Wrap, A::Unwrap],
                 &[A::Decrypt, A::Sign],
             ),
-            ("Service Release User", &[A::KeysRelease], &[A::KeysRead]),
-            ("HSM Backup", &[A::KeysBackup], &[A::KeysRestore]),
-            ("HSM Restore", &[A::KeysRestore], &[A::KeysBackup]),
+            (
+                "Service Release User",
+                "/keys/k",
+                &[A::KeysRelease],
+                &[A::KeysRead],
+            ),
+            ("HSM Backup", "/keys/k", &[A::KeysBackup], &[A::KeysRestore]),
+            (
+                "HSM Restore",
+                "/keys/k",
+                &[A::KeysRestore],
+                &[A::KeysBackup],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn key_vault_roles_allow_and_deny_as_azure_does() {
+        let every_secret_action = [
+            A::SecretsGet,
+            A::SecretsReadMetadata,
+            A::SecretsSet,
+            A::SecretsUpdate,
+            A::SecretsDelete,
+            A::SecretsBackup,
+            A::SecretsRestore,
+            A::SecretsRecover,
+            A::SecretsPurge,
         ];
-        for (name, allowed, denied) in cases {
-            let grant = granted(&[assignment(role(name).id, "/")], "/keys/k");
-            for a in *allowed {
-                assert!(grant.allows(*a), "{name} must allow {a:?}");
-            }
-            for a in *denied {
-                assert!(!grant.allows(*a), "{name} must not allow {a:?}");
+        check(&[
+            (
+                "Key Vault Secrets User",
+                "/secrets/s",
+                &[A::SecretsGet, A::SecretsReadMetadata],
+                &[
+                    A::SecretsSet,
+                    A::SecretsUpdate,
+                    A::SecretsDelete,
+                    A::SecretsPurge,
+                    A::SecretsBackup,
+                    A::KeysRead,
+                    A::RoleAssignmentsRead,
+                ],
+            ),
+            (
+                "Key Vault Secrets Officer",
+                "/secrets/s",
+                &every_secret_action,
+                &[A::KeysRead, A::Sign, A::RoleAssignmentsWrite],
+            ),
+            (
+                "Key Vault Reader",
+                "/secrets/s",
+                &[A::SecretsReadMetadata, A::RoleAssignmentsRead],
+                &[A::SecretsGet, A::SecretsSet, A::SecretsDelete],
+            ),
+            (
+                "Key Vault Reader",
+                "/keys/k",
+                &[A::KeysRead, A::DeletedKeysRead],
+                &[A::Sign, A::Decrypt, A::KeysCreate, A::KeysBackup],
+            ),
+            (
+                "Key Vault Administrator",
+                "/secrets/s",
+                &every_secret_action,
+                &[A::RoleAssignmentsWrite, A::RoleAssignmentsDelete],
+            ),
+            (
+                "Key Vault Administrator",
+                "/keys/k",
+                &[
+                    A::KeysCreate,
+                    A::Sign,
+                    A::Decrypt,
+                    A::DeletedKeysDelete,
+                    A::KeysRelease,
+                ],
+                // Not Managed HSM's own: export, the security domain, full backup, rng.
+                &[
+                    A::KeysExport,
+                    A::SecurityDomainDownload,
+                    A::BackupStart,
+                    A::RestoreStart,
+                    A::Rng,
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn key_vault_roles_publish_azures_ids_and_strings() {
+        let published = |name: &str| role(name).published_data_actions();
+        assert_eq!(
+            role("Key Vault Administrator").id,
+            "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+        );
+        assert_eq!(
+            published("Key Vault Administrator"),
+            ["Microsoft.KeyVault/vaults/*"]
+        );
+        assert_eq!(
+            role("Key Vault Secrets Officer").id,
+            "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+        );
+        assert_eq!(
+            published("Key Vault Secrets Officer"),
+            ["Microsoft.KeyVault/vaults/secrets/*"]
+        );
+        assert_eq!(
+            role("Key Vault Secrets User").id,
+            "4633458b-17de-408a-b874-0445c86b69e6"
+        );
+        assert_eq!(
+            published("Key Vault Secrets User"),
+            [
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+            ]
+        );
+        assert!(role("Key Vault Secrets User")
+            .published_actions()
+            .is_empty());
+        assert_eq!(
+            role("Key Vault Reader").id,
+            "21090545-7ca7-4776-b22c-e363652d74d2"
+        );
+        assert_eq!(
+            published("Key Vault Reader"),
+            [
+                "Microsoft.KeyVault/vaults/*/read",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+            ]
+        );
+        assert!(role("Key Vault Reader")
+            .published_actions()
+            .contains(&"Microsoft.Authorization/*/read"));
+        // A Managed HSM role publishes exactly what it grants.
+        let user = role("Managed HSM Crypto User");
+        assert_eq!(user.published_data_actions().len(), user.data_actions.len());
+        assert!(user
+            .published_data_actions()
+            .contains(&"Microsoft.KeyVault/managedHsm/keys/sign/action"));
+        // Every id is distinct, and each published data action of a Key Vault role that
+        // names one action exactly (no wildcard) is one it grants.
+        let ids: std::collections::HashSet<&str> = BUILT_IN_ROLES.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), BUILT_IN_ROLES.len());
+        for r in BUILT_IN_ROLES {
+            for p in r
+                .published_data_actions()
+                .iter()
+                .filter(|p| !p.contains('*'))
+            {
+                assert!(
+                    r.data_actions.iter().any(|a| a.as_str() == *p),
+                    "{} publishes {p} but does not grant it",
+                    r.name
+                );
             }
         }
     }
 
     #[test]
+    fn roles_belong_to_vault_kinds() {
+        let names = |kind, vault| -> Vec<&str> {
+            roles_available_in(kind, vault).map(|r| r.name).collect()
+        };
+        let hsm = names(VaultKind::ManagedHsm, "hsm");
+        assert!(hsm.iter().all(|n| n.starts_with("Managed HSM")) && hsm.len() == 9);
+        let kv = names(VaultKind::Vault, "kv");
+        assert_eq!(
+            kv,
+            [
+                "Key Vault Administrator",
+                "Key Vault Reader",
+                "Key Vault Secrets Officer",
+                "Key Vault Secrets User"
+            ]
+        );
+        assert_eq!(
+            names(VaultKind::ManagedHsm, crate::model::DEFAULT_VAULT).len(),
+            13
+        );
+    }
+
+    #[test]
     fn scopes() {
         let user = "21dbd100-6940-42c2-9190-5d6cb909625b";
+        let secrets_user = "4633458b-17de-408a-b874-0445c86b69e6";
         let path =
             format!("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{user}");
         assert!(granted(&[assignment(&path, "/keys/k")], "/keys/k").allows(A::Sign));
         assert!(!granted(&[assignment(user, "/keys/other")], "/keys/k").allows(A::Sign));
         assert!(granted(&[assignment(user, "/keys")], "/keys/k").allows(A::Sign));
+        assert!(granted(&[assignment(user, "/keys")], "/").allows(A::Rng));
         assert_eq!(normalize_scope("/keys/MyKey/").unwrap(), "/keys/mykey");
         assert_eq!(normalize_scope("").unwrap(), "/");
-        assert!(normalize_scope("/secrets").is_err());
-        assert!(admin_grant().allows(A::Sign) && admin_grant().allows(A::DeletedKeysDelete));
+        assert_eq!(
+            normalize_scope("/Secrets/DbPassword").unwrap(),
+            "/secrets/dbpassword"
+        );
+        assert_eq!(normalize_scope("secrets").unwrap(), "/secrets");
+        assert!(normalize_scope("/secrets/bad_name").is_err());
+        assert!(normalize_scope("/certificates").is_err());
+        assert!(normalize_scope("/keys/a/b").is_err());
+        // Secrets scopes: a secret's scope covers that secret only; /keys covers no secret.
+        let get = |at: &str, resource: &str| {
+            granted(&[assignment(secrets_user, at)], resource).allows(A::SecretsGet)
+        };
+        assert!(get("/secrets/db", "/secrets/db"));
+        assert!(!get("/secrets/db", "/secrets/other"));
+        assert!(get("/secrets", "/secrets/other") && get("/", "/secrets/other"));
+        assert!(!get("/keys", "/secrets/db"));
+        assert!(!granted(&[assignment(user, "/secrets")], "/keys/k").allows(A::Sign));
+        assert!(
+            scope_contains("/secrets", "/secrets/db") && !scope_contains("/keys", "/secrets/db")
+        );
+        let admin = admin_grant();
+        assert!(admin.allows(A::Sign) && admin.allows(A::DeletedKeysDelete));
+        assert!(admin.allows(A::SecretsGet) && admin.allows(A::SecretsPurge));
+        assert!(A::ALL
+            .iter()
+            .filter(|a| a.as_str().contains("/secrets/"))
+            .all(|a| admin.allows(*a)));
+    }
+
+    fn entry(
+        oid: &str,
+        tenant: Option<&str>,
+        keys: &[KeyPermission],
+        secrets: &[SecretPermission],
+    ) -> AccessPolicyEntry {
+        AccessPolicyEntry {
+            tenant_id: tenant.map(str::to_string),
+            object_id: oid.into(),
+            permissions: Permissions {
+                keys: keys.to_vec(),
+                secrets: secrets.to_vec(),
+                certificates: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn access_policy_permissions_map_to_key_vaults_checks() {
+        use KeyPermission as K;
+        use SecretPermission as S;
+        let at = |e: &AccessPolicyEntry, scope: &str| {
+            policy_grant(std::slice::from_ref(e), "o", None, scope)
+        };
+        let reader = entry("o", None, &[], &[S::Get]);
+        assert!(at(&reader, "/secrets/s").allows(A::SecretsGet));
+        assert!(
+            !at(&reader, "/secrets").allows(A::SecretsReadMetadata),
+            "get does not list"
+        );
+        assert!(!at(&reader, "/secrets/s").allows(A::SecretsSet));
+        let lister = entry("o", None, &[K::List], &[S::List]);
+        assert!(at(&lister, "/secrets").allows(A::SecretsReadMetadata));
+        assert!(at(&lister, "/secrets/s").allows(A::SecretsReadMetadata));
+        assert!(
+            !at(&lister, "/secrets/s").allows(A::SecretsGet),
+            "list reads no value"
+        );
+        assert!(
+            at(&lister, "/keys").allows(A::KeysRead)
+                && at(&lister, "/keys").allows(A::DeletedKeysRead)
+        );
+        assert!(!at(&lister, "/keys/k").allows(A::KeysRead));
+        let setter = entry("o", None, &[], &[S::Set]);
+        assert!(at(&setter, "/secrets/s").allows(A::SecretsSet));
+        assert!(
+            at(&setter, "/secrets/s").allows(A::SecretsUpdate),
+            "update needs set"
+        );
+        let crypto = entry("o", None, &[K::Get, K::Sign, K::WrapKey, K::Purge], &[]);
+        let g = at(&crypto, "/keys/k");
+        assert!(g.allows(A::KeysRead) && g.allows(A::Sign) && g.allows(A::Wrap));
+        assert!(g.allows(A::DeletedKeysDelete) && !g.allows(A::Unwrap) && !g.allows(A::Decrypt));
+        let everything = entry("o", None, &[K::All], &[S::All]);
+        for scope in ["/keys/k", "/secrets/s"] {
+            let g = at(&everything, scope);
+            for a in [
+                A::KeysRead,
+                A::KeysCreate,
+                A::Sign,
+                A::KeysRelease,
+                A::SecretsGet,
+                A::SecretsPurge,
+            ] {
+                assert!(g.allows(a), "all allows {a:?} at {scope}");
+            }
+            // Neither Managed HSM's own actions nor role management come with any policy.
+            for a in [
+                A::KeysExport,
+                A::Rng,
+                A::RoleAssignmentsRead,
+                A::RoleAssignmentsWrite,
+            ] {
+                assert!(!g.allows(a), "all does not allow {a:?}");
+            }
+        }
+        // Only the caller's own entry counts, and a tenant, when named, must match.
+        let tenanted = entry("O", Some("T1"), &[], &[S::Get]);
+        assert!(policy_grant(
+            std::slice::from_ref(&tenanted),
+            "o",
+            Some("t1"),
+            "/secrets/s"
+        )
+        .allows(A::SecretsGet));
+        assert!(!policy_grant(
+            std::slice::from_ref(&tenanted),
+            "o",
+            Some("t2"),
+            "/secrets/s"
+        )
+        .allows(A::SecretsGet));
+        assert!(!policy_grant(&[tenanted], "o", None, "/secrets/s").allows(A::SecretsGet));
+        assert!(!policy_grant(&[reader], "other", None, "/secrets/s").allows(A::SecretsGet));
+    }
+
+    #[test]
+    fn permissions_read_key_vaults_names() {
+        assert_eq!(
+            "wrapkey".parse::<KeyPermission>().unwrap(),
+            KeyPermission::WrapKey
+        );
+        assert_eq!(KeyPermission::WrapKey.as_str(), "wrapKey");
+        assert_eq!(
+            "GetRotationPolicy"
+                .parse::<KeyPermission>()
+                .unwrap()
+                .as_str(),
+            "getrotationpolicy"
+        );
+        assert_eq!(
+            "SET".parse::<SecretPermission>().unwrap(),
+            SecretPermission::Set
+        );
+        assert!("managecontacts"
+            .parse::<crate::model::access::CertificatePermission>()
+            .is_ok());
+        let e = "write".parse::<SecretPermission>().unwrap_err();
+        assert!(e.to_string().contains("secret permission \"write\""), "{e}");
+        assert!(e.to_string().contains("get, list, set, delete"), "{e}");
+        assert_eq!(KeyPermission::EVERY.len(), 21);
+        assert_eq!(SecretPermission::EVERY.len(), 9);
+        let p = Permissions {
+            keys: vec![KeyPermission::Sign, KeyPermission::Get, KeyPermission::Sign],
+            ..Permissions::default()
+        }
+        .normalized();
+        assert_eq!(p.keys, [KeyPermission::Sign, KeyPermission::Get]);
+        let json =
+            serde_json::to_value(entry("o", None, &[KeyPermission::UnwrapKey], &[])).unwrap();
+        assert_eq!(json["permissions"]["keys"][0], "unwrapKey");
+        assert_eq!(json["objectId"], "o");
+        assert!(json.get("tenantId").is_none());
     }
 }

@@ -282,7 +282,7 @@ impl Store {
 }
 
 /// Decides what a vault's caller may do; [`crate::rbac`] provides the one that reads role
-/// assignments.
+/// assignments (or the vault's access policies, when it chose them).
 pub(crate) trait Authorizer: Send + Sync {
     /// Who is asking.
     fn caller(&self) -> &Caller;
@@ -365,7 +365,8 @@ impl Vault {
         self.access.is_some()
     }
 
-    /// What this vault's caller may do at `scope` (`/`, `/keys` or `/keys/{name}`).
+    /// What this vault's caller may do at `scope` (`/`, `/keys`, `/keys/{name}`, `/secrets`
+    /// or `/secrets/{name}`).
     pub fn grant(&self, scope: &str) -> Result<Grant> {
         match &self.access {
             None => Ok(Grant::ALL),

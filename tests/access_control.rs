@@ -1,20 +1,31 @@
-//! Access control, access logs and customer-data requests in the core.
+//! Access control, access logs and customer-data requests in the core, and the access
+//! policy routes through the REST router.
 //!
-//! Guards against: a role granting more (or less) than Managed HSM's built-in definition,
-//! an assignment at one key's scope leaking to another key, handles resolved for one caller
-//! being usable beyond that caller's rights, access-log records that miss the caller or
-//! outlive their retention, and customer-data requests that miss something tied to the
-//! subject or purge what purge protection must keep.
+//! Guards against: a role granting more (or less) than Managed HSM's or Key Vault's built-in
+//! definition, an assignment at one key's or secret's scope leaking to another, a role
+//! assigned where its family does not belong, handles resolved for one caller being usable
+//! beyond that caller's rights, access policies deciding in a vault that uses RBAC (or role
+//! assignments in one that chose access policies), access-log records that miss the caller
+//! or outlive their retention, and customer-data requests that miss something tied to the
+//! subject (role assignments, access policies, tagged keys and secrets), leak a secret's
+//! value, or purge what purge protection must keep.
 
 mod support;
 
+use axum::body::Body;
+use axum::http::Request;
 use localhsm::audit::{CallRecord, LogQuery};
-use localhsm::crypto::{CurveName, HashAlg, KeyType, SignatureAlgorithm};
+use localhsm::crypto::{CurveName, HashAlg, KeyType, SecretString, SignatureAlgorithm};
 use localhsm::customer_data::Subject;
-use localhsm::model::{Caller, KeyOptions, Tags, VaultOptions, DAY};
-use localhsm::rbac::{DataAction, BUILT_IN_ROLES};
-use localhsm::{AccessPolicy, Error, KeySpec, Store};
-use support::{expect_err, hsm, TempStore};
+use localhsm::model::access::{KeyPermission, Permissions, SecretPermission};
+use localhsm::model::{
+    Caller, KeyOptions, SecretOptions, SecretUpdate, Tags, VaultKind, VaultOptions, DAY,
+    DEFAULT_VAULT,
+};
+use localhsm::rbac::{AccessPolicyEntry, DataAction, RoleFamily, BUILT_IN_ROLES};
+use localhsm::{AccessPolicy, Error, KeySpec, Store, Vault};
+use serde_json::{json, Value};
+use support::{expect_err, hsm, Api, TempStore};
 
 /// Later than the other suites' start, so that nothing here depends on that default.
 const T0: u64 = 1_800_000_000;
@@ -70,7 +81,10 @@ fn every_built_in_role_allows_exactly_its_data_actions_through_the_vault() {
         admins: vec!["admin".into()],
     });
     let admin = store.vault_as("hsm", caller("admin")).unwrap();
-    for (i, role) in BUILT_IN_ROLES.iter().enumerate() {
+    let hsm_roles = BUILT_IN_ROLES
+        .iter()
+        .filter(|r| r.family == RoleFamily::ManagedHsm);
+    for (i, role) in hsm_roles.enumerate() {
         let oid = format!("principal-{i}");
         admin
             .create_role_assignment("/keys/k", &format!("assignment-{i}"), role.id, &oid)
@@ -192,16 +206,612 @@ fn scope_and_admins() {
         admin.create_role_assignment("/", "a2", "not-a-role", "u"),
         "RoleDefinitionNotFound",
     );
+    // A Managed HSM holds no secrets: no secrets scope, and no Key Vault role.
     assert!(matches!(
         admin.create_role_assignment("/secrets", "a3", user, "u"),
         Err(Error::BadParameter(_))
     ));
-    // Role assignments belong to Managed HSM vaults.
-    store.create_vault("kv", VaultOptions::default()).unwrap();
     assert!(matches!(
-        store.vault("kv").unwrap().list_role_assignments(None),
-        Err(Error::NotSupportedByVaultKind { .. })
+        admin.create_role_assignment("/", "a4", SECRETS_USER, "u"),
+        Err(Error::BadParameter(_))
     ));
+    // A vault of kind `vault` has role assignments too, of Key Vault's roles only.
+    store.create_vault("kv", VaultOptions::default()).unwrap();
+    let kv = store.vault_as("kv", caller("admin-oid")).unwrap();
+    assert!(kv.list_role_assignments(None).unwrap().is_empty());
+    let e = expect_err(
+        kv.create_role_assignment("/", "a5", user, "u"),
+        "BadParameter",
+    );
+    assert!(e.to_string().contains("Managed HSM role"), "{e}");
+    kv.create_role_assignment("/secrets/Db", "a5", SECRETS_USER, "u")
+        .unwrap();
+    assert_eq!(
+        kv.list_role_assignments(Some("/secrets/db")).unwrap()[0].scope,
+        "/secrets/db"
+    );
+    assert!(kv
+        .list_role_assignments(Some("/keys/db"))
+        .unwrap()
+        .is_empty());
+}
+
+const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+const SECRETS_OFFICER: &str = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
+const KV_READER: &str = "21090545-7ca7-4776-b22c-e363652d74d2";
+const KV_ADMINISTRATOR: &str = "00482a5a-887f-4fb3-b363-3b7fe8e74483";
+const CRYPTO_USER: &str = "21dbd100-6940-42c2-9190-5d6cb909625b";
+
+fn value(s: &str) -> SecretString {
+    SecretString::new(s.to_string())
+}
+
+fn set_secret(vault: &Vault, name: &str, v: &str, tags: Tags) {
+    let options = SecretOptions {
+        tags,
+        ..SecretOptions::default()
+    };
+    vault.set_secret(name, value(v), options).unwrap();
+}
+
+/// A refusal must be Key Vault's 403 `Forbidden` with inner code `AccessDenied`.
+fn denied<T: std::fmt::Debug>(r: localhsm::Result<T>) -> bool {
+    match r {
+        Err(e @ Error::AccessDenied { .. }) => {
+            assert_eq!((e.wire().status, e.wire().code), (403, "Forbidden"));
+            assert_eq!(e.wire().inner, Some("AccessDenied"));
+            true
+        }
+        Err(other) => panic!("expected AccessDenied, got {other:?}"),
+        Ok(_) => false,
+    }
+}
+
+/// What a caller can do with secrets in `vault`, as a row of yes/no answers.
+#[derive(Debug, PartialEq, Eq)]
+struct SecretRights {
+    list: bool,
+    get: bool,
+    properties: bool,
+    versions: bool,
+    set: bool,
+    update: bool,
+    backup: bool,
+    delete: bool,
+}
+
+fn secret_rights(store: &Store, vault: &str, who: Caller, name: &str) -> SecretRights {
+    let v = store.vault_as(vault, who).unwrap();
+    let update = SecretUpdate {
+        content_type: Some("text/plain".into()),
+        ..SecretUpdate::default()
+    };
+    SecretRights {
+        list: !denied(v.list_secrets(25, None)),
+        get: !denied(v.get_secret(name, None)),
+        properties: !denied(v.get_secret_properties(name, None)),
+        versions: !denied(v.list_secret_versions(name, 25, None)),
+        // A new value under the same name: refusals come first, so nothing is lost.
+        set: !denied(v.set_secret(name, value("v2"), SecretOptions::default())),
+        update: !denied(v.update_secret(name, None, update)),
+        backup: !denied(v.backup_secret(name)),
+        // Last: the secret is gone (soft-deleted) after an allowed delete.
+        delete: !denied(v.delete_secret(name)),
+    }
+}
+
+const NOTHING: SecretRights = SecretRights {
+    list: false,
+    get: false,
+    properties: false,
+    versions: false,
+    set: false,
+    update: false,
+    backup: false,
+    delete: false,
+};
+
+#[test]
+fn key_vault_secret_roles_allow_and_refuse_what_azure_does() {
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store.create_vault("kv", VaultOptions::default()).unwrap();
+    let trusted = store.vault("kv").unwrap();
+    for name in [
+        "s-user",
+        "s-reader",
+        "s-officer",
+        "s-admin",
+        "s-none",
+        "s-mine",
+        "s-other",
+    ] {
+        set_secret(&trusted, name, "v1", Tags::new());
+    }
+    ec(store, "kv", "k", Tags::new());
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    let admin = store.vault_as("kv", caller("admin")).unwrap();
+    let defs: Vec<&str> = admin
+        .role_definitions()
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        defs,
+        [KV_ADMINISTRATOR, KV_READER, SECRETS_OFFICER, SECRETS_USER]
+    );
+    for (role, who) in [
+        (SECRETS_USER, "user"),
+        (KV_READER, "reader"),
+        (SECRETS_OFFICER, "officer"),
+        (KV_ADMINISTRATOR, "kv-admin"),
+    ] {
+        admin
+            .create_role_assignment("/", &format!("a-{who}"), role, who)
+            .unwrap();
+    }
+    admin
+        .create_role_assignment("/secrets/S-MINE", "a-scoped", SECRETS_USER, "scoped")
+        .unwrap();
+
+    // Secrets User: reads values and metadata, changes nothing.
+    assert_eq!(
+        secret_rights(store, "kv", caller("user"), "s-user"),
+        SecretRights {
+            list: true,
+            get: true,
+            properties: true,
+            versions: true,
+            ..NOTHING
+        }
+    );
+    // Reader: metadata only, never a value.
+    assert_eq!(
+        secret_rights(store, "kv", caller("reader"), "s-reader"),
+        SecretRights {
+            list: true,
+            properties: true,
+            versions: true,
+            ..NOTHING
+        }
+    );
+    // Secrets Officer and Key Vault Administrator: everything.
+    let all = SecretRights {
+        list: true,
+        get: true,
+        properties: true,
+        versions: true,
+        set: true,
+        update: true,
+        backup: true,
+        delete: true,
+    };
+    assert_eq!(
+        secret_rights(store, "kv", caller("officer"), "s-officer"),
+        all
+    );
+    assert_eq!(
+        secret_rights(store, "kv", caller("kv-admin"), "s-admin"),
+        all
+    );
+    // No role: nothing.
+    assert_eq!(
+        secret_rights(store, "kv", caller("nobody"), "s-none"),
+        NOTHING
+    );
+    // One secret's scope: that secret, not the others and not the list.
+    assert_eq!(
+        secret_rights(store, "kv", caller("scoped"), "s-mine"),
+        SecretRights {
+            get: true,
+            properties: true,
+            versions: true,
+            ..NOTHING
+        }
+    );
+    assert_eq!(
+        secret_rights(store, "kv", caller("scoped"), "s-other"),
+        NOTHING
+    );
+
+    // The deleted secrets: the officer recovers and purges; the reader sees, no more.
+    let officer = store.vault_as("kv", caller("officer")).unwrap();
+    let reader = store.vault_as("kv", caller("reader")).unwrap();
+    assert!(reader.get_deleted_secret("s-officer").is_ok());
+    assert!(reader.list_deleted_secrets(25, None).is_ok());
+    assert!(denied(reader.recover_deleted_secret("s-officer")));
+    assert!(denied(reader.purge_deleted_secret("s-officer")));
+    officer.recover_deleted_secret("s-officer").unwrap();
+    officer.delete_secret("s-officer").unwrap();
+    officer.purge_deleted_secret("s-officer").unwrap();
+
+    // Keys: the Secrets roles give none; Reader reads; Key Vault Administrator uses them.
+    let digest = HashAlg::Sha256.digest(b"m");
+    for (who, read, sign) in [
+        ("user", false, false),
+        ("officer", false, false),
+        ("reader", true, false),
+        ("kv-admin", true, true),
+    ] {
+        let v = store.vault_as("kv", caller(who)).unwrap();
+        assert_eq!(!denied(v.get_key("k", None)), read, "{who}: get key");
+        assert_eq!(!denied(v.list_keys(25, None)), read, "{who}: list keys");
+        let h = v.key("k", None).unwrap();
+        assert_eq!(
+            !denied(h.sign(SignatureAlgorithm::ES256, &digest)),
+            sign,
+            "{who}: sign"
+        );
+        // Role management stays with the admins, as Key Vault Administrator "cannot manage
+        // role assignments"; reading them comes with `Microsoft.Authorization/*/read`.
+        assert!(denied(v.create_role_assignment(
+            "/",
+            "x",
+            SECRETS_USER,
+            who
+        )));
+        assert_eq!(
+            !denied(v.list_role_assignments(None)),
+            who != "user",
+            "{who}: read role assignments"
+        );
+    }
+    // `--admin` principals may do everything with secrets too.
+    set_secret(&admin, "by-admin", "v", Tags::new());
+    assert_eq!(
+        admin
+            .get_secret("by-admin", None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "v"
+    );
+    admin.delete_secret("by-admin").unwrap();
+    admin.purge_deleted_secret("by-admin").unwrap();
+}
+
+#[test]
+fn the_default_vault_offers_both_families() {
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store
+        .create_vault(
+            DEFAULT_VAULT,
+            VaultOptions {
+                kind: VaultKind::ManagedHsm,
+                ..VaultOptions::default()
+            },
+        )
+        .unwrap();
+    let default = store.vault(DEFAULT_VAULT).unwrap();
+    set_secret(&default, "db", "v1", Tags::new());
+    ec(store, DEFAULT_VAULT, "k", Tags::new());
+    let defs = default.role_definitions().unwrap();
+    assert_eq!(defs.len(), BUILT_IN_ROLES.len());
+    assert!(defs.iter().any(|r| r.family == RoleFamily::KeyVault));
+    // A Managed HSM role at a secrets scope grants nothing there: refused.
+    let e = expect_err(
+        default.create_role_assignment("/secrets/db", "a1", CRYPTO_USER, "u"),
+        "BadParameter",
+    );
+    assert!(
+        e.to_string().contains("scope \"/secrets/db\" is invalid"),
+        "{e}"
+    );
+    default
+        .create_role_assignment("/secrets/db", "a1", SECRETS_USER, "u")
+        .unwrap();
+    default
+        .create_role_assignment("/keys/k", "a2", CRYPTO_USER, "u")
+        .unwrap();
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    let u = store.vault_as(DEFAULT_VAULT, caller("u")).unwrap();
+    assert_eq!(
+        u.get_secret("db", None).unwrap().value.unwrap().expose(),
+        "v1"
+    );
+    assert!(denied(u.set_secret(
+        "db",
+        value("v2"),
+        SecretOptions::default()
+    )));
+    let digest = HashAlg::Sha256.digest(b"m");
+    assert!(u
+        .key("k", None)
+        .unwrap()
+        .sign(SignatureAlgorithm::ES256, &digest)
+        .is_ok());
+    // `/keys` is HSM-wide for keys, but reaches no secret.
+    default
+        .create_role_assignment("/keys", "a3", SECRETS_OFFICER, "w")
+        .unwrap();
+    let w = store.vault_as(DEFAULT_VAULT, caller("w")).unwrap();
+    assert!(denied(w.get_secret("db", None)));
+}
+
+fn policy(
+    oid: &str,
+    tenant: Option<&str>,
+    keys: &[KeyPermission],
+    secrets: &[SecretPermission],
+) -> AccessPolicyEntry {
+    AccessPolicyEntry {
+        tenant_id: tenant.map(str::to_string),
+        object_id: oid.into(),
+        permissions: Permissions {
+            keys: keys.to_vec(),
+            secrets: secrets.to_vec(),
+            certificates: Vec::new(),
+        },
+    }
+}
+
+fn tenant_caller(oid: &str, tenant: &str) -> Caller {
+    Caller {
+        tenant_id: Some(tenant.into()),
+        ..caller(oid)
+    }
+}
+
+#[test]
+fn access_policy_vaults_follow_their_policies_and_ignore_role_assignments() {
+    use KeyPermission as K;
+    use SecretPermission as S;
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    let info = store
+        .create_vault_with_permission_model("ap", VaultOptions::default(), false)
+        .unwrap();
+    assert!(!info.enable_rbac_authorization);
+    let trusted = store.vault("ap").unwrap();
+    for name in ["db", "api-key", "spare"] {
+        set_secret(&trusted, name, "v1", Tags::new());
+    }
+    ec(store, "ap", "k", Tags::new());
+    // A role assignment in a vault that chose access policies is kept, and ignored.
+    trusted
+        .create_role_assignment("/", "ignored", SECRETS_OFFICER, "alice")
+        .unwrap();
+    store
+        .set_vault_access_policy(
+            "ap",
+            policy("bob", None, &[K::Get, K::Sign], &[S::Get, S::List]),
+        )
+        .unwrap();
+    store
+        .set_vault_access_policy("ap", policy("carol", Some("t-1"), &[], &[S::All]))
+        .unwrap();
+    store
+        .set_vault_access_policy("ap", policy("dave", None, &[K::List], &[S::List, S::Set]))
+        .unwrap();
+
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    assert_eq!(secret_rights(store, "ap", caller("alice"), "db"), NOTHING);
+    // get + list: read values and list, change nothing.
+    assert_eq!(
+        secret_rights(store, "ap", caller("bob"), "db"),
+        SecretRights {
+            list: true,
+            get: true,
+            properties: true,
+            versions: true,
+            ..NOTHING
+        }
+    );
+    // list + set: list and write, never read a value (set includes updates, as in Key Vault).
+    assert_eq!(
+        secret_rights(store, "ap", caller("dave"), "api-key"),
+        SecretRights {
+            list: true,
+            properties: true,
+            versions: true,
+            set: true,
+            update: true,
+            ..NOTHING
+        }
+    );
+    // A policy naming a tenant applies to tokens of that tenant only.
+    assert_eq!(
+        secret_rights(store, "ap", tenant_caller("carol", "t-2"), "spare"),
+        NOTHING
+    );
+    let carol = store.vault_as("ap", tenant_caller("CAROL", "T-1")).unwrap();
+    assert_eq!(
+        carol
+            .get_secret("spare", None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "v1"
+    );
+    carol.delete_secret("spare").unwrap();
+    carol.recover_deleted_secret("spare").unwrap();
+    assert!(
+        denied(carol.get_key("k", None)),
+        "secrets/all gives no key right"
+    );
+    // Keys: get + sign, not list, not create.
+    let bob = store.vault_as("ap", caller("bob")).unwrap();
+    let digest = HashAlg::Sha256.digest(b"m");
+    assert!(bob.get_key("k", None).is_ok());
+    assert!(bob
+        .key("k", None)
+        .unwrap()
+        .sign(SignatureAlgorithm::ES256, &digest)
+        .is_ok());
+    assert!(denied(bob.list_keys(25, None)));
+    assert!(denied(bob.create_key(
+        "k2",
+        KeyType::EcHsm,
+        KeySpec::Ec(CurveName::P256),
+        KeyOptions::default()
+    )));
+    let dave = store.vault_as("ap", caller("dave")).unwrap();
+    assert!(dave.list_keys(25, None).is_ok() && denied(dave.get_key("k", None)));
+    // Admins keep full access.
+    let admin = store.vault_as("ap", caller("admin")).unwrap();
+    assert_eq!(
+        admin
+            .get_secret("db", None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "v1"
+    );
+    // A changed policy applies to the next call.
+    store
+        .set_vault_access_policy("ap", policy("bob", None, &[], &[S::List]))
+        .unwrap();
+    assert!(denied(bob.get_secret("db", None)));
+    assert!(store
+        .delete_vault_access_policy("ap", "BOB")
+        .unwrap()
+        .is_some());
+    assert!(denied(bob.list_secrets(25, None)));
+
+    // Back to RBAC: the role assignment decides again, and the policies are ignored.
+    let info = store.set_rbac_authorization("ap", true).unwrap();
+    assert!(info.enable_rbac_authorization);
+    let alice = store.vault_as("ap", caller("alice")).unwrap();
+    assert_eq!(
+        alice
+            .get_secret("db", None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "v1"
+    );
+    assert!(denied(dave.list_secrets(25, None)));
+    assert_eq!(store.vault_access_policies("ap").unwrap().len(), 2, "kept");
+    // A vault that uses RBAC ignores a policy set on it.
+    store.create_vault("rbac", VaultOptions::default()).unwrap();
+    set_secret(&store.vault("rbac").unwrap(), "db", "v", Tags::new());
+    store
+        .set_vault_access_policy("rbac", policy("erin", None, &[], &[S::All]))
+        .unwrap();
+    assert!(denied(
+        store
+            .vault_as("rbac", caller("erin"))
+            .unwrap()
+            .get_secret("db", None)
+    ));
+    // With access control off, nothing is checked in either model.
+    store.set_rbac_authorization("ap", false).unwrap();
+    store.set_access_policy(AccessPolicy::default());
+    assert!(store
+        .vault_as("ap", caller("nobody"))
+        .unwrap()
+        .get_secret("db", None)
+        .is_ok());
+}
+
+#[test]
+fn access_policies_belong_to_vaults_of_kind_vault_and_persist() {
+    use KeyPermission as K;
+    use SecretPermission as S;
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store.create_vault("hsm", hsm(7, false)).unwrap();
+    for r in [
+        store.create_vault_with_permission_model("hsm2", hsm(7, false), false),
+        store.set_rbac_authorization("hsm", false),
+    ] {
+        let e = expect_err(r, "BadParameter");
+        assert!(e.to_string().contains("enableRbacAuthorization"), "{e}");
+    }
+    assert!(store.vault_info("hsm").unwrap().enable_rbac_authorization);
+    assert!(store.set_rbac_authorization("hsm", true).is_ok());
+    let e = expect_err(
+        store.set_vault_access_policy("hsm", policy("o", None, &[K::Get], &[])),
+        "BadParameter",
+    );
+    assert!(e.to_string().contains("kind vault"), "{e}");
+    expect_err(store.vault_access_policies("hsm"), "BadParameter");
+    expect_err(store.vault_access_policies("nosuch"), "VaultNotFound");
+
+    store
+        .create_vault_with_permission_model("kv", VaultOptions::default(), false)
+        .unwrap();
+    // Bad object IDs are refused with what is wrong.
+    for bad in ["", "has space", "a/b", &"x".repeat(129)] {
+        let e = expect_err(
+            store.set_vault_access_policy("kv", policy(bad, None, &[], &[])),
+            "BadParameter",
+        );
+        assert!(e.to_string().contains("objectId"), "{e}");
+    }
+    expect_err(
+        store.set_vault_access_policy("kv", policy("o", Some("t t"), &[], &[])),
+        "BadParameter",
+    );
+    // Stored each once, in Key Vault's order; replaced whole by the next set.
+    let stored = store
+        .set_vault_access_policy(
+            "kv",
+            policy("O-1", None, &[K::Sign, K::Get, K::Sign], &[S::List, S::Get]),
+        )
+        .unwrap();
+    assert_eq!(stored.permissions.keys, [K::Sign, K::Get]);
+    assert_eq!(stored.permissions.secrets, [S::Get, S::List]);
+    store
+        .set_vault_access_policy("kv", policy("o-2", Some("t"), &[], &[S::Get]))
+        .unwrap();
+    store
+        .set_vault_access_policy("kv", policy("o-1", None, &[], &[S::Set]))
+        .unwrap();
+    let all = store.vault_access_policies("kv").unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].permissions.secrets, [S::Set]);
+    assert!(all[0].permissions.keys.is_empty());
+    assert_eq!(
+        store
+            .vault_access_policy("kv", "O-2")
+            .unwrap()
+            .unwrap()
+            .tenant_id
+            .as_deref(),
+        Some("t")
+    );
+    assert!(store.vault_access_policy("kv", "o-3").unwrap().is_none());
+    assert!(store
+        .delete_vault_access_policy("kv", "o-3")
+        .unwrap()
+        .is_none());
+
+    // They survive a reopen, and so does the model; vaults of the old format read as RBAC.
+    let before = store.vault_access_policies("kv").unwrap();
+    let ts = ts.reopen(T0 + 10);
+    assert_eq!(ts.store.vault_access_policies("kv").unwrap(), before);
+    assert!(!ts.store.vault_info("kv").unwrap().enable_rbac_authorization);
+    assert!(
+        ts.store
+            .vault_info("hsm")
+            .unwrap()
+            .enable_rbac_authorization
+    );
+    // A deleted vault's policies cannot be changed; a recovered one has them back.
+    ts.store.delete_vault("kv").unwrap();
+    expect_err(
+        ts.store
+            .set_vault_access_policy("kv", policy("o-4", None, &[], &[])),
+        "VaultNotFound",
+    );
+    ts.store.recover_vault("kv").unwrap();
+    assert_eq!(ts.store.vault_access_policies("kv").unwrap(), before);
 }
 
 fn call<'a>(who: &'a Caller, op: &'a str, status: u16) -> CallRecord<'a> {
@@ -357,4 +967,435 @@ fn customer_data_across_vaults_with_purge_protection() {
         records[0].operation_name, "KeySign",
         "the record itself stays"
     );
+}
+
+#[test]
+fn customer_data_covers_secrets_by_tag_without_their_values() {
+    let ts = TempStore::at(T0);
+    let (store, clock) = (&ts.store, &ts.clock);
+    let kv_options = |purge_protection| VaultOptions {
+        retention_days: 7,
+        purge_protection,
+        ..VaultOptions::default()
+    };
+    store.create_vault("kv", kv_options(false)).unwrap();
+    store.create_vault("kvpp", kv_options(true)).unwrap();
+    store.create_vault("gone", kv_options(false)).unwrap();
+    store.create_vault("hsm", hsm(7, false)).unwrap();
+    let device: Tags = [("deviceId".to_string(), "dev-1".to_string())].into();
+    let other: Tags = [("deviceId".to_string(), "dev-2".to_string())].into();
+    let kv = store.vault("kv").unwrap();
+    // s1: its first version carries the device, its second does not.
+    set_secret(&kv, "s1", "value-of-s1-v1", device.clone());
+    set_secret(&kv, "s1", "value-of-s1-v2", other.clone());
+    set_secret(&kv, "s3", "value-of-s3", device.clone());
+    kv.delete_secret("s3").unwrap();
+    set_secret(&kv, "plain", "value-of-plain", other);
+    set_secret(
+        &store.vault("kvpp").unwrap(),
+        "s2",
+        "value-of-s2",
+        device.clone(),
+    );
+    set_secret(
+        &store.vault("gone").unwrap(),
+        "s4",
+        "value-of-s4",
+        device.clone(),
+    );
+    store.delete_vault("gone").unwrap();
+    ec(store, "hsm", "k1", device);
+
+    let subject = Subject::DeviceId("DEV-1".into());
+    let export = store.export_customer_data(&subject).unwrap();
+    let json = serde_json::to_string(&export).unwrap();
+    assert!(
+        !json.contains("value-of"),
+        "no secret value in an export: {json}"
+    );
+    let found = |deleted: bool| -> Vec<(String, String, usize)> {
+        let mut v: Vec<_> = export
+            .vaults
+            .iter()
+            .flat_map(|v| {
+                let list = if deleted {
+                    &v.deleted_secrets
+                } else {
+                    &v.secrets
+                };
+                list.iter()
+                    .map(move |s| (v.vault.clone(), s.name.clone(), s.versions.len()))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        found(false),
+        [
+            ("gone".to_string(), "s4".to_string(), 1),
+            ("kv".into(), "s1".into(), 1),
+            ("kvpp".into(), "s2".into(), 1)
+        ]
+    );
+    assert_eq!(found(true), [("kv".to_string(), "s3".to_string(), 1)]);
+    let kv_export = export.vaults.iter().find(|v| v.vault == "kv").unwrap();
+    let s1 = &kv_export.secrets[0];
+    assert_eq!(s1.versions[0].tags["deviceId"], "dev-1");
+    assert!(s1.versions[0].attributes.enabled);
+    assert!(kv_export.deleted_secrets[0].scheduled_purge_date.is_some());
+    assert!(export
+        .vaults
+        .iter()
+        .any(|v| v.vault == "gone" && v.vault_deleted));
+    assert_eq!(
+        export
+            .vaults
+            .iter()
+            .find(|v| v.vault == "hsm")
+            .unwrap()
+            .keys
+            .len(),
+        1,
+        "keys still count"
+    );
+    // A tag subject finds them too (the value as written).
+    let by_tag = store
+        .export_customer_data(&Subject::tag("deviceId=dev-1").unwrap())
+        .unwrap();
+    assert_eq!(
+        by_tag
+            .vaults
+            .iter()
+            .map(|v| v.secrets.len() + v.deleted_secrets.len())
+            .sum::<usize>(),
+        4
+    );
+
+    let report = store.delete_customer_data(&subject).unwrap();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(report.secrets_deleted.clone()), ["kv/s1", "kvpp/s2"]);
+    assert_eq!(sorted(report.secrets_purged.clone()), ["kv/s1", "kv/s3"]);
+    let mut waiting: Vec<(String, String, Option<u64>)> = report
+        .secrets_awaiting_purge
+        .iter()
+        .map(|w| (w.vault.clone(), w.name.clone(), w.scheduled_purge_date))
+        .collect();
+    waiting.sort();
+    assert_eq!(
+        waiting,
+        [
+            ("gone".to_string(), "s4".to_string(), Some(T0 + 7 * DAY)),
+            ("kvpp".into(), "s2".into(), Some(T0 + 7 * DAY))
+        ]
+    );
+    assert!(report
+        .secrets_awaiting_purge
+        .iter()
+        .any(|w| w.reason.contains("purge protection")));
+    assert!(report
+        .secrets_awaiting_purge
+        .iter()
+        .any(|w| w.reason.contains("soft-deleted")));
+    assert_eq!(report.keys_purged, ["hsm/k1"]);
+    // What was not about the subject stays; what was is gone for good.
+    assert_eq!(
+        kv.get_secret("plain", None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "value-of-plain"
+    );
+    expect_err(kv.get_deleted_secret("s1"), "DeletedSecretNotFound");
+    let kvpp = store.vault("kvpp").unwrap();
+    assert!(
+        kvpp.get_deleted_secret("s2").is_ok(),
+        "purge-protected: waits"
+    );
+    clock.advance(7 * DAY);
+    assert!(
+        store
+            .export_customer_data(&subject)
+            .unwrap()
+            .vaults
+            .is_empty(),
+        "purged at their dates, with the soft-deleted vault"
+    );
+}
+
+#[test]
+fn customer_data_covers_role_assignments_and_access_policies() {
+    use SecretPermission as S;
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store.create_vault("kv", VaultOptions::default()).unwrap();
+    store
+        .create_vault_with_permission_model("ap", VaultOptions::default(), false)
+        .unwrap();
+    store
+        .create_vault_with_permission_model("gone", VaultOptions::default(), false)
+        .unwrap();
+    store
+        .vault("kv")
+        .unwrap()
+        .create_role_assignment("/secrets/db", "r1", SECRETS_USER, "OID-1")
+        .unwrap();
+    store
+        .vault("gone")
+        .unwrap()
+        .create_role_assignment("/", "r2", KV_READER, "oid-1")
+        .unwrap();
+    for (vault, oid) in [("ap", "oid-1"), ("ap", "bystander"), ("gone", "oid-1")] {
+        store
+            .set_vault_access_policy(vault, policy(oid, None, &[], &[S::Get]))
+            .unwrap();
+    }
+    store.delete_vault("gone").unwrap();
+
+    let subject = Subject::Principal("oid-1".into());
+    let export = store.export_customer_data(&subject).unwrap();
+    let by_vault = |name: &str| export.vaults.iter().find(|v| v.vault == name).unwrap();
+    assert_eq!(by_vault("kv").role_assignments[0].name, "r1");
+    assert_eq!(by_vault("gone").role_assignments[0].name, "r2");
+    assert_eq!(by_vault("ap").access_policies.len(), 1);
+    assert_eq!(by_vault("ap").access_policies[0].object_id, "oid-1");
+    assert_eq!(
+        by_vault("ap").access_policies[0].permissions.secrets,
+        [S::Get]
+    );
+    assert_eq!(by_vault("gone").access_policies.len(), 1);
+    let json = serde_json::to_value(&export).unwrap();
+    assert!(json["vaults"][0].get("accessPolicies").is_some());
+
+    let report = store.delete_customer_data(&subject).unwrap();
+    let mut removed = report.role_assignments_removed.clone();
+    removed.sort();
+    assert_eq!(removed, ["gone/r2", "kv/r1"]);
+    let mut removed = report.access_policies_removed.clone();
+    removed.sort();
+    assert_eq!(removed, ["ap/oid-1", "gone/oid-1"]);
+    assert!(store
+        .export_customer_data(&subject)
+        .unwrap()
+        .vaults
+        .is_empty());
+    let left = store.vault_access_policies("ap").unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].object_id, "bystander");
+    // Removed from the soft-deleted vault too: a recovered vault does not bring them back.
+    store.recover_vault("gone").unwrap();
+    assert!(store.vault_access_policies("gone").unwrap().is_empty());
+    assert!(store
+        .vault("gone")
+        .unwrap()
+        .list_role_assignments(None)
+        .unwrap()
+        .is_empty());
+}
+
+/// Sends a request through the REST router as the caller `oid`.
+fn send(
+    api: &Api,
+    method: &str,
+    host: &str,
+    path: &str,
+    oid: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = localhsm::server::auth::mint_token(oid, None, None, now);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .unwrap();
+    let r = api.send(req);
+    (r.status, r.json)
+}
+
+#[test]
+fn access_policies_through_the_management_api_and_the_data_plane() {
+    let api = Api::new();
+    let admin = "admin";
+    let mgmt = |method: &str, path: &str, body: Option<Value>| {
+        send(
+            &api,
+            method,
+            "localhost",
+            &format!("/management/{path}"),
+            admin,
+            body,
+        )
+    };
+    let (status, created) = mgmt(
+        "POST",
+        "vaults",
+        Some(json!({"name": "ap", "kind": "vault", "enableRbacAuthorization": false})),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["enableRbacAuthorization"], false);
+    assert_eq!(
+        mgmt("GET", "vaults/ap", None).1["enableRbacAuthorization"],
+        false
+    );
+    assert_eq!(
+        mgmt("GET", "vaults/default", None).1["enableRbacAuthorization"],
+        true
+    );
+    let (status, e) = mgmt(
+        "PATCH",
+        "vaults/default",
+        Some(json!({"enableRbacAuthorization": false})),
+    );
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("BadParameter")),
+        "{e}"
+    );
+    let (status, e) = mgmt(
+        "POST",
+        "vaults",
+        Some(json!({"name": "hsm2", "kind": "managedhsm", "enableRbacAuthorization": false})),
+    );
+    assert_eq!(status, 400, "{e}");
+
+    // Set, read, list, replace, delete.
+    let (status, p) = mgmt(
+        "PUT",
+        "vaults/ap/accesspolicies/bob",
+        Some(json!({"permissions": {"secrets": ["Get", "LIST", "get"], "keys": ["wrapkey"]}})),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        p,
+        json!({"objectId": "bob", "permissions": {
+            "keys": ["wrapKey"], "secrets": ["get", "list"], "certificates": []}})
+    );
+    assert_eq!(mgmt("GET", "vaults/ap/accesspolicies/BOB", None).1, p);
+    mgmt(
+        "PUT",
+        "vaults/ap/accesspolicies/carol",
+        Some(json!({"objectId": "carol", "tenantId": "t-1", "permissions": {"secrets": ["all"]}})),
+    );
+    let (_, list) = mgmt("GET", "vaults/ap/accesspolicies", None);
+    assert_eq!(list["value"].as_array().unwrap().len(), 2);
+    assert_eq!(list["value"][1]["tenantId"], "t-1");
+    for (body, says) in [
+        (
+            json!({"permissions": {"secrets": ["write"]}}),
+            "secret permission \"write\"",
+        ),
+        (
+            json!({"objectId": "eve", "permissions": {}}),
+            "not the object ID",
+        ),
+        (json!({"permissions": {"storage": ["get"]}}), "storage"),
+        (json!({}), "permissions"),
+    ] {
+        let (status, e) = mgmt("PUT", "vaults/ap/accesspolicies/bob", Some(body));
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some("BadParameter")),
+            "{e}"
+        );
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(says),
+            "{e}"
+        );
+    }
+    let (status, e) = mgmt(
+        "PUT",
+        "vaults/ap/accesspolicies/a%20b",
+        Some(json!({"permissions": {}})),
+    );
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = mgmt("GET", "vaults/ap/accesspolicies/nobody", None);
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("AccessPolicyNotFound")),
+        "{e}"
+    );
+    let (status, e) = mgmt(
+        "PUT",
+        "vaults/default/accesspolicies/bob",
+        Some(json!({"permissions": {}})),
+    );
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("BadParameter")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kind vault"),
+        "{e}"
+    );
+    let (status, e) = mgmt("GET", "vaults/nosuch/accesspolicies", None);
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("VaultNotFound")),
+        "{e}"
+    );
+    assert_eq!(
+        mgmt("DELETE", "vaults/ap/accesspolicies/carol", None).0,
+        200
+    );
+    assert_eq!(
+        mgmt("DELETE", "vaults/ap/accesspolicies/carol", None).0,
+        404
+    );
+
+    // The data plane, enforced: bob's policy decides.
+    set_secret(&api.store.vault("ap").unwrap(), "db", "s3cret", Tags::new());
+    api.store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec![admin.into()],
+    });
+    let at = |method: &str, path: &str, oid: &str, body: Option<Value>| {
+        send(&api, method, "ap.localhost", &support::kv(path), oid, body)
+    };
+    let (status, got) = at("GET", "/secrets/db", "bob", None);
+    assert_eq!(
+        (status, got["value"].as_str()),
+        (200, Some("s3cret")),
+        "{got}"
+    );
+    assert_eq!(at("GET", "/secrets", "bob", None).0, 200);
+    for (method, path, body) in [
+        ("PUT", "/secrets/db", Some(json!({"value": "new"}))),
+        ("DELETE", "/secrets/db", None),
+        ("POST", "/secrets/db/backup", None),
+    ] {
+        let (status, e) = at(method, path, "bob", body);
+        assert_eq!(status, 403, "{method} {path}: {e}");
+        assert_eq!(e["error"]["code"], "Forbidden");
+        assert_eq!(e["error"]["innererror"]["code"], "AccessDenied");
+    }
+    assert_eq!(at("GET", "/secrets/db", "mallory", None).0, 403);
+    assert_eq!(
+        at("PUT", "/secrets/db", admin, Some(json!({"value": "v2"}))).0,
+        200
+    );
+    // Only admins reach the management API.
+    let (status, _) = send(
+        &api,
+        "GET",
+        "localhost",
+        "/management/vaults/ap/accesspolicies",
+        "bob",
+        None,
+    );
+    assert_eq!(status, 403);
 }

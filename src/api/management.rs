@@ -1,5 +1,7 @@
-//! The management API's bodies (`/management/...`): vaults, access logs, customer-data
-//! requests and the dev-mode clock. Not part of Key Vault; localhsm's own.
+//! The management API's bodies (`/management/...`): vaults (with Key Vault's permission
+//! model, `enableRbacAuthorization`), vault access policies, access logs, customer-data
+//! requests and the dev-mode clock. Not part of Key Vault; localhsm's own, with Azure's
+//! names where Azure has them (`AccessPolicyEntry`'s `objectId`, `tenantId`, `permissions`).
 //!
 //! Layer: faces, shared (see [`crate::api`]). May import `model`, `audit`,
 //! `customer_data` and `error`. Invariant: requests refuse unknown fields, so a misspelt
@@ -11,6 +13,7 @@ use crate::audit::LogQuery;
 use crate::clock::UnixTime;
 use crate::customer_data::Subject;
 use crate::error::{Error, Result};
+use crate::model::access::{AccessPolicyEntry, Permissions};
 use crate::model::{VaultInfo, VaultKind};
 
 /// A vault as the management API shows it.
@@ -55,6 +58,9 @@ pub struct CreateVaultRequest {
     pub retention_days: Option<u32>,
     /// Purge protection (default false).
     pub purge_protection: Option<bool>,
+    /// Key Vault's permission model (default true: role assignments decide); false lets
+    /// the vault's access policies decide (kind `vault` only).
+    pub enable_rbac_authorization: Option<bool>,
 }
 
 /// Body of `PATCH /management/vaults/{name}`.
@@ -67,6 +73,68 @@ pub struct UpdateVaultRequest {
     pub access_log: Option<bool>,
     /// Access-log retention in days (1 to 365).
     pub log_retention_days: Option<u32>,
+    /// Switch the permission model: true, role assignments; false, access policies (kind
+    /// `vault` only).
+    pub enable_rbac_authorization: Option<bool>,
+}
+
+/// The `permissions` of an access-policy request: Key Vault's permission names per object
+/// family (case-insensitive; `all` for every one).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsRequest {
+    /// On keys: `get`, `list`, `update`, `create`, `import`, `delete`, `recover`, `backup`,
+    /// `restore`, `decrypt`, `encrypt`, `unwrapKey`, `wrapKey`, `verify`, `sign`, `purge`,
+    /// `release`, `rotate`, `getrotationpolicy`, `setrotationpolicy`.
+    pub keys: Option<Vec<String>>,
+    /// On secrets: `get`, `list`, `set`, `delete`, `recover`, `backup`, `restore`, `purge`.
+    pub secrets: Option<Vec<String>>,
+    /// On certificates (kept; certificates are not served yet).
+    pub certificates: Option<Vec<String>>,
+}
+
+/// Body of `PUT /management/vaults/{vault}/accesspolicies/{object-id}`: the principal's
+/// whole policy (it replaces any the principal had).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetAccessPolicyRequest {
+    /// The principal's object ID; when given, the same as the path's.
+    pub object_id: Option<String>,
+    /// The principal's tenant; when given, only tokens of that tenant match.
+    pub tenant_id: Option<String>,
+    /// What the principal may do.
+    pub permissions: PermissionsRequest,
+}
+
+impl SetAccessPolicyRequest {
+    /// The entry for the principal `object_id` (the path's), with its permissions read.
+    pub fn entry(self, object_id: &str) -> Result<AccessPolicyEntry> {
+        if let Some(body) = &self.object_id {
+            if !body.eq_ignore_ascii_case(object_id) {
+                return Err(Error::bad_parameter(format!(
+                    "objectId {body:?} in the body is not the object ID of the path \
+                     ({object_id:?})"
+                )));
+            }
+        }
+        fn read<P: std::str::FromStr<Err = Error>>(names: Option<Vec<String>>) -> Result<Vec<P>> {
+            names
+                .unwrap_or_default()
+                .iter()
+                .map(|n| n.parse())
+                .collect()
+        }
+        let p = self.permissions;
+        Ok(AccessPolicyEntry {
+            tenant_id: self.tenant_id,
+            object_id: object_id.to_string(),
+            permissions: Permissions {
+                keys: read(p.keys)?,
+                secrets: read(p.secrets)?,
+                certificates: read(p.certificates)?,
+            },
+        })
+    }
 }
 
 /// Body of `POST /management/customer-data/export|delete`: exactly one subject.
@@ -122,6 +190,9 @@ pub struct TimeShiftResult {
     pub offset_seconds: i64,
     /// Keys the shift purged, as `vault/name`.
     pub purged_keys: Vec<String>,
+    /// Secrets the shift purged, as `vault/name`.
+    #[serde(default)]
+    pub purged_secrets: Vec<String>,
     /// Vaults the shift purged.
     pub purged_vaults: Vec<String>,
 }
@@ -190,6 +261,38 @@ mod tests {
             e.to_string(),
             Error::bad_parameter("limit must be a number").to_string()
         );
+    }
+
+    #[test]
+    fn access_policy_requests_read_key_vaults_permission_names() {
+        let req: SetAccessPolicyRequest = serde_json::from_str(
+            r#"{"objectId":"OID-1","permissions":{"secrets":["Get","list"],"keys":["wrapkey"]}}"#,
+        )
+        .unwrap();
+        let e = req.entry("oid-1").unwrap();
+        assert_eq!(e.object_id, "oid-1");
+        assert_eq!(
+            serde_json::to_value(&e.permissions).unwrap(),
+            serde_json::json!({"keys": ["wrapKey"], "secrets": ["get", "list"], "certificates": []})
+        );
+        let other: SetAccessPolicyRequest =
+            serde_json::from_str(r#"{"objectId":"a","permissions":{}}"#).unwrap();
+        assert!(other
+            .entry("b")
+            .unwrap_err()
+            .to_string()
+            .contains("not the object ID"));
+        let bad: SetAccessPolicyRequest =
+            serde_json::from_str(r#"{"permissions":{"secrets":["write"]}}"#).unwrap();
+        assert!(bad
+            .entry("a")
+            .unwrap_err()
+            .to_string()
+            .contains("secret permission \"write\""));
+        assert!(serde_json::from_str::<SetAccessPolicyRequest>(
+            r#"{"permissions":{"storage":["get"]}}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Managed HSM local RBAC bodies: role assignments and role definitions as
+//! Local RBAC bodies: role assignments and role definitions as
 //! `KeyVaultAccessControlClient` sends and reads them, and the `$filter` of assignment
-//! listings.
+//! listings. Role definitions show the permissions Azure publishes (Key Vault's roles with
+//! their control-plane actions and wildcard data actions).
 //!
 //! Layer: faces, shared (see [`crate::api`]). May import `rbac` and `error`. Invariant:
 //! ids are the paths the route table serves (`{scope}/providers/Microsoft.Authorization/
@@ -72,7 +73,7 @@ pub struct RoleDefinitionProperties {
     pub role_name: String,
     /// What it is for.
     pub description: String,
-    /// `AKVBuiltInRole`.
+    /// `AKVBuiltInRole` (Managed HSM's roles) or `BuiltInRole` (Key Vault's).
     #[serde(rename = "type")]
     pub kind: String,
     /// What it allows.
@@ -119,9 +120,14 @@ impl From<&RoleDefinition> for RoleDefinitionWire {
             properties: RoleDefinitionProperties {
                 role_name: r.name.into(),
                 description: r.description.into(),
-                kind: "AKVBuiltInRole".into(),
+                kind: r.family.role_type().into(),
                 permissions: vec![Permission {
-                    data_actions: r.data_actions.iter().map(|a| a.as_str().into()).collect(),
+                    actions: r.published_actions().into_iter().map(Into::into).collect(),
+                    data_actions: r
+                        .published_data_actions()
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
                     ..Permission::default()
                 }],
                 assignable_scopes: vec!["/".into()],
@@ -207,6 +213,39 @@ mod tests {
             assert_eq!(RoleAssignmentFilter::parse(text.as_deref()).unwrap(), f);
         }
         assert!(RoleAssignmentFilter::parse(Some("atScope() or x")).is_err());
+    }
+
+    #[test]
+    fn definitions_show_what_azure_publishes() {
+        let wire = |id: &str| {
+            serde_json::to_value(RoleDefinitionWire::from(
+                crate::rbac::role_definition(id).unwrap(),
+            ))
+            .unwrap()
+        };
+        let officer = wire("b86a8fe4-44ce-4948-aee5-eccb2c155cd7");
+        assert_eq!(
+            officer["properties"]["roleName"],
+            "Key Vault Secrets Officer"
+        );
+        assert_eq!(officer["properties"]["type"], "BuiltInRole");
+        let p = &officer["properties"]["permissions"][0];
+        assert_eq!(
+            p["dataActions"],
+            serde_json::json!(["Microsoft.KeyVault/vaults/secrets/*"])
+        );
+        assert_eq!(p["actions"][0], "Microsoft.Authorization/*/read");
+        assert_eq!(p["notDataActions"], serde_json::json!([]));
+        let user = wire("21dbd100-6940-42c2-9190-5d6cb909625b");
+        assert_eq!(user["properties"]["type"], "AKVBuiltInRole");
+        assert_eq!(
+            user["properties"]["permissions"][0]["actions"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            user["id"],
+            format!("{DEFINITION_PREFIX}21dbd100-6940-42c2-9190-5d6cb909625b")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `localhsm role`, `log` and `customer-data`: access control, access logs and
-//! customer-data requests, through the same REST client as every other command.
+//! `localhsm role`, `log` and `customer-data`: access control (role assignments of Managed
+//! HSM's and Key Vault's built-in roles), access logs and customer-data requests, through
+//! the same REST client as every other command.
 //!
 //! Layer: faces (CLI). May import `api` (route table, bodies), `rbac` (the built-in roles)
 //! and `cli::{args, client, dates, error, output}`; nothing imports it but
@@ -18,24 +19,33 @@ use crate::clock::parse_time;
 use crate::rbac::BUILT_IN_ROLES;
 use serde_json::json;
 
-/// A built-in role by id, full name or short name (`Crypto User`), case-insensitively.
+/// A built-in role by id, full name or short name (`Crypto User`, `Secrets User`),
+/// case-insensitively. A short name two families share (`Administrator`) must be given in
+/// full.
 fn role_id(role: &str) -> Result<&'static str, CliError> {
     let wanted = role.trim().to_ascii_lowercase().replace(['-', '_'], " ");
-    BUILT_IN_ROLES
+    let found: Vec<&'static str> = BUILT_IN_ROLES
         .iter()
-        .find(|r| {
+        .filter(|r| {
             let name = r.name.to_ascii_lowercase();
-            r.id.eq_ignore_ascii_case(role.trim())
-                || name == wanted
-                || name.strip_prefix("managed hsm ") == Some(wanted.as_str())
+            let short = ["managed hsm ", "key vault "]
+                .iter()
+                .find_map(|family| name.strip_prefix(family));
+            r.id.eq_ignore_ascii_case(role.trim()) || name == wanted || short == Some(&wanted)
         })
         .map(|r| r.id)
-        .ok_or_else(|| {
-            CliError::new(
-                format!("{role:?} is not a built-in role"),
-                "`localhsm role definitions` lists them (use the name, e.g. \"Crypto User\", or the id)",
-            )
-        })
+        .collect();
+    match found.as_slice() {
+        [id] => Ok(id),
+        [] => Err(CliError::new(
+            format!("{role:?} is not a built-in role"),
+            "`localhsm role definitions` lists them (use the name, e.g. \"Crypto User\" or \"Secrets User\", or the id)",
+        )),
+        _ => Err(CliError::new(
+            format!("{role:?} names more than one built-in role"),
+            "give the full name, e.g. \"Managed HSM Administrator\" or \"Key Vault Administrator\"",
+        )),
+    }
 }
 
 fn new_assignment_name() -> Result<String, CliError> {
@@ -187,6 +197,15 @@ mod tests {
             role_id("crypto-auditor").unwrap(),
             "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
         );
+        assert_eq!(
+            role_id("secrets user").unwrap(),
+            "4633458b-17de-408a-b874-0445c86b69e6"
+        );
+        assert_eq!(
+            role_id("Key Vault Administrator").unwrap(),
+            "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+        );
+        assert!(role_id("Administrator").is_err(), "two families share it");
         assert!(role_id("Owner").is_err());
     }
 }

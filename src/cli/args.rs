@@ -107,7 +107,9 @@ pub enum Command {
     /// catches up; do not use it on data you care about.
     #[command(after_help = "Example:\n  localhsm time-shift 7776000   # 90 days")]
     TimeShift(TimeShiftArgs),
-    /// Managed HSM role assignments and role definitions (local RBAC).
+    /// Role assignments and role definitions (local RBAC): Managed HSM's roles in managedhsm
+    /// vaults, Key Vault's (Secrets User, Secrets Officer, Reader, Administrator) in vaults
+    /// that hold secrets.
     #[command(
         subcommand,
         after_help = "Example:\n  localhsm role assign --role \"Crypto User\" --principal 11111111-2222-3333-4444-555555555555 --scope /keys/signer"
@@ -133,6 +135,21 @@ pub enum Command {
         after_help = "Example:\n  localhsm customer-data export --device-id sensor-42"
     )]
     CustomerData(CustomerDataCommand),
+    /// Key Vault access policies: who may do what in a vault of kind vault.
+    ///
+    /// A vault of kind vault uses one of Key Vault's two permission models. With RBAC (the
+    /// default) role assignments decide (`localhsm role`). With access policies (`vault
+    /// create NAME --enable-rbac-authorization false`, or `vault update`) each principal's
+    /// policy decides and role assignments are ignored. Either way nothing is checked unless
+    /// the server runs with `serve --enforce-rbac`, and its `--admin` principals may do
+    /// everything. The vault is the one given by --vault.
+    #[command(
+        subcommand,
+        name = "access-policy",
+        after_help = "Example:\n  localhsm vault create app --enable-rbac-authorization false\n  \
+                      localhsm --vault app access-policy set --object-id 11111111-2222-3333-4444-555555555555 --secret-permissions get,list"
+    )]
+    AccessPolicy(AccessPolicyCommand),
 }
 
 /// `localhsm role ...`.
@@ -141,7 +158,8 @@ pub enum RoleCommand {
     /// List role assignments (in the vault given by --vault).
     #[command(after_help = "Example:\n  localhsm role list --scope /keys/signer")]
     List {
-        /// Only assignments at exactly this scope: /, /keys or /keys/NAME.
+        /// Only assignments that apply at this scope: /, /keys, /keys/NAME, /secrets or
+        /// /secrets/NAME.
         #[arg(long)]
         scope: Option<String>,
     },
@@ -150,13 +168,15 @@ pub enum RoleCommand {
         after_help = "Example:\n  localhsm role assign --role \"Crypto User\" --principal 11111111-2222-3333-4444-555555555555 --scope /keys/signer"
     )]
     Assign {
-        /// The role: a built-in role's name (\"Crypto User\", \"Managed HSM Crypto Officer\") or id.
+        /// The role: a built-in role's name (\"Crypto User\", \"Managed HSM Crypto Officer\",
+        /// \"Secrets User\") or id.
         #[arg(long)]
         role: String,
         /// The principal's object ID.
         #[arg(long)]
         principal: String,
-        /// Where the role applies: / or /keys (the whole vault) or /keys/NAME (one key).
+        /// Where the role applies: / (the whole vault), /keys (every key), /keys/NAME (one
+        /// key), /secrets (every secret) or /secrets/NAME (one secret).
         #[arg(long, default_value = "/")]
         scope: String,
         /// The assignment's name (a GUID) [default: a new one].
@@ -171,9 +191,69 @@ pub enum RoleCommand {
         /// The assignment's name.
         name: String,
     },
-    /// List the role definitions (Managed HSM's built-in roles) and what they allow.
+    /// List the role definitions this vault offers and what they allow.
     #[command(after_help = "Example:\n  localhsm role definitions --output json")]
     Definitions,
+}
+
+/// `localhsm access-policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccessPolicyCommand {
+    /// Give a principal (object ID) its permissions in the vault, replacing any it had.
+    #[command(after_help = concat!(
+        "Permissions are Key Vault's names, comma- or space-separated, any case:\n  ",
+        "Keys:         get, list, update, create, import, delete, recover, backup, restore,\n",
+        "                decrypt, encrypt, unwrapKey, wrapKey, verify, sign, purge, release,\n",
+        "                rotate, getrotationpolicy, setrotationpolicy, all\n  ",
+        "Secrets:      get, list, set, delete, recover, backup, restore, purge, all\n  ",
+        "Certificates: get, list, delete, create, import, update, managecontacts, getissuers,\n",
+        "                listissuers, setissuers, deleteissuers, manageissuers, recover, purge,\n",
+        "                backup, restore, all (kept for when certificates are served)\n\n",
+        "`get` reads one object (a secret's value, a key's public part); `list` lists them\n",
+        "(and a secret's versions; a key's versions need `get`); updating a secret's\n",
+        "attributes needs `set`, as in Key Vault.\n\n",
+        "Example:\n  localhsm --vault app access-policy set --object-id 11111111-2222-3333-4444-555555555555 \\\n",
+        "      --secret-permissions get,list --key-permissions get,sign"
+    ))]
+    Set {
+        /// The principal's object ID (the `oid` of its tokens).
+        #[arg(long, value_name = "OBJECT_ID")]
+        object_id: String,
+        /// The principal's tenant ID; when given, only tokens of that tenant (`tid`) match.
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant_id: Option<String>,
+        /// Permissions on keys (get, list, sign, wrapKey, ..., or all).
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',', num_args = 1..)]
+        key_permissions: Vec<String>,
+        /// Permissions on secrets (get, list, set, delete, recover, backup, restore, purge,
+        /// or all).
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',', num_args = 1..)]
+        secret_permissions: Vec<String>,
+        /// Permissions on certificates (stored; certificates are not served yet).
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',', num_args = 1..)]
+        certificate_permissions: Vec<String>,
+    },
+    /// Show a principal's access policy.
+    #[command(
+        after_help = "Example:\n  localhsm --vault app access-policy get --object-id 11111111-2222-3333-4444-555555555555"
+    )]
+    Get {
+        /// The principal's object ID.
+        #[arg(long, value_name = "OBJECT_ID")]
+        object_id: String,
+    },
+    /// List the vault's access policies.
+    #[command(after_help = "Example:\n  localhsm --vault app access-policy list --output json")]
+    List,
+    /// Remove a principal's access policy (it may then do nothing in the vault).
+    #[command(
+        after_help = "Example:\n  localhsm --vault app access-policy delete --object-id 11111111-2222-3333-4444-555555555555"
+    )]
+    Delete {
+        /// The principal's object ID.
+        #[arg(long, value_name = "OBJECT_ID")]
+        object_id: String,
+    },
 }
 
 /// `localhsm log ...`.
@@ -248,12 +328,14 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Enforce Managed HSM local RBAC in every vault: each call needs a role assignment
-    /// granting its data action to the caller (the token's `oid`).
+    /// Enforce access control in every vault: each call needs a role assignment granting
+    /// its data action to the caller (the token's `oid`), or, in a vault that chose access
+    /// policies, a policy permitting it.
     #[arg(long, requires = "admin")]
     pub enforce_rbac: bool,
-    /// An object ID that holds Administrator, Crypto Officer and Crypto User at `/` in every
-    /// vault, and may use the management API (repeatable).
+    /// An object ID that holds Managed HSM Administrator, Crypto Officer and Crypto User and
+    /// Key Vault Administrator at `/` in every vault, and may use the management API
+    /// (repeatable).
     #[arg(long, value_name = "OBJECT_ID")]
     pub admin: Vec<String>,
 }
@@ -299,6 +381,10 @@ pub enum VaultCommand {
         /// Cannot be turned off.
         #[arg(long)]
         purge_protection: bool,
+        /// Permission model: true (the default), role assignments decide (`localhsm role`);
+        /// false, the vault's access policies do (`localhsm access-policy`; kind vault only).
+        #[arg(long, value_name = "true|false")]
+        enable_rbac_authorization: Option<bool>,
     },
     /// List vaults (with --deleted: soft-deleted vaults).
     #[command(after_help = "Example:\n  localhsm vault list --deleted")]
@@ -323,7 +409,7 @@ pub enum VaultCommand {
     #[command(
         after_help = "Example:\n  localhsm vault update dev --purge-protection\n  localhsm vault update dev --access-log on --log-retention-days 30"
     )]
-    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["purge_protection", "access_log", "log_retention_days"])))]
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["purge_protection", "access_log", "log_retention_days", "enable_rbac_authorization"])))]
     Update {
         /// Vault name.
         name: String,
@@ -336,6 +422,10 @@ pub enum VaultCommand {
         /// How long access-log records are kept, 1 to 365 days.
         #[arg(long, value_name = "N")]
         log_retention_days: Option<u32>,
+        /// Switch the permission model: true, role assignments; false, access policies
+        /// (kind vault only). Both are kept; only which one decides changes.
+        #[arg(long, value_name = "true|false")]
+        enable_rbac_authorization: Option<bool>,
     },
     /// Soft-delete a vault; it can be recovered until its scheduled purge date.
     #[command(after_help = "Example:\n  localhsm vault delete dev")]

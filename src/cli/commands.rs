@@ -30,12 +30,14 @@ pub fn vault(c: &Client, p: &Printer, cmd: VaultCommand) -> Result<Status, CliEr
             kind,
             retention_days,
             purge_protection,
+            enable_rbac_authorization,
         } => {
             let body = CreateVaultRequest {
                 name,
                 kind: Some(kind),
                 retention_days,
                 purge_protection: purge_protection.then_some(true),
+                enable_rbac_authorization,
             };
             (Shape::Vault, c.call_with(Op::VaultCreate, &[], &body)?)
         }
@@ -56,11 +58,13 @@ pub fn vault(c: &Client, p: &Printer, cmd: VaultCommand) -> Result<Status, CliEr
             purge_protection,
             access_log,
             log_retention_days,
+            enable_rbac_authorization,
         } => {
             let body = UpdateVaultRequest {
                 purge_protection: purge_protection.then_some(true),
                 access_log: access_log.map(|on| on == "on"),
                 log_retention_days,
+                enable_rbac_authorization,
             };
             (Shape::Vault, c.call_with(Op::VaultUpdate, &[&name], &body)?)
         }

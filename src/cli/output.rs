@@ -47,6 +47,8 @@ pub enum Shape {
     AccessLog,
     /// The report of a customer-data deletion.
     CustomerDataDeletion,
+    /// `{"value": [access policies]}` of a vault.
+    AccessPolicies,
     /// A secret bundle (or deleted secret bundle); its value shows only if the command kept
     /// it in (`secret set --show-value`).
     Secret,
@@ -124,38 +126,46 @@ fn table(shape: Shape, v: &Value) -> String {
         Shape::RoleAssignments => list(v, "role assignments", &[&ROLE_ASSIGNMENT_COLUMNS]),
         Shape::RoleDefinitions => list(v, "role definitions", &[&ROLE_DEFINITION_COLUMNS]),
         Shape::AccessLog => list(v, "access-log records", &[&ACCESS_LOG_COLUMNS]),
+        Shape::AccessPolicies => list(v, "access policies", &[&ACCESS_POLICY_COLUMNS]),
         Shape::CustomerDataDeletion => {
-            let awaiting: Vec<String> = v
-                .get("keysAwaitingPurge")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|k| {
-                    format!(
-                        "{}/{} (purged at {}: {})",
-                        text(k.get("vault")),
-                        text(k.get("name")),
-                        date(k.get("scheduledPurgeDate")),
-                        text(k.get("reason"))
-                    )
-                })
-                .collect();
+            let awaiting = |field: &str| -> String {
+                let items: Vec<String> = v
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        format!(
+                            "{}/{} (purged at {}: {})",
+                            text(k.get("vault")),
+                            text(k.get("name")),
+                            date(k.get("scheduledPurgeDate")),
+                            text(k.get("reason"))
+                        )
+                    })
+                    .collect();
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    items.join("; ")
+                }
+            };
             fields(&[
                 ("subject", text(v.get("subject"))),
                 (
                     "role assignments removed",
                     names(v.get("roleAssignmentsRemoved")),
                 ),
+                (
+                    "access policies removed",
+                    names(v.get("accessPoliciesRemoved")),
+                ),
                 ("keys soft-deleted", names(v.get("keysDeleted"))),
                 ("keys purged", names(v.get("keysPurged"))),
-                (
-                    "keys awaiting purge",
-                    if awaiting.is_empty() {
-                        "none".into()
-                    } else {
-                        awaiting.join("; ")
-                    },
-                ),
+                ("keys awaiting purge", awaiting("keysAwaitingPurge")),
+                ("secrets soft-deleted", names(v.get("secretsDeleted"))),
+                ("secrets purged", names(v.get("secretsPurged"))),
+                ("secrets awaiting purge", awaiting("secretsAwaitingPurge")),
                 (
                     "access-log records redacted",
                     text(v.get("accessLogRecordsRedacted")),
@@ -166,6 +176,7 @@ fn table(shape: Shape, v: &Value) -> String {
             ("now", date(v.get("now"))),
             ("offset seconds", text(v.get("offsetSeconds"))),
             ("purged keys", names(v.get("purgedKeys"))),
+            ("purged secrets", names(v.get("purgedSecrets"))),
             ("purged vaults", names(v.get("purgedVaults"))),
         ]),
     }
@@ -348,6 +359,19 @@ const ROLE_DEFINITION_COLUMNS: [Column; 3] = [
     }),
 ];
 
+/// One family's permissions of an access policy, as `get, list`.
+fn permissions(v: &Value, family: &str) -> String {
+    names(v.pointer(&format!("/permissions/{family}")))
+}
+
+const ACCESS_POLICY_COLUMNS: [Column; 5] = [
+    ("OBJECT ID", |v| text(v.get("objectId"))),
+    ("TENANT", |v| text(v.get("tenantId"))),
+    ("KEYS", |v| permissions(v, "keys")),
+    ("SECRETS", |v| permissions(v, "secrets")),
+    ("CERTIFICATES", |v| permissions(v, "certificates")),
+];
+
 const ACCESS_LOG_COLUMNS: [Column; 7] = [
     ("TIME", |v| date(v.get("timeUnix"))),
     ("OPERATION", |v| text(v.get("operationName"))),
@@ -480,6 +504,13 @@ fn vault(v: &Value) -> String {
         ("kind", text(v.get("kind"))),
         ("retention days", text(v.get("retentionDays"))),
         ("purge protection", text(v.get("purgeProtection"))),
+        (
+            "permission model",
+            match v.get("enableRbacAuthorization").and_then(Value::as_bool) {
+                Some(false) => "access policies".into(),
+                _ => "role assignments (RBAC)".into(),
+            },
+        ),
         ("recovery level", text(v.get("recoveryLevel"))),
         ("created", date(v.get("created"))),
     ];

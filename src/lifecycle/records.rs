@@ -3,7 +3,9 @@
 //! fixture of the new schema beside `tests/fixtures/store-v1/`.
 //!
 //! Tables (see [`crate::store::Table`]):
-//! - `vaults`: lowercase vault name -> [`VaultRecord`].
+//! - `vaults`: lowercase vault name -> [`VaultRecord`] (its settings, its permission model
+//!   and its access policies; fields added since schema 1 are optional, so older records
+//!   read as they always did).
 //! - objects of each kind (`keys`, ...): `vault/name` -> [`ObjectRecord`] for live objects.
 //! - deleted objects (`deleted_keys`, ...): `vault/name` -> [`ObjectRecord`] with its
 //!   deletion dates.
@@ -24,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::error::ObjectKind;
+use crate::model::access::AccessPolicyEntry;
 use crate::model::{DeletionInfo, VaultInfo, VaultKind};
 
 /// A vault's settings and state.
@@ -47,6 +50,15 @@ pub(crate) struct VaultRecord {
     /// How long access-log records are kept, in days.
     #[serde(default = "default_log_retention")]
     pub(crate) log_retention_days: u32,
+    /// Key Vault's permission model: role assignments (`true`), or the access policies
+    /// below (`false`, vaults of kind `vault` only). Absent in stores written before access
+    /// policies existed, which read as `true`: the model every vault had then.
+    #[serde(default = "crate::model::access::rbac_by_default")]
+    pub(crate) enable_rbac_authorization: bool,
+    /// The vault's access policies, at most one per object ID. Kept whichever model is in
+    /// force, as Azure keeps them, so switching back and forth loses nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) access_policies: Vec<AccessPolicyEntry>,
 }
 
 /// Access-log retention when none was set.
@@ -74,7 +86,13 @@ impl VaultRecord {
             scheduled_purge_date: self.deletion.map(|d| d.scheduled_purge_date),
             access_log: self.access_log,
             log_retention_days: self.log_retention_days,
+            enable_rbac_authorization: self.enable_rbac_authorization,
         }
+    }
+
+    /// Whether the vault's access policies, not role assignments, decide who may do what.
+    pub(crate) fn uses_access_policies(&self) -> bool {
+        self.kind == VaultKind::Vault && !self.enable_rbac_authorization
     }
 }
 

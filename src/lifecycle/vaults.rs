@@ -19,7 +19,8 @@ use super::records::{
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Error, ObjectKind, Result};
 use crate::model::{
-    validate_vault_name, VaultInfo, VaultOptions, DAY, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS,
+    validate_vault_name, VaultInfo, VaultKind, VaultOptions, DAY, MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
 };
 use crate::store::{decode, KeyRange, Rows, Storage, Table, TxnExt, Write};
 
@@ -46,6 +47,21 @@ pub fn check_log_retention(days: u32) -> Result<()> {
         return Err(Error::bad_parameter(format!(
             "log retention must be 1 to 365 days, not {days}"
         )));
+    }
+    Ok(())
+}
+
+/// Checks Key Vault's permission model against the vault's kind: a Managed HSM has only
+/// local RBAC; a vault of kind `vault` may choose access policies instead.
+pub(crate) fn check_permission_model(
+    kind: VaultKind,
+    enable_rbac_authorization: bool,
+) -> Result<()> {
+    if kind == VaultKind::ManagedHsm && !enable_rbac_authorization {
+        return Err(Error::bad_parameter(
+            "enableRbacAuthorization cannot be false in a managedhsm vault: a Managed HSM \
+             always uses local RBAC; access policies are for vaults of kind vault",
+        ));
     }
     Ok(())
 }
@@ -100,7 +116,20 @@ impl Core {
 
     /// Creates a vault.
     pub(crate) fn create_vault(&self, name: &str, options: VaultOptions) -> Result<VaultInfo> {
+        self.create_vault_with(name, options, true)
+    }
+
+    /// Creates a vault with Key Vault's permission model chosen: role assignments
+    /// (`enable_rbac_authorization`) or access policies, which only a vault of kind `vault`
+    /// may choose. One transaction, so the vault never exists under the other model.
+    pub(crate) fn create_vault_with(
+        &self,
+        name: &str,
+        options: VaultOptions,
+        enable_rbac_authorization: bool,
+    ) -> Result<VaultInfo> {
         validate_vault_name(name)?;
+        check_permission_model(options.kind, enable_rbac_authorization)?;
         if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&options.retention_days) {
             return Err(Error::bad_parameter(format!(
                 "retention must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days, not {}",
@@ -118,6 +147,8 @@ impl Core {
             purging: false,
             access_log: false,
             log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
+            enable_rbac_authorization,
+            access_policies: Vec::new(),
         };
         let id = vault_id(name);
         self.transact(|tx| {
@@ -145,6 +176,31 @@ impl Core {
         let id = vault_id(name);
         let info = self.transact(|tx| {
             let mut r = Core::live_vault_tx(tx, name)?;
+            change(&mut r)?;
+            tx.put_as(Table::Vaults, &id, &r)?;
+            Ok(r.info())
+        })?;
+        self.vault_changed();
+        self.commit()?;
+        Ok(info)
+    }
+
+    /// Changes a vault's record, live or soft-deleted (not one being purged), in one
+    /// transaction: for customer-data deletes, which must reach what a soft-deleted vault
+    /// holds about a principal.
+    pub(crate) fn update_any_vault(
+        &self,
+        name: &str,
+        change: impl Fn(&mut VaultRecord) -> Result<()>,
+    ) -> Result<VaultInfo> {
+        let id = vault_id(name);
+        let info = self.transact(|tx| {
+            let mut r = tx
+                .get_as::<VaultRecord>(Table::Vaults, &id, "vault")?
+                .filter(|r| !r.purging)
+                .ok_or_else(|| Error::VaultNotFound {
+                    vault: name.to_string(),
+                })?;
             change(&mut r)?;
             tx.put_as(Table::Vaults, &id, &r)?;
             Ok(r.info())

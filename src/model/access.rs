@@ -1,9 +1,13 @@
 //! The vocabulary of access control: Managed HSM's data actions, the set of them a caller
-//! holds at a scope ([`Grant`]), and the store-wide [`AccessPolicy`].
+//! holds at a scope ([`Grant`]), the store-wide [`AccessPolicy`], and Key Vault's vault
+//! access policies ([`AccessPolicyEntry`]: an object ID with permissions on keys, secrets
+//! and certificates), which a vault of kind `vault` may choose over role assignments.
 //!
 //! Layer: base (part of [`crate::model`]). Plain data: what the objects layer checks on every
-//! call and what a [`crate::KeyHandle`] carries. Which roles grant what, and who holds them,
-//! is [`crate::rbac`]'s business.
+//! call, what a [`crate::KeyHandle`] carries and what a vault record stores. Which roles and
+//! which permissions grant what, and who holds them, is [`crate::rbac`]'s business.
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -167,6 +171,271 @@ pub struct AccessPolicy {
     /// Object IDs that hold Administrator, Crypto Officer and Crypto User at `/` in every
     /// vault, without stored assignments.
     pub admins: Vec<String>,
+}
+
+/// The default of a vault's `enableRbacAuthorization`: role assignments decide, Azure's
+/// recommended model for Key Vault and the only one a Managed HSM has.
+pub fn rbac_by_default() -> bool {
+    true
+}
+
+macro_rules! permissions {
+    ($(#[$doc:meta])* $name:ident, $what:literal {
+        $($(#[$m:meta])* $variant:ident = $wire:literal),+ $(,)?
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name { $($(#[$m])* $variant),+ }
+
+        impl $name {
+            /// Every permission of this family, in Key Vault's order.
+            pub const EVERY: &'static [$name] = &[$($name::$variant),+];
+
+            /// Key Vault's name for it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            /// Key Vault's name, without regard to case (ARM accepts `wrapkey` for `wrapKey`).
+            fn from_str(s: &str) -> Result<Self> {
+                Self::EVERY
+                    .iter()
+                    .copied()
+                    .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::EVERY.iter().map(|p| p.as_str()).collect();
+                        let shown: String = s.chars().take(40).collect();
+                        Error::bad_parameter(format!(
+                            "{} permission {shown:?} is not one of Key Vault's: {}",
+                            $what,
+                            names.join(", ")
+                        ))
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+permissions! {
+    /// An access-policy permission on keys (ARM's `KeyPermissions`).
+    KeyPermission, "key" {
+        /// Every key permission.
+        All = "all",
+        /// Encrypt.
+        Encrypt = "encrypt",
+        /// Decrypt.
+        Decrypt = "decrypt",
+        /// Wrap a key.
+        WrapKey = "wrapKey",
+        /// Unwrap a key.
+        UnwrapKey = "unwrapKey",
+        /// Sign a digest.
+        Sign = "sign",
+        /// Verify a signature.
+        Verify = "verify",
+        /// Read a key (or a deleted key) and its public part.
+        Get = "get",
+        /// List keys and deleted keys.
+        List = "list",
+        /// Create a key.
+        Create = "create",
+        /// Update a key's attributes.
+        Update = "update",
+        /// Import a key.
+        Import = "import",
+        /// Delete a key.
+        Delete = "delete",
+        /// Back up a key.
+        Backup = "backup",
+        /// Restore a key.
+        Restore = "restore",
+        /// Recover a deleted key.
+        Recover = "recover",
+        /// Purge a deleted key.
+        Purge = "purge",
+        /// Release a key.
+        Release = "release",
+        /// Rotate a key.
+        Rotate = "rotate",
+        /// Read a key's rotation policy.
+        GetRotationPolicy = "getrotationpolicy",
+        /// Set a key's rotation policy.
+        SetRotationPolicy = "setrotationpolicy",
+    }
+}
+
+permissions! {
+    /// An access-policy permission on secrets (ARM's `SecretPermissions`).
+    SecretPermission, "secret" {
+        /// Every secret permission.
+        All = "all",
+        /// Read a secret's value (and a deleted secret).
+        Get = "get",
+        /// List secrets, their versions and deleted secrets.
+        List = "list",
+        /// Set a secret, or update a version's attributes.
+        Set = "set",
+        /// Delete a secret.
+        Delete = "delete",
+        /// Back up a secret.
+        Backup = "backup",
+        /// Restore a secret.
+        Restore = "restore",
+        /// Recover a deleted secret.
+        Recover = "recover",
+        /// Purge a deleted secret.
+        Purge = "purge",
+    }
+}
+
+permissions! {
+    /// An access-policy permission on certificates (ARM's `CertificatePermissions`). Stored
+    /// and shown; localhsm serves no certificates yet, so none grants anything.
+    CertificatePermission, "certificate" {
+        /// Every certificate permission.
+        All = "all",
+        /// Read a certificate.
+        Get = "get",
+        /// List certificates.
+        List = "list",
+        /// Delete a certificate.
+        Delete = "delete",
+        /// Create a certificate.
+        Create = "create",
+        /// Import a certificate.
+        Import = "import",
+        /// Update a certificate.
+        Update = "update",
+        /// Manage certificate contacts.
+        ManageContacts = "managecontacts",
+        /// Read certificate issuers.
+        GetIssuers = "getissuers",
+        /// List certificate issuers.
+        ListIssuers = "listissuers",
+        /// Set certificate issuers.
+        SetIssuers = "setissuers",
+        /// Delete certificate issuers.
+        DeleteIssuers = "deleteissuers",
+        /// Manage certificate issuers.
+        ManageIssuers = "manageissuers",
+        /// Recover a deleted certificate.
+        Recover = "recover",
+        /// Purge a deleted certificate.
+        Purge = "purge",
+        /// Back up a certificate.
+        Backup = "backup",
+        /// Restore a certificate.
+        Restore = "restore",
+    }
+}
+
+/// What an access policy permits, per object family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    /// On keys.
+    #[serde(default)]
+    pub keys: Vec<KeyPermission>,
+    /// On secrets.
+    #[serde(default)]
+    pub secrets: Vec<SecretPermission>,
+    /// On certificates.
+    #[serde(default)]
+    pub certificates: Vec<CertificatePermission>,
+}
+
+impl Permissions {
+    /// The same permissions, each once, in Key Vault's order.
+    pub fn normalized(mut self) -> Self {
+        self.keys.sort();
+        self.keys.dedup();
+        self.secrets.sort();
+        self.secrets.dedup();
+        self.certificates.sort();
+        self.certificates.dedup();
+        self
+    }
+}
+
+/// One of a vault's access policies (ARM's `AccessPolicyEntry`): what the principal with
+/// `object_id` (in `tenant_id`, when given) may do in the vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPolicyEntry {
+    /// The tenant of the principal; when set, only tokens of that tenant (`tid`) match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The principal's object ID (`oid`).
+    pub object_id: String,
+    /// What it may do.
+    pub permissions: Permissions,
+}
+
+/// Most access policies a vault holds, as Azure Key Vault limits them.
+pub const MAX_ACCESS_POLICIES: usize = 1024;
+
+/// Checks an object or tenant ID: 1 to 128 characters of `0-9a-zA-Z-` (a GUID fits).
+pub fn validate_principal_id(what: &str, id: &str) -> Result<()> {
+    let ok =
+        (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        return Ok(());
+    }
+    let shown: String = id.chars().take(140).collect();
+    Err(Error::bad_parameter(format!(
+        "{what} {shown:?} is invalid: use 1 to 128 characters of 0-9, a-z, A-Z and - (a GUID)"
+    )))
+}
+
+impl AccessPolicyEntry {
+    /// Checks the IDs and returns the entry with its permissions normalized.
+    pub fn validated(self) -> Result<Self> {
+        validate_principal_id("objectId", &self.object_id)?;
+        if let Some(t) = &self.tenant_id {
+            validate_principal_id("tenantId", t)?;
+        }
+        Ok(Self {
+            permissions: self.permissions.normalized(),
+            ..self
+        })
+    }
+
+    /// Whether the entry is for this caller: the same object ID and, when the entry names a
+    /// tenant, the same tenant (both without regard to case).
+    pub fn matches(&self, object_id: &str, tenant_id: Option<&str>) -> bool {
+        self.object_id.eq_ignore_ascii_case(object_id)
+            && self
+                .tenant_id
+                .as_deref()
+                .is_none_or(|t| tenant_id.is_some_and(|c| c.eq_ignore_ascii_case(t)))
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! `/management/...`: vault management, access logs, customer-data requests and the
-//! dev-mode clock, for a running server. Not part of the Key Vault API; the same bearer
-//! token is required.
+//! `/management/...`: vault management (with Key Vault's permission model), vault access
+//! policies, access logs, customer-data requests and the dev-mode clock, for a running
+//! server. Not part of the Key Vault API; the same bearer token is required.
 //!
 //! Layer: faces (server). May import `api` (bodies, route table), the core (`store`,
 //! `model`, `audit`) and `server::{context, error}`. Invariant: when access control is on,
@@ -13,10 +13,11 @@ use super::context::{created, ok, run_blocking, AppState, Query};
 use super::error::{parse_json, ApiError};
 use crate::api::routes::{Op, Params};
 use crate::api::{
-    AccessLogParams, CreateVaultRequest, CustomerDataRequest, TimeShiftRequest, TimeShiftResult,
-    UpdateVaultRequest, Values, VaultWire,
+    AccessLogParams, CreateVaultRequest, CustomerDataRequest, SetAccessPolicyRequest,
+    TimeShiftRequest, TimeShiftResult, UpdateVaultRequest, Values, VaultWire,
 };
 use crate::model::{Caller, VaultInfo, VaultOptions, MAX_RETENTION_DAYS};
+use crate::rbac::check_permission_model;
 use crate::Store;
 
 async fn blocking<T: Send + 'static>(
@@ -73,7 +74,11 @@ pub(crate) async fn handle(
                 retention_days: req.retention_days.unwrap_or(MAX_RETENTION_DAYS),
                 purge_protection: req.purge_protection.unwrap_or(false),
             };
-            let info = blocking(state, move |s| s.create_vault(&req.name, options)).await?;
+            let rbac = req.enable_rbac_authorization.unwrap_or(true);
+            let info = blocking(state, move |s| {
+                s.create_vault_with_permission_model(&req.name, options, rbac)
+            })
+            .await?;
             created(VaultWire::from(info))
         }
         Op::VaultGet => vault(blocking(state, move |s| s.vault(&name)?.info()).await?),
@@ -84,8 +89,14 @@ pub(crate) async fn handle(
                 if let Some(days) = req.log_retention_days {
                     crate::lifecycle::check_log_retention(days)?;
                 }
+                if let Some(rbac) = req.enable_rbac_authorization {
+                    check_permission_model(s.vault(&name)?.info()?.kind, rbac)?;
+                }
                 if let Some(on) = req.purge_protection {
                     s.set_purge_protection(&name, on)?;
+                }
+                if let Some(rbac) = req.enable_rbac_authorization {
+                    s.set_rbac_authorization(&name, rbac)?;
                 }
                 if req.access_log.is_some() || req.log_retention_days.is_some() {
                     let on = match req.access_log {
@@ -105,6 +116,27 @@ pub(crate) async fn handle(
             let log_query = AccessLogParams::from_query(|n| query.get(n))?.into();
             let records = blocking(state, move |s| s.access_log(&name, &log_query)).await?;
             ok(Values { value: records })
+        }
+        Op::AccessPolicyList => {
+            let policies = blocking(state, move |s| s.vault_access_policies(&name)).await?;
+            ok(Values { value: policies })
+        }
+        Op::AccessPolicyGet => {
+            let oid = p.get("name").unwrap_or_default().to_string();
+            let (v, o) = (name.clone(), oid.clone());
+            let found = blocking(state, move |s| s.vault_access_policy(&v, &o)).await?;
+            ok(found.ok_or_else(|| no_policy(&name, &oid))?)
+        }
+        Op::AccessPolicySet => {
+            let oid = p.get("name").unwrap_or_default().to_string();
+            let entry = parse_json::<SetAccessPolicyRequest>(body)?.entry(&oid)?;
+            ok(blocking(state, move |s| s.set_vault_access_policy(&name, entry)).await?)
+        }
+        Op::AccessPolicyDelete => {
+            let oid = p.get("name").unwrap_or_default().to_string();
+            let (v, o) = (name.clone(), oid.clone());
+            let gone = blocking(state, move |s| s.delete_vault_access_policy(&v, &o)).await?;
+            ok(gone.ok_or_else(|| no_policy(&name, &oid))?)
         }
         Op::CustomerDataExport => {
             let subject = parse_json::<CustomerDataRequest>(body)?.subject()?;
@@ -141,11 +173,22 @@ pub(crate) async fn handle(
                 now: state.store.now(),
                 offset_seconds: state.clock.offset(),
                 purged_keys: report.keys,
+                purged_secrets: report.secrets,
                 purged_vaults: report.vaults,
             })
         }
         other => Err(ApiError::misrouted(other)),
     }
+}
+
+/// A vault of kind `vault` without a policy for the object ID: a 404 that names what is
+/// missing, as `RoleAssignmentNotFound` does for role assignments.
+fn no_policy(vault: &str, object_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "AccessPolicyNotFound",
+        format!("vault {vault:?} has no access policy for object ID {object_id:?}"),
+    )
 }
 
 fn vault(info: VaultInfo) -> Result<Response, ApiError> {

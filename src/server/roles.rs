@@ -1,11 +1,12 @@
-//! Managed HSM local RBAC over REST:
+//! Local RBAC over REST (Managed HSM's roles, and Key Vault's in vaults that hold secrets):
 //! `/{scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]` and
 //! `/{scope}/providers/Microsoft.Authorization/roleDefinitions[/{name}]`, as
 //! `KeyVaultAccessControlClient` calls them.
 //!
 //! Layer: faces (server). May import `api` (bodies, route table), the core (`vault`,
 //! `rbac`) and `server::{context, error}`. Invariant: the core checks the caller's data
-//! action on every call; custom role definitions are refused as unsupported, not as absent.
+//! action on every call; custom role definitions are refused as unsupported, not as absent;
+//! a vault lists and gets only the role definitions it offers.
 
 use axum::response::Response;
 
@@ -68,14 +69,14 @@ pub(crate) async fn handle(
         Op::RoleDefinitionList => {
             let defs = ctx.vault()?.role_definitions()?;
             ok(ListResult {
-                value: defs.iter().map(RoleDefinitionWire::from).collect(),
+                value: defs.into_iter().map(RoleDefinitionWire::from).collect(),
                 next_link: None,
             })
         }
         Op::RoleDefinitionGet => {
             let defs = ctx.vault()?.role_definitions()?;
             let def = defs
-                .iter()
+                .into_iter()
                 .find(|d| d.id.eq_ignore_ascii_case(&name))
                 .ok_or(crate::Error::RoleDefinitionNotFound { id: name })?;
             ok(RoleDefinitionWire::from(def))

@@ -1,8 +1,9 @@
 """Access control, access logs and customer-data requests.
 
-* Managed HSM local RBAC through the real ``KeyVaultAccessControlClient``
-  (azure-keyvault-administration): role definitions, role assignments at ``/`` and at
-  ``/keys/{name}``, with access control off (the session server).
+* Local RBAC through the real ``KeyVaultAccessControlClient``
+  (azure-keyvault-administration): role definitions (Managed HSM's, and Key Vault's data
+  roles in vaults that hold secrets), role assignments at ``/``, ``/keys/{name}`` and
+  ``/secrets/{name}``, with access control off (the session server).
 * ``localhsm serve --enforce-rbac --admin OID`` (``enforced_server``, this module's own):
   a caller without a role gets 403 ``Forbidden``; Crypto User at another key's scope does
   not help; at the key's own scope it does; only an admin may use the management API.
@@ -62,6 +63,19 @@ BUILT_IN_ROLES = {
     "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8": "Managed HSM Backup",
     "6efe6056-5259-49d2-8b3d-d3d73544b20b": "Managed HSM Restore",
 }
+# Key Vault's built-in data roles (learn.microsoft.com, "Azure built-in roles for Security"),
+# offered in vaults of kind `vault` and in the default vault, with the data actions Azure
+# publishes for them.
+KEY_VAULT_ROLES = {
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": ("Key Vault Administrator", ["Microsoft.KeyVault/vaults/*"]),
+    "21090545-7ca7-4776-b22c-e363652d74d2": ("Key Vault Reader", [
+        "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]),
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": ("Key Vault Secrets Officer", ["Microsoft.KeyVault/vaults/secrets/*"]),
+    "4633458b-17de-408a-b874-0445c86b69e6": ("Key Vault Secrets User", [
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+        "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]),
+}
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b"
 CRYPTO_AUDITOR = "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
 DEFINITION_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
@@ -132,8 +146,22 @@ def test_list_role_definitions(server):
     assert KeyVaultDataAction.READ_HSM_KEY in auditor_actions
     assert KeyVaultDataAction.SIGN_HSM_KEY not in auditor_actions
 
+    # the default vault also holds secrets, so it offers Key Vault's data roles too
+    assert set(by_name) == set(BUILT_IN_ROLES) | set(KEY_VAULT_ROLES)
+    _check_key_vault_roles(by_name)
+
     # `/keys` lists the same (Managed HSM's role definitions are HSM-wide)
     assert {d.name for d in client.list_role_definitions(KeyVaultRoleScope.KEYS)} == set(by_name)
+
+
+def _check_key_vault_roles(by_name: Dict[str, KeyVaultRoleDefinition]) -> None:
+    for guid, (role_name, data_actions) in KEY_VAULT_ROLES.items():
+        d = by_name[guid]
+        assert d.role_name == role_name and d.role_type == "BuiltInRole"
+        assert d.id == DEFINITION_PREFIX + guid
+        assert [a for p in d.permissions for a in p.data_actions] == data_actions, d.permissions
+    officer_actions = {a for p in by_name["b86a8fe4-44ce-4948-aee5-eccb2c155cd7"].permissions for a in p.actions}
+    assert "Microsoft.Authorization/*/read" in officer_actions
 
 
 def test_get_role_definition(server):
@@ -211,17 +239,34 @@ def test_role_assignment_bad_input(server):
         client.create_role_assignment(KeyVaultRoleScope.GLOBAL, DEFINITION_PREFIX + str(uuid.uuid4()),
                                       str(uuid.uuid4()))
     assert info.value.status_code == 404 and info.value.error.code == "RoleDefinitionNotFound"
-    with pytest.raises(HttpResponseError) as info:  # only /, /keys and /keys/{name} are scopes
+    with pytest.raises(HttpResponseError) as info:  # a Managed HSM role grants nothing on secrets
         client.create_role_assignment("/secrets/s1", CRYPTO_USER_ID, str(uuid.uuid4()))
     assert info.value.status_code == 400 and info.value.error.code == "BadParameter"
-
-
-def test_role_routes_refused_on_vault_kind(server, kv_vault):
-    """Local RBAC is a Managed HSM feature: a `vault` answers 400 BadParameter."""
-    client = server.access_control_client(kv_vault)
-    with pytest.raises(HttpResponseError) as info:
-        list(client.list_role_definitions(KeyVaultRoleScope.GLOBAL))
+    with pytest.raises(HttpResponseError) as info:  # no such scope
+        client.create_role_assignment("/certificates/c1", CRYPTO_USER_ID, str(uuid.uuid4()))
     assert info.value.status_code == 400 and info.value.error.code == "BadParameter"
+
+
+def test_vault_kind_offers_key_vault_roles(server, kv_vault):
+    """A `vault` offers Key Vault's data roles, not Managed HSM's: assigning one of those is
+    400 BadParameter; a Key Vault role at one secret's scope is listed at that scope."""
+    client = server.access_control_client(kv_vault)
+    by_name = {d.name: d for d in client.list_role_definitions(KeyVaultRoleScope.GLOBAL)}
+    assert set(by_name) == set(KEY_VAULT_ROLES)
+    _check_key_vault_roles(by_name)
+    with pytest.raises(HttpResponseError) as info:
+        client.create_role_assignment(KeyVaultRoleScope.GLOBAL, CRYPTO_USER_ID, str(uuid.uuid4()))
+    assert info.value.status_code == 400 and info.value.error.code == "BadParameter"
+    principal = str(uuid.uuid4())
+    scoped = client.create_role_assignment("/secrets/db-password", DEFINITION_PREFIX + SECRETS_USER, principal)
+    try:
+        assert scoped.properties.scope == "/secrets/db-password"
+        listed = client.list_role_assignments("/secrets/db-password", filter="atScope()")
+        assert scoped.name in _assignment_names(listed)
+        assert scoped.name not in _assignment_names(client.list_role_assignments("/secrets/other",
+                                                                                 filter="atScope()"))
+    finally:
+        client.delete_role_assignment("/secrets/db-password", scoped.name)
 
 
 # --------------------------------------------------------------------------------------
