@@ -171,7 +171,7 @@ pub enum Error {
         operation: &'static str,
     },
     /// Access control denied the caller this data action at this scope.
-    #[error("caller {caller} is not authorized to perform action {action} on resource {scope}; assign it a role that grants the action (localhsm role assign)")]
+    #[error("caller {caller} is not authorized to perform action {action} on resource {scope}; assign it a role that grants the action (localhsm role assign), or in a vault that uses access policies, an access policy that does (localhsm access-policy set)")]
     AccessDenied {
         /// Who asked (object ID, or "anonymous").
         caller: String,

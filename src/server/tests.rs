@@ -9,7 +9,7 @@ use super::*;
 use crate::api::{Access, RoleAssignmentCreateParameters, RoleAssignmentProperties, ROUTES};
 use crate::crypto::jwk::b64url_encode;
 use crate::crypto::{CurveName, KeyType, SecretBytes};
-use crate::model::KeyOptions;
+use crate::model::{KeyOptions, SecretOptions};
 use crate::rbac::BUILT_IN_ROLES;
 use crate::AccessPolicy;
 use crate::{KeySpec, MasterKeySource};
@@ -31,6 +31,7 @@ struct Rig {
     rt: tokio::runtime::Runtime,
     app: Router,
     backup: String,
+    secret_backup: String,
     _dir: tempfile::TempDir,
 }
 
@@ -65,6 +66,12 @@ impl Rig {
         .expect("oct key");
         v.delete_key("gone").expect("delete");
         let backup = b64url_encode(&v.backup_key("k").expect("backup"));
+        for name in ["s", "sgone"] {
+            v.set_secret(name, "v".into(), SecretOptions::default())
+                .expect("secret");
+        }
+        v.delete_secret("sgone").expect("delete secret");
+        let secret_backup = b64url_encode(&v.backup_secret("s").expect("secret backup"));
         v.create_role_assignment("/", "a1", CRYPTO_USER, "someone")
             .expect("assignment");
         for (i, role) in BUILT_IN_ROLES.iter().enumerate() {
@@ -84,6 +91,7 @@ impl Rig {
             rt,
             app: router(AppState { store, clock }),
             backup,
+            secret_backup,
             _dir: dir,
         }
     }
@@ -100,6 +108,11 @@ impl Rig {
                 ("key", Op::DeletedKeyGet | Op::DeletedKeyPurge | Op::DeletedKeyRecover) => "gone",
                 ("key", Op::KeyImport) => "imported",
                 ("key", _) => "k",
+                (
+                    "secret",
+                    Op::DeletedSecretGet | Op::DeletedSecretPurge | Op::DeletedSecretRecover,
+                ) => "sgone",
+                ("secret", _) => "s",
                 ("name", Op::RoleAssignmentCreate) => "a2",
                 ("name", Op::RoleDefinitionGet) => CRYPTO_USER,
                 _ => "a1",
@@ -120,6 +133,9 @@ impl Rig {
             Op::KeyWrap => json!({ "alg": "A256KW", "value": b(16) }),
             Op::KeyUnwrap => json!({ "alg": "A256KW", "value": b(24) }),
             Op::Random => json!({ "count": 8 }),
+            Op::SecretSet => json!({ "value": "v2" }),
+            Op::SecretUpdate | Op::SecretUpdateVersion => json!({ "contentType": "text/plain" }),
+            Op::SecretRestore => json!({ "value": self.secret_backup }),
             Op::RoleAssignmentCreate => serde_json::to_value(RoleAssignmentCreateParameters {
                 properties: RoleAssignmentProperties {
                     scope: None,
