@@ -1,6 +1,8 @@
-//! Model test of the soft-delete lifecycle: random sequences of key and vault operations run
-//! against the store and against a plain in-memory model of the rules in DESIGN.md ("Rules the
-//! core holds"), comparing after every step.
+//! Model test of the soft-delete lifecycle: random sequences of key, secret and vault
+//! operations run against the store and against a plain in-memory model of the rules in
+//! DESIGN.md ("Rules the core holds") and issue 10 (secrets), comparing after every step.
+//! Keys and secrets share the pool of names, so the two kinds are proven independent on the
+//! one lifecycle (a key and a secret of one name live, die and come due on their own).
 //!
 //! Guards against: a lifecycle rule drifting from Key Vault's (a deleted name reusable, recover
 //! losing or reordering versions, purge protection bypassed, the wrong error variant), the
@@ -8,7 +10,12 @@
 //! lazy sweep and after the clock is set back), wrong `recoveryLevel` / `recoverableDays`
 //! strings, cached key handles going stale after update / delete / recover / restore / vault
 //! delete, backup + restore not bringing back every version unchanged, and state (including the
-//! clock's high-water mark) not surviving a reopen.
+//! clock's high-water mark) not surviving a reopen. For secrets also: a value read back that
+//! is not the one set (for every version, after updates, recover, restore and reopen), a
+//! disabled version's value readable, `nbf` / `exp` refusing a read (they are informational
+//! for secrets), the 25 KiB limit off by one, a Managed HSM vault holding secrets, a key
+//! backup restoring as a secret or the other way round, and listings of secrets or versions
+//! losing items across pages. Vaults of kind `vault` refuse oct keys.
 //!
 //! It runs twice: over the embedded sled backend and over the memory backend, so the lifecycle
 //! is proven against the storage seam, not against one engine.
@@ -21,35 +28,59 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use localhsm::crypto::{CurveName, KeyOperation, KeyType, SignatureAlgorithm, WrapAlgorithm};
-use localhsm::model::{recovery_level, KeyBundle, KeyOptions, KeyUpdate, Tags, VaultOptions};
+use localhsm::crypto::{
+    CurveName, KeyFamily, KeyOperation, KeyType, SecretString, SignatureAlgorithm, WrapAlgorithm,
+};
+use localhsm::model::{
+    recovery_level, KeyBundle, KeyOptions, KeyUpdate, SecretBundle, SecretOptions, SecretUpdate,
+    Tags, VaultKind, VaultOptions,
+};
 use localhsm::{Error, KeySpec, ManualClock, Store, Vault};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use support::{all_pages, create_vault, hsm, outcome, TempStore, DAY, T0};
+use support::{all_pages, create_vault, outcome, TempStore, DAY, T0};
 
 struct VaultSpec {
     name: &'static str,
+    kind: VaultKind,
     retention: u32,
     protected: bool,
 }
 
-/// One purge-protected vault with the shortest retention, one without protection, one with the
-/// default retention (so all four recovery levels can appear once protection is switched on).
-const VAULTS: [VaultSpec; 3] = [
+/// Managed HSMs: one purge-protected with the shortest retention, one without protection, one
+/// with the default retention (so all four recovery levels can appear once protection is
+/// switched on); none holds secrets. Then the two that do: a purge-protected vault of kind
+/// `vault` (which also refuses oct keys), and a Managed HSM named `default`, which holds
+/// secrets as the store's default vault does.
+const VAULTS: [VaultSpec; 5] = [
     VaultSpec {
         name: "pp7",
+        kind: VaultKind::ManagedHsm,
         retention: 7,
         protected: true,
     },
     VaultSpec {
         name: "plain30",
+        kind: VaultKind::ManagedHsm,
         retention: 30,
         protected: false,
     },
     VaultSpec {
         name: "std90",
+        kind: VaultKind::ManagedHsm,
         retention: 90,
+        protected: false,
+    },
+    VaultSpec {
+        name: "kv7",
+        kind: VaultKind::Vault,
+        retention: 7,
+        protected: true,
+    },
+    VaultSpec {
+        name: "default",
+        kind: VaultKind::ManagedHsm,
+        retention: 30,
         protected: false,
     },
 ];
@@ -125,6 +156,47 @@ enum Step {
     PurgeVault(usize),
     CreateVault(usize),
     Sweep,
+    /// Sets a secret: a new version. `value`, `content_type` and `validity` pick from small
+    /// menus (see [`secret_value`], [`content_type_from`], [`validity_from`]), some of them
+    /// refused.
+    SetSecret {
+        vault: usize,
+        name: usize,
+        value: u8,
+        enabled: bool,
+        tags: u8,
+        content_type: u8,
+        validity: u8,
+    },
+    /// Reads a version's value.
+    GetSecret {
+        target: Target,
+        version: VSel,
+    },
+    UpdateSecret {
+        target: Target,
+        version: VSel,
+        enabled: Option<bool>,
+        tags: Option<u8>,
+        content_type: Option<u8>,
+        /// See [`validity_update_from`].
+        validity: Option<u8>,
+    },
+    DeleteSecret(Target),
+    RecoverSecret(Target),
+    PurgeSecret(Target),
+    BackupSecret(Target),
+    /// Restores a secret backup (`cross`: a key backup, which must be refused).
+    RestoreSecret {
+        vault: usize,
+        blob: usize,
+        cross: bool,
+    },
+    /// Restores a secret backup as a key, which must be refused.
+    RestoreSecretAsKey {
+        vault: usize,
+        blob: usize,
+    },
 }
 
 fn tags_from(t: u8) -> Tags {
@@ -137,6 +209,73 @@ fn tags_from(t: u8) -> Tags {
     (0..t % 4)
         .map(|i| (format!("t{i}"), format!("v{}", t / 4)))
         .collect()
+}
+
+/// Key Vault's limit on a secret value, in bytes of UTF-8.
+const MAX_VALUE: usize = localhsm::model::MAX_SECRET_VALUE_BYTES;
+
+/// A secret value: usually short Unicode text that no other set in the run uses (`n` counts
+/// the sets); one in sixteen exactly Key Vault's 25 KiB limit (two-byte characters included),
+/// one in sixteen a byte over it (refused).
+fn secret_value(pick: u8, n: u64) -> String {
+    let full = |extra: usize| {
+        let mut s = format!("limit {n} ");
+        while s.len() + 2 <= MAX_VALUE {
+            s.push('é');
+        }
+        while s.len() < MAX_VALUE + extra {
+            s.push('x');
+        }
+        s
+    };
+    match pick % 16 {
+        15 => full(1),
+        14 => full(0),
+        _ => format!(
+            "value {n}: pässwörd ✓ \"quoted\" \\ 🔑 {}",
+            "z".repeat(usize::from(pick))
+        ),
+    }
+}
+
+/// A content type; one in sixteen is over the 255 characters allowed (refused).
+fn content_type_from(pick: u8) -> Option<String> {
+    match pick % 16 {
+        0..=5 => None,
+        6..=8 => Some("text/plain".into()),
+        9..=11 => Some("application/x-pkcs12".into()),
+        12..=14 => Some(format!("application/json; v={pick}")),
+        _ => Some("t".repeat(256)),
+    }
+}
+
+/// `nbf` and `exp` for a set at `now`: mostly none; some in the past or the future (secrets
+/// are still readable outside them); `nbf == exp` is refused.
+fn validity_from(pick: u8, now: u64) -> (Option<u64>, Option<u64>) {
+    match pick % 10 {
+        0..=4 => (None, None),
+        5 => (Some(now - DAY), Some(now + DAY)),
+        6 => (Some(now + 10 * DAY), None),
+        7 => (None, Some(now - DAY)),
+        8 => (Some(now - 3 * DAY), Some(now - 2 * DAY)),
+        _ => (Some(now), Some(now)),
+    }
+}
+
+/// Changes to `nbf` and `exp` for an update at `now` (`Some(None)` clears one); the result
+/// is refused when it leaves `nbf >= exp`.
+#[allow(
+    clippy::type_complexity,
+    reason = "the shape of SecretUpdate's two fields"
+)]
+fn validity_update_from(pick: u8, now: u64) -> (Option<Option<u64>>, Option<Option<u64>>) {
+    match pick % 5 {
+        0 => (None, Some(None)),
+        1 => (Some(None), None),
+        2 => (None, Some(Some(now + 5 * DAY))),
+        3 => (Some(Some(now + 50 * DAY)), None),
+        _ => (Some(Some(now)), Some(Some(now))),
+    }
 }
 
 fn ops_from(bits: u8) -> Vec<KeyOperation> {
@@ -199,6 +338,70 @@ fn step_strategy() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// A vault for a secret step: mostly one that holds secrets (`kv7`, `default`), so that the
+/// lifecycle is reached more often than the refusal.
+fn secret_vault() -> impl Strategy<Value = usize> + Clone {
+    let holding: Vec<usize> = (0..VAULTS.len())
+        .filter(|&i| VAULTS[i].kind == VaultKind::Vault || VAULTS[i].name == "default")
+        .collect();
+    prop_oneof![
+        1 => 0..VAULTS.len(),
+        2 => prop::sample::select(holding),
+    ]
+}
+
+/// [`target`] for a secret step.
+fn secret_target(deleted: bool) -> impl Strategy<Value = Target> {
+    prop_oneof![
+        1 => (secret_vault(), 0..NAMES.len()).prop_map(|(vault, name)| Target::Named { vault, name }),
+        2 => any::<usize>().prop_map(move |i| if deleted { Target::Deleted(i) } else { Target::Live(i) }),
+    ]
+}
+
+fn secret_step_strategy() -> impl Strategy<Value = Step> {
+    let v = secret_vault;
+    let vsel = || {
+        prop_oneof![
+            3 => Just(VSel::Current),
+            3 => any::<usize>().prop_map(VSel::Index),
+            1 => Just(VSel::Bogus),
+        ]
+    };
+    prop_oneof![
+        12 => (v(), 0..NAMES.len(), any::<u8>(), prop::bool::weighted(0.8), 0u8..64, any::<u8>(), any::<u8>())
+            .prop_map(|(vault, name, value, enabled, tags, content_type, validity)| Step::SetSecret {
+                vault, name, value, enabled, tags, content_type, validity
+            }),
+        6 => (secret_target(false), vsel()).prop_map(|(target, version)| Step::GetSecret { target, version }),
+        6 => (
+            secret_target(false),
+            vsel(),
+            prop::option::of(any::<bool>()),
+            prop::option::of(0u8..64),
+            prop::option::of(any::<u8>()),
+            prop::option::of(any::<u8>()),
+        )
+            .prop_map(|(target, version, enabled, tags, content_type, validity)| Step::UpdateSecret {
+                target, version, enabled, tags, content_type, validity
+            }),
+        7 => secret_target(false).prop_map(Step::DeleteSecret),
+        4 => secret_target(true).prop_map(Step::RecoverSecret),
+        4 => secret_target(true).prop_map(Step::PurgeSecret),
+        3 => secret_target(false).prop_map(Step::BackupSecret),
+        4 => (v(), any::<usize>(), prop::bool::weighted(0.15))
+            .prop_map(|(vault, blob, cross)| Step::RestoreSecret { vault, blob, cross }),
+        1 => (v(), any::<usize>()).prop_map(|(vault, blob)| Step::RestoreSecretAsKey { vault, blob }),
+    ]
+}
+
+/// Key, vault and clock steps, and secret steps, in about equal measure.
+fn any_step_strategy() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        5 => step_strategy(),
+        4 => secret_step_strategy(),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------------
@@ -233,6 +436,38 @@ impl MKey {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MSecretVersion {
+    id: String,
+    value: String,
+    content_type: Option<String>,
+    enabled: bool,
+    not_before: Option<u64>,
+    expires: Option<u64>,
+    tags: Tags,
+    created: u64,
+    updated: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MSecret {
+    /// The name as first set (or as in the backup it was restored from).
+    name: String,
+    versions: Vec<MSecretVersion>,
+    /// (deleted date, scheduled purge date) while soft-deleted.
+    deletion: Option<(u64, u64)>,
+}
+
+impl MSecret {
+    /// The version `id` names, or the current one.
+    fn version(&self, id: Option<&str>) -> Option<&MSecretVersion> {
+        match id {
+            None => self.versions.last(),
+            Some(id) => self.versions.iter().find(|v| v.id == id),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VState {
     Live,
@@ -243,6 +478,7 @@ enum VState {
 #[derive(Debug, Clone)]
 struct MVault {
     name: &'static str,
+    kind: VaultKind,
     retention: u32,
     protected: bool,
     created: u64,
@@ -250,9 +486,20 @@ struct MVault {
     /// Lowercase name -> key.
     live: BTreeMap<String, MKey>,
     deleted: BTreeMap<String, MKey>,
+    /// Lowercase name -> secret.
+    secrets: BTreeMap<String, MSecret>,
+    deleted_secrets: BTreeMap<String, MSecret>,
 }
 
 impl MVault {
+    /// Forgets every object: the vault was purged.
+    fn clear(&mut self) {
+        self.live.clear();
+        self.deleted.clear();
+        self.secrets.clear();
+        self.deleted_secrets.clear();
+    }
+
     /// What any call on the vault's keys gives first: `VaultNotFound` unless it is live.
     fn must_be_live(&self) -> Result<(), &'static str> {
         match self.state {
@@ -278,6 +525,37 @@ impl MVault {
         }
     }
 
+    /// What any call on the vault's secrets gives first: `VaultNotFound` unless it is live,
+    /// then `NotSupportedByVaultKind` unless it holds secrets (kind `vault`, or the vault
+    /// named `default`).
+    fn must_hold_secrets(&self) -> Result<(), &'static str> {
+        self.must_be_live()?;
+        match self.kind == VaultKind::Vault || self.name == "default" {
+            true => Ok(()),
+            false => Err("NotSupportedByVaultKind"),
+        }
+    }
+
+    /// What a call on live secret `lower` gives first: the vault's answer, then
+    /// `SecretNotFound`.
+    fn must_have_secret(&self, lower: &str) -> Result<(), &'static str> {
+        self.must_hold_secrets()?;
+        match self.secrets.contains_key(lower) {
+            true => Ok(()),
+            false => Err("SecretNotFound"),
+        }
+    }
+
+    /// What a call on soft-deleted secret `lower` gives first: the vault's answer, then
+    /// `DeletedSecretNotFound`.
+    fn must_have_deleted_secret(&self, lower: &str) -> Result<(), &'static str> {
+        self.must_hold_secrets()?;
+        match self.deleted_secrets.contains_key(lower) {
+            true => Ok(()),
+            false => Err("DeletedSecretNotFound"),
+        }
+    }
+
     /// What a call on soft-deleted key `lower` gives first: the vault's answer, then
     /// `DeletedKeyNotFound`.
     fn must_have_deleted(&self, lower: &str) -> Result<(), &'static str> {
@@ -297,6 +575,10 @@ struct Model {
     vaults: Vec<MVault>,
     /// Backup blobs with the key they hold.
     blobs: Vec<(Vec<u8>, MKey)>,
+    /// Secret backup blobs with the secret they hold.
+    secret_blobs: Vec<(Vec<u8>, MSecret)>,
+    /// How many secret values have been made, so each is new.
+    values: u64,
 }
 
 impl Model {
@@ -308,15 +590,20 @@ impl Model {
                 .iter()
                 .map(|s| MVault {
                     name: s.name,
+                    kind: s.kind,
                     retention: s.retention,
                     protected: s.protected,
                     created: T0,
                     state: VState::Live,
                     live: BTreeMap::new(),
                     deleted: BTreeMap::new(),
+                    secrets: BTreeMap::new(),
+                    deleted_secrets: BTreeMap::new(),
                 })
                 .collect(),
             blobs: Vec::new(),
+            secret_blobs: Vec::new(),
+            values: 0,
         }
     }
 
@@ -347,6 +634,22 @@ impl Model {
                 }
                 purge > now
             });
+            v.deleted_secrets.retain(|_, k| {
+                let (_, purge) = k.deletion.expect("deleted");
+                if purge <= now {
+                    seen(if purge == now {
+                        "auto purge secret: at the date"
+                    } else {
+                        "auto purge secret: after the date"
+                    });
+                    seen(if v.protected {
+                        "auto purge secret: protected"
+                    } else {
+                        "auto purge secret: unprotected"
+                    });
+                }
+                purge > now
+            });
             if let VState::Deleted { purge, .. } = v.state {
                 if purge <= now {
                     seen(if purge == now {
@@ -357,9 +660,11 @@ impl Model {
                     if !v.live.is_empty() || !v.deleted.is_empty() {
                         seen("auto purge vault: with keys");
                     }
+                    if !v.secrets.is_empty() || !v.deleted_secrets.is_empty() {
+                        seen("auto purge vault: with secrets");
+                    }
                     v.state = VState::Gone;
-                    v.live.clear();
-                    v.deleted.clear();
+                    v.clear();
                 }
             }
         }
@@ -372,6 +677,11 @@ impl Model {
                 dates.push(purge);
             }
             dates.extend(v.deleted.values().map(|k| k.deletion.expect("deleted").1));
+            dates.extend(
+                v.deleted_secrets
+                    .values()
+                    .map(|k| k.deletion.expect("deleted").1),
+            );
         }
         dates.sort_unstable();
         dates.dedup();
@@ -464,6 +774,159 @@ fn check_current(
     check_bundle(ctx, b, vault, key, current, true)
 }
 
+/// A secret bundle against the model's version. `with_value`: the bundle carries the value
+/// (set and get), else it must carry none (lists, updates, deleted bundles).
+fn check_secret_bundle(
+    ctx: &str,
+    b: &SecretBundle,
+    vault: &MVault,
+    secret: &MSecret,
+    v: &MSecretVersion,
+    is_current: bool,
+    with_value: bool,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&b.vault, vault.name, "{}: vault", ctx);
+    prop_assert_eq!(&b.name, &secret.name, "{}: name", ctx);
+    prop_assert_eq!(&b.version, &v.id, "{}: version", ctx);
+    match (&b.value, with_value) {
+        (Some(got), true) => prop_assert!(
+            got.expose() == v.value,
+            "{}: value read back is not the value set ({} bytes, expected {})",
+            ctx,
+            got.len(),
+            v.value.len()
+        ),
+        (None, false) => {}
+        (got, _) => {
+            return Err(TestCaseError::fail(format!(
+                "{ctx}: value present {} where {with_value} was expected",
+                got.is_some()
+            )))
+        }
+    }
+    prop_assert_eq!(&b.content_type, &v.content_type, "{}: contentType", ctx);
+    prop_assert_eq!(b.attributes.enabled, v.enabled, "{}: enabled", ctx);
+    prop_assert_eq!(b.attributes.not_before, v.not_before, "{}: nbf", ctx);
+    prop_assert_eq!(b.attributes.expires, v.expires, "{}: exp", ctx);
+    prop_assert_eq!(&b.tags, &v.tags, "{}: tags", ctx);
+    prop_assert_eq!(b.attributes.created, v.created, "{}: created", ctx);
+    prop_assert_eq!(b.attributes.updated, v.updated, "{}: updated", ctx);
+    prop_assert_eq!(
+        b.attributes.recovery_level.as_str(),
+        recovery_level(vault.retention, vault.protected),
+        "{}: recoveryLevel",
+        ctx
+    );
+    prop_assert_eq!(
+        b.attributes.recoverable_days,
+        vault.retention,
+        "{}: recoverableDays",
+        ctx
+    );
+    prop_assert!(!b.managed, "{}: managed", ctx);
+    prop_assert_eq!(b.is_current, is_current, "{}: is_current", ctx);
+    Ok(())
+}
+
+/// Every secret of a live vault that holds them: listed two a page, each version listed
+/// two a page, each version's value read back (or refused, when disabled); deleted secrets
+/// with their dates.
+fn compare_secrets(ctx: &str, vault: &Vault, mv: &MVault) -> Result<(), TestCaseError> {
+    let err = |e: Error| TestCaseError::fail(format!("{ctx}: secret listing failed: {e}"));
+    if mv.must_hold_secrets().is_err() {
+        check_outcome(
+            &format!("{ctx}: list_secrets where secrets are not held"),
+            &vault.list_secrets(2, None),
+            Err("NotSupportedByVaultKind"),
+        )?;
+        prop_assert!(mv.secrets.is_empty() && mv.deleted_secrets.is_empty());
+        return Ok(());
+    }
+    let listed = all_pages(|next| vault.list_secrets(2, next)).map_err(err)?;
+    prop_assert_eq!(
+        listed.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
+        mv.secrets
+            .values()
+            .map(|k| k.name.clone())
+            .collect::<Vec<_>>(),
+        "{}: live secrets",
+        ctx
+    );
+    for (b, secret) in listed.iter().zip(mv.secrets.values()) {
+        let c = format!("{ctx}/{} listed secret", secret.name);
+        let cur = secret.versions.last().expect("a secret has a version");
+        check_secret_bundle(&c, b, mv, secret, cur, true, false)?;
+        let versions =
+            all_pages(|next| vault.list_secret_versions(&secret.name, 2, next)).map_err(err)?;
+        prop_assert_eq!(
+            versions
+                .iter()
+                .map(|b| b.version.clone())
+                .collect::<Vec<_>>(),
+            secret
+                .versions
+                .iter()
+                .map(|v| v.id.clone())
+                .collect::<Vec<_>>(),
+            "{}/{}: secret versions",
+            ctx,
+            &secret.name
+        );
+        let n = secret.versions.len();
+        for (i, (b, v)) in versions.iter().zip(&secret.versions).enumerate() {
+            let c = format!("{ctx}/{}/{} secret", secret.name, v.id);
+            check_secret_bundle(&c, b, mv, secret, v, i + 1 == n, false)?;
+            let got = vault.get_secret(&secret.name, Some(&v.id));
+            let want = match v.enabled {
+                true => Ok(()),
+                false => Err("SecretDisabled"),
+            };
+            check_outcome(&format!("{c}: get"), &got, want)?;
+            if let Ok(b) = got {
+                check_secret_bundle(&c, &b, mv, secret, v, i + 1 == n, true)?;
+            }
+            let props = vault
+                .get_secret_properties(&secret.name, Some(&v.id))
+                .map_err(err)?;
+            check_secret_bundle(&c, &props, mv, secret, v, i + 1 == n, false)?;
+        }
+    }
+    let deleted = all_pages(|next| vault.list_deleted_secrets(2, next)).map_err(err)?;
+    prop_assert_eq!(
+        deleted
+            .iter()
+            .map(|d| (
+                d.secret.name.clone(),
+                d.deletion.deleted_date,
+                d.deletion.scheduled_purge_date
+            ))
+            .collect::<Vec<_>>(),
+        mv.deleted_secrets
+            .values()
+            .map(|k| {
+                let (d, p) = k.deletion.expect("deleted");
+                (k.name.clone(), d, p)
+            })
+            .collect::<Vec<_>>(),
+        "{}: deleted secrets",
+        ctx
+    );
+    for (d, secret) in deleted.iter().zip(mv.deleted_secrets.values()) {
+        let c = format!("{ctx}/{} deleted secret", secret.name);
+        let cur = secret.versions.last().expect("a secret has a version");
+        check_secret_bundle(&c, &d.secret, mv, secret, cur, true, false)?;
+        let got = vault.get_deleted_secret(&secret.name).map_err(err)?;
+        prop_assert_eq!(got.deletion, d.deletion);
+        check_secret_bundle(&c, &got.secret, mv, secret, cur, true, false)?;
+        check_outcome(
+            &format!("{c}: get"),
+            &vault.get_secret(&secret.name, None),
+            Err("SecretNotFound"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Uses a key version through a (possibly cached) handle and checks enabled and key_ops are
 /// enforced as the model says.
 fn check_handle(ctx: &str, vault: &Vault, key: &MKey, v: &MVersion) -> Result<(), TestCaseError> {
@@ -536,6 +999,11 @@ fn compare(store: &Store, vaults: &[Option<Vault>], m: &Model) -> Result<(), Tes
                     check_outcome(
                         &format!("{ctx}: list_keys on a deleted vault"),
                         &vault.list_keys(10, None),
+                        Err("VaultNotFound"),
+                    )?;
+                    check_outcome(
+                        &format!("{ctx}: list_secrets on a deleted vault"),
+                        &vault.list_secrets(10, None),
                         Err("VaultNotFound"),
                     )?;
                 }
@@ -637,6 +1105,8 @@ fn compare(store: &Store, vaults: &[Option<Vault>], m: &Model) -> Result<(), Tes
                 Err("KeyNotFound"),
             )?;
         }
+
+        compare_secrets(ctx, vault, mv)?;
     }
     Ok(())
 }
@@ -660,12 +1130,19 @@ fn deleted_vault(m: &Model, i: usize) -> usize {
 /// The vault index, the key name and its lowercase form (the model's key) that a target
 /// points at in the model's current state.
 fn resolve(m: &Model, target: Target) -> (usize, String, String) {
-    let (vault, name) = resolve_name(m, target);
+    let (vault, name) = resolve_name(m, target, false);
     let lower = name.to_ascii_lowercase();
     (vault, name, lower)
 }
 
-fn resolve_name(m: &Model, target: Target) -> (usize, String) {
+/// [`resolve`] for a secret: the n-th live or soft-deleted secret the model knows.
+fn resolve_secret(m: &Model, target: Target) -> (usize, String, String) {
+    let (vault, name) = resolve_name(m, target, true);
+    let lower = name.to_ascii_lowercase();
+    (vault, name, lower)
+}
+
+fn resolve_name(m: &Model, target: Target, secrets: bool) -> (usize, String) {
     let pick = |i: usize, deleted: bool| {
         let keys: Vec<(usize, &str)> = m
             .vaults
@@ -673,8 +1150,17 @@ fn resolve_name(m: &Model, target: Target) -> (usize, String) {
             .enumerate()
             .filter(|(_, v)| v.state == VState::Live)
             .flat_map(|(vi, v)| {
-                let map = if deleted { &v.deleted } else { &v.live };
-                map.values().map(move |k| (vi, k.name.as_str()))
+                let names: Vec<&str> = match (secrets, deleted) {
+                    (false, false) => v.live.values().map(|k| k.name.as_str()).collect(),
+                    (false, true) => v.deleted.values().map(|k| k.name.as_str()).collect(),
+                    (true, false) => v.secrets.values().map(|k| k.name.as_str()).collect(),
+                    (true, true) => v
+                        .deleted_secrets
+                        .values()
+                        .map(|k| k.name.as_str())
+                        .collect(),
+                };
+                names.into_iter().map(move |n| (vi, n))
             })
             .collect();
         match keys.get(i % keys.len().max(1)) {
@@ -691,7 +1177,20 @@ fn resolve_name(m: &Model, target: Target) -> (usize, String) {
 }
 
 fn vault_options(spec: &VaultSpec) -> VaultOptions {
-    hsm(spec.retention, spec.protected)
+    VaultOptions {
+        kind: spec.kind,
+        retention_days: spec.retention,
+        purge_protection: spec.protected,
+    }
+}
+
+/// A vault of kind `vault` refuses oct keys, created or restored.
+fn kind_allows(mv: &MVault, ktys: &[KeyType]) -> Result<(), &'static str> {
+    let oct = ktys.iter().any(|k| k.family() == KeyFamily::Oct);
+    match mv.kind == VaultKind::Vault && oct {
+        true => Err("NotSupportedByVaultKind"),
+        false => Ok(()),
+    }
 }
 
 fn apply(
@@ -725,10 +1224,13 @@ fn apply(
             let got = vaults[vault].create_key(name, kty, spec, options);
             let mv = &mut m.vaults[vault];
             let lower = name.to_ascii_lowercase();
-            let want = mv.must_be_live().and_then(|()| match tags.len() > 15 {
-                true => Err("BadParameter"),
-                false => mv.must_not_be_deleted(&lower),
-            });
+            let want = mv
+                .must_be_live()
+                .and_then(|()| kind_allows(mv, &[kty]))
+                .and_then(|()| match tags.len() > 15 {
+                    true => Err("BadParameter"),
+                    false => mv.must_not_be_deleted(&lower),
+                });
             check_outcome("create", &got, want)?;
             if let Ok(b) = got {
                 let key = mv.live.entry(lower).or_insert_with(|| MKey {
@@ -872,8 +1374,10 @@ fn apply(
             let got = vaults[vault].restore_key(&blob);
             let mv = &mut m.vaults[vault];
             let lower = key.name.to_ascii_lowercase();
+            let ktys: Vec<KeyType> = key.versions.iter().map(|v| v.kty).collect();
             let want = mv
                 .must_be_live()
+                .and_then(|()| kind_allows(mv, &ktys))
                 .and_then(|()| mv.must_not_be_deleted(&lower))
                 .and_then(|()| match mv.live.contains_key(&lower) {
                     true => Err("KeyExists"),
@@ -957,8 +1461,7 @@ fn apply(
             check_outcome("purge vault", &got, want)?;
             if got.is_ok() {
                 mv.state = VState::Gone;
-                mv.live.clear();
-                mv.deleted.clear();
+                mv.clear();
             }
         }
         Step::CreateVault(vault) => {
@@ -984,8 +1487,301 @@ fn apply(
                 .map_err(|e| TestCaseError::fail(format!("sweep: {e}")))?;
             prop_assert_eq!(report, localhsm::SweepReport::default());
         }
+        _ => return apply_secret(step, vaults, m),
     }
     Ok(())
+}
+
+/// The secret steps of [`apply`].
+fn apply_secret(step: &Step, vaults: &[Vault], m: &mut Model) -> Result<(), TestCaseError> {
+    let now = m.now;
+    match *step {
+        Step::SetSecret {
+            vault,
+            name,
+            value,
+            enabled,
+            tags,
+            content_type,
+            validity,
+        } => {
+            m.values += 1;
+            let value = secret_value(value, m.values);
+            let tags = tags_from(tags);
+            let content_type = content_type_from(content_type);
+            let (not_before, expires) = validity_from(validity, now);
+            let options = SecretOptions {
+                content_type: content_type.clone(),
+                enabled: Some(enabled),
+                not_before,
+                expires,
+                tags: tags.clone(),
+            };
+            let name = NAMES[name];
+            let got = vaults[vault].set_secret(name, SecretString::from(value.as_str()), options);
+            let mv = &mut m.vaults[vault];
+            let lower = name.to_ascii_lowercase();
+            let bad = value.len() > MAX_VALUE
+                || content_type.as_ref().is_some_and(|c| c.len() > 255)
+                || tags.len() > 15
+                || not_before.zip(expires).is_some_and(|(n, e)| n >= e);
+            let want = mv.must_hold_secrets().and_then(|()| {
+                if bad {
+                    Err("BadParameter")
+                } else if mv.deleted_secrets.contains_key(&lower) {
+                    Err("SecretIsDeleted")
+                } else {
+                    Ok(())
+                }
+            });
+            check_outcome("set secret", &got, want)?;
+            if value.len() == MAX_VALUE {
+                seen(format!("set secret of exactly 25 KiB: {}", outcome(&got)));
+            }
+            if let Ok(b) = got {
+                let secret = mv.secrets.entry(lower.clone()).or_insert_with(|| MSecret {
+                    name: name.to_string(),
+                    versions: Vec::new(),
+                    deletion: None,
+                });
+                prop_assert!(
+                    secret.versions.iter().all(|v| v.id != b.version),
+                    "secret version id reused"
+                );
+                prop_assert_eq!(b.version.len(), 32);
+                secret.versions.push(MSecretVersion {
+                    id: b.version.clone(),
+                    value,
+                    content_type,
+                    enabled,
+                    not_before,
+                    expires,
+                    tags,
+                    created: now,
+                    updated: now,
+                });
+                let secret = &mv.secrets[&lower];
+                let v = secret.versions.last().expect("pushed");
+                check_secret_bundle("set result", &b, mv, secret, v, true, true)?;
+            }
+        }
+        Step::GetSecret { target, version } => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let mv = &m.vaults[vault];
+            let secret = mv.secrets.get(&lower);
+            let version_id = pick_version(version, secret.map(|s| s.versions.len()), |i| {
+                secret.map(|s| s.versions[i].id.clone())
+            });
+            let got = vaults[vault].get_secret(&name, version_id.as_deref());
+            let target = secret.and_then(|s| s.version(version_id.as_deref()));
+            let want = mv.must_have_secret(&lower).and(match target {
+                None => Err("SecretNotFound"),
+                Some(v) if !v.enabled => Err("SecretDisabled"),
+                Some(_) => Ok(()),
+            });
+            check_outcome("get secret", &got, want)?;
+            if let (Ok(b), Some(secret), Some(v)) = (got, secret, target) {
+                let current = secret.versions.last().map(|c| &c.id) == Some(&v.id);
+                check_secret_bundle("get result", &b, mv, secret, v, current, true)?;
+                let informational =
+                    v.not_before.is_some_and(|t| t > now) || v.expires.is_some_and(|t| t <= now);
+                if informational {
+                    seen("get secret: Ok outside nbf..exp");
+                }
+            }
+        }
+        Step::UpdateSecret {
+            target,
+            version,
+            enabled,
+            tags,
+            content_type,
+            validity,
+        } => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let mv = &mut m.vaults[vault];
+            let secret = mv.secrets.get(&lower);
+            let version_id = pick_version(version, secret.map(|s| s.versions.len()), |i| {
+                secret.map(|s| s.versions[i].id.clone())
+            });
+            let (not_before, expires) = validity
+                .map(|p| validity_update_from(p, now))
+                .unwrap_or_default();
+            let update = SecretUpdate {
+                content_type: content_type.and_then(content_type_from),
+                enabled,
+                not_before,
+                expires,
+                tags: tags.map(tags_from),
+            };
+            let got = vaults[vault].update_secret(&name, version_id.as_deref(), update.clone());
+            let target = secret.and_then(|s| s.version(version_id.as_deref()));
+            let bad_input = update.content_type.as_ref().is_some_and(|c| c.len() > 255)
+                || update.tags.as_ref().is_some_and(|t| t.len() > 15);
+            // nbf and exp are checked as they end up, after the version is found.
+            let bad_validity = target.is_some_and(|v| {
+                let n = update.not_before.unwrap_or(v.not_before);
+                let e = update.expires.unwrap_or(v.expires);
+                n.zip(e).is_some_and(|(n, e)| n >= e)
+            });
+            let want = mv.must_hold_secrets().and_then(|()| {
+                if bad_input {
+                    Err("BadParameter")
+                } else if target.is_none() {
+                    Err("SecretNotFound")
+                } else if bad_validity {
+                    Err("BadParameter")
+                } else {
+                    Ok(())
+                }
+            });
+            check_outcome("update secret", &got, want)?;
+            if let Ok(b) = got {
+                let secret = mv.secrets.get_mut(&lower).expect("live");
+                let n = secret.versions.len();
+                let idx = secret
+                    .versions
+                    .iter()
+                    .position(|v| Some(&v.id) == version_id.as_ref())
+                    .unwrap_or(n - 1);
+                let v = &mut secret.versions[idx];
+                v.enabled = update.enabled.unwrap_or(v.enabled);
+                v.not_before = update.not_before.unwrap_or(v.not_before);
+                v.expires = update.expires.unwrap_or(v.expires);
+                if let Some(t) = update.tags {
+                    v.tags = t;
+                }
+                if let Some(c) = update.content_type {
+                    v.content_type = Some(c);
+                }
+                v.updated = now;
+                let secret = &mv.secrets[&lower];
+                let v = &secret.versions[idx];
+                check_secret_bundle("update result", &b, mv, secret, v, idx + 1 == n, false)?;
+            }
+        }
+        Step::DeleteSecret(target) => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let got = vaults[vault].delete_secret(&name);
+            let mv = &mut m.vaults[vault];
+            check_outcome("delete secret", &got, mv.must_have_secret(&lower))?;
+            if let Ok(d) = got {
+                let mut secret = mv.secrets.remove(&lower).expect("live");
+                let dates = (now, now + u64::from(mv.retention) * DAY);
+                secret.deletion = Some(dates);
+                prop_assert_eq!(
+                    (d.deletion.deleted_date, d.deletion.scheduled_purge_date),
+                    dates
+                );
+                let cur = secret.versions.last().expect("a version");
+                check_secret_bundle("delete result", &d.secret, mv, &secret, cur, true, false)?;
+                mv.deleted_secrets.insert(lower, secret);
+            }
+        }
+        Step::RecoverSecret(target) => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let got = vaults[vault].recover_deleted_secret(&name);
+            let mv = &mut m.vaults[vault];
+            check_outcome("recover secret", &got, mv.must_have_deleted_secret(&lower))?;
+            if let Ok(b) = got {
+                let mut secret = mv.deleted_secrets.remove(&lower).expect("deleted");
+                secret.deletion = None;
+                let cur = secret.versions.last().expect("a version");
+                check_secret_bundle("recover result", &b, mv, &secret, cur, true, false)?;
+                mv.secrets.insert(lower, secret);
+            }
+        }
+        Step::PurgeSecret(target) => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let got = vaults[vault].purge_deleted_secret(&name);
+            let mv = &mut m.vaults[vault];
+            let want = mv.must_have_deleted_secret(&lower).and_then(|()| {
+                let (_, purge) = mv.deleted_secrets[&lower].deletion.expect("deleted");
+                match mv.protected && purge > now {
+                    true => Err("PurgeProtected"),
+                    false => Ok(()),
+                }
+            });
+            check_outcome("purge secret", &got, want)?;
+            if let Err(e) = &got {
+                if support::error_name(e) == "PurgeProtected" {
+                    prop_assert_eq!(e.wire().status, 403);
+                }
+            }
+            if got.is_ok() {
+                mv.deleted_secrets.remove(&lower);
+            }
+        }
+        Step::BackupSecret(target) => {
+            let (vault, name, lower) = resolve_secret(m, target);
+            let got = vaults[vault].backup_secret(&name);
+            let mv = &m.vaults[vault];
+            check_outcome("backup secret", &got, mv.must_have_secret(&lower))?;
+            if let Ok(blob) = got {
+                m.secret_blobs.push((blob, mv.secrets[&lower].clone()));
+            }
+        }
+        Step::RestoreSecret { vault, blob, cross } => {
+            if cross {
+                // A key's backup is not a secret's, whatever it holds.
+                if m.blobs.is_empty() {
+                    return Ok(());
+                }
+                let (blob, _) = &m.blobs[blob % m.blobs.len()];
+                let got = vaults[vault].restore_secret(blob);
+                let mv = &m.vaults[vault];
+                let want = mv.must_hold_secrets().and(Err("InvalidBackup"));
+                return check_outcome("restore key backup as secret", &got, want);
+            }
+            if m.secret_blobs.is_empty() {
+                return Ok(());
+            }
+            let (blob, secret) = m.secret_blobs[blob % m.secret_blobs.len()].clone();
+            let got = vaults[vault].restore_secret(&blob);
+            let mv = &mut m.vaults[vault];
+            let lower = secret.name.to_ascii_lowercase();
+            let want = mv.must_hold_secrets().and_then(|()| {
+                if mv.deleted_secrets.contains_key(&lower) {
+                    Err("SecretIsDeleted")
+                } else if mv.secrets.contains_key(&lower) {
+                    Err("SecretExists")
+                } else {
+                    Ok(())
+                }
+            });
+            check_outcome("restore secret", &got, want)?;
+            if let Ok(b) = got {
+                let cur = secret.versions.last().expect("a version");
+                check_secret_bundle("restore result", &b, mv, &secret, cur, true, false)?;
+                mv.secrets.insert(lower, secret);
+            }
+        }
+        Step::RestoreSecretAsKey { vault, blob } => {
+            if m.secret_blobs.is_empty() {
+                return Ok(());
+            }
+            let (blob, _) = &m.secret_blobs[blob % m.secret_blobs.len()];
+            let got = vaults[vault].restore_key(blob);
+            let want = m.vaults[vault].must_be_live().and(Err("InvalidBackup"));
+            check_outcome("restore secret backup as key", &got, want)?;
+        }
+        _ => unreachable!("not a secret step: {step:?}"),
+    }
+    Ok(())
+}
+
+/// The version id a step names: none (the current one), the n-th of the object's `count`
+/// versions (`id(n)`), or one that does not exist.
+fn pick_version(
+    version: VSel,
+    count: Option<usize>,
+    id: impl Fn(usize) -> Option<String>,
+) -> Option<String> {
+    match (version, count) {
+        (VSel::Current, _) => None,
+        (VSel::Index(i), Some(n)) => id(i % n),
+        (VSel::Index(_), None) | (VSel::Bogus, _) => Some("0".repeat(32)),
+    }
 }
 
 fn run_case(steps: &[Step], memory: bool) -> Result<(), TestCaseError> {
@@ -1060,9 +1856,10 @@ fn run_model(memory: bool) {
         config,
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
-    let result = runner.run(&prop::collection::vec(step_strategy(), 40..=80), |steps| {
-        run_case(&steps, memory)
-    });
+    let result = runner.run(
+        &prop::collection::vec(any_step_strategy(), 40..=80),
+        |steps| run_case(&steps, memory),
+    );
     if let Err(e) = result {
         panic!("{e}");
     }
@@ -1103,6 +1900,39 @@ fn run_model(memory: bool) {
         "auto purge key: unprotected",
         "auto purge vault: at the date",
         "auto purge vault: with keys",
+        "create: NotSupportedByVaultKind",
+        "restore: NotSupportedByVaultKind",
+        "set secret: Ok",
+        "set secret: SecretIsDeleted",
+        "set secret: BadParameter",
+        "set secret: NotSupportedByVaultKind",
+        "set secret: VaultNotFound",
+        "set secret of exactly 25 KiB: Ok",
+        "get secret: Ok",
+        "get secret: Ok outside nbf..exp",
+        "get secret: SecretDisabled",
+        "get secret: SecretNotFound",
+        "update secret: Ok",
+        "update secret: BadParameter",
+        "update secret: SecretNotFound",
+        "delete secret: Ok",
+        "delete secret: SecretNotFound",
+        "recover secret: Ok",
+        "recover secret: DeletedSecretNotFound",
+        "purge secret: Ok",
+        "purge secret: PurgeProtected",
+        "purge secret: DeletedSecretNotFound",
+        "backup secret: Ok",
+        "restore secret: Ok",
+        "restore secret: SecretExists",
+        "restore secret: SecretIsDeleted",
+        "restore key backup as secret: InvalidBackup",
+        "restore secret backup as key: InvalidBackup",
+        "auto purge secret: at the date",
+        "auto purge secret: after the date",
+        "auto purge secret: protected",
+        "auto purge secret: unprotected",
+        "auto purge vault: with secrets",
     ] {
         if cases >= 100 {
             assert!(seen.contains_key(must), "the run never reached {must:?}");
