@@ -1,11 +1,13 @@
 //! Guards against losing acknowledged writes or leaving half-written state when the process
-//! dies: a seeded random workload (create, add versions, rotate, update tags, delete,
-//! recover, purge) runs against `localhsm serve` on a temporary store, recording every
-//! request the server acknowledged, while the server is SIGKILLed at random moments; after
-//! each restart every acknowledged change must be there, no key may have half its versions
-//! or unreadable material, no deleted key may be half-moved, and the store must open as it
-//! is. The same runs for the library in-process: a child process writing through the
-//! library is SIGKILLed and the parent reopens the store.
+//! dies: a seeded random workload (keys: create, add versions, rotate, update tags, delete,
+//! recover, purge; secrets, interleaved with them: set new versions with distinctive values
+//! up to the 25 KiB limit, update tags, delete, recover, purge) runs against `localhsm serve`
+//! on a temporary store, recording every request the server acknowledged, while the server is
+//! SIGKILLed at random moments; after each restart every acknowledged change must be there,
+//! no key or secret may have half its versions, unreadable material or a value other than the
+//! one set, nothing deleted may be half-moved, and the store must open as it is. The same
+//! runs for the library in-process: a child process writing through the library is SIGKILLed
+//! and the parent reopens the store.
 //!
 //! A request in flight at the kill may or may not have applied: the check accepts either,
 //! never a mixture. `LOCALHSM_CRASH_KILLS` sets the kills per variant (default 20),
@@ -21,7 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use localhsm::crypto::jwk::b64url_encode;
-use localhsm::model::{KeyOptions, KeyUpdate};
+use localhsm::crypto::SecretString;
+use localhsm::model::{KeyOptions, KeyUpdate, SecretOptions, SecretUpdate};
 use localhsm::{MasterKeySource, Store, Vault};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -30,8 +33,11 @@ use support::{
     Opener, Rng, Server,
 };
 
-/// The names the workload plays with: few, so that operations collide on the same keys.
-const NAMES: &[&str] = &["ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c"];
+/// The names the workload plays with: few, so that operations collide on the same objects.
+/// `sec-*` names are secrets, the others keys (see [`support::test_key_spec`]).
+const NAMES: &[&str] = &[
+    "ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c", "sec-a", "sec-b", "sec-c",
+];
 /// A key with this many versions is deleted rather than grown further.
 const MAX_VERSIONS: usize = 5;
 /// The environment variable that turns a run of this test binary into a library writer.
@@ -39,18 +45,54 @@ const CHILD_ENV: &str = "LOCALHSM_CRASH_CHILD_DIR";
 
 type Tags = BTreeMap<String, String>;
 
+/// Whether `name` is a secret's (else a key's).
+fn is_secret(name: &str) -> bool {
+    name.starts_with("sec-")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum State {
     Live,
     Deleted,
 }
 
-/// What the store must hold for one key name.
+/// One version as the store must hold it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Version {
+    id: String,
+    tags: Tags,
+    /// A secret's value; `None` for a key.
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl std::fmt::Debug for Version {
+    /// Long values cut short, so that a failure stays readable.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.id, self.tags)?;
+        if let Some(v) = &self.value {
+            let shown: String = v.chars().take(40).collect();
+            write!(f, " value {shown:?}.. ({} bytes)", v.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// A version of a key (no value).
+fn key_version(id: &str, tags: Tags) -> Version {
+    Version {
+        id: id.to_string(),
+        tags,
+        value: None,
+    }
+}
+
+/// What the store must hold for one key or secret name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Key {
     state: State,
-    /// Versions, oldest first, with their tags.
-    versions: Vec<(String, Tags)>,
+    /// Versions, oldest first.
+    versions: Vec<Version>,
 }
 
 /// Every acknowledged change, applied: what the store must hold.
@@ -64,6 +106,12 @@ enum Op {
     },
     Rotate {
         name: String,
+    },
+    /// Sets a secret: a new version holding `value`.
+    Set {
+        name: String,
+        tags: Tags,
+        value: String,
     },
     Tag {
         name: String,
@@ -86,6 +134,7 @@ impl Op {
         match self {
             Op::Create { name, .. }
             | Op::Rotate { name }
+            | Op::Set { name, .. }
             | Op::Tag { name, .. }
             | Op::Delete { name }
             | Op::Recover { name }
@@ -100,9 +149,28 @@ fn random_tags(rng: &mut Rng) -> Tags {
         .collect()
 }
 
+/// A secret value no other set uses: text with multi-byte characters, now and then long,
+/// and one time in twenty exactly Key Vault's limit of 25 KiB.
+fn random_value(rng: &mut Rng) -> String {
+    let mut v = format!("crash-secret {:016x} ✓ ü 🔑 ", rng.next_u64());
+    let limit = localhsm::model::MAX_SECRET_VALUE_BYTES;
+    let len = if rng.chance(5) {
+        limit
+    } else {
+        v.len() + rng.below(2000) as usize
+    };
+    while v.len() < len {
+        v.push(char::from(b'a' + (rng.below(26) as u8)));
+    }
+    v
+}
+
 /// The next operation, chosen so that it is valid against `model`.
 fn choose(model: &Model, rng: &mut Rng) -> Op {
     let name = rng.pick(NAMES).to_string();
+    if is_secret(&name) {
+        return choose_secret(model, rng, name);
+    }
     match model.get(&name) {
         None => Op::Create {
             name,
@@ -122,7 +190,7 @@ fn choose(model: &Model, rng: &mut Rng) -> Op {
             }
             match roll {
                 _ if k.versions.len() >= MAX_VERSIONS || roll < 40 => {
-                    let version = rng.pick(&k.versions).0.clone();
+                    let version = rng.pick(&k.versions).id.clone();
                     Op::Tag {
                         name,
                         version,
@@ -140,11 +208,48 @@ fn choose(model: &Model, rng: &mut Rng) -> Op {
     }
 }
 
-/// `model` with `op` applied; `version` is the version a create or rotate made.
+/// [`choose`] for a secret.
+fn choose_secret(model: &Model, rng: &mut Rng, name: String) -> Op {
+    let set = |rng: &mut Rng, name: String| Op::Set {
+        tags: random_tags(rng),
+        value: random_value(rng),
+        name,
+    };
+    match model.get(&name) {
+        None => set(rng, name),
+        Some(k) if k.state == State::Deleted => {
+            if rng.chance(50) {
+                Op::Recover { name }
+            } else {
+                Op::Purge { name }
+            }
+        }
+        Some(k) => {
+            let roll = rng.below(100);
+            if k.versions.len() >= MAX_VERSIONS && roll < 60 {
+                return Op::Delete { name };
+            }
+            match roll {
+                _ if k.versions.len() >= MAX_VERSIONS || roll < 40 => {
+                    let version = rng.pick(&k.versions).id.clone();
+                    Op::Tag {
+                        name,
+                        version,
+                        tags: random_tags(rng),
+                    }
+                }
+                40..=74 => set(rng, name),
+                _ => Op::Delete { name },
+            }
+        }
+    }
+}
+
+/// `model` with `op` applied; `version` is the version a create, rotate or set made.
 fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
     let new_version = || {
         version
-            .expect("create and rotate make a version")
+            .expect("create, rotate and set make a version")
             .to_string()
     };
     match op {
@@ -153,12 +258,27 @@ fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
                 state: State::Live,
                 versions: Vec::new(),
             });
-            key.versions.push((new_version(), tags.clone()));
+            key.versions.push(key_version(&new_version(), tags.clone()));
         }
         Op::Rotate { name } => {
             let key = model.get_mut(name).expect("rotate of a known key");
-            let tags = key.versions.last().map(|v| v.1.clone()).unwrap_or_default();
-            key.versions.push((new_version(), tags));
+            let tags = key
+                .versions
+                .last()
+                .map(|v| v.tags.clone())
+                .unwrap_or_default();
+            key.versions.push(key_version(&new_version(), tags));
+        }
+        Op::Set { name, tags, value } => {
+            let secret = model.entry(name.clone()).or_insert(Key {
+                state: State::Live,
+                versions: Vec::new(),
+            });
+            secret.versions.push(Version {
+                id: new_version(),
+                tags: tags.clone(),
+                value: Some(value.clone()),
+            });
         }
         Op::Tag {
             name,
@@ -166,8 +286,8 @@ fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
             tags,
         } => {
             let key = model.get_mut(name).expect("tag of a known key");
-            if let Some(v) = key.versions.iter_mut().find(|v| &v.0 == version) {
-                v.1 = tags.clone();
+            if let Some(v) = key.versions.iter_mut().find(|v| &v.id == version) {
+                v.tags = tags.clone();
             }
         }
         Op::Delete { name } => {
@@ -185,8 +305,9 @@ fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
 /// What a store actually holds for one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Actual {
-    Live(Vec<(String, Tags)>),
-    /// A deleted key, with its current version.
+    /// Every version; a secret's with the value read back.
+    Live(Vec<Version>),
+    /// A deleted key or secret, with its current version.
     Deleted(String),
 }
 
@@ -199,7 +320,7 @@ fn differences(model: &Model, actual: &BTreeMap<String, Actual>) -> Vec<String> 
             (None, None) => true,
             (Some(k), Some(Actual::Live(v))) if k.state == State::Live => &k.versions == v,
             (Some(k), Some(Actual::Deleted(current))) if k.state == State::Deleted => {
-                k.versions.last().map(|v| &v.0) == Some(current)
+                k.versions.last().map(|v| &v.id) == Some(current)
             }
             _ => false,
         };
@@ -232,18 +353,18 @@ fn reconcile(
             not_applied.join("\n")
         ));
     };
-    // The operation may have applied: for create and rotate, its version is the one the
-    // store shows after the versions the model knows.
+    // The operation may have applied: for create, rotate and set, its version is the one
+    // the store shows after the versions the model knows.
     let version = match (op, actual.get(op.name())) {
-        (Op::Create { .. } | Op::Rotate { .. }, Some(Actual::Live(v))) => {
+        (Op::Create { .. } | Op::Rotate { .. } | Op::Set { .. }, Some(Actual::Live(v))) => {
             let known = model.get(op.name()).map_or(0, |k| k.versions.len());
-            v.get(known).map(|x| x.0.clone())
+            v.get(known).map(|x| x.id.clone())
         }
         _ => None,
     };
     let mut applied = model.clone();
     let possible = match op {
-        Op::Create { .. } | Op::Rotate { .. } => version.is_some(),
+        Op::Create { .. } | Op::Rotate { .. } | Op::Set { .. } => version.is_some(),
         _ => true,
     };
     if possible {
@@ -285,6 +406,9 @@ impl Rest<'_> {
     }
 
     fn perform(&self, op: &Op) -> Outcome {
+        if is_secret(op.name()) {
+            return self.perform_secret(op);
+        }
         let (method, path, body) = match op {
             Op::Create { name, tags } => {
                 let body = if name.starts_with("ec-") {
@@ -307,6 +431,7 @@ impl Rest<'_> {
             Op::Delete { name } => ("DELETE", format!("/keys/{name}"), None),
             Op::Recover { name } => ("POST", format!("/deletedkeys/{name}/recover"), None),
             Op::Purge { name } => ("DELETE", format!("/deletedkeys/{name}"), None),
+            Op::Set { .. } => unreachable!("a set is a secret's"),
         };
         match self.call(method, &path, body) {
             Ok((status, body)) if (200..300).contains(&status) => {
@@ -319,6 +444,47 @@ impl Rest<'_> {
                     _ => None,
                 })
             }
+            Ok((status, body)) => {
+                panic!("{op:?} was refused with {status} {body}: the model and the store disagree")
+            }
+            Err(_) => Outcome::Lost,
+        }
+    }
+
+    /// [`Rest::perform`] for a secret.
+    fn perform_secret(&self, op: &Op) -> Outcome {
+        let (method, path, body) = match op {
+            Op::Set { name, tags, value } => (
+                "PUT",
+                format!("/secrets/{name}"),
+                Some(json!({"value": value, "tags": tags})),
+            ),
+            Op::Tag {
+                name,
+                version,
+                tags,
+            } => (
+                "PATCH",
+                format!("/secrets/{name}/{version}"),
+                Some(json!({ "tags": tags })),
+            ),
+            Op::Delete { name } => ("DELETE", format!("/secrets/{name}"), None),
+            Op::Recover { name } => ("POST", format!("/deletedsecrets/{name}/recover"), None),
+            Op::Purge { name } => ("DELETE", format!("/deletedsecrets/{name}"), None),
+            Op::Create { .. } | Op::Rotate { .. } => unreachable!("create and rotate are a key's"),
+        };
+        match self.call(method, &path, body) {
+            Ok((status, body)) if (200..300).contains(&status) => Outcome::Acked(match op {
+                Op::Set { value, .. } => {
+                    assert_eq!(
+                        body["value"].as_str(),
+                        Some(value.as_str()),
+                        "a set answers with the value set"
+                    );
+                    body["id"].as_str().map(kid_version)
+                }
+                _ => None,
+            }),
             Ok((status, body)) => {
                 panic!("{op:?} was refused with {status} {body}: the model and the store disagree")
             }
@@ -363,15 +529,40 @@ impl Rest<'_> {
         let mut actual = BTreeMap::new();
         for item in self.list("/keys")? {
             let name = kid_version(item["kid"].as_str().unwrap_or_default());
-            let versions: Vec<(String, Tags)> = self
+            let versions: Vec<Version> = self
                 .list(&format!("/keys/{name}/versions"))?
                 .iter()
-                .map(|v| (kid_version(v["kid"].as_str().unwrap_or_default()), tags(v)))
+                .map(|v| key_version(&kid_version(v["kid"].as_str().unwrap_or_default()), tags(v)))
                 .collect();
-            for (version, _) in &versions {
-                self.use_material(&name, version)?;
+            for v in &versions {
+                self.use_material(&name, &v.id)?;
             }
             actual.insert(name, Actual::Live(versions));
+        }
+        for item in self.list("/secrets")? {
+            let name = kid_version(item["id"].as_str().unwrap_or_default());
+            let mut versions = Vec::new();
+            for v in self.list(&format!("/secrets/{name}/versions"))? {
+                let id = kid_version(v["id"].as_str().unwrap_or_default());
+                if v.get("value").is_some() {
+                    return Err(format!("{name}/{id}: a version listing carries the value"));
+                }
+                let (status, body) = self.call("GET", &format!("/secrets/{name}/{id}"), None)?;
+                if status != 200 {
+                    return Err(format!("{name}/{id}: get answered {status} {body}"));
+                }
+                versions.push(Version {
+                    value: body["value"].as_str().map(str::to_string),
+                    tags: tags(&v),
+                    id,
+                });
+            }
+            if actual
+                .insert(name.clone(), Actual::Live(versions))
+                .is_some()
+            {
+                return Err(format!("{name} is both a key and a secret"));
+            }
         }
         for item in self.list("/deletedkeys")? {
             let name = kid_version(item["kid"].as_str().unwrap_or_default());
@@ -389,6 +580,23 @@ impl Rest<'_> {
             let (status, _) = self.call("GET", &format!("/keys/{name}"), None)?;
             if status != 404 || actual.contains_key(&name) {
                 return Err(format!("{name} is both deleted and live: half-moved"));
+            }
+            actual.insert(name, Actual::Deleted(current));
+        }
+        for item in self.list("/deletedsecrets")? {
+            let name = kid_version(item["id"].as_str().unwrap_or_default());
+            let (status, body) = self.call("GET", &format!("/deletedsecrets/{name}"), None)?;
+            if status != 200 || body.get("value").is_some() {
+                return Err(format!(
+                    "deleted secret {name} is listed but not readable without its value: {status} {body}"
+                ));
+            }
+            let current = kid_version(body["id"].as_str().unwrap_or_default());
+            let (status, _) = self.call("GET", &format!("/secrets/{name}"), None)?;
+            if status != 404 || actual.contains_key(&name) {
+                return Err(format!(
+                    "secret {name} is both deleted and live: half-moved"
+                ));
             }
             actual.insert(name, Actual::Deleted(current));
         }
@@ -434,11 +642,21 @@ fn start(dir: &Path, log: &Path) -> Server {
 struct Stats {
     kills: usize,
     acked: usize,
+    /// Of `acked`, the operations on secrets.
+    acked_secrets: usize,
     in_flight_applied: usize,
     in_flight_not_applied: usize,
 }
 
 impl Stats {
+    /// Counts an acknowledged operation.
+    fn ack(&mut self, op: &Op) {
+        self.acked += 1;
+        if is_secret(op.name()) {
+            self.acked_secrets += 1;
+        }
+    }
+
     /// The model to carry on with after a [`reconcile`], counting whether the operation in
     /// doubt had applied.
     fn count_in_doubt(&mut self, (model, applied): (Model, Option<bool>)) -> Model {
@@ -456,12 +674,16 @@ impl Stats {
     fn finish(&self, variant: &str, seed: u64, store: &Store, model: &Model, started: Instant) {
         deep_check(store, model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
         println!(
-            "crash ({variant}): {} kills survived, {} acknowledged operations, in flight at a kill: {} applied, {} not, {:.1?}",
-            self.kills, self.acked, self.in_flight_applied, self.in_flight_not_applied, started.elapsed()
+            "crash ({variant}): {} kills survived, {} acknowledged operations ({} on secrets), in flight at a kill: {} applied, {} not, {:.1?}",
+            self.kills, self.acked, self.acked_secrets, self.in_flight_applied, self.in_flight_not_applied, started.elapsed()
         );
         assert!(
             self.acked > self.kills,
             "too few operations ran to mean anything"
+        );
+        assert!(
+            self.acked_secrets > 0 && self.acked_secrets < self.acked,
+            "the workload must interleave key and secret writes"
         );
     }
 }
@@ -511,7 +733,7 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
             match rest.perform(&op) {
                 Outcome::Acked(version) => {
                     apply(&mut model, &op, version.as_deref());
-                    stats.acked += 1;
+                    stats.ack(&op);
                 }
                 Outcome::Lost => {
                     in_doubt = Some(op);
@@ -541,15 +763,34 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
         if versions.next.is_some() {
             return Err(format!("{} has more than 25 versions", k.name));
         }
-        let versions: Vec<(String, Tags)> = versions
+        let versions: Vec<Version> = versions
             .items
             .iter()
-            .map(|b| (b.version.clone(), b.tags.clone()))
+            .map(|b| key_version(&b.version, b.tags.clone()))
             .collect();
-        for (v, _) in &versions {
-            lib_use_material(vault, &k.name, v)?;
+        for v in &versions {
+            lib_use_material(vault, &k.name, &v.id)?;
         }
         actual.insert(k.name.clone(), Actual::Live(versions));
+    }
+    for s in all_pages(|next| vault.list_secrets(25, next)).map_err(e)? {
+        let mut versions = Vec::new();
+        for b in all_pages(|next| vault.list_secret_versions(&s.name, 2, next)).map_err(e)? {
+            let got = vault
+                .get_secret(&s.name, Some(&b.version))
+                .map_err(|err| format!("{}/{}: value unreadable: {err}", s.name, b.version))?;
+            versions.push(Version {
+                id: b.version.clone(),
+                tags: b.tags.clone(),
+                value: got.value.map(|v| v.expose().to_string()),
+            });
+        }
+        if actual
+            .insert(s.name.clone(), Actual::Live(versions))
+            .is_some()
+        {
+            return Err(format!("{} is both a key and a secret", s.name));
+        }
     }
     let deleted = vault.list_deleted_keys(25, None).map_err(e)?;
     for d in &deleted.items {
@@ -560,6 +801,15 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
             ));
         }
         actual.insert(d.key.name.clone(), Actual::Deleted(d.key.version.clone()));
+    }
+    for d in all_pages(|next| vault.list_deleted_secrets(25, next)).map_err(e)? {
+        if actual.contains_key(&d.secret.name) {
+            return Err(format!(
+                "secret {} is both deleted and live: half-moved",
+                d.secret.name
+            ));
+        }
+        actual.insert(d.secret.name.clone(), Actual::Deleted(d.secret.version));
     }
     Ok(actual)
 }
@@ -573,8 +823,8 @@ fn lib_use_material(vault: &Vault, name: &str, version: &str) -> Result<(), Stri
         .map_err(|e| format!("{name}/{version}: material unusable: {e}"))
 }
 
-/// Recovers every deleted key and checks that each comes back with exactly the model's
-/// versions, all usable; then checks the whole model.
+/// Recovers every deleted key and secret and checks that each comes back with exactly the
+/// model's versions, all usable (every secret value as set); then checks the whole model.
 fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
     localhsm::server::ensure_default_vault(store).map_err(|e| e.to_string())?;
     let vault = store.vault("default").map_err(|e| e.to_string())?;
@@ -582,9 +832,12 @@ fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
     let (mut model, _) = reconcile(model, &actual, None)?;
     for (name, key) in model.iter_mut() {
         if key.state == State::Deleted {
-            vault
-                .recover_deleted_key(name)
-                .map_err(|e| format!("recover {name}: {e}"))?;
+            if is_secret(name) {
+                vault.recover_deleted_secret(name).map(drop)
+            } else {
+                vault.recover_deleted_key(name).map(drop)
+            }
+            .map_err(|e| format!("recover {name}: {e}"))?;
             key.state = State::Live;
         }
     }
@@ -593,6 +846,9 @@ fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
 }
 
 fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
+    if is_secret(op.name()) {
+        return lib_perform_secret(vault, op);
+    }
     Ok(match op {
         Op::Create { name, tags } => {
             let (kty, spec) = test_key_spec(name);
@@ -627,6 +883,50 @@ fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
             vault.purge_deleted_key(name)?;
             None
         }
+        Op::Set { .. } => unreachable!("a set is a secret's"),
+    })
+}
+
+/// [`lib_perform`] for a secret.
+fn lib_perform_secret(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
+    Ok(match op {
+        Op::Set { name, tags, value } => {
+            let options = SecretOptions {
+                tags: tags.clone(),
+                ..SecretOptions::default()
+            };
+            let b = vault.set_secret(name, SecretString::from(value.as_str()), options)?;
+            assert!(
+                b.value.is_some_and(|v| v.expose() == value),
+                "a set answers with the value set"
+            );
+            Some(b.version)
+        }
+        Op::Tag {
+            name,
+            version,
+            tags,
+        } => {
+            let update = SecretUpdate {
+                tags: Some(tags.clone()),
+                ..SecretUpdate::default()
+            };
+            vault.update_secret(name, Some(version), update)?;
+            None
+        }
+        Op::Delete { name } => {
+            vault.delete_secret(name)?;
+            None
+        }
+        Op::Recover { name } => {
+            vault.recover_deleted_secret(name)?;
+            None
+        }
+        Op::Purge { name } => {
+            vault.purge_deleted_secret(name)?;
+            None
+        }
+        Op::Create { .. } | Op::Rotate { .. } => unreachable!("create and rotate are a key's"),
     })
 }
 
@@ -755,7 +1055,7 @@ fn library_survives_sigkill_of_a_writing_process() {
             } else if let Some(ack) = line.strip_prefix("@@ack ") {
                 if let Ok((op, version)) = serde_json::from_str::<(Op, Option<String>)>(ack) {
                     apply(&mut model, &op, version.as_deref());
-                    stats.acked += 1;
+                    stats.ack(&op);
                     in_doubt = None;
                 }
             }
@@ -786,7 +1086,7 @@ fn reconcile_accepts_before_or_after_and_nothing_else() {
         },
         Some("v1"),
     );
-    let live = |v: &[&str]| Actual::Live(v.iter().map(|x| (x.to_string(), Tags::new())).collect());
+    let live = |v: &[&str]| Actual::Live(v.iter().map(|x| key_version(x, Tags::new())).collect());
     let actual: BTreeMap<_, _> = [("ec-a".to_string(), live(&["v1"]))].into();
     assert!(reconcile(&model, &actual, None).is_ok());
     let rotate = Op::Rotate {
@@ -823,5 +1123,67 @@ fn reconcile_accepts_before_or_after_and_nothing_else() {
     assert!(
         reconcile(&model, &BTreeMap::new(), Some(&delete)).is_err(),
         "deleted is not purged"
+    );
+
+    // A secret set in flight: its version with the value set, or nothing; never another value.
+    let set = Op::Set {
+        name: "sec-a".into(),
+        tags: Tags::new(),
+        value: "s1".into(),
+    };
+    let secret = |id: &str, value: &str| Version {
+        id: id.into(),
+        tags: Tags::new(),
+        value: Some(value.into()),
+    };
+    let set_done: BTreeMap<_, _> = [
+        ("ec-a".to_string(), live(&["v1"])),
+        ("sec-a".to_string(), Actual::Live(vec![secret("w1", "s1")])),
+    ]
+    .into();
+    let (after_set, applied) = reconcile(&model, &set_done, Some(&set)).unwrap();
+    assert_eq!(applied, Some(true));
+    assert_eq!(
+        reconcile(&model, &actual, Some(&set)).unwrap().1,
+        Some(false)
+    );
+    let other_value: BTreeMap<_, _> = [
+        ("ec-a".to_string(), live(&["v1"])),
+        ("sec-a".to_string(), Actual::Live(vec![secret("w1", "s2")])),
+    ]
+    .into();
+    assert!(
+        reconcile(&model, &other_value, Some(&set)).is_err(),
+        "a value other than the one set"
+    );
+    let no_value: BTreeMap<_, _> = [
+        ("ec-a".to_string(), live(&["v1"])),
+        (
+            "sec-a".to_string(),
+            Actual::Live(vec![key_version("w1", Tags::new())]),
+        ),
+    ]
+    .into();
+    assert!(
+        reconcile(&model, &no_value, Some(&set)).is_err(),
+        "a secret without its value"
+    );
+    let delete_secret = Op::Delete {
+        name: "sec-a".into(),
+    };
+    let secret_deleted: BTreeMap<_, _> = [
+        ("ec-a".to_string(), live(&["v1"])),
+        ("sec-a".to_string(), Actual::Deleted("w1".into())),
+    ]
+    .into();
+    assert_eq!(
+        reconcile(&after_set, &secret_deleted, Some(&delete_secret))
+            .unwrap()
+            .1,
+        Some(true)
+    );
+    assert!(
+        reconcile(&after_set, &secret_deleted, None).is_err(),
+        "an unacknowledged delete"
     );
 }
