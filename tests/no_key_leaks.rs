@@ -6,6 +6,14 @@
 //! `Debug` output of any public type that can hold material, or in any error message.
 //! Also: the master key file and the TLS private key are created with mode 0600, and the
 //! server refuses, naming the file and the fix, a master key file readable by others.
+//!
+//! Secrets likewise: distinctive secret values (ASCII, Unicode, exactly the 25 KiB limit, one
+//! byte over it, and one that only ever travels inside a backup and its restore) are set, read,
+//! updated, disabled, deleted, recovered, purged, backed up and restored, and refused on
+//! purpose (too large, disabled, under a deleted name, in a vault without secrets); no piece
+//! of any value (each 16-character token it is made of, in every encoding above) may appear in
+//! the data directory, the trace log, the `Debug` output of `SecretString`, `SecretBundle`,
+//! `DeletedSecretBundle`, the wire types and errors, or any error message.
 
 mod support;
 
@@ -121,6 +129,94 @@ impl Needles {
     }
 }
 
+// --- secret values ----------------------------------------------------------------------------
+
+/// The `i`-th token of the secret values: 16 lowercase hex digits no other data holds.
+fn token(i: u64) -> String {
+    // SplitMix64: tokens that look random and never repeat.
+    let mut z = i
+        .wrapping_add(0x5ec2_e7d0_0000_0001)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}", z ^ (z >> 31))
+}
+
+/// Tokens `from..from + n`, joined by `sep`.
+fn tokens(from: u64, n: u64, sep: &str) -> String {
+    (from..from + n).map(token).collect::<Vec<_>>().join(sep)
+}
+
+/// `len` bytes of cycling tokens `from..from + 64`, for values at and over the limit.
+fn long_value(from: u64, len: usize) -> String {
+    let mut v = String::with_capacity(len + 16);
+    let mut i = 0;
+    while v.len() < len {
+        v.push_str(&token(from + i % 64));
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+const LIMIT: usize = localhsm::model::MAX_SECRET_VALUE_BYTES;
+
+/// The secret values of the workloads: (label, value, token range it is made of).
+fn secret_values() -> Vec<(&'static str, String, std::ops::Range<u64>)> {
+    vec![
+        (
+            "connection string",
+            format!("Server=db;User=app;Password={}", tokens(0, 4, "")),
+            0..4,
+        ),
+        (
+            "unicode",
+            format!("пароль ✓ {} 🔑 {}", tokens(10, 2, "-"), token(12)),
+            10..13,
+        ),
+        (
+            "second version",
+            tokens(
+                20, 3, "
+",
+            ),
+            20..23,
+        ),
+        ("exactly 25 KiB", long_value(100, LIMIT), 100..164),
+        ("25 KiB + 1", long_value(200, LIMIT + 1), 200..264),
+        (
+            "backup only",
+            format!("{} restored", tokens(300, 3, ":")),
+            300..303,
+        ),
+        ("library", format!("lib {}", tokens(400, 3, " ")), 400..403),
+        ("disabled", tokens(500, 2, "/"), 500..502),
+    ]
+}
+
+/// The value of the workloads labelled `label`.
+fn secret_value(label: &str) -> String {
+    secret_values()
+        .into_iter()
+        .find(|(l, _, _)| *l == label)
+        .map(|(_, v, _)| v)
+        .unwrap_or_else(|| panic!("no secret value {label:?}"))
+}
+
+/// Every token of every secret value, in every encoding [`Needles::add`] knows; and each
+/// whole value (raw), so that a value written down whole is named as such.
+fn add_secret_needles(n: &mut Needles) {
+    for (label, value, range) in secret_values() {
+        for i in range {
+            n.add(&format!("secret {label:?} token {i}"), token(i).as_bytes());
+        }
+        n.add_form(format!("secret {label:?} whole"), value.into_bytes());
+    }
+}
+
+/// A tag value set on secrets: stored in the clear by design, the scans' positive control.
+const SECRET_TAG: &str = "visible-secret-tag-7f3a9c";
+
 /// Every private member of every known key, plus the in-process master key.
 fn known_needles(with_master: bool) -> Needles {
     let mut n = Needles::new();
@@ -136,6 +232,7 @@ fn known_needles(with_master: bool) -> Needles {
     if with_master {
         n.add("master key", &MASTER);
     }
+    add_secret_needles(&mut n);
     n
 }
 
@@ -165,9 +262,17 @@ fn scan_text(needles: &Needles, what: &str, text: &[u8], hits: &mut Vec<String>)
     }
 }
 
-/// A positive control: the scans must find a PUBLIC member (stored in the clear by design),
-/// or they would prove nothing.
+/// A positive control: the scans must find a PUBLIC member and a secret's tag (stored in the
+/// clear by design), or they would prove nothing.
 fn assert_scan_sees_public_data(dir: &Path) {
+    let mut tag = Needles::new();
+    tag.add_form("secret tag (public)".into(), SECRET_TAG.as_bytes().to_vec());
+    let mut seen = Vec::new();
+    scan_dir(&tag, dir, &mut seen);
+    assert!(
+        !seen.is_empty(),
+        "the data directory scan does not see a secret's stored tag"
+    );
     let mut control = Needles::new();
     let x = vector_key_json("ecdsa.json", "ec-p256")["x"]
         .as_str()
@@ -445,6 +550,150 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
     }
     api.ok("GET", "/keys", None);
     api.ok("GET", "/deletedkeys", None);
+    rest_secret_workload(api, errors);
+}
+
+/// The secrets part of [`rest_workload`]: every secret route, with values that must not leak,
+/// and failures on purpose whose error bodies go to `errors`.
+fn rest_secret_workload(api: &Api, errors: &mut Vec<String>) {
+    let mut fail = |method: &str, host: &str, path: &str, body: Option<Value>, status: u16| {
+        let r = api.kv_at(method, host, path, body);
+        assert_eq!(
+            r.status,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        errors.push(String::from_utf8_lossy(&r.body).into_owned());
+    };
+    let tags = json!({"visible": SECRET_TAG});
+    let set = |name: &str, label: &str| {
+        let value = secret_value(label);
+        let b = api.ok(
+            "PUT",
+            &format!("/secrets/{name}"),
+            Some(json!({"value": value, "contentType": "text/plain", "tags": tags})),
+        );
+        assert_eq!(b["value"].as_str(), Some(value.as_str()), "{label}");
+        b
+    };
+    let version = |b: &Value| support::kid_version(b["id"].as_str().expect("id"));
+    let v1 = version(&set("conn", "connection string"));
+    let v2 = version(&set("conn", "second version"));
+    set("uni", "unicode");
+    set("big", "exactly 25 KiB");
+    for (path, label) in [
+        (format!("/secrets/conn/{v1}"), "connection string"),
+        (format!("/secrets/conn/{v2}"), "second version"),
+        ("/secrets/conn".to_string(), "second version"),
+        ("/secrets/uni".to_string(), "unicode"),
+        ("/secrets/big".to_string(), "exactly 25 KiB"),
+    ] {
+        let b = api.ok("GET", &path, None);
+        assert_eq!(b["value"].as_str(), Some(secret_value(label).as_str()));
+    }
+    for path in [
+        "/secrets",
+        "/secrets/conn/versions",
+        "/secrets?maxresults=1",
+    ] {
+        let b = api.ok("GET", path, None);
+        let items = b["value"].as_array().expect("a listing");
+        assert!(!items.is_empty(), "{path}");
+        assert!(
+            items.iter().all(|i| i.get("value").is_none()),
+            "{path} lists values"
+        );
+    }
+    api.ok(
+        "PATCH",
+        &format!("/secrets/conn/{v1}"),
+        Some(json!({"contentType": "application/x-conn", "tags": tags})),
+    );
+    // One byte over the limit: refused, and the 400 names the size, never the value.
+    fail(
+        "PUT",
+        "localhost",
+        "/secrets/over",
+        Some(json!({"value": secret_value("25 KiB + 1")})),
+        400,
+    );
+    // Disabled: the value is refused with 403.
+    set("off", "disabled");
+    api.ok(
+        "PATCH",
+        "/secrets/off",
+        Some(json!({"attributes": {"enabled": false}})),
+    );
+    fail("GET", "localhost", "/secrets/off", None, 403);
+    // A vault of kind managedhsm has no secrets.
+    api.store
+        .create_vault("hsmonly", support::default_hsm())
+        .expect("vault hsmonly");
+    fail(
+        "PUT",
+        "hsmonly.localhost",
+        "/secrets/conn",
+        Some(json!({"value": secret_value("connection string")})),
+        400,
+    );
+    // Wrong shapes around a real value.
+    for body in [
+        json!({"value": [secret_value("unicode")]}),
+        json!({"value": {"v": secret_value("unicode")}}),
+        json!({"value": secret_value("unicode"), "attributes": {"nbf": 9, "exp": 9}}),
+        json!({"value": secret_value("unicode"), "contentType": "t".repeat(256)}),
+    ] {
+        fail("PUT", "localhost", "/secrets/uni", Some(body), 400);
+    }
+    // The lifecycle, with backup and restore and the conflicts on the way.
+    set("boxed", "backup only");
+    let blob = api.ok("POST", "/secrets/boxed/backup", None);
+    let restore = json!({"value": blob["value"]});
+    api.ok("DELETE", "/secrets/boxed", None);
+    api.ok("GET", "/deletedsecrets/boxed", None);
+    api.ok("GET", "/deletedsecrets", None);
+    fail(
+        "PUT",
+        "localhost",
+        "/secrets/boxed",
+        Some(json!({"value": secret_value("unicode")})),
+        409,
+    );
+    fail(
+        "POST",
+        "localhost",
+        "/secrets/restore",
+        Some(restore.clone()),
+        409,
+    );
+    api.ok("POST", "/deletedsecrets/boxed/recover", None);
+    fail(
+        "POST",
+        "localhost",
+        "/secrets/restore",
+        Some(restore.clone()),
+        409,
+    );
+    fail(
+        "POST",
+        "localhost",
+        "/keys/restore",
+        Some(restore.clone()),
+        400,
+    );
+    api.ok("DELETE", "/secrets/boxed", None);
+    api.ok("DELETE", "/deletedsecrets/boxed", None);
+    let back = api.ok("POST", "/secrets/restore", Some(restore));
+    assert!(
+        back.get("value").is_none(),
+        "a restore answers without the value"
+    );
+    let b = api.ok("GET", "/secrets/boxed", None);
+    assert_eq!(
+        b["value"].as_str(),
+        Some(secret_value("backup only").as_str())
+    );
 }
 
 /// The library: imports into a second vault (some exportable), uses handles, exports, and
@@ -588,6 +837,97 @@ fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<Str
     wrong[0] ^= 1;
     match Opener::key(wrong).try_open(other.path()) {
         Ok(_) => panic!("a wrong master key opened the store"),
+        Err(e) => err(e),
+    }
+    library_secret_workload(store, errors, debug);
+}
+
+/// The secrets part of [`library_workload`], in a vault of kind `vault`: the `Debug` output
+/// of every type that holds a value, and the errors of refusals.
+fn library_secret_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<String>) {
+    use localhsm::crypto::SecretString;
+    use localhsm::model::{SecretOptions, SecretUpdate};
+    let vault = create_vault(store, "libkv", localhsm::model::VaultOptions::default());
+    let mut err = |e: localhsm::Error| {
+        errors.push(format!("{e}"));
+        errors.push(format!("{e:?}"));
+        errors.push(format!("{:?}", localhsm::server::error::ApiError::from(e)));
+    };
+    let options = || SecretOptions {
+        content_type: Some("text/plain".into()),
+        tags: support::tags(&[("visible", SECRET_TAG)]),
+        ..SecretOptions::default()
+    };
+    for label in ["library", "unicode", "exactly 25 KiB"] {
+        let value = SecretString::from(secret_value(label));
+        debug.push(format!("{value:?}"));
+        debug.push(format!("{:#?}", value.duplicate()));
+        let set = vault
+            .set_secret("lib", value, options())
+            .expect("set a secret");
+        assert_eq!(
+            set.value.as_ref().map(SecretString::expose),
+            Some(secret_value(label).as_str())
+        );
+        debug.push(format!("{set:?}"));
+        debug.push(format!("{set:#?}"));
+        let got = vault.get_secret("lib", None);
+        debug.push(format!("{got:?}"));
+        let wire = localhsm::server::wire::SecretBundleWire::version(
+            &localhsm::server::wire::BaseUrl("https://localhost".into()),
+            got.expect("get"),
+        );
+        debug.push(format!("{wire:?}"));
+        let params: localhsm::server::wire::SecretSetParameters =
+            serde_json::from_value(json!({"value": secret_value(label), "tags": {"a": "b"}}))
+                .expect("wire");
+        debug.push(format!("{params:?}"));
+    }
+    debug.push(format!("{:?}", vault.list_secrets(25, None)));
+    debug.push(format!("{:?}", vault.list_secret_versions("lib", 25, None)));
+    debug.push(format!("{:?}", vault.get_secret_properties("lib", None)));
+    let update = SecretUpdate {
+        enabled: Some(false),
+        ..SecretUpdate::default()
+    };
+    debug.push(format!("{:?}", vault.update_secret("lib", None, update)));
+    match vault.get_secret("lib", None) {
+        Ok(b) => panic!("a disabled secret was read: {}", b.version),
+        Err(e) => err(e),
+    }
+    let too_big = SecretString::from(secret_value("25 KiB + 1"));
+    match vault.set_secret("big", too_big, options()) {
+        Ok(_) => panic!("a value over 25 KiB was set"),
+        Err(e) => err(e),
+    }
+    let blob = vault.backup_secret("lib").expect("backup");
+    if let Err(e) = vault.restore_key(&blob) {
+        err(e);
+    }
+    let deleted = vault.delete_secret("lib").expect("delete");
+    debug.push(format!("{deleted:?}"));
+    debug.push(format!("{:?}", vault.get_deleted_secret("lib")));
+    debug.push(format!("{:?}", vault.list_deleted_secrets(25, None)));
+    for r in [
+        vault.get_secret("lib", None).map(drop),
+        vault.restore_secret(&blob).map(drop),
+        vault
+            .set_secret(
+                "lib",
+                SecretString::from(secret_value("library")),
+                options(),
+            )
+            .map(drop),
+    ] {
+        if let Err(e) = r {
+            err(e);
+        }
+    }
+    debug.push(format!("{:?}", vault.recover_deleted_secret("lib")));
+    // Managed HSM has no secrets: the refusal names the problem, not the value.
+    let hsm = store.vault("lib").expect("vault lib");
+    match hsm.set_secret("s", SecretString::from(secret_value("library")), options()) {
+        Ok(_) => panic!("a Managed HSM took a secret"),
         Err(e) => err(e),
     }
 }
@@ -748,6 +1088,47 @@ fn no_private_bytes_from_a_real_server_and_key_files_are_private() {
     .expect("unwrap");
     assert_eq!(status, 400, "{body}");
     errors.push(body.to_string());
+    // Secrets: set, read, back up, delete, purge, restore; and refusals whose bodies are kept.
+    let call = |m: &str, p: &str, body: Option<Value>, want: u16| -> Value {
+        let (status, b) = http(&client, m, &server.url(p), body.as_ref()).expect("secret call");
+        assert_eq!(status, want, "{m} {p}: {b}");
+        b
+    };
+    let tags = json!({"visible": SECRET_TAG});
+    for (name, label) in [
+        ("conn", "connection string"),
+        ("uni", "unicode"),
+        ("big", "exactly 25 KiB"),
+        ("boxed", "backup only"),
+        ("off", "disabled"),
+    ] {
+        let value = secret_value(label);
+        let set = json!({"value": value, "tags": tags});
+        let b = call("PUT", &format!("/secrets/{name}"), Some(set), 200);
+        assert_eq!(b["value"].as_str(), Some(value.as_str()));
+        let b = call("GET", &format!("/secrets/{name}"), None, 200);
+        assert_eq!(b["value"].as_str(), Some(value.as_str()));
+    }
+    call("GET", "/secrets", None, 200);
+    call("GET", "/secrets/conn/versions", None, 200);
+    let over = json!({"value": secret_value("25 KiB + 1")});
+    errors.push(call("PUT", "/secrets/over", Some(over), 400).to_string());
+    let off = json!({"attributes": {"enabled": false}});
+    call("PATCH", "/secrets/off", Some(off), 200);
+    errors.push(call("GET", "/secrets/off", None, 403).to_string());
+    let blob = call("POST", "/secrets/boxed/backup", None, 200);
+    let restore = json!({"value": blob["value"]});
+    call("DELETE", "/secrets/boxed", None, 200);
+    let retake = json!({"value": secret_value("unicode")});
+    errors.push(call("PUT", "/secrets/boxed", Some(retake), 409).to_string());
+    errors.push(call("POST", "/secrets/restore", Some(restore.clone()), 409).to_string());
+    call("DELETE", "/deletedsecrets/boxed", None, 204);
+    call("POST", "/secrets/restore", Some(restore), 200);
+    let b = call("GET", "/secrets/boxed", None, 200);
+    assert_eq!(
+        b["value"].as_str(),
+        Some(secret_value("backup only").as_str())
+    );
     drop(client);
     server.stop();
     assert!(
