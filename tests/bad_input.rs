@@ -4,14 +4,18 @@
 //! over-long and forbidden names and tags, unknown versions, unsupported `api-version`s and
 //! requests for keys through another vault's host. Each must be a 4xx in Key Vault's error
 //! shape whose message names the problem: never a 5xx, never a panic, never a change to the
-//! store. A property test then throws random bytes and random JSON at every route that takes
-//! a body.
+//! store. The secret routes get the same, plus values as numbers, missing and over Key Vault's
+//! 25 KiB, unknown versions (`SecretNotFound`), deleted secrets that are not there
+//! (`DeletedSecretNotFound`), key backups restored as secrets and the reverse, and a Managed
+//! HSM vault, which has no secrets (400 naming the problem). A property test then throws
+//! random bytes and random JSON at every route that takes a body. Values of exactly 25 KiB
+//! (counted in bytes of UTF-8) are accepted and read back unchanged.
 
 mod support;
 
 use localhsm::crypto::jwk::b64url_encode;
-use localhsm::crypto::{CurveName, KeyType};
-use localhsm::model::{KeyOptions, VaultOptions};
+use localhsm::crypto::{CurveName, KeyType, SecretString};
+use localhsm::model::{KeyOptions, SecretOptions, SecretUpdate, VaultOptions};
 use localhsm::KeySpec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -57,6 +61,11 @@ struct Setup {
     ec_backup: String,
     gone_backup: String,
     foreign_backup: String,
+    sec_v1: String,
+    sec_v2: String,
+    sec_backup: String,
+    secgone_backup: String,
+    foreign_secret_backup: String,
 }
 
 fn setup(api: &Api) -> Setup {
@@ -131,6 +140,45 @@ fn setup(api: &Api) -> Setup {
     let av = alien.store.vault("default").expect("alien vault");
     ec_key(&av, "alien");
     let alien_backup = b64url_encode(&av.backup_key("alien").expect("alien backup"));
+    let set = |v: &localhsm::Vault, name: &str, value: &str| {
+        v.set_secret(name, SecretString::from(value), SecretOptions::default())
+            .unwrap_or_else(|e| panic!("set secret {name}: {e}"))
+            .version
+    };
+    set(&av, "alien", "from another store");
+    let foreign_secret_backup =
+        b64url_encode(&av.backup_secret("alien").expect("alien secret backup"));
+
+    // Secrets: two versions of `sec`, a disabled one, a deleted one; a purge-protected
+    // vault of kind `vault` with a deleted secret; a secret only the vault `other` holds.
+    let sec_v1 = set(&default, "sec", "first value");
+    let sec_v2 = set(&default, "sec", "second value ✓");
+    set(&default, "secoff", "disabled value");
+    let off = SecretUpdate {
+        enabled: Some(false),
+        ..SecretUpdate::default()
+    };
+    default
+        .update_secret("secoff", None, off)
+        .expect("disable secoff");
+    set(&default, "secgone", "deleted value");
+    let secgone_backup = b64url_encode(&default.backup_secret("secgone").expect("backup"));
+    default.delete_secret("secgone").expect("delete secgone");
+    let sec_backup = b64url_encode(&default.backup_secret("sec").expect("backup sec"));
+    set(&other, "only-other", "other's value");
+    store
+        .create_vault(
+            "ppkv",
+            VaultOptions {
+                purge_protection: true,
+                retention_days: 7,
+                ..VaultOptions::default()
+            },
+        )
+        .expect("vault ppkv");
+    let ppkv = store.vault("ppkv").expect("vault ppkv");
+    set(&ppkv, "ppsec", "protected value");
+    ppkv.delete_secret("ppsec").expect("delete ppsec");
 
     Setup {
         ec_v1,
@@ -140,6 +188,11 @@ fn setup(api: &Api) -> Setup {
         ec_backup,
         gone_backup,
         foreign_backup: alien_backup,
+        sec_v1,
+        sec_v2,
+        sec_backup,
+        secgone_backup,
+        foreign_secret_backup,
     }
 }
 
@@ -166,6 +219,10 @@ fn body_routes(s: &Setup) -> Vec<(&'static str, String)> {
         ("PATCH", format!("/keys/ec/{}", s.ec_v1)),
         ("POST", "/keys/restore".to_string()),
         ("POST", "/rng".to_string()),
+        ("PUT", "/secrets/newsec".to_string()),
+        ("PATCH", "/secrets/sec".to_string()),
+        ("PATCH", format!("/secrets/sec/{}", s.sec_v1)),
+        ("POST", "/secrets/restore".to_string()),
     ];
     for op in ["sign", "verify"] {
         r.push(("POST", format!("/keys/ec/{}/{op}", s.ec_v2)));
@@ -204,8 +261,276 @@ fn all_routes(s: &Setup) -> Vec<(&'static str, String)> {
         ("DELETE", "/deletedkeys/gone".to_string()),
         ("POST", "/deletedkeys/gone/recover".to_string()),
     ];
+    r.extend(secret_routes(s));
     r.extend(body_routes(s));
     r
+}
+
+/// The secret routes without a body, on real secrets.
+fn secret_routes(s: &Setup) -> Vec<(&'static str, String)> {
+    vec![
+        ("GET", "/secrets".to_string()),
+        ("GET", "/secrets/sec".to_string()),
+        ("DELETE", "/secrets/sec".to_string()),
+        ("GET", "/secrets/sec/versions".to_string()),
+        ("POST", "/secrets/sec/backup".to_string()),
+        ("GET", format!("/secrets/sec/{}", s.sec_v1)),
+        ("GET", "/deletedsecrets".to_string()),
+        ("GET", "/deletedsecrets/secgone".to_string()),
+        ("DELETE", "/deletedsecrets/secgone".to_string()),
+        ("POST", "/deletedsecrets/secgone/recover".to_string()),
+    ]
+}
+
+/// The secret rows of the table: every secret route, every kind of bad input.
+#[rustfmt::skip]
+fn secret_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16, &'static str, &str)) {
+    let h = "localhost";
+    let v1 = &s.sec_v1;
+    let unknown_v = "0123456789abcdef0123456789abcdef";
+    let limit = localhsm::model::MAX_SECRET_VALUE_BYTES;
+
+    // Names Key Vault forbids and over-long names, on every route naming a secret.
+    let long = "a".repeat(128);
+    let very_long = "s".repeat(5000);
+    for bad in ["bad_name", "bad.name", "bad%20name", "b%C3%A4d", "bad~", long.as_str(), very_long.as_str()] {
+        let shown = &bad[..bad.len().min(40)];
+        for (m, p) in [
+            ("GET", format!("/secrets/{bad}")),
+            ("PUT", format!("/secrets/{bad}")),
+            ("DELETE", format!("/secrets/{bad}")),
+            ("PATCH", format!("/secrets/{bad}")),
+            ("GET", format!("/secrets/{bad}/versions")),
+            ("POST", format!("/secrets/{bad}/backup")),
+            ("GET", format!("/secrets/{bad}/{v1}")),
+            ("PATCH", format!("/secrets/{bad}/{v1}")),
+            ("GET", format!("/deletedsecrets/{bad}")),
+            ("DELETE", format!("/deletedsecrets/{bad}")),
+            ("POST", format!("/deletedsecrets/{bad}/recover")),
+        ] {
+            // A body that would be valid for set and update alike.
+            let body = B::Json(json!({"value": "v", "tags": {"a": "b"}}));
+            add(m, h, &kv(&p), body, 400, BAD, &format!("secret name \"{shown}"));
+        }
+    }
+    add("GET", h, &kv("/secrets//versions"), B::None, 400, BAD, "secret name \"\" is invalid");
+    add("PUT", h, &kv("/secrets/-"), B::Json(json!({"value": "v", "tags": tags(16)})), 400, BAD, "at most 15 tags");
+
+    // Another vault's host, a vault that does not exist, a deleted vault.
+    for (host, code, msg) in [
+        ("other.localhost", "SecretNotFound", "(name/id) sec"),
+        ("OTHER.localhost:8443", "SecretNotFound", "(name/id) sec"),
+        ("nosuch.localhost", "VaultNotFound", "vault \"nosuch\" was not found"),
+        ("ppgone.localhost:8443", "VaultNotFound", "vault \"ppgone\" was not found"),
+    ] {
+        for (m, p, body) in [
+            ("GET", "/secrets/sec".to_string(), B::None),
+            ("DELETE", "/secrets/sec".to_string(), B::None),
+            ("PATCH", "/secrets/sec".to_string(), B::Json(json!({"tags": {"x": "y"}}))),
+            ("PATCH", format!("/secrets/sec/{v1}"), B::Json(json!({"attributes": {"enabled": false}}))),
+            ("GET", "/secrets/sec/versions".to_string(), B::None),
+            ("GET", format!("/secrets/sec/{v1}"), B::None),
+            ("POST", "/secrets/sec/backup".to_string(), B::None),
+        ] {
+            add(m, host, &kv(&p), body, 404, code, msg);
+        }
+        let (code, gone_msg) = if code == "SecretNotFound" {
+            ("DeletedSecretNotFound", "deleted secret \"secgone\" was not found")
+        } else {
+            (code, msg)
+        };
+        add("GET", host, &kv("/deletedsecrets/secgone"), B::None, 404, code, gone_msg);
+        add("DELETE", host, &kv("/deletedsecrets/secgone"), B::None, 404, code, gone_msg);
+        add("POST", host, &kv("/deletedsecrets/secgone/recover"), B::None, 404, code, gone_msg);
+    }
+    for (host, msg) in [("nosuch.localhost", "vault \"nosuch\" was not found"), ("ppgone.localhost", "vault \"ppgone\" was not found")] {
+        add("GET", host, &kv("/secrets"), B::None, 404, "VaultNotFound", msg);
+        add("GET", host, &kv("/deletedsecrets"), B::None, 404, "VaultNotFound", msg);
+        add("PUT", host, &kv("/secrets/fresh"), B::Json(json!({"value": "v"})), 404, "VaultNotFound", msg);
+        add("POST", host, &kv("/secrets/restore"), B::Json(json!({"value": s.sec_backup})), 404, "VaultNotFound", msg);
+    }
+    // A Managed HSM other than the default vault has no secrets API: every route says so.
+    let no_secrets = "secrets (Managed HSM has no secrets API) is not supported in a vault of kind managedhsm";
+    for (m, p, body) in [
+        ("GET", "/secrets".to_string(), B::None),
+        ("GET", "/deletedsecrets".to_string(), B::None),
+        ("PUT", "/secrets/fresh".to_string(), B::Json(json!({"value": "v"}))),
+        ("PUT", "/secrets/fresh".to_string(), B::Json(json!({"value": "v".repeat(limit + 1)}))),
+        ("GET", "/secrets/sec".to_string(), B::None),
+        ("GET", format!("/secrets/sec/{v1}"), B::None),
+        ("PATCH", "/secrets/sec".to_string(), B::Json(json!({"tags": {"x": "y"}}))),
+        ("PATCH", format!("/secrets/sec/{v1}"), B::Json(json!({"contentType": "text/plain"}))),
+        ("DELETE", "/secrets/sec".to_string(), B::None),
+        ("GET", "/secrets/sec/versions".to_string(), B::None),
+        ("POST", "/secrets/sec/backup".to_string(), B::None),
+        ("POST", "/secrets/restore".to_string(), B::Json(json!({"value": s.sec_backup}))),
+        ("GET", "/deletedsecrets/secgone".to_string(), B::None),
+        ("DELETE", "/deletedsecrets/secgone".to_string(), B::None),
+        ("POST", "/deletedsecrets/secgone/recover".to_string(), B::None),
+    ] {
+        add(m, "pp.localhost", &kv(&p), body, 400, BAD, no_secrets);
+    }
+    // A deleted secret in another vault is not reachable from this one.
+    add("DELETE", h, &kv("/deletedsecrets/ppsec"), B::None, 404, "DeletedSecretNotFound", "deleted secret \"ppsec\"");
+    add("POST", h, &kv("/deletedsecrets/ppsec/recover"), B::None, 404, "DeletedSecretNotFound", "deleted secret \"ppsec\"");
+
+    // Set.
+    let set = "/secrets/newsec";
+    let over = "x".repeat(limit + 1);
+    let over_wide = "é".repeat(limit / 2 + 1);
+    let over_mixed = format!("{}✓", "y".repeat(limit - 2));
+    for (body, msg) in [
+        (json!({}), "missing field `value`".to_string()),
+        (json!({"contentType": "text/plain"}), "missing field `value`".to_string()),
+        (json!({"value": 5}), "field 'value'".to_string()),
+        (json!({"value": 5.5}), "field 'value'".to_string()),
+        (json!({"value": null}), "field 'value'".to_string()),
+        (json!({"value": true}), "field 'value'".to_string()),
+        (json!({"value": ["a"]}), "field 'value'".to_string()),
+        (json!({"value": {"a": "b"}}), "field 'value'".to_string()),
+        (json!({"value": over}), format!("the secret value is {} bytes; Key Vault allows at most {limit}", limit + 1)),
+        (json!({"value": over_wide}), format!("the secret value is {} bytes", limit + 2)),
+        (json!({"value": over_mixed}), format!("the secret value is {} bytes", limit + 1)),
+        (json!({"value": "v", "contentType": 5}), "field 'contentType'".to_string()),
+        (json!({"value": "v", "contentType": "t".repeat(256)}), "contentType must be at most 255 characters".to_string()),
+        (json!({"value": "v", "attributes": []}), "field 'attributes'".to_string()),
+        (json!({"value": "v", "attributes": {"enabled": "yes"}}), "field 'attributes.enabled'".to_string()),
+        (json!({"value": "v", "attributes": {"exp": -1}}), "field 'attributes.exp'".to_string()),
+        (json!({"value": "v", "attributes": {"nbf": "soon"}}), "field 'attributes.nbf'".to_string()),
+        (json!({"value": "v", "attributes": {"nbf": 200, "exp": 100}}), "nbf must be earlier than exp".to_string()),
+        (json!({"value": "v", "attributes": {"nbf": 100, "exp": 100}}), "nbf must be earlier than exp".to_string()),
+        (json!({"value": "v", "tags": []}), "field 'tags'".to_string()),
+        (json!({"value": "v", "tags": {"a": 1}}), "field 'tags.a'".to_string()),
+        (json!({"value": "v", "tags": tags(16)}), "at most 15 tags are allowed, got 16".to_string()),
+        (json!({"value": "v", "tags": {"": "v"}}), "tag names must be 1 to 512 characters".to_string()),
+        (json!({"value": "v", "tags": {"k": "v".repeat(257)}}), "values must be at most 256 characters".to_string()),
+    ] {
+        add("PUT", h, &kv(set), B::Json(body), 400, BAD, &msg);
+    }
+    add("PUT", h, &kv(set), B::Raw(br#"{"value":"a","value":"b"}"#.to_vec()), 400, BAD, "duplicate field `value`");
+    add("PUT", h, &kv("/secrets/secgone"), B::Json(json!({"value": "v"})), 409, "Conflict", "deleted but recoverable");
+    add("PUT", h, &kv("/secrets/SECGONE"), B::Json(json!({"value": "v"})), 409, "Conflict", "deleted but recoverable");
+
+    // Update, of the current version and of a named one.
+    for path in ["/secrets/sec".to_string(), format!("/secrets/sec/{v1}")] {
+        for (body, msg) in [
+            (json!({"tags": tags(16)}), "at most 15 tags are allowed"),
+            (json!({"tags": {"": "v"}}), "tag names must be 1 to 512"),
+            (json!({"tags": {"k": null}}), "field 'tags.k'"),
+            (json!({"tags": "a=b"}), "field 'tags'"),
+            (json!({"contentType": 5}), "field 'contentType'"),
+            (json!({"contentType": "t".repeat(256)}), "contentType must be at most 255 characters"),
+            (json!({"attributes": {"enabled": "no"}}), "field 'attributes.enabled'"),
+            (json!({"attributes": {"enabled": 0}}), "field 'attributes.enabled'"),
+            (json!({"attributes": {"exp": "2030-01-01"}}), "field 'attributes.exp'"),
+            (json!({"attributes": {"nbf": 10, "exp": 5}}), "nbf must be earlier than exp"),
+        ] {
+            add("PATCH", h, &kv(&path), B::Json(body), 400, BAD, msg);
+        }
+    }
+
+    // Unknown versions, and names that are not there (or only deleted).
+    for (m, p) in [
+        ("PATCH", format!("/secrets/sec/{unknown_v}")),
+        ("GET", format!("/secrets/sec/{unknown_v}")),
+        ("GET", format!("/secrets/sec/{}", s.ec_v1)),
+        ("PATCH", format!("/secrets/sec/{}", s.ec_v1)),
+        ("GET", "/secrets/sec/not-a-version".to_string()),
+        ("PATCH", "/secrets/sec/not-a-version".to_string()),
+        ("GET", "/secrets/sec/backup".to_string()),
+        ("GET", format!("/secrets/secgone/{v1}")),
+    ] {
+        add(m, h, &kv(&p), B::Json(json!({"tags": {"a": "b"}})), 404, "SecretNotFound", "was not found");
+    }
+    for (m, p, msg) in [
+        ("GET", "/secrets/nosec", "(name/id) nosec"),
+        ("GET", "/secrets/secgone", "(name/id) secgone"),
+        ("GET", "/secrets/ec", "(name/id) ec"),
+        ("GET", "/secrets/restore", "(name/id) restore"),
+        ("GET", "/secrets/nosec/versions", "(name/id) nosec"),
+        ("GET", "/secrets/secgone/versions", "(name/id) secgone"),
+        ("PATCH", "/secrets/nosec", "(name/id) nosec"),
+        ("PATCH", "/secrets/secgone", "(name/id) secgone"),
+        ("DELETE", "/secrets/nosec", "(name/id) nosec"),
+        ("DELETE", "/secrets/secgone", "(name/id) secgone"),
+        ("POST", "/secrets/nosec/backup", "(name/id) nosec"),
+        ("POST", "/secrets/secgone/backup", "(name/id) secgone"),
+        ("POST", "/secrets/ec/backup", "(name/id) ec"),
+    ] {
+        add(m, h, &kv(p), B::Json(json!({"tags": {"a": "b"}})), 404, "SecretNotFound", msg);
+    }
+    for (m, p, msg) in [
+        ("GET", "/deletedsecrets/sec", "deleted secret \"sec\" was not found"),
+        ("DELETE", "/deletedsecrets/sec", "deleted secret \"sec\" was not found"),
+        ("POST", "/deletedsecrets/sec/recover", "deleted secret \"sec\" was not found"),
+        ("GET", "/deletedsecrets/nosec", "deleted secret \"nosec\" was not found"),
+        ("DELETE", "/deletedsecrets/nosec", "deleted secret \"nosec\" was not found"),
+        ("POST", "/deletedsecrets/nosec/recover", "deleted secret \"nosec\" was not found"),
+        ("GET", "/deletedsecrets/gone", "deleted secret \"gone\" was not found"),
+    ] {
+        add(m, h, &kv(p), B::None, 404, "DeletedSecretNotFound", msg);
+    }
+
+    // A disabled secret's value, and purge protection.
+    add("GET", h, &kv("/secrets/secoff"), B::None, 403, "Forbidden", "operation get is not allowed on a disabled secret");
+    add("DELETE", "ppkv.localhost", &kv("/deletedsecrets/ppsec"), B::None, 403, "Forbidden", "cannot be purged before its scheduled purge date");
+
+    // Restore: garbage, another kind's backup, another store's, and conflicts.
+    for (body, status, code, msg) in [
+        (json!({}), 400, BAD, "missing field `value`"),
+        (json!({"value": 5}), 400, BAD, "field 'value'"),
+        (json!({"value": "###"}), 400, BAD, "field 'value': invalid base64url"),
+        (json!({"value": ""}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": b64(64)}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": b64(700_000)}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.ec_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.gone_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.foreign_secret_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.sec_backup}), 409, "Conflict", "already exists"),
+        (json!({"value": s.secgone_backup}), 409, "Conflict", "deleted but recoverable"),
+    ] {
+        add("POST", h, &kv("/secrets/restore"), B::Json(body), status, code, msg);
+    }
+    for blob in [&s.sec_backup, &s.secgone_backup, &s.foreign_secret_backup] {
+        add("POST", h, &kv("/keys/restore"), B::Json(json!({"value": blob})), 400, BAD, "backup blob is not valid");
+    }
+
+    // Listings.
+    for p in ["/secrets", "/deletedsecrets", "/secrets/sec/versions"] {
+        for (q, msg) in [
+            ("maxresults=0", "maxresults must be an integer from 1 to 25, not \"0\""),
+            ("maxresults=26", "maxresults must be an integer from 1 to 25"),
+            ("maxresults=-1", "maxresults must be an integer from 1 to 25"),
+            ("maxresults=ten", "maxresults must be an integer from 1 to 25, not \"ten\""),
+            ("maxresults=", "maxresults must be an integer from 1 to 25"),
+            ("$skiptoken=***", "$skiptoken is not valid"),
+            ("$skiptoken=%FF%FE", "$skiptoken is not valid"),
+        ] {
+            add("GET", h, &kv(&format!("{p}?{q}")), B::None, 400, BAD, msg);
+        }
+    }
+
+    // Methods the table has no row for.
+    for (m, p) in [
+        ("POST", "/secrets".to_string()),
+        ("PUT", "/secrets".to_string()),
+        ("DELETE", "/secrets".to_string()),
+        ("POST", "/secrets/sec".to_string()),
+        ("PUT", "/secrets/sec/versions".to_string()),
+        ("DELETE", "/secrets/sec/versions".to_string()),
+        ("PUT", format!("/secrets/sec/{v1}")),
+        ("DELETE", format!("/secrets/sec/{v1}")),
+        ("POST", format!("/secrets/sec/{v1}")),
+        ("POST", "/deletedsecrets".to_string()),
+        ("PUT", "/deletedsecrets/secgone".to_string()),
+        ("PATCH", "/deletedsecrets/secgone".to_string()),
+        ("POST", "/deletedsecrets/secgone".to_string()),
+        ("GET", "/deletedsecrets/secgone/recover".to_string()),
+        ("DELETE", "/deletedsecrets/secgone/recover".to_string()),
+        ("OPTIONS", "/secrets".to_string()),
+    ] {
+        add(m, h, &kv(&p), B::None, 405, "MethodNotAllowed", &format!("method {m} is not allowed"));
+    }
 }
 
 /// The table: every route, every kind of bad input. Kept one row per line on purpose.
@@ -627,9 +952,11 @@ fn table(s: &Setup) -> Vec<Case> {
     ] {
         add(m, h, &kv(&p), B::None, 405, "MethodNotAllowed", &format!("method {m} is not allowed"));
     }
-    for p in ["/secrets/s", "/", "/keys/ec/v/frobnicate", "/keys/ec/v/sign/extra", "/deletedkeys/gone/undelete", "/certificates"] {
+    for p in ["/", "/keys/ec/v/frobnicate", "/keys/ec/v/sign/extra", "/deletedkeys/gone/undelete", "/certificates", "/secrets/sec/v/frobnicate", "/secrets/sec/backup/extra", "/deletedsecrets/secgone/undelete"] {
         add("POST", h, &kv(p), B::Json(json!({})), 404, "NotFound", "no such resource");
     }
+
+    secret_table(s, &mut add);
 
     // --- management -------------------------------------------------------------------------------
     for (body, status, code, msg) in [
@@ -756,7 +1083,7 @@ fn table(s: &Setup) -> Vec<Case> {
 fn every_route_rejects_bad_input_without_changing_the_store() {
     let api = Api::new();
     let s = setup(&api);
-    let before = snapshot(&api.store);
+    let before = snapshot(&api.store) + &support::store::secrets_snapshot(&api.store);
     let cases = table(&s);
     let mut failures = Vec::new();
     let mut routes = std::collections::BTreeSet::new();
@@ -795,7 +1122,7 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
             ));
         }
     }
-    let after = snapshot(&api.store);
+    let after = snapshot(&api.store) + &support::store::secrets_snapshot(&api.store);
     println!(
         "{} bad requests over {} route shapes",
         cases.len(),
@@ -813,7 +1140,8 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
         "bad input changed the store:\n{}",
         snapshot_diff(&before, &after)
     );
-    // Every route of src/server/keys.rs and src/server/management.rs was hit.
+    // Every route of src/server/keys.rs, src/server/secrets.rs and src/server/management.rs
+    // was hit.
     for route in [
         "GET /keys",
         "POST /keys/restore",
@@ -846,6 +1174,20 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
         "GET /management/deletedvaults/{name}",
         "DELETE /management/deletedvaults/{name}",
         "POST /management/time-shift",
+        "GET /secrets",
+        "POST /secrets/restore",
+        "GET /secrets/{name}",
+        "PUT /secrets/{name}",
+        "DELETE /secrets/{name}",
+        "PATCH /secrets/{name}",
+        "GET /secrets/{name}/versions",
+        "POST /secrets/{name}/backup",
+        "GET /secrets/{name}/{version}",
+        "PATCH /secrets/{name}/{version}",
+        "GET /deletedsecrets",
+        "GET /deletedsecrets/{name}",
+        "DELETE /deletedsecrets/{name}",
+        "POST /deletedsecrets/{name}/recover",
     ] {
         assert!(routes.contains(route), "the table never hits {route}");
     }
@@ -859,12 +1201,15 @@ fn shape(path: &str, s: &Setup) -> String {
         s.ec_v2.as_str(),
         s.oct_v.as_str(),
         s.rsa_v.as_str(),
+        s.sec_v1.as_str(),
+        s.sec_v2.as_str(),
     ];
+    let objects = ["keys", "deletedkeys", "secrets", "deletedsecrets"];
     let mapped: Vec<String> = seg
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let named = matches!(seg.first(), Some(&"keys") | Some(&"deletedkeys"))
+            let named = seg.first().is_some_and(|f| objects.contains(f))
                 || (seg.first() == Some(&"management")
                     && matches!(seg.get(1), Some(&"vaults") | Some(&"deletedvaults")));
             let name_at = if seg.first() == Some(&"management") {
@@ -872,9 +1217,10 @@ fn shape(path: &str, s: &Setup) -> String {
             } else {
                 1
             };
-            if named && i == name_at && !(seg[0] == "keys" && *x == "restore" && seg.len() == 2) {
+            let restore = matches!(seg[0], "keys" | "secrets") && *x == "restore";
+            if named && i == name_at && !(restore && seg.len() == 2) {
                 "{name}".to_string()
-            } else if seg[0] == "keys"
+            } else if matches!(seg[0], "keys" | "secrets")
                 && i == 2
                 && (x.is_empty() || versions.contains(x) || seg.len() == 4 || x.len() == 32)
                 && *x != "create"
@@ -932,6 +1278,7 @@ const FIELDS: &[&str] = &[
     "retentionDays",
     "purgeProtection",
     "seconds",
+    "contentType",
 ];
 
 const WORDS: &[&str] = &[
@@ -1031,6 +1378,9 @@ fn random_bodies_never_break_a_route() {
         kv("/keys/only-other/create"),
     ));
     routes.push(("PUT", "other.localhost".into(), kv("/keys/only-other")));
+    routes.push(("PUT", "other.localhost".into(), kv("/secrets/only-other")));
+    routes.push(("PATCH", "other.localhost".into(), kv("/secrets/only-other")));
+    routes.push(("PUT", "pp.localhost".into(), kv("/secrets/fresh")));
     let cases = support::usize_from_env("LOCALHSM_PROPTEST_CASES", 1500) as u32;
     let mut runner = TestRunner::new(Config {
         cases,
@@ -1065,6 +1415,78 @@ fn random_bodies_never_break_a_route() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     println!("{} random bodies over {n} routes", tried.get());
+}
+
+/// Key Vault's limit is 25 KiB of UTF-8: a value of exactly 25 * 1024 bytes, in one-, two-,
+/// three- or four-byte characters, is set and read back unchanged, through REST and through
+/// the library; one byte more is a 400 naming the size, and nothing is stored.
+#[test]
+fn secret_values_of_exactly_25_kib_are_accepted_and_one_byte_more_is_not() {
+    let api = Api::new();
+    let limit = localhsm::model::MAX_SECRET_VALUE_BYTES;
+    assert_eq!(limit, 25 * 1024);
+    let values = [
+        "a".repeat(limit),
+        "é".repeat(limit / 2),
+        format!("{}x", "€".repeat(limit / 3)),
+        "🔑".repeat(limit / 4),
+    ];
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(value.len(), limit, "value {i}");
+        let path = format!("/secrets/limit{i}");
+        let set = api.ok("PUT", &path, Some(json!({"value": value})));
+        assert_eq!(set["value"].as_str(), Some(value.as_str()), "set {i}");
+        let got = api.ok("GET", &path, None);
+        assert_eq!(got["value"].as_str(), Some(value.as_str()), "get {i}");
+        let over = format!("{value}!");
+        let r = api.kv("PUT", &path, Some(json!({"value": over})));
+        assert_eq!(
+            (r.status, r.code()),
+            (400, Some(BAD)),
+            "{i}: {:?}",
+            r.message()
+        );
+        let msg = r.message().unwrap_or_default();
+        assert!(
+            msg.contains(&format!("the secret value is {} bytes", limit + 1)),
+            "{msg}"
+        );
+        let start: String = value.chars().take(16).collect();
+        assert!(!msg.contains(&start), "the 400 echoes the value");
+        let versions = api.ok("GET", &format!("{path}/versions"), None);
+        assert_eq!(
+            versions["value"].as_array().map(Vec::len),
+            Some(1),
+            "{i}: the refused set stored a version"
+        );
+    }
+    let vault = api.store.vault("default").expect("default vault");
+    for (i, value) in values.iter().enumerate() {
+        let b = vault
+            .set_secret(
+                "lib-limit",
+                SecretString::from(value.as_str()),
+                SecretOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("{i}: {e}"));
+        let got = vault
+            .get_secret("lib-limit", Some(&b.version))
+            .expect("get");
+        assert_eq!(
+            got.value.as_ref().map(SecretString::expose),
+            Some(value.as_str())
+        );
+        let over = SecretString::from(format!("{value}é"));
+        let e = support::expect_err(
+            vault.set_secret("lib-limit", over, SecretOptions::default()),
+            "BadParameter",
+        );
+        assert_eq!(e.wire().status, 400);
+    }
+    let listed = vault
+        .list_secret_versions("lib-limit", 25, None)
+        .expect("versions");
+    assert_eq!(listed.items.len(), values.len());
 }
 
 #[test]

@@ -365,3 +365,41 @@ pub fn snapshot_diff(before: &str, after: &str) -> String {
     }
     out
 }
+
+/// Every secret a store holds that a caller can see, as text, one line per item: for every
+/// live vault that holds secrets, every version of every live secret in listing order
+/// (attributes, tags, content type) with a digest of its value (or that it is disabled), and
+/// every deleted secret; listed in small pages. Two equal snapshots mean no visible change;
+/// values themselves are never written down.
+pub fn secrets_snapshot(store: &Store) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut out = String::new();
+    for info in store.list_vaults().expect("list vaults") {
+        if !info.holds(localhsm::ObjectKind::Secret) {
+            continue;
+        }
+        let vault = store.vault(&info.name).expect("vault");
+        let name = vault.name();
+        for s in all_pages(|next| vault.list_secrets(7, next)).expect("list secrets") {
+            let versions = all_pages(|next| vault.list_secret_versions(&s.name, 5, next));
+            for (i, b) in versions.expect("list secret versions").iter().enumerate() {
+                let value = match vault.get_secret(&b.name, Some(&b.version)) {
+                    Ok(got) => {
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        got.value.as_ref().map(|v| v.expose()).hash(&mut h);
+                        format!("value digest {:016x}", h.finish())
+                    }
+                    Err(e) => format!("value refused: {e}"),
+                };
+                out += &format!(
+                    "secret {name}/{}/{i} {}: {b:?} {value}\n",
+                    b.name, b.version
+                );
+            }
+        }
+        for d in all_pages(|next| vault.list_deleted_secrets(7, next)).expect("deleted secrets") {
+            out += &format!("deleted-secret {name}/{}: {d:?}\n", d.secret.name);
+        }
+    }
+    out
+}
