@@ -7,11 +7,16 @@
 //! the automatic purge not happening at the date (for keys, and for a deleted vault with all its
 //! keys, leaving nothing behind in the database). Also the positive case: without protection,
 //! purge works at once.
+//!
+//! Secrets hold the same: a soft-deleted secret under purge protection outlives every path
+//! (purge, vault delete + vault purge, restore or set over its name, the sweep, a clock set
+//! back, a reopen) until its date, comes back from recover with every version and value, is
+//! purged by the sweep exactly at its date, and goes with its vault, leaving no record.
 
 mod support;
 
-use localhsm::crypto::{CurveName, KeyType};
-use localhsm::model::{KeyOptions, Tags, VaultOptions};
+use localhsm::crypto::{CurveName, KeyType, SecretString};
+use localhsm::model::{KeyOptions, SecretOptions, Tags, VaultKind, VaultOptions};
 use localhsm::{Error, KeySpec, Vault};
 use support::{
     ec_key, expect_err, expect_wire_err, fails_with, hsm, raw_db, vector_jwk, TempStore, DAY, T0,
@@ -478,4 +483,299 @@ fn vault_purge_is_final_even_with_creates_in_flight() {
     for i in 0..3 {
         expect_err(again.key(&format!("late{i}"), None), "KeyNotFound");
     }
+}
+
+// --- secrets ------------------------------------------------------------------------------------
+
+/// A vault of kind `vault` (it holds secrets) with `retention_days` and `protected`.
+fn kv(retention_days: u32, protected: bool) -> VaultOptions {
+    VaultOptions {
+        kind: VaultKind::Vault,
+        retention_days,
+        purge_protection: protected,
+    }
+}
+
+/// Sets `value` as a new version of secret `name`; returns the version.
+fn set(v: &Vault, name: &str, value: &str) -> String {
+    v.set_secret(name, SecretString::from(value), SecretOptions::default())
+        .unwrap_or_else(|e| panic!("set secret {name}: {e}"))
+        .version
+}
+
+fn assert_secret_is_deleted<T: std::fmt::Debug>(r: localhsm::Result<T>) {
+    let wire = (409, "Conflict", Some("ObjectIsDeletedButRecoverable"));
+    expect_wire_err(r, "SecretIsDeleted", wire);
+}
+
+/// (deleted date, scheduled purge date) of a soft-deleted secret, which must exist.
+fn secret_dates(v: &Vault, name: &str) -> (u64, u64) {
+    let d = v.get_deleted_secret(name).expect("still soft-deleted");
+    (d.deletion.deleted_date, d.deletion.scheduled_purge_date)
+}
+
+fn secret_is_gone(v: &Vault, name: &str) -> bool {
+    fails_with(&v.get_deleted_secret(name), "DeletedSecretNotFound")
+        && fails_with(&v.get_secret(name, None), "SecretNotFound")
+}
+
+/// Every version of a live secret with its value, oldest first.
+fn secret_values(v: &Vault, name: &str) -> Vec<(String, String)> {
+    v.list_secret_versions(name, 25, None)
+        .expect("versions")
+        .items
+        .iter()
+        .map(|b| {
+            let got = v.get_secret(name, Some(&b.version)).expect("value");
+            let value = got.value.expect("get carries the value");
+            (b.version.clone(), value.expose().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_protected_secret_outlives_every_path_until_its_date() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    let elsewhere = f.vault("plainkv", kv(7, false));
+    let v1 = set(&v, "Sec", "first ✓");
+    let v2 = set(&v, "sec", "second 🔑");
+    let blob = v.backup_secret("sec").unwrap();
+    let del = v.delete_secret("SEC").unwrap();
+    let date = T0 + 7 * DAY;
+    assert_eq!(
+        (del.deletion.deleted_date, del.deletion.scheduled_purge_date),
+        (T0, date)
+    );
+    assert_eq!(del.secret.version, v2);
+    assert!(
+        del.secret.value.is_none(),
+        "a deleted bundle carries no value"
+    );
+    assert_eq!(
+        del.secret.attributes.recovery_level,
+        "CustomizedRecoverable"
+    );
+    for t in [T0, T0 + 1, T0 + 3 * DAY, date - 1] {
+        f.clock.set(t);
+        for name in ["sec", "SEC", "Sec"] {
+            assert_purge_protected(v.purge_deleted_secret(name), date);
+            assert_secret_is_deleted(v.restore_secret(&blob));
+            assert_secret_is_deleted(v.set_secret(
+                name,
+                SecretString::from("over it"),
+                SecretOptions::default(),
+            ));
+        }
+        assert_eq!(f.store.sweep().unwrap(), localhsm::SweepReport::default());
+        assert_eq!(secret_dates(&v, "sec"), (T0, date), "at {t}");
+    }
+    // Restoring elsewhere leaves the protected one alone.
+    assert_eq!(elsewhere.restore_secret(&blob).unwrap().version, v2);
+    assert_eq!(secret_dates(&v, "sec"), (T0, date));
+
+    // The vault deleted and purged: refused, and the secret waits out of reach.
+    let vault_date = date - 1 + 7 * DAY;
+    f.store.delete_vault("kv").unwrap();
+    assert_purge_protected(f.store.purge_vault("kv"), vault_date);
+    expect_err(v.purge_deleted_secret("sec"), "VaultNotFound");
+    expect_err(v.restore_secret(&blob), "VaultNotFound");
+    f.store.recover_vault("kv").unwrap();
+
+    // Recover right up to the date brings back both versions with their values.
+    let back = v.recover_deleted_secret("sec").unwrap();
+    assert_eq!(
+        (back.name.as_str(), back.version.as_str()),
+        ("Sec", v2.as_str())
+    );
+    assert_eq!(
+        secret_values(&v, "sec"),
+        vec![
+            (v1, "first ✓".to_string()),
+            (v2.clone(), "second 🔑".to_string())
+        ]
+    );
+
+    // Deleted again at date - 1: due a week later, purged by the sweep exactly then.
+    v.delete_secret("sec").unwrap();
+    let date2 = date - 1 + 7 * DAY;
+    f.clock.set(date2 - 1);
+    assert_eq!(f.store.sweep().unwrap(), localhsm::SweepReport::default());
+    assert_purge_protected(v.purge_deleted_secret("sec"), date2);
+    f.clock.set(date2);
+    let report = f.store.sweep().unwrap();
+    // The report names what it purged by the store's (lowercase) id, as it does for keys.
+    assert_eq!(report.secrets, vec!["kv/sec".to_string()]);
+    assert!(report.keys.is_empty() && report.vaults.is_empty());
+    assert!(secret_is_gone(&v, "sec"));
+    // The name is free: the backup restores, every version and value as it was.
+    assert_eq!(v.restore_secret(&blob).unwrap().version, v2);
+    assert_eq!(secret_values(&v, "sec").len(), 2);
+}
+
+#[test]
+fn a_secret_and_a_key_of_one_name_come_due_on_their_own() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    ec_key(&v, "twin");
+    set(&v, "twin", "the secret twin");
+    v.delete_key("twin").unwrap();
+    f.clock.set(T0 + DAY);
+    v.delete_secret("twin").unwrap();
+    assert_purge_protected(v.purge_deleted_key("twin"), T0 + 7 * DAY);
+    assert_purge_protected(v.purge_deleted_secret("twin"), T0 + 8 * DAY);
+    f.clock.set(T0 + 7 * DAY);
+    let report = f.store.sweep().unwrap();
+    assert_eq!(report.keys, vec!["kv/twin".to_string()]);
+    assert!(report.secrets.is_empty(), "the secret went with the key");
+    assert_eq!(secret_dates(&v, "twin"), (T0 + DAY, T0 + 8 * DAY));
+    f.clock.set(T0 + 8 * DAY);
+    // Without an explicit sweep, the next call sweeps by itself.
+    assert!(v.list_deleted_secrets(10, None).unwrap().items.is_empty());
+    assert!(secret_is_gone(&v, "twin"));
+}
+
+#[test]
+fn a_clock_set_back_and_a_reopen_cannot_bring_a_secret_date_forward() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    set(&v, "s1", "one");
+    set(&v, "s2", "two");
+    v.delete_secret("s1").unwrap();
+    let d1 = T0 + 7 * DAY;
+    // The store sees T0+6d, then the clock goes back a month.
+    f.clock.set(T0 + 6 * DAY);
+    assert_eq!(f.store.now(), T0 + 6 * DAY);
+    f.clock.set(T0 - 30 * DAY);
+    let del = v.delete_secret("s2").unwrap();
+    let d2 = T0 + 13 * DAY;
+    assert_eq!(
+        (del.deletion.deleted_date, del.deletion.scheduled_purge_date),
+        (T0 + 6 * DAY, d2),
+        "dated by the store's time, not by the clock set back"
+    );
+    assert_purge_protected(v.purge_deleted_secret("s1"), d1);
+    assert_purge_protected(v.purge_deleted_secret("s2"), d2);
+    drop(v);
+    let f = f.reopen(T0);
+    let v = f.store.vault("kv").unwrap();
+    assert!(f.store.vault_info("kv").unwrap().purge_protection);
+    assert_purge_protected(v.purge_deleted_secret("s1"), d1);
+    assert_purge_protected(v.purge_deleted_secret("s2"), d2);
+    f.clock.set(d1 - 1);
+    assert_eq!(secret_dates(&v, "s1"), (T0, d1));
+    f.clock.set(d1);
+    assert!(secret_is_gone(&v, "s1"));
+    assert_eq!(secret_dates(&v, "s2"), (T0 + 6 * DAY, d2));
+    assert_eq!(
+        v.recover_deleted_secret("s2").unwrap().name,
+        "s2",
+        "recoverable up to its date"
+    );
+    assert_eq!(secret_values(&v, "s2")[0].1, "two");
+}
+
+#[test]
+fn the_default_vault_protects_its_secrets_too() {
+    let f = TempStore::new();
+    localhsm::server::ensure_default_vault(&f.store).unwrap();
+    let v = f.store.vault("default").unwrap();
+    set(&v, "s", "in the default vault");
+    f.store.enable_purge_protection("default").unwrap();
+    v.delete_secret("s").unwrap();
+    let retention = f.store.vault_info("default").unwrap().retention_days;
+    let date = T0 + u64::from(retention) * DAY;
+    assert_purge_protected(v.purge_deleted_secret("s"), date);
+    f.clock.set(date - 1);
+    assert_purge_protected(v.purge_deleted_secret("s"), date);
+    f.clock.set(date);
+    assert_eq!(
+        f.store.sweep().unwrap().secrets,
+        vec!["default/s".to_string()]
+    );
+}
+
+#[test]
+fn a_deleted_vault_is_purged_at_its_date_with_all_its_secrets() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    let other = f.vault("otherkv", kv(7, true));
+    set(&v, "live", "live value");
+    set(&v, "live", "live value 2");
+    set(&v, "deleted", "deleted value");
+    v.delete_secret("deleted").unwrap();
+    ec_key(&v, "live");
+    set(&other, "live", "must survive");
+    f.clock.set(T0 + DAY);
+    f.store.delete_vault("kv").unwrap();
+    let vault_date = T0 + 8 * DAY;
+    f.clock.set(T0 + 7 * DAY);
+    assert_eq!(
+        f.store.sweep().unwrap().secrets,
+        vec!["kv/deleted".to_string()]
+    );
+    f.clock.set(vault_date - 1);
+    assert_purge_protected(f.store.purge_vault("kv"), vault_date);
+    f.clock.set(vault_date);
+    assert!(f.store.list_deleted_vaults().unwrap().is_empty());
+    let again = f.vault("kv", kv(7, true));
+    assert!(again.list_secrets(10, None).unwrap().items.is_empty());
+    assert!(again
+        .list_deleted_secrets(10, None)
+        .unwrap()
+        .items
+        .is_empty());
+    expect_err(again.get_secret("live", None), "SecretNotFound");
+    assert_eq!(secret_values(&other, "live")[0].1, "must survive");
+
+    drop((v, other, again));
+    let db = raw_db(f.close().path());
+    for tree in [
+        "secrets",
+        "deleted_secrets",
+        "secret_versions",
+        "keys",
+        "versions",
+    ] {
+        let t = db.open_tree(tree).unwrap();
+        let left: Vec<_> = t.scan_prefix(b"kv/").keys().collect();
+        assert!(
+            left.is_empty(),
+            "{tree} still holds {} kv/ records",
+            left.len()
+        );
+    }
+    for tree in ["secrets", "secret_versions"] {
+        let t = db.open_tree(tree).unwrap();
+        assert!(
+            t.scan_prefix(b"otherkv/").next().is_some(),
+            "{tree}: otherkv/"
+        );
+    }
+    assert_eq!(db.open_tree("purge_queue").unwrap().len(), 0);
+}
+
+#[test]
+fn without_protection_a_secret_purges_at_once() {
+    let f = TempStore::new();
+    let v = f.vault("plainkv", kv(30, false));
+    set(&v, "s", "value");
+    v.delete_secret("s").unwrap();
+    assert_eq!(secret_dates(&v, "s"), (T0, T0 + 30 * DAY));
+    assert_eq!(
+        v.get_deleted_secret("s")
+            .unwrap()
+            .secret
+            .attributes
+            .recovery_level,
+        "CustomizedRecoverable+Purgeable"
+    );
+    v.purge_deleted_secret("s").unwrap();
+    assert!(secret_is_gone(&v, "s"));
+    expect_err(v.purge_deleted_secret("s"), "DeletedSecretNotFound");
+    set(&v, "s", "the name is free at once");
+    // Switched on later, protection covers secrets deleted from then on, and before.
+    v.delete_secret("s").unwrap();
+    f.store.enable_purge_protection("plainkv").unwrap();
+    assert_purge_protected(v.purge_deleted_secret("s"), T0 + 30 * DAY);
 }
