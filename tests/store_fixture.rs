@@ -6,6 +6,10 @@
 //! `expected.json` records; signatures made with a fixture key verify, a known oct key
 //! unwraps a known wrapped value, and the backup restores.
 //!
+//! Secrets came after v1: a v1 store holds none, and after opening it takes them in both its
+//! vaults (the default vault and the purge-protected vault of kind `vault`), keeps them across
+//! a reopen, and serves them over REST.
+//!
 //! The generator is the ignored test `regenerate_store_fixture` (see
 //! `tests/fixtures/store-v1/README.md`). Regenerate only for a deliberate new schema, and
 //! then as `store-v2` next to this one: this fixture pins what v1 stores look like.
@@ -277,6 +281,107 @@ fn the_v1_fixture_opens_and_reads_back_exactly() {
     key_file().open(&dir);
 }
 
+/// A v1 store, written before secrets existed, takes them once opened: set, read, list,
+/// update, delete, recover, back up and restore in both vaults; purge protection holds for
+/// them in `pp`; everything survives a reopen; and the keys are untouched.
+#[test]
+fn the_v1_fixture_takes_secrets_after_opening() {
+    use localhsm::crypto::SecretString;
+    use localhsm::model::{SecretOptions, SecretUpdate};
+    let exp = expected();
+    let (_tmp, dir) = fixture_copy();
+    let clock = Arc::new(ManualClock::new(FIXTURE_TIME));
+    let store = key_file().clock(clock).open(&dir);
+    let mut set_versions = Vec::new();
+    for vault_name in ["default", "pp"] {
+        let vault = store.vault(vault_name).expect("vault");
+        assert!(
+            vault.list_secrets(25, None).expect("list").items.is_empty(),
+            "{vault_name}: a v1 store holds no secrets"
+        );
+        assert!(vault
+            .list_deleted_secrets(25, None)
+            .expect("list deleted")
+            .items
+            .is_empty());
+        let options = SecretOptions {
+            content_type: Some("text/plain".into()),
+            tags: tags(&[("from", "after v1")]),
+            ..SecretOptions::default()
+        };
+        let value = format!("set in the v1 store's {vault_name} ✓");
+        let first = vault
+            .set_secret("later", SecretString::from(value.as_str()), options)
+            .unwrap_or_else(|e| panic!("{vault_name}: set a secret in a v1 store: {e}"));
+        assert_eq!(first.attributes.created, store.now());
+        let second = vault
+            .set_secret(
+                "later",
+                SecretString::from("second"),
+                SecretOptions::default(),
+            )
+            .expect("second version");
+        let update = SecretUpdate {
+            tags: Some(tags(&[("updated", "yes")])),
+            ..SecretUpdate::default()
+        };
+        vault
+            .update_secret("later", Some(&first.version), update)
+            .expect("update");
+        let got = vault
+            .get_secret("later", Some(&first.version))
+            .expect("get");
+        assert_eq!(
+            got.value.as_ref().map(SecretString::expose),
+            Some(value.as_str())
+        );
+        assert_eq!(got.content_type.as_deref(), Some("text/plain"));
+        let blob = vault.backup_secret("later").expect("backup");
+        vault.delete_secret("later").expect("delete");
+        if vault_name == "pp" {
+            assert!(matches!(
+                vault.purge_deleted_secret("later"),
+                Err(Error::PurgeProtected { .. })
+            ));
+            vault.recover_deleted_secret("later").expect("recover");
+        } else {
+            vault.purge_deleted_secret("later").expect("purge");
+            vault.restore_secret(&blob).expect("restore");
+        }
+        set_versions.push((vault_name, value, first.version, second.version));
+    }
+    // The keys are as the fixture has them.
+    let default = store.vault("default").expect("default");
+    assert_eq!(
+        Value::from(versions_json(&default, "ec-signer")),
+        exp["keys"]["default/ec-signer"]["versions"]
+    );
+    drop(default);
+    drop(store);
+
+    // After a reopen, every secret is there with its versions and values.
+    let store = key_file().open(&dir);
+    for (vault_name, value, v1, v2) in set_versions {
+        let vault = store.vault(vault_name).expect("vault");
+        let versions: Vec<String> = vault
+            .list_secret_versions("later", 25, None)
+            .expect("versions")
+            .items
+            .into_iter()
+            .map(|b| b.version)
+            .collect();
+        assert_eq!(versions, vec![v1.clone(), v2], "{vault_name}");
+        let got = vault
+            .get_secret("later", Some(&v1))
+            .expect("get after reopen");
+        assert_eq!(
+            got.value.as_ref().map(SecretString::expose),
+            Some(value.as_str())
+        );
+        assert_eq!(got.tags, tags(&[("updated", "yes")]));
+    }
+}
+
 /// The server binary of this build serves the v1 store too.
 #[test]
 fn the_server_serves_the_v1_fixture() {
@@ -318,6 +423,19 @@ fn the_server_serves_the_v1_fixture() {
     .expect("unwrap");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["value"], b64url_encode(&hexd(RFC3394_KEY)));
+    // And takes secrets over REST, though v1 had none.
+    let (status, body) = support::http(
+        &client,
+        "PUT",
+        &server.url("/secrets/served"),
+        Some(&json!({"value": "served from a v1 store"})),
+    )
+    .expect("set");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        support::http(&client, "GET", &server.url("/secrets/served"), None).expect("get");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], "served from a v1 store");
     drop(client);
     server.stop();
 }
