@@ -309,9 +309,11 @@ impl Error {
                 K::Secret => w(404, "SecretNotFound", None),
                 K::Certificate => w(404, "CertificateNotFound", None),
             },
+            // Key Vault answers a missing deleted object with the kind's plain not-found
+            // code ("Deleted Secret not found: NAME" is a `SecretNotFound`).
             Error::DeletedNotFound { kind, .. } => match kind {
                 K::Key => w(404, "KeyNotFound", None),
-                K::Secret => w(404, "DeletedSecretNotFound", None),
+                K::Secret => w(404, "SecretNotFound", None),
                 K::Certificate => w(404, "CertificateNotFound", None),
             },
             Error::AlreadyExists { kind, .. } => match kind {

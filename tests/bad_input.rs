@@ -6,8 +6,8 @@
 //! shape whose message names the problem: never a 5xx, never a panic, never a change to the
 //! store. The secret routes get the same, plus values as numbers, missing and over Key Vault's
 //! 25 KiB, unknown versions (`SecretNotFound`), deleted secrets that are not there
-//! (`DeletedSecretNotFound`), key backups restored as secrets and the reverse, and a Managed
-//! HSM vault, which has no secrets (400 naming the problem). A property test then throws
+//! (`SecretNotFound` as well, as Key Vault answers), key backups restored as secrets and the
+//! reverse, and a Managed HSM vault, which has no secrets (400 naming the problem). A property test then throws
 //! random bytes and random JSON at every route that takes a body. Values of exactly 25 KiB
 //! (counted in bytes of UTF-8) are accepted and read back unchanged.
 
@@ -335,7 +335,7 @@ fn secret_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16
             add(m, host, &kv(&p), body, 404, code, msg);
         }
         let (code, gone_msg) = if code == "SecretNotFound" {
-            ("DeletedSecretNotFound", "deleted secret \"secgone\" was not found")
+            ("SecretNotFound", "deleted secret \"secgone\" was not found")
         } else {
             (code, msg)
         };
@@ -371,8 +371,8 @@ fn secret_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16
         add(m, "pp.localhost", &kv(&p), body, 400, BAD, no_secrets);
     }
     // A deleted secret in another vault is not reachable from this one.
-    add("DELETE", h, &kv("/deletedsecrets/ppsec"), B::None, 404, "DeletedSecretNotFound", "deleted secret \"ppsec\"");
-    add("POST", h, &kv("/deletedsecrets/ppsec/recover"), B::None, 404, "DeletedSecretNotFound", "deleted secret \"ppsec\"");
+    add("DELETE", h, &kv("/deletedsecrets/ppsec"), B::None, 404, "SecretNotFound", "deleted secret \"ppsec\"");
+    add("POST", h, &kv("/deletedsecrets/ppsec/recover"), B::None, 404, "SecretNotFound", "deleted secret \"ppsec\"");
 
     // Set.
     let set = "/secrets/newsec";
@@ -468,7 +468,7 @@ fn secret_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16
         ("POST", "/deletedsecrets/nosec/recover", "deleted secret \"nosec\" was not found"),
         ("GET", "/deletedsecrets/gone", "deleted secret \"gone\" was not found"),
     ] {
-        add(m, h, &kv(p), B::None, 404, "DeletedSecretNotFound", msg);
+        add(m, h, &kv(p), B::None, 404, "SecretNotFound", msg);
     }
 
     // A disabled secret's value, and purge protection.

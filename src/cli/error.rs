@@ -191,13 +191,23 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
     let name = req.subject();
     let vf = req.vault_flag();
     let hint = match (code, inner) {
+        // Key Vault answers a missing deleted secret with `SecretNotFound` too.
+        ("SecretNotFound", _)
+            if matches!(
+                req.op,
+                Op::DeletedSecretList
+                    | Op::DeletedSecretGet
+                    | Op::DeletedSecretPurge
+                    | Op::DeletedSecretRecover
+            ) =>
+        {
+            format!("`localhsm deleted list --kind secret{vf}` shows the deleted secrets of this vault")
+        }
         ("SecretNotFound", _) => format!(
             "`localhsm secret list{vf}` shows the secrets of this vault; deleted secrets show in \
              `localhsm deleted list --kind secret{vf}`"
         ),
-        ("DeletedSecretNotFound", _) => {
-            format!("`localhsm deleted list --kind secret{vf}` shows the deleted secrets of this vault")
-        }
+
         ("Conflict", "ObjectIsDeletedButRecoverable") if req.is_secret() => format!(
             "recover it with `localhsm secret recover {name}{vf}`, or purge it with \
              `localhsm secret purge {name}{vf}` to reuse the name"
@@ -342,7 +352,7 @@ mod tests {
             (400, ("BadParameter", None), req(Op::KeyWrap, &["k", ""], None), "localhsm key wrap --help"),
             (400, ("BadParameter", None), req(Op::RoleAssignmentCreate, &["/", "a"], None), "localhsm role assign --help"),
             (404, ("SecretNotFound", None), req(Op::SecretGet, &["s1"], Some("kv")), "localhsm deleted list --kind secret --vault kv"),
-            (404, ("DeletedSecretNotFound", None), req(Op::DeletedSecretRecover, &["s1"], None), "localhsm deleted list --kind secret`"),
+            (404, ("SecretNotFound", None), req(Op::DeletedSecretRecover, &["s1"], None), "localhsm deleted list --kind secret`"),
             (409, conflict, req(Op::SecretSet, &["s1"], None), "localhsm secret recover s1`"),
             (403, ("Forbidden", Some("PurgeProtectionEnabled")), req(Op::DeletedSecretPurge, &["s1"], None), "localhsm deleted show s1 --kind secret"),
             (403, ("Forbidden", Some("SecretDisabled")), req(Op::SecretGet, &["s1"], None), "localhsm secret update s1 --enabled true"),
