@@ -32,6 +32,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.keyvault.administration import KeyVaultAccessControlClient
+from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient
 from azure.keyvault.secrets import SecretClient
@@ -400,6 +401,13 @@ class LocalHsm:
 
     def secret_client(self, vault: Optional[str] = None, credential: Any = None, **kwargs: Any) -> SecretClient:
         client = SecretClient(self.vault_url(vault), credential or self.credential, **self._client_kwargs(kwargs))
+        self._clients.append(client)
+        return client
+
+    def certificate_client(self, vault: Optional[str] = None, credential: Any = None,
+                           **kwargs: Any) -> CertificateClient:
+        client = CertificateClient(self.vault_url(vault), credential or self.credential,
+                                   **self._client_kwargs(kwargs))
         self._clients.append(client)
         return client
 
