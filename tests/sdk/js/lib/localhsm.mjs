@@ -1,6 +1,6 @@
 // Test harness for the localhsm JavaScript SDK suite: starts a real
 // `localhsm serve` process on a free port with a fresh data directory and
-// builds @azure/keyvault-keys and @azure/keyvault-secrets clients that trust its
+// builds @azure/keyvault-keys, -secrets and -certificates clients that trust its
 // self-signed certificate.
 //
 // Not a test file itself (run.sh only hands `*.test.mjs` to `node --test`).
@@ -15,6 +15,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 
+import { CertificateClient } from "@azure/keyvault-certificates";
 import { KeyClient, CryptographyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 
@@ -188,8 +189,25 @@ export class LocalHsm {
     };
   }
 
-  keyClient() {
-    return new KeyClient(this.vaultUrl, this.credential(), this.clientOptions());
+  /** KeyClient on the default vault, or on vault `vault` (see secretClient). */
+  keyClient(vault, credential = this.credential(), extraOptions = {}) {
+    return new KeyClient(this.vaultUrlOf(vault), credential, { ...this.optionsFor(vault), ...extraOptions });
+  }
+
+  /** CertificateClient on the default vault, or on vault `vault` (see secretClient). */
+  certificateClient(vault, credential = this.credential(), extraOptions = {}) {
+    return new CertificateClient(this.vaultUrlOf(vault), credential, { ...this.optionsFor(vault), ...extraOptions });
+  }
+
+  /**
+   * Client options for vault `vault`: clientOptions() for the default vault; for a named one,
+   * an https.Agent that dials 127.0.0.1 for loopback names (see secretClient).
+   */
+  optionsFor(vault) {
+    if (vault === undefined || vault === "default") return this.clientOptions();
+    this.loopbackAgent ??= new https.Agent({ keepAlive: true, ca: this.ca, lookup: loopbackLookup });
+    const { tlsOptions: _, ...options } = this.clientOptions(); // the agent carries the CA
+    return { ...options, agent: this.loopbackAgent };
   }
 
   /** `https://NAME.localhost:PORT` for vault NAME; the server's own URL for `default`. */
@@ -258,8 +276,8 @@ export class LocalHsm {
   }
 
   /** CryptographyClient over a key id or KeyVaultKey, with its own pipeline (same TLS trust). */
-  cryptoClient(key) {
-    return new CryptographyClient(key, this.credential(), this.clientOptions());
+  cryptoClient(key, vault) {
+    return new CryptographyClient(key, this.credential(), this.optionsFor(vault));
   }
 
   /**
