@@ -1094,6 +1094,9 @@ def test_tag_limit(dv):
     ("bad subject", CertificatePolicy(issuer_name="Self", subject="this is no distinguished name")),
     ("lifetime 100%", _ec_policy("CN=x", lifetime_actions=[LifetimeAction(CertificatePolicyAction.auto_renew,
                                                                            lifetime_percentage=100)])),
+    # days_before_expiry runs from 1 to validity_in_months x 27
+    ("days before expiry", _ec_policy("CN=x", validity_in_months=12, lifetime_actions=[
+        LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=12 * 27 + 1)])),
 ])
 def test_bad_policies_are_bad_parameter(dv, label, policy):
     name = unique_name("badpol")
@@ -1203,7 +1206,7 @@ def test_lifetime_actions_auto_renew(hsm, vaults):
     pct = unique_name("pct")
     days = unique_name("days")
     renew_pct = [LifetimeAction(CertificatePolicyAction.auto_renew, lifetime_percentage=50)]
-    renew_days = [LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=330)]
+    renew_days = [LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=300)]
     a = _create(v.certs, pct, _ec_policy(f"CN={pct}", validity_in_months=12, lifetime_actions=renew_pct))
     b = _create(v.certs, days, _ec_policy(f"CN={days}", validity_in_months=12, lifetime_actions=renew_days,
                                           reuse_key=True))
@@ -1211,7 +1214,7 @@ def test_lifetime_actions_auto_renew(hsm, vaults):
         [(CertificatePolicyAction.auto_renew, 50)]
     ca, cb = _x509(a), _x509(b)
     a_due = ca.not_valid_before_utc.timestamp() + (ca.not_valid_after_utc - ca.not_valid_before_utc).total_seconds() / 2
-    b_due = cb.not_valid_after_utc.timestamp() - 330 * DAY
+    b_due = cb.not_valid_after_utc.timestamp() - 300 * DAY
     assert b_due < a_due
 
     # an hour before the first trigger: nothing renews
