@@ -121,8 +121,32 @@ pub enum Error {
         /// Its name.
         name: String,
     },
-    /// Restore found a live object under the backup's name.
-    #[error("{kind} {name:?} already exists; restore needs a name that is not in use")]
+    /// The certificate has no pending (or completed) creation operation on record.
+    #[error("pending certificate not found: {name}")]
+    OperationNotFound {
+        /// The certificate's name.
+        name: String,
+    },
+    /// The vault has no certificate contacts.
+    #[error("this vault has no certificate contacts")]
+    ContactsNotFound,
+    /// No certificate issuer of that name exists in the vault.
+    #[error("certificate issuer {name:?} was not found in this key vault")]
+    IssuerNotFound {
+        /// The issuer's name.
+        name: String,
+    },
+    /// The object belongs to a certificate of the same name and changes only with it.
+    #[error("{kind} {name:?} belongs to the certificate of the same name; change, delete, recover or purge the certificate instead")]
+    Managed {
+        /// The kind: key or secret.
+        kind: ObjectKind,
+        /// The object's name.
+        name: String,
+    },
+    /// Restore found a live object under the backup's name, or a certificate found a key or
+    /// secret of its own name that it does not own.
+    #[error("{kind} {name:?} already exists; restore, and a certificate (for its key and secret), need a name that is not in use")]
     AlreadyExists {
         /// The object's kind.
         kind: ObjectKind,
@@ -337,6 +361,10 @@ impl Error {
                 K::Certificate => "CertificateExpired",
             }),
             Error::PurgeProtected { .. } => forbidden("PurgeProtectionEnabled"),
+            Error::Managed { .. } => forbidden("ManagedObjectNotModifiable"),
+            Error::OperationNotFound { .. } => w(404, "PendingCertificateNotFound", None),
+            Error::ContactsNotFound => w(404, "ContactsNotFound", None),
+            Error::IssuerNotFound { .. } => w(404, "CertificateIssuerNotFound", None),
             Error::PurgeProtectionIrreversible => w(400, "BadParameter", None),
             Error::OperationNotPermitted { .. } => forbidden("KeyOperationNotPermitted"),
             Error::NotExportable => forbidden("KeyNotExportable"),

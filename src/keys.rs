@@ -19,7 +19,7 @@ use crate::crypto::{
 use crate::error::{Error, ObjectKind, Result};
 use crate::handle::{KeyHandle, KeyPolicy, KeyState};
 use crate::lifecycle::objects::{
-    new_version_id, versions_page, AttributeUpdate, AttributesMut, Objects, Versioned,
+    new_version_id, versions_page, AttributeUpdate, AttributesMut, Objects, VersionState, Versioned,
 };
 use crate::lifecycle::records::{ObjectRecord, VaultRecord};
 use crate::model::access::DataAction;
@@ -45,6 +45,9 @@ pub(crate) struct KeyVersion {
     pub(crate) updated: UnixTime,
     pub(crate) exportable: bool,
     pub(crate) tags: Tags,
+    /// Whether a certificate owns this key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) managed: bool,
     /// The sealed key material, base64url.
     pub(crate) sealed: Base64Url,
 }
@@ -83,7 +86,7 @@ impl KeyVersion {
 }
 
 /// Whether two JWKs carry the same public key.
-fn same_public_key(a: &Jwk, b: &Jwk) -> bool {
+pub(crate) fn same_public_key(a: &Jwk, b: &Jwk) -> bool {
     a.kty.map(KeyType::family) == b.kty.map(KeyType::family)
         && a.crv == b.crv
         && a.x == b.x
@@ -142,6 +145,17 @@ impl KeySpec {
     }
 }
 
+/// A certificate's key changes only with its certificate.
+fn refuse_managed(record: &ObjectRecord) -> Result<()> {
+    if record.managed {
+        return Err(Error::Managed {
+            kind: KEY,
+            name: record.name.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// A vault of kind `vault` holds no oct keys, as Azure Key Vault refuses them.
 fn check_kind(vault: &VaultRecord, kty: KeyType) -> Result<()> {
     if vault.kind == VaultKind::Vault && kty.family() == KeyFamily::Oct {
@@ -180,6 +194,7 @@ fn bundle(vault: &VaultRecord, record: &ObjectRecord, version: &str, v: KeyVersi
             recoverable_days: vault.retention_days,
         },
         tags: v.tags,
+        managed: v.managed,
         is_current: record.current() == Some(version),
     }
 }
@@ -225,7 +240,7 @@ impl Vault {
     }
 
     /// Brings cached handles of a key in line with its committed state after a change.
-    fn reconcile(&self, name: &str) -> Result<()> {
+    pub(crate) fn reconcile(&self, name: &str) -> Result<()> {
         let keys = self.keys();
         self.handles().reconcile(&keys.id(name), |cached| {
             let record = match keys.live(name) {
@@ -310,6 +325,7 @@ impl Vault {
         self.require_on_key(DataAction::KeysRotate, name)?;
         let vault = self.record()?;
         let record = self.keys().live(name)?;
+        refuse_managed(&record)?;
         let current = self.keys().pick_version(&record, None)?;
         let v: KeyVersion = self.keys().version(name, &current)?;
         let spec = self.key_material(name, &current, &v)?.spec();
@@ -349,11 +365,49 @@ impl Vault {
             updated: now,
             exportable: options.exportable,
             tags: options.tags,
+            managed: false,
             sealed: Base64Url(sealed),
         };
         let record = self.keys().add_version(name, &version, &v)?;
         self.reconcile(name)?;
         Ok(bundle(vault, &record, &version, v))
+    }
+
+    /// A sealed key version for a certificate of the same name and version: the key the
+    /// certificate owns. Not stored here; the certificate writes it with its own version.
+    pub(crate) fn managed_key_version(
+        &self,
+        name: &str,
+        version: &str,
+        material: &KeyMaterial,
+        kty: KeyType,
+        exportable: bool,
+        state: VersionState,
+    ) -> Result<KeyVersion> {
+        let now = self.core().now();
+        let sealed = self
+            .keys()
+            .seal(name, version, material.to_sealable().expose())?;
+        Ok(KeyVersion {
+            kty,
+            public: material.public_jwk(),
+            key_ops: kty.default_ops(),
+            enabled: state.enabled,
+            not_before: state.not_before,
+            expires: state.expires,
+            created: now,
+            updated: now,
+            exportable,
+            tags: Tags::new(),
+            managed: true,
+            sealed: Base64Url(sealed),
+        })
+    }
+
+    /// The key material of a version of a key, for a certificate that owns it.
+    pub(crate) fn managed_key_material(&self, name: &str, version: &str) -> Result<KeyMaterial> {
+        let v: KeyVersion = self.keys().version(name, version)?;
+        self.key_material(name, version, &v)
     }
 
     /// A key version's bundle (public parts only); the current version when `version` is
@@ -416,6 +470,7 @@ impl Vault {
     ) -> Result<KeyBundle> {
         self.require_on_key(DataAction::KeysWrite, name)?;
         let vault = self.record()?;
+        refuse_managed(&self.keys().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
             not_before: update.not_before,
@@ -438,6 +493,7 @@ impl Vault {
     pub fn delete_key(&self, name: &str) -> Result<DeletedKeyBundle> {
         self.require_on_key(DataAction::KeysDelete, name)?;
         let vault = self.record()?;
+        refuse_managed(&self.keys().live(name)?)?;
         let record = self.keys().delete(name)?;
         self.reconcile(name)?;
         self.deleted_bundle(&vault, record)
@@ -455,6 +511,7 @@ impl Vault {
     pub fn recover_deleted_key(&self, name: &str) -> Result<KeyBundle> {
         self.require_on_key(DataAction::DeletedKeysRecover, name)?;
         let vault = self.record()?;
+        refuse_managed(&self.keys().deleted(name)?)?;
         let record = self.keys().recover(name)?;
         self.reconcile(name)?;
         self.bundle_of_record(&vault, &record, None)
@@ -465,6 +522,7 @@ impl Vault {
     pub fn purge_deleted_key(&self, name: &str) -> Result<()> {
         self.require_on_key(DataAction::DeletedKeysDelete, name)?;
         self.record()?;
+        refuse_managed(&self.keys().deleted(name)?)?;
         self.keys().purge(name)
     }
 

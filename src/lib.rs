@@ -98,6 +98,7 @@ pub mod store;
 // lifecycle
 pub mod lifecycle;
 // objects
+pub mod certificates;
 pub mod handle;
 pub mod keys;
 pub mod secrets;

@@ -6,6 +6,7 @@
 //! range); the lifecycle rules live in [`crate::lifecycle`].
 
 pub mod access;
+pub mod certificates;
 
 use std::collections::BTreeMap;
 
@@ -270,6 +271,8 @@ pub struct KeyBundle {
     pub attributes: KeyAttributes,
     /// Tags.
     pub tags: Tags,
+    /// Whether a certificate owns the key (Key Vault's `managed`).
+    pub managed: bool,
     /// Whether this is the current (newest) version.
     pub is_current: bool,
 }

@@ -22,7 +22,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{Base64Url, SecretBytes, SecretString};
 use crate::error::{Error, ObjectKind, Result};
 use crate::lifecycle::objects::{
-    new_version_id, versions_page, AttributeUpdate, AttributesMut, Objects, Versioned,
+    new_version_id, versions_page, AttributeUpdate, AttributesMut, Objects, VersionState, Versioned,
 };
 use crate::lifecycle::records::{ObjectRecord, VaultRecord};
 use crate::model::access::DataAction;
@@ -50,6 +50,10 @@ pub(crate) struct SecretVersion {
     /// Whether a certificate owns this secret.
     #[serde(default)]
     pub(crate) managed: bool,
+    /// Whether the value may not be read: a certificate whose key is not exportable keeps
+    /// only its chain here, and refuses reads as Key Vault does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) withheld: bool,
     /// The sealed value, base64url.
     pub(crate) sealed: Base64Url,
 }
@@ -72,6 +76,17 @@ impl Versioned for SecretVersion {
     fn set_sealed(&mut self, sealed: Vec<u8>) {
         self.sealed = Base64Url(sealed);
     }
+}
+
+/// A certificate's secret changes only with its certificate.
+fn refuse_managed(record: &ObjectRecord) -> Result<()> {
+    if record.managed {
+        return Err(Error::Managed {
+            kind: SECRET,
+            name: record.name.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// A version's bundle, without its value.
@@ -176,6 +191,7 @@ impl Vault {
             updated: now,
             tags: options.tags,
             managed: false,
+            withheld: false,
             sealed: Base64Url(sealed),
         };
         let record = self.secrets().add_version(name, &version, &v)?;
@@ -199,6 +215,9 @@ impl Vault {
                 kind: SECRET,
                 operation: "get",
             });
+        }
+        if v.withheld {
+            return Err(Error::NotExportable);
         }
         let plain = secrets.unseal(&record.name, &version, &v.sealed.0)?;
         let value = SecretString::from_bytes(&plain).ok_or_else(|| Error::Corrupt {
@@ -272,6 +291,7 @@ impl Vault {
     ) -> Result<SecretBundle> {
         self.require_on_secret(DataAction::SecretsUpdate, name)?;
         let vault = self.secrets_vault()?;
+        refuse_managed(&self.secrets().live(name)?)?;
         validate_content_type(update.content_type.as_deref())?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
@@ -297,6 +317,7 @@ impl Vault {
     pub fn delete_secret(&self, name: &str) -> Result<DeletedSecretBundle> {
         self.require_on_secret(DataAction::SecretsDelete, name)?;
         let vault = self.secrets_vault()?;
+        refuse_managed(&self.secrets().live(name)?)?;
         let record = self.secrets().delete(name)?;
         self.deleted_secret_bundle(&vault, record)
     }
@@ -313,6 +334,7 @@ impl Vault {
     pub fn recover_deleted_secret(&self, name: &str) -> Result<SecretBundle> {
         self.require_on_secret(DataAction::SecretsRecover, name)?;
         let vault = self.secrets_vault()?;
+        refuse_managed(&self.secrets().deleted(name)?)?;
         let record = self.secrets().recover(name)?;
         self.secret_bundle(&vault, &record, None)
     }
@@ -322,6 +344,7 @@ impl Vault {
     pub fn purge_deleted_secret(&self, name: &str) -> Result<()> {
         self.require_on_secret(DataAction::SecretsPurge, name)?;
         self.secrets_vault()?;
+        refuse_managed(&self.secrets().deleted(name)?)?;
         self.secrets().purge(name)
     }
 
@@ -364,6 +387,35 @@ impl Vault {
             .map(|v| self.secret_bundle(&vault, &record, Some(v)))
             .collect::<Result<_>>()?;
         Ok((versions, record.deletion))
+    }
+
+    /// A sealed secret version for a certificate of the same name and version: its PFX or
+    /// PEM, or with `withheld` only its chain. Not stored here; the certificate writes it.
+    pub(crate) fn managed_secret_version(
+        &self,
+        name: &str,
+        version: &str,
+        value: &SecretString,
+        content_type: &str,
+        withheld: bool,
+        state: VersionState,
+    ) -> Result<SecretVersion> {
+        let now = self.core().now();
+        let sealed = self
+            .secrets()
+            .seal(name, version, value.expose().as_bytes())?;
+        Ok(SecretVersion {
+            content_type: Some(content_type.to_string()),
+            enabled: state.enabled,
+            not_before: state.not_before,
+            expires: state.expires,
+            created: now,
+            updated: now,
+            tags: Tags::new(),
+            managed: true,
+            withheld,
+            sealed: Base64Url(sealed),
+        })
     }
 
     /// Names of the secrets in this vault, live or soft-deleted. No access check.

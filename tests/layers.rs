@@ -31,17 +31,18 @@ const LAYERS: &[(&str, u32)] = &[
     ("vault", 7),
     ("keys", 8),
     ("secrets", 8),
+    ("certificates", 9),
     // services
-    ("rbac", 9),
-    ("audit", 9),
-    ("hazmat", 9),
-    ("customer_data", 10),
+    ("rbac", 10),
+    ("audit", 10),
+    ("hazmat", 10),
+    ("customer_data", 11),
     // faces
-    ("vectors", 11),
-    ("api", 11),
-    ("server", 12),
-    ("cli", 13),
-    ("fuzzing", 14),
+    ("vectors", 12),
+    ("api", 12),
+    ("server", 13),
+    ("cli", 14),
+    ("fuzzing", 15),
 ];
 
 fn rank(module: &str) -> Option<u32> {

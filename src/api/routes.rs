@@ -109,6 +109,35 @@ routes! {
     DeletedSecretGet:     GET    "deletedsecrets/{secret}",             Data(A::SecretsReadMetadata), "SecretGetDeleted";
     DeletedSecretPurge:   DELETE "deletedsecrets/{secret}",             Data(A::SecretsPurge),       "SecretPurge";
     DeletedSecretRecover: POST   "deletedsecrets/{secret}/recover",     Data(A::SecretsRecover),     "SecretRecover";
+    CertificateList:      GET    "certificates",                        Data(A::CertificatesRead),   "CertificateList";
+    CertificateRestore:   POST   "certificates/restore",                Data(A::CertificatesRestore), "CertificateRestore";
+    ContactsGet:          GET    "certificates/contacts",               Data(A::CertificateContactsWrite), "CertificateContactsGet";
+    ContactsSet:          PUT    "certificates/contacts",               Data(A::CertificateContactsWrite), "CertificateContactsSet";
+    ContactsDelete:       DELETE "certificates/contacts",               Data(A::CertificateContactsWrite), "CertificateContactsDelete";
+    IssuerList:           GET    "certificates/issuers",                Data(A::CertificateIssuersRead), "CertificateIssuerList";
+    IssuerGet:            GET    "certificates/issuers/{name}",         Data(A::CertificateIssuersRead), "CertificateIssuerGet";
+    IssuerSet:            PUT    "certificates/issuers/{name}",         Data(A::CertificateIssuersWrite), "CertificateIssuerSet";
+    IssuerUpdate:         PATCH  "certificates/issuers/{name}",         Data(A::CertificateIssuersWrite), "CertificateIssuerUpdate";
+    IssuerDelete:         DELETE "certificates/issuers/{name}",         Data(A::CertificateIssuersDelete), "CertificateIssuerDelete";
+    CertificateGet:       GET    "certificates/{certificate}",          Data(A::CertificatesRead),   "CertificateGet";
+    CertificateDelete:    DELETE "certificates/{certificate}",          Data(A::CertificatesDelete), "CertificateDelete";
+    CertificateUpdate:    PATCH  "certificates/{certificate}",          Data(A::CertificatesUpdate), "CertificateUpdate";
+    CertificateCreate:    POST   "certificates/{certificate}/create",   Data(A::CertificatesCreate), "CertificateCreate";
+    CertificateImport:    POST   "certificates/{certificate}/import",   Data(A::CertificatesImport), "CertificateImport";
+    CertificateBackup:    POST   "certificates/{certificate}/backup",   Data(A::CertificatesBackup), "CertificateBackup";
+    CertificateListVersions: GET "certificates/{certificate}/versions", Data(A::CertificatesRead),   "CertificateListVersions";
+    PolicyGet:            GET    "certificates/{certificate}/policy",   Data(A::CertificatesRead),   "CertificatePolicyGet";
+    PolicyUpdate:         PATCH  "certificates/{certificate}/policy",   Data(A::CertificatesUpdate), "CertificatePolicyUpdate";
+    OperationGet:         GET    "certificates/{certificate}/pending",  Data(A::CertificatesRead),   "CertificatePendingGet";
+    OperationUpdate:      PATCH  "certificates/{certificate}/pending",  Data(A::CertificatesUpdate), "CertificatePendingUpdate";
+    OperationDelete:      DELETE "certificates/{certificate}/pending",  Data(A::CertificatesDelete), "CertificatePendingDelete";
+    CertificateMerge:     POST   "certificates/{certificate}/pending/merge", Data(A::CertificatesCreate), "CertificatePendingMerge";
+    CertificateGetVersion: GET   "certificates/{certificate}/{version}", Data(A::CertificatesRead),  "CertificateGet";
+    CertificateUpdateVersion: PATCH "certificates/{certificate}/{version}", Data(A::CertificatesUpdate), "CertificateUpdate";
+    DeletedCertificateList: GET  "deletedcertificates",                 Data(A::CertificatesRead),   "CertificateListDeleted";
+    DeletedCertificateGet: GET   "deletedcertificates/{certificate}",   Data(A::CertificatesRead),   "CertificateGetDeleted";
+    DeletedCertificatePurge: DELETE "deletedcertificates/{certificate}", Data(A::CertificatesPurge), "CertificatePurge";
+    DeletedCertificateRecover: POST "deletedcertificates/{certificate}/recover", Data(A::CertificatesRecover), "CertificateRecover";
     RoleAssignmentList:   GET    "{scope}/providers/Microsoft.Authorization/roleAssignments",        Data(A::RoleAssignmentsRead),   "RoleAssignmentList";
     RoleAssignmentGet:    GET    "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", Data(A::RoleAssignmentsRead),   "RoleAssignmentGet";
     RoleAssignmentCreate: PUT    "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", Data(A::RoleAssignmentsWrite),  "RoleAssignmentCreate";
@@ -200,6 +229,7 @@ impl Route {
             .or(match first {
                 "keys" | "deletedkeys" => Some(ObjectKind::Key),
                 "secrets" | "deletedsecrets" => Some(ObjectKind::Secret),
+                "certificates" | "deletedcertificates" => Some(ObjectKind::Certificate),
                 _ => None,
             })
     }
@@ -312,8 +342,11 @@ pub fn lookup<'p>(method: &Method, segments: &[&'p str]) -> Lookup<'p> {
 }
 
 /// The object placeholders of the table and the kind of object each names.
-const OBJECT_PARAMS: [(&str, ObjectKind); 2] =
-    [("key", ObjectKind::Key), ("secret", ObjectKind::Secret)];
+const OBJECT_PARAMS: [(&str, ObjectKind); 3] = [
+    ("key", ObjectKind::Key),
+    ("secret", ObjectKind::Secret),
+    ("certificate", ObjectKind::Certificate),
+];
 
 /// The object a path names, if any: the segment in a `{key}` or `{secret}` position of a
 /// row whose literal segments before it match, with its kind. The server checks the name
@@ -473,7 +506,16 @@ mod tests {
             );
             for p in route.params() {
                 assert!(
-                    ["scope", "key", "secret", "version", "vault", "name"].contains(&p),
+                    [
+                        "scope",
+                        "key",
+                        "secret",
+                        "certificate",
+                        "version",
+                        "vault",
+                        "name"
+                    ]
+                    .contains(&p),
                     "{}: unknown placeholder {p}",
                     route.path
                 );

@@ -39,6 +39,14 @@ pub(crate) trait Versioned: Serialize + DeserializeOwned {
     fn set_sealed(&mut self, sealed: Vec<u8>);
 }
 
+/// The state a new version starts in: enabled, and its validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VersionState {
+    pub(crate) enabled: bool,
+    pub(crate) not_before: Option<UnixTime>,
+    pub(crate) expires: Option<UnixTime>,
+}
+
 /// Changes to a version's common attributes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AttributeUpdate {
@@ -197,29 +205,57 @@ impl<'a> Objects<'a> {
         version: &str,
         record: &V,
     ) -> Result<ObjectRecord> {
+        let object = self
+            .core
+            .transact(|tx| self.add_version_in(tx, name, version, record, false))?;
+        self.core.commit()?;
+        Ok(object)
+    }
+
+    /// [`Objects::add_version`] inside a transaction, so that versions of several kinds land
+    /// together (a certificate with its key and secret). `managed` marks an object a
+    /// certificate owns; a version is never added across that line, either way.
+    pub(crate) fn add_version_in<V: Versioned>(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        version: &str,
+        record: &V,
+        managed: bool,
+    ) -> Result<ObjectRecord> {
         let id = self.id(name);
         let vid = version_id(&id, version);
-        let object = self.core.transact(|tx| {
-            Core::live_vault_tx(tx, self.vault)?;
-            if tx.get(Table::Deleted(self.kind), &id)?.is_some() {
-                return Err(Error::IsDeleted {
+        Core::live_vault_tx(tx, self.vault)?;
+        if tx.get(Table::Deleted(self.kind), &id)?.is_some() {
+            return Err(Error::IsDeleted {
+                kind: self.kind,
+                name: name.to_string(),
+            });
+        }
+        let mut object = tx
+            .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
+            .unwrap_or_else(|| ObjectRecord {
+                name: name.to_string(),
+                versions: Vec::new(),
+                deletion: None,
+                managed,
+            });
+        if object.managed != managed {
+            return Err(if object.managed {
+                Error::Managed {
                     kind: self.kind,
-                    name: name.to_string(),
-                });
-            }
-            let mut object = tx
-                .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
-                .unwrap_or_else(|| ObjectRecord {
-                    name: name.to_string(),
-                    versions: Vec::new(),
-                    deletion: None,
-                });
-            object.versions.push(version.to_string());
-            tx.put_as(Table::Objects(self.kind), &id, &object)?;
-            tx.put_as(Table::Versions(self.kind), &vid, record)?;
-            Ok(object)
-        })?;
-        self.core.commit()?;
+                    name: object.name,
+                }
+            } else {
+                Error::AlreadyExists {
+                    kind: self.kind,
+                    name: object.name,
+                }
+            });
+        }
+        object.versions.push(version.to_string());
+        tx.put_as(Table::Objects(self.kind), &id, &object)?;
+        tx.put_as(Table::Versions(self.kind), &vid, record)?;
         Ok(object)
     }
 
@@ -236,48 +272,47 @@ impl<'a> Objects<'a> {
             validate_tags(tags)?;
         }
         let now = self.core.now();
-        let id = self.id(name);
         let out = self.core.transact(|tx| {
-            Core::live_vault_tx(tx, self.vault)?;
-            let object = tx
-                .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
-                .ok_or_else(|| self.not_found(name, version))?;
-            let version = self.pick_version(&object, version)?;
-            let vid = version_id(&id, &version);
-            let mut record: V = tx
-                .get_as(Table::Versions(self.kind), &vid, "version")?
-                .ok_or_else(|| self.not_found(name, Some(&version)))?;
-            update.apply(record.attributes_mut(), now)?;
-            change(&mut record);
-            tx.put_as(Table::Versions(self.kind), &vid, &record)?;
-            Ok((object, version, record))
+            self.update_version_in(tx, name, version, update, now, |v| {
+                change(v);
+                Ok(())
+            })
         })?;
         self.core.commit()?;
         Ok(out)
+    }
+
+    /// [`Objects::update_version`] inside a transaction; `change` may refuse.
+    pub(crate) fn update_version_in<V: Versioned>(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        version: Option<&str>,
+        update: &AttributeUpdate,
+        now: UnixTime,
+        change: impl FnOnce(&mut V) -> Result<()>,
+    ) -> Result<(ObjectRecord, String, V)> {
+        let id = self.id(name);
+        Core::live_vault_tx(tx, self.vault)?;
+        let object = tx
+            .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
+            .ok_or_else(|| self.not_found(name, version))?;
+        let version = self.pick_version(&object, version)?;
+        let vid = version_id(&id, &version);
+        let mut record: V = tx
+            .get_as(Table::Versions(self.kind), &vid, "version")?
+            .ok_or_else(|| self.not_found(name, Some(&version)))?;
+        update.apply(record.attributes_mut(), now)?;
+        change(&mut record)?;
+        tx.put_as(Table::Versions(self.kind), &vid, &record)?;
+        Ok((object, version, record))
     }
 
     /// Soft-deletes an object with all its versions. It is purged automatically at
     /// `now + retention`; until then its name stays taken.
     pub(crate) fn delete(&self, name: &str) -> Result<ObjectRecord> {
         let now = self.core.now();
-        let id = self.id(name);
-        let object = self.core.transact(|tx| {
-            let vault = Core::live_vault_tx(tx, self.vault)?;
-            let mut object = tx
-                .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
-                .ok_or_else(|| self.not_found(name, None))?;
-            let deletion = deletion_dates(now, vault.retention_days);
-            object.deletion = Some(deletion);
-            tx.delete(Table::Objects(self.kind), &id)?;
-            tx.put_as(Table::Deleted(self.kind), &id, &object)?;
-            Core::enqueue(
-                tx,
-                deletion.scheduled_purge_date,
-                Due::Object(self.kind),
-                &id,
-            )?;
-            Ok(object)
-        })?;
+        let object = self.core.transact(|tx| self.delete_in(tx, name, now))?;
         self.core.commit()?;
         if let Some(d) = object.deletion {
             self.core.queued(d.scheduled_purge_date);
@@ -285,22 +320,51 @@ impl<'a> Objects<'a> {
         Ok(object)
     }
 
+    /// [`Objects::delete`] inside a transaction. The caller tells the core about the queued
+    /// purge ([`Core::queued`]) once the transaction has committed.
+    pub(crate) fn delete_in(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<ObjectRecord> {
+        let id = self.id(name);
+        let vault = Core::live_vault_tx(tx, self.vault)?;
+        let mut object = tx
+            .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
+            .ok_or_else(|| self.not_found(name, None))?;
+        let deletion = deletion_dates(now, vault.retention_days);
+        object.deletion = Some(deletion);
+        tx.delete(Table::Objects(self.kind), &id)?;
+        tx.put_as(Table::Deleted(self.kind), &id, &object)?;
+        Core::enqueue(
+            tx,
+            deletion.scheduled_purge_date,
+            Due::Object(self.kind),
+            &id,
+        )?;
+        Ok(object)
+    }
+
     /// Recovers a soft-deleted object with every version, unchanged.
     pub(crate) fn recover(&self, name: &str) -> Result<ObjectRecord> {
-        let id = self.id(name);
-        let object = self.core.transact(|tx| {
-            Core::live_vault_tx(tx, self.vault)?;
-            let mut object = tx
-                .get_as::<ObjectRecord>(Table::Deleted(self.kind), &id, "deleted object")?
-                .ok_or_else(|| self.deleted_not_found(name))?;
-            if let Some(d) = object.deletion.take() {
-                Core::dequeue(tx, d.scheduled_purge_date, Due::Object(self.kind), &id)?;
-            }
-            tx.delete(Table::Deleted(self.kind), &id)?;
-            tx.put_as(Table::Objects(self.kind), &id, &object)?;
-            Ok(object)
-        })?;
+        let object = self.core.transact(|tx| self.recover_in(tx, name))?;
         self.core.commit()?;
+        Ok(object)
+    }
+
+    /// [`Objects::recover`] inside a transaction.
+    pub(crate) fn recover_in(&self, tx: &mut dyn Txn, name: &str) -> Result<ObjectRecord> {
+        let id = self.id(name);
+        Core::live_vault_tx(tx, self.vault)?;
+        let mut object = tx
+            .get_as::<ObjectRecord>(Table::Deleted(self.kind), &id, "deleted object")?
+            .ok_or_else(|| self.deleted_not_found(name))?;
+        if let Some(d) = object.deletion.take() {
+            Core::dequeue(tx, d.scheduled_purge_date, Due::Object(self.kind), &id)?;
+        }
+        tx.delete(Table::Deleted(self.kind), &id)?;
+        tx.put_as(Table::Objects(self.kind), &id, &object)?;
         Ok(object)
     }
 
@@ -321,37 +385,50 @@ impl<'a> Objects<'a> {
         name: &str,
         versions: &[(String, V)],
     ) -> Result<ObjectRecord> {
+        let object = self
+            .core
+            .transact(|tx| self.insert_restored_in(tx, name, versions, false))?;
+        self.core.commit()?;
+        Ok(object)
+    }
+
+    /// [`Objects::insert_restored`] inside a transaction; `managed` as for
+    /// [`Objects::add_version_in`].
+    pub(crate) fn insert_restored_in<V: Versioned>(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        versions: &[(String, V)],
+        managed: bool,
+    ) -> Result<ObjectRecord> {
         let id = self.id(name);
         let object = ObjectRecord {
             name: name.to_string(),
             versions: versions.iter().map(|(v, _)| v.clone()).collect(),
             deletion: None,
+            managed,
         };
-        self.core.transact(|tx| {
-            Core::live_vault_tx(tx, self.vault)?;
-            if tx.get(Table::Deleted(self.kind), &id)?.is_some() {
-                return Err(Error::IsDeleted {
-                    kind: self.kind,
-                    name: name.to_string(),
-                });
-            }
-            if tx.get(Table::Objects(self.kind), &id)?.is_some() {
-                return Err(Error::AlreadyExists {
-                    kind: self.kind,
-                    name: name.to_string(),
-                });
-            }
-            tx.put_as(Table::Objects(self.kind), &id, &object)?;
-            for (version, record) in versions {
-                tx.put_as(
-                    Table::Versions(self.kind),
-                    &version_id(&id, version),
-                    record,
-                )?;
-            }
-            Ok(())
-        })?;
-        self.core.commit()?;
+        Core::live_vault_tx(tx, self.vault)?;
+        if tx.get(Table::Deleted(self.kind), &id)?.is_some() {
+            return Err(Error::IsDeleted {
+                kind: self.kind,
+                name: name.to_string(),
+            });
+        }
+        if tx.get(Table::Objects(self.kind), &id)?.is_some() {
+            return Err(Error::AlreadyExists {
+                kind: self.kind,
+                name: name.to_string(),
+            });
+        }
+        tx.put_as(Table::Objects(self.kind), &id, &object)?;
+        for (version, record) in versions {
+            tx.put_as(
+                Table::Versions(self.kind),
+                &version_id(&id, version),
+                record,
+            )?;
+        }
         Ok(object)
     }
 
@@ -376,10 +453,12 @@ impl<'a> Objects<'a> {
         };
         let rows = self.core.storage.backend().scan(table, &range, max + 1)?;
         let more = rows.len() > max;
+        // A certificate's deleted key and secret are listed only through the certificate.
         let items = rows
             .iter()
             .take(max)
             .map(|(_, v)| decode::<ObjectRecord>(self.kind.noun(), v))
+            .filter(|r| !(deleted && r.as_ref().is_ok_and(|r| r.managed)))
             .collect::<Result<Vec<_>>>()?;
         let next = match (more, rows.get(max - 1)) {
             (true, Some((k, _))) => Some(String::from_utf8_lossy(&k[prefix.len()..]).into_owned()),
@@ -459,8 +538,19 @@ impl<'a> Objects<'a> {
     pub(crate) fn restore<V: Versioned>(
         &self,
         payload: BackupPayload<V>,
-        mut check: impl FnMut(&V, &SecretBytes) -> Result<()>,
+        check: impl FnMut(&V, &SecretBytes) -> Result<()>,
     ) -> Result<ObjectRecord> {
+        let (name, rows) = self.reseal(payload, check)?;
+        self.insert_restored(&name, &rows)
+    }
+
+    /// A backup's versions, vetted by `check` and sealed anew for their place here, ready
+    /// for [`Objects::insert_restored_in`].
+    pub(crate) fn reseal<V: Versioned>(
+        &self,
+        payload: BackupPayload<V>,
+        mut check: impl FnMut(&V, &SecretBytes) -> Result<()>,
+    ) -> Result<(String, Vec<(String, V)>)> {
         let name = payload.name;
         let mut rows = Vec::with_capacity(payload.versions.len());
         for v in payload.versions {
@@ -469,7 +559,7 @@ impl<'a> Objects<'a> {
             record.set_sealed(self.seal(&name, &v.version, v.material.0.expose())?);
             rows.push((v.version, record));
         }
-        self.insert_restored(&name, &rows)
+        Ok((name, rows))
     }
 
     /// The vault's record (it may be deleted), for bundles.

@@ -59,6 +59,9 @@ pub(crate) struct VaultRecord {
     /// force, as Azure keeps them, so switching back and forth loses nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) access_policies: Vec<AccessPolicyEntry>,
+    /// Who hears about certificates' lifetime events (Key Vault's certificate contacts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) certificate_contacts: Vec<crate::model::certificates::Contact>,
 }
 
 /// Access-log retention when none was set.
@@ -104,6 +107,11 @@ pub(crate) struct ObjectRecord {
     pub(crate) versions: Vec<String>,
     #[serde(default)]
     pub(crate) deletion: Option<DeletionInfo>,
+    /// Whether a certificate owns the object (its key or secret): changed, deleted,
+    /// recovered and purged only with the certificate, and not listed on its own when
+    /// deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) managed: bool,
 }
 
 impl ObjectRecord {

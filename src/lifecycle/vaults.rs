@@ -149,6 +149,7 @@ impl Core {
             log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
             enable_rbac_authorization,
             access_policies: Vec::new(),
+            certificate_contacts: Vec::new(),
         };
         let id = vault_id(name);
         self.transact(|tx| {
@@ -365,6 +366,7 @@ impl Core {
             }
         }
         remove_range(self, Table::RoleAssignments, &prefix)?;
+        remove_range(self, Table::Issuers, &prefix)?;
         remove_range(
             self,
             Table::AccessLog,

@@ -124,6 +124,32 @@ data_actions! {
     SecretsRecover = "Microsoft.KeyVault/vaults/secrets/recover/action",
     /// Purge a deleted secret.
     SecretsPurge = "Microsoft.KeyVault/vaults/secrets/purge/action",
+    /// Read certificates, their policies and pending operations.
+    CertificatesRead = "Microsoft.KeyVault/vaults/certificates/read",
+    /// Create a certificate (a new version from its policy).
+    CertificatesCreate = "Microsoft.KeyVault/vaults/certificates/create/action",
+    /// Import a certificate.
+    CertificatesImport = "Microsoft.KeyVault/vaults/certificates/import/action",
+    /// Update a certificate, its policy or its pending operation (merge, cancel).
+    CertificatesUpdate = "Microsoft.KeyVault/vaults/certificates/update/action",
+    /// Delete a certificate.
+    CertificatesDelete = "Microsoft.KeyVault/vaults/certificates/delete",
+    /// Back up a certificate.
+    CertificatesBackup = "Microsoft.KeyVault/vaults/certificates/backup/action",
+    /// Restore a certificate.
+    CertificatesRestore = "Microsoft.KeyVault/vaults/certificates/restore/action",
+    /// Recover a deleted certificate.
+    CertificatesRecover = "Microsoft.KeyVault/vaults/certificates/recover/action",
+    /// Purge a deleted certificate.
+    CertificatesPurge = "Microsoft.KeyVault/vaults/certificates/purge/action",
+    /// Read, set or delete the vault's certificate contacts.
+    CertificateContactsWrite = "Microsoft.KeyVault/vaults/certificatecontacts/write",
+    /// Read certificate issuers.
+    CertificateIssuersRead = "Microsoft.KeyVault/vaults/certificatecas/read",
+    /// Create or update certificate issuers.
+    CertificateIssuersWrite = "Microsoft.KeyVault/vaults/certificatecas/write",
+    /// Delete certificate issuers.
+    CertificateIssuersDelete = "Microsoft.KeyVault/vaults/certificatecas/delete",
 }
 
 /// What a caller may do at one scope: a set of data actions.

@@ -26,11 +26,13 @@ pub enum Table {
     RoleAssignments,
     /// Access-log records, by `vault || 0 || time (u64 BE) || sequence (u64 BE)`.
     AccessLog,
+    /// Certificate issuers (each a local CA), by `vault/issuer-name` (lowercase).
+    Issuers,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Vaults,
         Table::Objects(ObjectKind::Key),
@@ -45,6 +47,7 @@ impl Table {
         Table::PurgeQueue,
         Table::RoleAssignments,
         Table::AccessLog,
+        Table::Issuers,
     ];
 
     /// The table's position in [`Table::ALL`].
@@ -63,6 +66,7 @@ impl Table {
             Table::PurgeQueue => 11,
             Table::RoleAssignments => 12,
             Table::AccessLog => 13,
+            Table::Issuers => 14,
         }
     }
 
@@ -85,6 +89,7 @@ impl Table {
             Table::PurgeQueue => "purge_queue",
             Table::RoleAssignments => "role_assignments",
             Table::AccessLog => "access_log",
+            Table::Issuers => "certificate_issuers",
         }
     }
 }
