@@ -12,12 +12,14 @@
 //! SDKs depend on; each call is one row of [`routes::ROUTES`], which names its path, its
 //! operation, its data action and its access-log name.
 
+pub mod certificates;
 pub mod keys;
 pub mod management;
 pub mod roles;
 pub mod routes;
 pub mod secrets;
 
+pub use certificates::*;
 pub use keys::*;
 pub use management::*;
 pub use roles::*;

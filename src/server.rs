@@ -1,13 +1,13 @@
-//! `localhsm serve`: an HTTPS server speaking the Key Vault / Managed HSM keys and secrets
-//! REST API, so the Azure SDKs work against it with only the vault URL changed. A thin layer: it reads
-//! requests into the wire types of [`crate::api`], calls the core, and writes Key Vault's
-//! JSON.
+//! `localhsm serve`: an HTTPS server speaking the Key Vault / Managed HSM keys, secrets and
+//! certificates REST API, so the Azure SDKs work against it with only the vault URL
+//! changed. A thin layer: it reads requests into the wire types of [`crate::api`], calls
+//! the core, and writes Key Vault's JSON.
 //!
 //! Layer: faces. May import [`crate::api`] (the wire contract and the route table), the
 //! core (`store`, `vault`, `model`, `audit`, `clock`, `error`) and its own submodules; never
 //! `cli` (the CLI imports this). Its submodules import one another only downwards:
-//! handlers (`keys`, `secrets`, `roles`, `management`) use `context` and `error`, never
-//! this file.
+//! handlers (`keys`, `secrets`, `certificates`, `roles`, `management`) use `context` and
+//! `error`, never this file.
 //!
 //! Invariants: each request is matched once against [`crate::api::ROUTES`], which decides
 //! 404 against 405 and names the access-log operation; a data-plane request resolves its
@@ -16,6 +16,7 @@
 //! panic.
 
 pub mod auth;
+mod certificates;
 mod context;
 pub mod error;
 mod keys;
@@ -239,7 +240,7 @@ async fn route(
         caller: &ctx.caller,
         operation: route.map_or("Unknown", |(r, _)| r.log_name),
         api_version: &ctx.api_version,
-        resource_id: resource_id(&ctx.base, route.map(|(_, p)| p)),
+        resource_id: resource_id(&ctx.base, route),
         status,
         error_code: code,
         duration_ms: started.elapsed().as_millis() as u64,
@@ -269,6 +270,17 @@ async fn dispatch(
     let target = (object.map_or("", |(_, n)| n), p.version());
     match op.route().object_kind() {
         Some(crate::ObjectKind::Secret) => secrets::handle(ctx, op, target, body).await,
+        Some(crate::ObjectKind::Certificate) => {
+            // The issuer routes name their issuer in `{name}`, under the same rules.
+            let name = match p.get("name") {
+                Some(issuer) => {
+                    crate::model::validate_name("issuer", issuer)?;
+                    issuer
+                }
+                None => target.0,
+            };
+            certificates::handle(ctx, op, (name, target.1), body).await
+        }
         _ => keys::handle(ctx, op, target, body).await,
     }
 }
@@ -288,13 +300,25 @@ fn unrouted(
     }
 }
 
-/// The resource a request is about, for the access log: the key or secret (with its
-/// version when the path names one), or the vault. Never a value: ids only.
-fn resource_id(base: &BaseUrl, p: Option<&routes::Params<'_>>) -> String {
+/// The resource a request is about, for the access log: the key, secret or certificate
+/// (with its version when the path names one), the certificate contacts or issuer, or the
+/// vault. Never a value: ids only.
+fn resource_id(base: &BaseUrl, found: Option<(&routes::Route, &routes::Params<'_>)>) -> String {
     use crate::ObjectKind as K;
-    match p.and_then(|p| Some((p.object()?, p.version()))) {
+    match found.map(|(r, p)| (r.op, p.get("name"))) {
+        Some((Op::ContactsGet | Op::ContactsSet | Op::ContactsDelete, _)) => {
+            return base.contacts_id()
+        }
+        Some((Op::IssuerGet | Op::IssuerSet | Op::IssuerUpdate | Op::IssuerDelete, Some(n))) => {
+            return base.issuer_id(n)
+        }
+        _ => {}
+    }
+    match found.and_then(|(_, p)| Some((p.object()?, p.version()))) {
         Some(((K::Secret, name), Some(v))) if v.len() == 32 => base.secret_id(name, v),
         Some(((K::Secret, name), _)) => base.secret_url(name),
+        Some(((K::Certificate, name), Some(v))) if v.len() == 32 => base.certificate_id(name, v),
+        Some(((K::Certificate, name), _)) => base.certificate_url(name),
         Some(((_, name), Some(v))) if v.len() == 32 => base.kid(name, v),
         Some(((_, name), _)) => base.key_url(name),
         None => base.0.clone(),

@@ -194,6 +194,9 @@ pub struct KeyProperties {
     /// Tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
+    /// `true` when a certificate owns the key (absent otherwise, as Key Vault writes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
     /// Deletion fields, for deleted keys.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionWire>,
@@ -229,6 +232,7 @@ impl KeyProperties {
         Self {
             attributes,
             tags: (!b.tags.is_empty()).then(|| b.tags.clone()),
+            managed: b.managed.then_some(true),
             deletion: None,
         }
     }
@@ -375,6 +379,41 @@ mod tests {
             serde_json::from_value(json!({"hsm": true, "key": {"kty": "oct"}})).unwrap();
         assert_eq!(i.hsm, Some(true));
         assert_eq!(serde_json::to_value(&i).unwrap()["Hsm"], true);
+    }
+
+    #[test]
+    fn managed_keys_say_so_and_others_do_not() {
+        let bundle = |managed| KeyBundle {
+            vault: "v".into(),
+            name: "c".into(),
+            version: "0123".into(),
+            kty: KeyType::Rsa,
+            key: Jwk::default(),
+            key_ops: Vec::new(),
+            attributes: crate::model::KeyAttributes {
+                enabled: true,
+                not_before: None,
+                expires: None,
+                created: 1,
+                updated: 2,
+                exportable: false,
+                recovery_level: "Recoverable".into(),
+                recoverable_days: 90,
+            },
+            tags: Tags::new(),
+            managed,
+            is_current: true,
+        };
+        let base = BaseUrl("https://h".into());
+        let b = serde_json::to_value(KeyBundleWire::from_bundle(&base, bundle(true))).unwrap();
+        assert_eq!(b["managed"], true);
+        assert_eq!(b["key"]["kid"], "https://h/keys/c/0123");
+        let i = serde_json::to_value(KeyItemWire::version(&base, &bundle(true))).unwrap();
+        assert_eq!(i["managed"], true);
+        let b = serde_json::to_value(KeyBundleWire::from_bundle(&base, bundle(false))).unwrap();
+        assert!(b.get("managed").is_none(), "{b}");
+        let i = serde_json::to_value(KeyItemWire::key(&base, &bundle(false))).unwrap();
+        assert!(i.get("managed").is_none(), "{i}");
     }
 
     #[test]

@@ -120,8 +120,14 @@ pub(crate) fn list<T, W: serde::Serialize>(
     let page = page(ctx.vault()?, max, continuation.as_deref())?;
     let next_link = page.next.map(|n| {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n);
+        // A filter of the listing holds on every page, so the link carries it on.
+        let pending = ctx
+            .query
+            .get("includePending")
+            .map(|v| format!("&includePending={}", crate::api::encode_segment(v)))
+            .unwrap_or_default();
         format!(
-            "{}?api-version={}&maxresults={max}&$skiptoken={token}",
+            "{}?api-version={}&maxresults={max}&$skiptoken={token}{pending}",
             ctx.base.url(op, args),
             ctx.api_version
         )

@@ -1,18 +1,25 @@
-//! The server's own tests: hosts to vaults, and the route table's data actions against the
-//! core's checks, through the router as a client reaches it.
+//! The server's own tests: hosts to vaults, the route table's data actions against the
+//! core's checks, and what the certificate handlers answer, through the router as a client
+//! reaches it.
 //!
 //! Layer: faces (server), tests only. May import everything the server does and the
-//! built-in roles. Invariant it proves: each data-plane row of the route table names the
-//! data action the core checks for it.
+//! built-in roles. Invariants it proves: each data-plane row of the route table names the
+//! data action the core checks for it; certificate routes answer with Key Vault's status
+//! codes, ids and encodings.
 
 use super::*;
 use crate::api::{Access, RoleAssignmentCreateParameters, RoleAssignmentProperties, ROUTES};
 use crate::crypto::jwk::b64url_encode;
 use crate::crypto::{CurveName, KeyType, SecretBytes};
+use crate::model::certificates::{
+    CertificateKeyProperties, CertificateOptions, CertificatePolicy, Contact, IssuerParameters,
+    IssuerUpdate, X509Properties, ISSUER_SELF, ISSUER_UNKNOWN,
+};
 use crate::model::{KeyOptions, SecretOptions};
 use crate::rbac::BUILT_IN_ROLES;
 use crate::AccessPolicy;
 use crate::{KeySpec, MasterKeySource};
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 #[test]
@@ -32,7 +39,33 @@ struct Rig {
     app: Router,
     backup: String,
     secret_backup: String,
+    cert_backup: String,
+    /// The PFX of certificate `cert` (its secret's value, base64), to import.
+    pfx: String,
+    /// The DER of certificate `cert`, standard base64, to merge.
+    cer: String,
     _dir: tempfile::TempDir,
+}
+
+/// An EC P-256 certificate policy with `issuer` (quick to issue, whatever the build).
+fn policy(subject: &str, issuer: &str) -> CertificatePolicy {
+    CertificatePolicy {
+        key_props: Some(CertificateKeyProperties {
+            kty: Some(KeyType::Ec),
+            crv: Some(CurveName::P256),
+            exportable: Some(true),
+            ..CertificateKeyProperties::default()
+        }),
+        x509_props: Some(X509Properties {
+            subject: Some(format!("CN={subject}")),
+            ..X509Properties::default()
+        }),
+        issuer: Some(IssuerParameters {
+            name: Some(issuer.into()),
+            ..IssuerParameters::default()
+        }),
+        ..CertificatePolicy::default()
+    }
 }
 
 const NOBODY: &str = "p-none";
@@ -72,6 +105,52 @@ impl Rig {
         }
         v.delete_secret("sgone").expect("delete secret");
         let secret_backup = b64url_encode(&v.backup_secret("s").expect("secret backup"));
+        // Certificates: one issued (by itself), one deleted, one waiting for a merge; the
+        // vault's contacts and an issuer.
+        for name in ["cert", "certgone"] {
+            v.create_certificate(
+                name,
+                policy(name, ISSUER_SELF),
+                CertificateOptions::default(),
+            )
+            .expect("certificate");
+            v.get_certificate_operation(name).expect("operation");
+        }
+        v.delete_certificate("certgone")
+            .expect("delete certificate");
+        v.create_certificate(
+            "pend",
+            policy("pend", ISSUER_UNKNOWN),
+            CertificateOptions::default(),
+        )
+        .expect("pending certificate");
+        let cert_backup = b64url_encode(&v.backup_certificate("cert").expect("cert backup"));
+        let pfx = v
+            .get_secret("cert", None)
+            .expect("certificate secret")
+            .value
+            .expect("secret value")
+            .expose()
+            .to_string();
+        let cer = v
+            .get_certificate("cert", None)
+            .expect("cert")
+            .cer
+            .expect("cer");
+        let cer = base64::engine::general_purpose::STANDARD.encode(cer);
+        v.set_certificate_contacts(vec![Contact {
+            email: Some("ops@example.com".into()),
+            ..Contact::default()
+        }])
+        .expect("contacts");
+        v.set_certificate_issuer(
+            "issuer1",
+            IssuerUpdate {
+                provider: Some("Test".into()),
+                ..IssuerUpdate::default()
+            },
+        )
+        .expect("issuer");
         v.create_role_assignment("/", "a1", CRYPTO_USER, "someone")
             .expect("assignment");
         for (i, role) in BUILT_IN_ROLES.iter().enumerate() {
@@ -92,6 +171,9 @@ impl Rig {
             app: router(AppState { store, clock }),
             backup,
             secret_backup,
+            cert_backup,
+            pfx,
+            cer,
             _dir: dir,
         }
     }
@@ -113,6 +195,25 @@ impl Rig {
                     Op::DeletedSecretGet | Op::DeletedSecretPurge | Op::DeletedSecretRecover,
                 ) => "sgone",
                 ("secret", _) => "s",
+                (
+                    "certificate",
+                    Op::DeletedCertificateGet
+                    | Op::DeletedCertificatePurge
+                    | Op::DeletedCertificateRecover,
+                ) => "certgone",
+                (
+                    "certificate",
+                    Op::OperationGet
+                    | Op::OperationUpdate
+                    | Op::OperationDelete
+                    | Op::CertificateMerge,
+                ) => "pend",
+                ("certificate", Op::CertificateImport) => "imported",
+                ("certificate", Op::CertificateCreate) => "created",
+                ("certificate", _) => "cert",
+                ("name", Op::IssuerGet | Op::IssuerSet | Op::IssuerUpdate | Op::IssuerDelete) => {
+                    "issuer1"
+                }
                 ("name", Op::RoleAssignmentCreate) => "a2",
                 ("name", Op::RoleDefinitionGet) => CRYPTO_USER,
                 _ => "a1",
@@ -136,6 +237,23 @@ impl Rig {
             Op::SecretSet => json!({ "value": "v2" }),
             Op::SecretUpdate | Op::SecretUpdateVersion => json!({ "contentType": "text/plain" }),
             Op::SecretRestore => json!({ "value": self.secret_backup }),
+            Op::CertificateCreate => json!({ "policy": {
+                "key_props": { "kty": "EC", "crv": "P-256" },
+                "x509_props": { "subject": "CN=created" },
+                "issuer": { "name": "Self" }
+            } }),
+            Op::CertificateImport => json!({ "value": self.pfx }),
+            // Well formed, but not signed for the pending key: a 400 after access control.
+            Op::CertificateMerge => json!({ "x5c": [self.cer] }),
+            Op::CertificateUpdate | Op::CertificateUpdateVersion => json!({ "tags": { "a": "b" } }),
+            Op::PolicyUpdate => json!({ "lifetime_actions": [
+                { "trigger": { "lifetime_percentage": 80 }, "action": { "action_type": "EmailContacts" } }
+            ] }),
+            Op::OperationUpdate => json!({ "cancellation_requested": true }),
+            Op::CertificateRestore => json!({ "value": self.cert_backup }),
+            Op::ContactsSet => json!({ "contacts": [{ "email": "dev@example.com" }] }),
+            Op::IssuerSet => json!({ "provider": "Test" }),
+            Op::IssuerUpdate => json!({ "attributes": { "enabled": true } }),
             Op::RoleAssignmentCreate => serde_json::to_value(RoleAssignmentCreateParameters {
                 properties: RoleAssignmentProperties {
                     scope: None,
@@ -222,4 +340,526 @@ fn every_data_plane_row_names_the_action_the_core_checks() {
         .filter(|r| matches!(r.access, Access::Data(_)))
         .count();
     assert_eq!(checked, data_rows - 2);
+}
+
+/// A store with access control off, for what the certificate handlers answer.
+struct Open {
+    rt: tokio::runtime::Runtime,
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl Open {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::builder(dir.path())
+            .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![5; 32])))
+            .defer_flush(true)
+            .open()
+            .expect("store");
+        ensure_default_vault(&store).expect("default vault");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let clock = Arc::new(OffsetClock::new());
+        Self {
+            rt,
+            app: router(AppState { store, clock }),
+            _dir: dir,
+        }
+    }
+
+    /// Sends `method path` (a path and query without `api-version`) with `body`: the
+    /// status, the `Location` header and the JSON answer.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Option<String>, Value) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let token = auth::mint_token("someone", None, None, 1_800_000_000);
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{path}{sep}api-version=7.5"))
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .expect("request");
+        self.rt.block_on(async {
+            let resp = call(self.app.clone(), req).await;
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (status, location, json)
+        })
+    }
+
+    /// `call`, expecting `status`; the answer.
+    fn expect(&self, status: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (got, _, json) = self.call(method, path, body);
+        assert_eq!(got, status, "{method} {path}: {json}");
+        json
+    }
+
+    /// Every item of a listing, following `nextLink` (whose query must carry on).
+    fn all(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(path) = next {
+            let page = self.expect(200, "GET", &path, None);
+            items.extend(page["value"].as_array().expect("value").iter().cloned());
+            next = page["nextLink"].as_str().map(|l| {
+                let rest = l.strip_prefix("https://localhost").expect("same host");
+                // The helper adds api-version again; the link's own is dropped.
+                rest.replace("api-version=7.5&", "")
+            });
+        }
+        items
+    }
+}
+
+fn ec_policy(subject: &str, issuer: &str) -> Value {
+    json!({
+        "key_props": { "kty": "EC", "crv": "P-256", "exportable": true },
+        "x509_props": { "subject": format!("CN={subject}"), "sans": { "dns_names": [format!("{subject}.example")] } },
+        "issuer": { "name": issuer }
+    })
+}
+
+fn std_b64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("standard base64")
+}
+
+/// Create, the pending operation, get, list, versions, policy and update, through the
+/// router: Key Vault's status codes, ids from the request's host, `cer` as standard base64
+/// whose SHA-1 (computed here with another library) is `x5t`, and the key and secret the
+/// certificate owns marked `managed`.
+#[test]
+fn certificates_are_created_read_and_listed_as_key_vault_answers() {
+    let s = Open::new();
+    let mut body = json!({ "policy": ec_policy("c1", "Self"), "tags": { "a": "b" } });
+    let (status, location, op) = s.call("POST", "/certificates/c1/create", Some(body.clone()));
+    assert_eq!(status, 202, "{op}");
+    assert_eq!(op["id"], "https://localhost/certificates/c1/pending");
+    assert_eq!(op["status"], "inProgress");
+    assert_eq!(op["issuer"]["name"], "Self");
+    let request_id = op["request_id"].as_str().expect("request_id");
+    assert_eq!(
+        location.as_deref(),
+        Some(
+            format!(
+                "https://localhost/certificates/c1/pending?api-version=7.5&request_id={request_id}"
+            )
+            .as_str()
+        )
+    );
+    let op = s.expect(200, "GET", "/certificates/c1/pending", None);
+    assert_eq!(op["status"], "completed", "{op}");
+    assert_eq!(op["target"], "https://localhost/certificates/c1");
+
+    let b = s.expect(200, "GET", "/certificates/c1", None);
+    let version = b["id"]
+        .as_str()
+        .and_then(|id| id.strip_prefix("https://localhost/certificates/c1/"))
+        .expect("id with version")
+        .to_string();
+    assert_eq!(version.len(), 32);
+    assert_eq!(b["kid"], format!("https://localhost/keys/c1/{version}"));
+    assert_eq!(b["sid"], format!("https://localhost/secrets/c1/{version}"));
+    assert_eq!(
+        b["policy"]["id"],
+        "https://localhost/certificates/c1/policy"
+    );
+    assert_eq!(b["policy"]["issuer"]["name"], "Self");
+    assert_eq!(b["contentType"], "application/x-pkcs12");
+    assert_eq!(b["tags"], json!({ "a": "b" }));
+    assert!(
+        b["attributes"]["nbf"].is_u64() && b["attributes"]["exp"].is_u64(),
+        "{b}"
+    );
+    assert!(b["attributes"]["recoveryLevel"].is_string(), "{b}");
+    let cer = std_b64(&b["cer"]);
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cer);
+    assert_eq!(b["x5t"], b64url_encode(sha1.as_ref()));
+    let by_version = s.expect(200, "GET", &format!("/certificates/c1/{version}"), None);
+    assert_eq!(by_version["cer"], b["cer"]);
+
+    let key = s.expect(200, "GET", "/keys/c1", None);
+    assert_eq!(key["managed"], true, "{key}");
+    assert_eq!(key["key"]["kid"], b["kid"]);
+    let secret = s.expect(200, "GET", &format!("/secrets/c1/{version}"), None);
+    assert_eq!(secret["managed"], true, "{secret}");
+    assert_eq!(secret["contentType"], "application/x-pkcs12");
+
+    // A second version; a certificate waiting for a merge shows only with includePending,
+    // on every page.
+    body["tags"] = json!({ "a": "c" });
+    s.expect(202, "POST", "/certificates/c1/create", Some(body));
+    s.expect(
+        202,
+        "POST",
+        "/certificates/p1/create",
+        Some(json!({ "policy": ec_policy("p1", "Unknown") })),
+    );
+    let versions = s.all("/certificates/c1/versions?maxresults=1");
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().all(|v| v["id"]
+        .as_str()
+        .is_some_and(|id| id.len() == "https://localhost/certificates/c1/".len() + 32)));
+    assert!(versions
+        .iter()
+        .all(|v| v.get("cer").is_none() && v.get("policy").is_none()));
+    let ids = |items: Vec<Value>| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(s.all("/certificates")),
+        ["https://localhost/certificates/c1"]
+    );
+    let with_pending = ids(s.all("/certificates?includePending=true&maxresults=1"));
+    assert!(
+        with_pending.contains(&"https://localhost/certificates/p1".to_string()),
+        "{with_pending:?}"
+    );
+    assert_eq!(with_pending.len(), 2);
+    let e = s.expect(400, "GET", "/certificates?includePending=maybe", None);
+    assert_eq!(e["error"]["code"], "BadParameter");
+
+    // Policy: read, then a partial update merged in; the answer has the policy's id.
+    let p = s.expect(200, "GET", "/certificates/c1/policy", None);
+    assert_eq!(p["id"], "https://localhost/certificates/c1/policy");
+    assert_eq!(p["key_props"]["crv"], "P-256");
+    let actions = json!([{ "trigger": { "days_before_expiry": 30 }, "action": { "action_type": "EmailContacts" } }]);
+    let p = s.expect(
+        200,
+        "PATCH",
+        "/certificates/c1/policy",
+        Some(json!({ "lifetime_actions": actions })),
+    );
+    assert_eq!(p["lifetime_actions"], actions);
+    assert_eq!(p["key_props"]["crv"], "P-256", "{p}");
+
+    // Update: tags and enabled, by version.
+    let u = s.expect(
+        200,
+        "PATCH",
+        &format!("/certificates/c1/{version}"),
+        Some(json!({ "tags": { "t": "1" }, "attributes": { "enabled": false } })),
+    );
+    assert_eq!(
+        u["id"],
+        format!("https://localhost/certificates/c1/{version}")
+    );
+    assert_eq!(u["tags"], json!({ "t": "1" }));
+    assert_eq!(u["attributes"]["enabled"], false);
+
+    // Bad input is a 400 naming it, before any lookup.
+    let e = s.expect(
+        400,
+        "POST",
+        "/certificates/nope/create",
+        Some(json!({ "tags": {} })),
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("policy")),
+        "{e}"
+    );
+    s.expect(
+        400,
+        "POST",
+        "/certificates/c1/create",
+        Some(json!({ "policy": { "key_props": { "kty": "EC-SHAPED" } } })),
+    );
+}
+
+/// Import (PFX and PEM, by the policy's content type), the pending operation of a
+/// certificate signed outside the vault (merge, cancel, delete), contacts and issuers.
+#[test]
+fn certificates_are_imported_merged_and_issued_as_key_vault_answers() {
+    let s = Open::new();
+    s.expect(
+        202,
+        "POST",
+        "/certificates/c1/create",
+        Some(json!({ "policy": ec_policy("c1", "Self") })),
+    );
+    let c1 = s.expect(200, "GET", "/certificates/c1", None);
+    let pfx = s.expect(200, "GET", "/secrets/c1", None)["value"].clone();
+    let imported = s.expect(
+        200,
+        "POST",
+        "/certificates/imp/import",
+        Some(json!({ "value": pfx })),
+    );
+    assert_eq!(imported["x5t"], c1["x5t"]);
+    assert!(imported["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("https://localhost/certificates/imp/")));
+    assert_eq!(imported["contentType"], "application/x-pkcs12");
+
+    let mut pem_policy = ec_policy("c2", "Self");
+    pem_policy["secret_props"] = json!({ "contentType": "application/x-pem-file" });
+    s.expect(
+        202,
+        "POST",
+        "/certificates/c2/create",
+        Some(json!({ "policy": pem_policy })),
+    );
+    let pem = s.expect(200, "GET", "/secrets/c2", None)["value"].clone();
+    assert!(
+        pem.as_str().is_some_and(|p| p.contains("-----BEGIN")),
+        "PEM secret"
+    );
+    let e = s.expect(
+        400,
+        "POST",
+        "/certificates/pemimp/import",
+        Some(json!({ "value": pem })),
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("application/x-pem-file")),
+        "{e}"
+    );
+    let pem_import = json!({ "value": pem, "policy": { "secret_props": { "contentType": "application/x-pem-file" } } });
+    let imported = s.expect(200, "POST", "/certificates/pemimp/import", Some(pem_import));
+    assert_eq!(imported["contentType"], "application/x-pem-file");
+    let e = s.expect(
+        400,
+        "POST",
+        "/certificates/bad/import",
+        Some(json!({ "value": "not base64!" })),
+    );
+    assert_eq!(e["error"]["code"], "BadParameter");
+
+    // Issuer Unknown: a CSR, then a merge; a chain for another key is refused.
+    let (status, _, op) = s.call(
+        "POST",
+        "/certificates/p1/create",
+        Some(json!({ "policy": ec_policy("p1", "Unknown") })),
+    );
+    assert_eq!(status, 202, "{op}");
+    let op = s.expect(200, "GET", "/certificates/p1/pending", None);
+    assert_eq!(op["status"], "inProgress");
+    assert_eq!(std_b64(&op["csr"])[0], 0x30, "csr is DER");
+    assert!(op.get("target").is_none(), "{op}");
+    s.expect(
+        400,
+        "POST",
+        "/certificates/p1/pending/merge",
+        Some(json!({ "x5c": [] })),
+    );
+    s.expect(
+        400,
+        "POST",
+        "/certificates/p1/pending/merge",
+        Some(json!({ "x5c": [c1["cer"]] })),
+    );
+    let op = s.expect(
+        200,
+        "PATCH",
+        "/certificates/p1/pending",
+        Some(json!({ "cancellation_requested": true })),
+    );
+    assert_eq!(op["cancellation_requested"], true);
+    let op = s.expect(200, "DELETE", "/certificates/p1/pending", None);
+    assert_eq!(op["id"], "https://localhost/certificates/p1/pending");
+
+    // Contacts.
+    let contacts = json!([{ "email": "ops@example.com", "name": "Ops", "phone": "1" }]);
+    let c = s.expect(
+        200,
+        "PUT",
+        "/certificates/contacts",
+        Some(json!({ "contacts": contacts })),
+    );
+    assert_eq!(
+        c,
+        json!({ "id": "https://localhost/certificates/contacts", "contacts": contacts })
+    );
+    assert_eq!(s.expect(200, "GET", "/certificates/contacts", None), c);
+    assert_eq!(s.expect(200, "DELETE", "/certificates/contacts", None), c);
+
+    // Issuers: the password goes in and never comes back.
+    let set = json!({
+        "provider": "Test",
+        "credentials": { "account_id": "acct", "pwd": "hunter2-secret" },
+        "org_details": { "admin_details": [{ "first_name": "A", "email": "a@example.com" }] }
+    });
+    let (status, _, i) = s.call("PUT", "/certificates/issuers/iss1", Some(set));
+    assert_eq!(status, 200, "{i}");
+    assert!(!i.to_string().contains("hunter2"), "{i}");
+    assert_eq!(i["id"], "https://localhost/certificates/issuers/iss1");
+    assert_eq!(i["credentials"], json!({ "account_id": "acct" }));
+    assert_eq!(
+        i["org_details"]["admin_details"][0]["email"],
+        "a@example.com"
+    );
+    assert_eq!(i["attributes"]["enabled"], true);
+    let i = s.expect(
+        200,
+        "PATCH",
+        "/certificates/issuers/iss1",
+        Some(json!({ "attributes": { "enabled": false } })),
+    );
+    assert_eq!(i["attributes"]["enabled"], false);
+    assert_eq!(i["provider"], "Test");
+    s.expect(
+        200,
+        "PATCH",
+        "/certificates/issuers/iss1",
+        Some(json!({ "attributes": { "enabled": true } })),
+    );
+    assert!(!s
+        .expect(200, "GET", "/certificates/issuers/iss1", None)
+        .to_string()
+        .contains("hunter2"));
+    assert_eq!(
+        s.all("/certificates/issuers"),
+        [json!({ "id": "https://localhost/certificates/issuers/iss1", "provider": "Test" })]
+    );
+    s.expect(
+        400,
+        "PUT",
+        "/certificates/issuers/iss2",
+        Some(json!({ "credentials": { "account_id": "x" } })),
+    );
+    let e = s.expect(
+        400,
+        "PUT",
+        "/certificates/issuers/bad_name",
+        Some(json!({ "provider": "Test" })),
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("issuer name")),
+        "{e}"
+    );
+    // A certificate from the issuer is signed by its CA, not by itself.
+    s.expect(
+        202,
+        "POST",
+        "/certificates/fromca/create",
+        Some(json!({ "policy": ec_policy("fromca", "iss1") })),
+    );
+    s.expect(200, "GET", "/certificates/fromca/pending", None);
+    let b = s.expect(200, "GET", "/certificates/fromca", None);
+    let parsed = crate::crypto::x509::parse_certificate(&std_b64(&b["cer"])).expect("parses");
+    assert_eq!(parsed.subject, "CN=fromca");
+    assert_ne!(parsed.issuer, parsed.subject);
+    let i = s.expect(200, "DELETE", "/certificates/issuers/iss1", None);
+    assert_eq!(i["id"], "https://localhost/certificates/issuers/iss1");
+    s.expect(404, "GET", "/certificates/issuers/iss1", None);
+}
+
+/// Delete, the deleted certificate and its listing, recover, purge, backup and restore.
+#[test]
+fn deleted_certificates_recover_purge_and_restore_as_key_vault_answers() {
+    let s = Open::new();
+    s.expect(
+        202,
+        "POST",
+        "/certificates/c1/create",
+        Some(json!({ "policy": ec_policy("c1", "Self") })),
+    );
+    let live = s.expect(200, "GET", "/certificates/c1", None);
+    let backup = s.expect(200, "POST", "/certificates/c1/backup", None)["value"].clone();
+    assert!(backup.as_str().is_some_and(|b| !b.is_empty()));
+
+    let d = s.expect(200, "DELETE", "/certificates/c1", None);
+    assert_eq!(d["id"], live["id"]);
+    assert_eq!(d["recoveryId"], "https://localhost/deletedcertificates/c1");
+    assert!(
+        d["deletedDate"].is_u64() && d["scheduledPurgeDate"].is_u64(),
+        "{d}"
+    );
+    assert_eq!(d["cer"], live["cer"]);
+    let items = s.all("/deletedcertificates");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], "https://localhost/certificates/c1");
+    assert_eq!(
+        items[0]["recoveryId"],
+        "https://localhost/deletedcertificates/c1"
+    );
+    assert_eq!(
+        s.expect(200, "GET", "/deletedcertificates/c1", None)["recoveryId"],
+        d["recoveryId"]
+    );
+    let e = s.expect(404, "GET", "/certificates/c1", None);
+    assert_eq!(e["error"]["code"], "CertificateNotFound");
+
+    let r = s.expect(200, "POST", "/deletedcertificates/c1/recover", None);
+    assert_eq!(r["id"], live["id"]);
+    assert!(r.get("recoveryId").is_none());
+    s.expect(200, "DELETE", "/certificates/c1", None);
+    let (status, _, body) = s.call("DELETE", "/deletedcertificates/c1", None);
+    assert_eq!((status, body), (204, Value::Null));
+    s.expect(404, "GET", "/deletedcertificates/c1", None);
+
+    let restored = s.expect(
+        200,
+        "POST",
+        "/certificates/restore",
+        Some(json!({ "value": backup })),
+    );
+    assert_eq!(restored["id"], live["id"]);
+    assert_eq!(restored["cer"], live["cer"]);
+}
+
+/// The access log names certificates, their contacts and issuers by id.
+#[test]
+fn resource_ids_name_certificates_contacts_and_issuers() {
+    let base = BaseUrl("https://h".into());
+    let id = |method: axum::http::Method, path: &str| {
+        let segments = routes::segments(path);
+        match routes::lookup(&method, &segments) {
+            Lookup::Found(route, p) => resource_id(&base, Some((route, &p))),
+            _ => panic!("no row for {path}"),
+        }
+    };
+    let v = "0123456789abcdef0123456789abcdef";
+    use axum::http::Method;
+    assert_eq!(
+        id(Method::GET, &format!("/certificates/c1/{v}")),
+        format!("https://h/certificates/c1/{v}")
+    );
+    assert_eq!(
+        id(Method::GET, "/certificates/c1"),
+        "https://h/certificates/c1"
+    );
+    assert_eq!(
+        id(Method::GET, "/certificates/c1/pending"),
+        "https://h/certificates/c1"
+    );
+    assert_eq!(
+        id(Method::POST, "/deletedcertificates/c1/recover"),
+        "https://h/certificates/c1"
+    );
+    assert_eq!(
+        id(Method::PUT, "/certificates/contacts"),
+        "https://h/certificates/contacts"
+    );
+    assert_eq!(
+        id(Method::DELETE, "/certificates/issuers/i1"),
+        "https://h/certificates/issuers/i1"
+    );
+    assert_eq!(id(Method::GET, "/certificates/issuers"), "https://h");
+    assert_eq!(id(Method::GET, "/certificates"), "https://h");
+    assert_eq!(
+        id(Method::GET, &format!("/secrets/s1/{v}")),
+        format!("https://h/secrets/s1/{v}")
+    );
 }
