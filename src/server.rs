@@ -374,8 +374,9 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         loop {
             tick.tick().await;
             let s = sweeper.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep()).await {
-                tracing::warn!(error = %e, "purge sweep failed");
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || context::housekeeping(&s)).await
+            {
+                tracing::warn!(error = %e, "purge sweep or certificate lifetime actions failed");
             }
         }
     });

@@ -195,6 +195,9 @@ pub struct TimeShiftResult {
     pub purged_secrets: Vec<String>,
     /// Vaults the shift purged.
     pub purged_vaults: Vec<String>,
+    /// Certificates the shift renewed (AutoRenew came due), as `vault/name/version`.
+    #[serde(default)]
+    pub renewed_certificates: Vec<String>,
 }
 
 /// The query of `GET /management/vaults/{name}/accesslog` (absent parameters are left

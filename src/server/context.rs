@@ -145,6 +145,46 @@ pub(crate) fn blob(bytes: Vec<u8>) -> Result<Response, ApiError> {
     })
 }
 
+/// The store's periodic work, on its clock: purge what is due, then run the certificates'
+/// due lifetime actions, recording each EmailContacts action in its vault's access log (a
+/// local stand-in for the e-mail Key Vault would send). The server runs it every minute and
+/// after a time shift.
+pub(crate) fn housekeeping(
+    store: &crate::Store,
+) -> crate::Result<(crate::SweepReport, crate::certificates::LifetimeReport)> {
+    let swept = store.sweep()?;
+    let lifetime = store.run_lifetime_actions()?;
+    let system = Caller::local();
+    for (id, contacts) in &lifetime.notified {
+        let mut parts = id.splitn(2, '/');
+        let (Some(vault), Some(path)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let uri = format!("/certificates/{path}");
+        tracing::info!(
+            vault,
+            certificate = path,
+            contacts = contacts.len(),
+            "certificate lifetime action: EmailContacts"
+        );
+        store.record_access(
+            vault,
+            CallRecord {
+                caller: &system,
+                operation: "CertificateLifetimeEmailContacts",
+                api_version: "",
+                resource_id: uri.clone(),
+                status: 200,
+                error_code: None,
+                duration_ms: 0,
+                request_id: "",
+                request_uri: &uri,
+            },
+        )?;
+    }
+    Ok((swept, lifetime))
+}
+
 /// One data-plane request's context.
 pub(crate) struct Ctx {
     pub(crate) state: AppState,

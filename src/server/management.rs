@@ -9,7 +9,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::context::{created, ok, run_blocking, AppState, Query};
+use super::context::{created, housekeeping, ok, run_blocking, AppState, Query};
 use super::error::{parse_json, ApiError};
 use crate::api::routes::{Op, Params};
 use crate::api::{
@@ -164,9 +164,9 @@ pub(crate) async fn handle(
         Op::TimeShift => {
             let req: TimeShiftRequest = parse_json(body)?;
             let clock = state.clock.clone();
-            let report = blocking(state, move |s| {
+            let (report, lifetime) = blocking(state, move |s| {
                 clock.shift_forward(req.seconds);
-                s.sweep()
+                housekeeping(&s)
             })
             .await?;
             ok(TimeShiftResult {
@@ -175,6 +175,7 @@ pub(crate) async fn handle(
                 purged_keys: report.keys,
                 purged_secrets: report.secrets,
                 purged_vaults: report.vaults,
+                renewed_certificates: lifetime.renewed,
             })
         }
         other => Err(ApiError::misrouted(other)),
