@@ -163,7 +163,7 @@ async function secretContents(secret) {
  * and secret of the same name and version, the secret's PFX/PEM (whose key matches), and a
  * signature by the key.
  */
-async function checkCertificate(v, cert, name, { contentType = PFX, enabled = true } = {}) {
+async function checkCertificate(v, cert, name, { contentType = PFX, enabled = true, sign = enabled } = {}) {
   const version = cert.properties.version;
   assert.equal(cert.name, name);
   assert.equal(cert.properties.id, `${v.url}/certificates/${name}/${version}`);
@@ -191,7 +191,7 @@ async function checkCertificate(v, cert, name, { contentType = PFX, enabled = tr
   assert.ok(chain[0].raw.equals(x.raw), "the secret's first certificate is the certificate");
   if (privateKey) assert.ok(x.checkPrivateKey(privateKey), "the secret's key matches the certificate");
 
-  if (enabled) await signAndVerify(v, key.id, x);
+  if (sign) await signAndVerify(v, key.id, x);
   return { x, privateKey, chain };
 }
 
@@ -638,16 +638,13 @@ test("vaults: kind `vault` holds certificates; another Managed HSM refuses them 
   await checkCertificate(kv, cert, name);
 
   const mh = await vault("jmhsm", { kind: "managedhsm" });
-  for (const call of [
-    () => mh.certs.beginCreateCertificate(name, ecPolicy("CN=x"), POLL),
-    () => mh.certs.getCertificate(name),
-    () => collect(mh.certs.listPropertiesOfCertificates()),
-  ]) {
+  for (const call of [() => mh.certs.beginCreateCertificate(name, ecPolicy("CN=x"), POLL), () => mh.certs.getCertificate(name)]) {
     const err = await expectRestError(call(), 400, "BadParameter");
-    const message = err.details?.error?.message ?? err.message; // a failed page has no details
-    assert.match(message, /certificate/i);
-    assert.match(message, /managed hsm/i);
+    assert.match(err.details.error.message, /certificate/i);
+    assert.match(err.details.error.message, /managed hsm/i);
   }
+  // a failed page surfaces as "Pagination failed ..." with the server's code, without its message
+  await expectRestError(collect(mh.certs.listPropertiesOfCertificates()), 400, "BadParameter");
 });
 
 test("the managed key and secret cannot be deleted or changed through the keys and secrets APIs", async () => {
@@ -691,7 +688,9 @@ test("AutoRenew at a lifetime percentage makes a new version after a time shift"
   assert.equal(versions.length, 2, "renewed once");
   const current = await v.certs.getCertificate(name);
   assert.notEqual(current.properties.version, cert.properties.version);
-  const { x: renewed } = await checkCertificate(v, current, name);
+  // (no signature here: CryptographyClient refuses locally to use a key before its nbf by
+  // this machine's clock, and the renewed key's nbf is on the server's shifted clock)
+  const { x: renewed } = await checkCertificate(v, current, name, { sign: false });
   assert.equal(renewed.subject, x.subject);
   assert.ok(Date.parse(renewed.validFrom) / 1000 >= due - 3600);
   assert.ok(!sameKey(renewed.publicKey, x.publicKey), "a new key unless reuseKey");
