@@ -1,6 +1,7 @@
 //! Key material and the algorithms that run on it.
 //!
-//! Layer: base. Imports only [`crate::error`]; knows nothing of storage, vaults or HTTP. Its
+//! Layer: base. Imports only [`crate::error`] (and, for certificate dates,
+//! [`crate::clock::UnixTime`]); knows nothing of storage, vaults or HTTP. Its
 //! child modules import one another (`alg` and `secret` at the bottom) but never this file,
 //! which only assembles them. Private material lives in [`SecretBytes`] (zeroized on drop)
 //! or in backend key objects that wipe themselves, and never appears in `Debug` output.
@@ -14,14 +15,18 @@
 //! - RustCrypto `p256`/`p384`/`p521`/`k256` and `rsa`: validation of imported keys.
 //! - RustCrypto `aes-gcm`, `aes-kw`, `cbc`: oct keys.
 //! - ring: the system CSPRNG.
+//! - rcgen (writing) and x509-parser (reading): X.509 certificates and CSRs, signed by the
+//!   backends above through [`x509`]; RustCrypto `pkcs12`/`cms`/`pkcs5`: PFX files.
 
 pub mod alg;
 pub mod ec;
 pub mod jwk;
 pub(crate) mod oct;
+pub(crate) mod pkcs12;
 pub(crate) mod random;
 pub mod rsa;
 pub mod secret;
+pub mod x509;
 
 pub use self::rsa::RsaPublicKey;
 pub(crate) use alg::unsupported;
@@ -244,6 +249,49 @@ impl KeyMaterial {
             KeyMaterial::Oct(k) => jwk.k = s(k.bytes()),
         }
         Ok(jwk)
+    }
+
+    /// The private key as PKCS#8 DER (`PRIVATE KEY`), for certificates' PFX and PEM forms.
+    /// EC (every curve) and RSA; an oct key has none.
+    pub(crate) fn to_pkcs8_der(&self) -> Result<SecretBytes> {
+        match self {
+            KeyMaterial::Ec(k) => k.to_pkcs8_der(),
+            KeyMaterial::Rsa(k) => Ok(k.pkcs8().duplicate()),
+            KeyMaterial::Oct(_) => Err(Error::bad_parameter("an oct key has no PKCS#8 form")),
+        }
+    }
+
+    /// Reads a PKCS#8 `PrivateKeyInfo` (unencrypted): an EC key on P-256, P-384, P-521 or
+    /// secp256k1, or an RSA key of 2048, 3072 or 4096 bits.
+    pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
+        use p256::pkcs8::{ObjectIdentifier as Oid, PrivateKeyInfo};
+        const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+        const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+        let info = PrivateKeyInfo::try_from(der).map_err(|_| {
+            Error::bad_parameter("the private key is not PKCS#8 DER (PrivateKeyInfo)")
+        })?;
+        match info.algorithm.oid {
+            EC_PUBLIC_KEY => {
+                let curve = match info.algorithm.parameters_oid().map(|o| o.to_string()) {
+                    Ok(o) if o == "1.2.840.10045.3.1.7" => CurveName::P256,
+                    Ok(o) if o == "1.3.132.0.34" => CurveName::P384,
+                    Ok(o) if o == "1.3.132.0.35" => CurveName::P521,
+                    Ok(o) if o == "1.3.132.0.10" => CurveName::P256K,
+                    _ => {
+                        return Err(Error::bad_parameter(
+                            "the EC private key is not on P-256, P-384, P-521 or secp256k1",
+                        ))
+                    }
+                };
+                Ok(KeyMaterial::Ec(ec::EcPrivateKey::from_pkcs8_der(curve, der)?))
+            }
+            RSA_ENCRYPTION => Ok(KeyMaterial::Rsa(
+                self::rsa::RsaPrivateKey::from_imported_pkcs8(der)?,
+            )),
+            other => Err(Error::bad_parameter(format!(
+                "private keys of algorithm {other} are not supported; Key Vault holds RSA and EC keys"
+            ))),
+        }
     }
 
     /// The compact form that gets sealed at rest.

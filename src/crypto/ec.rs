@@ -134,6 +134,16 @@ fn validate_point(curve: CurveName, point: &[u8]) -> Result<()> {
     })
 }
 
+/// Moves a curve crate's scalar bytes into a [`SecretBytes`], erasing the copy.
+fn scalar_of<N: p256::elliptic_curve::generic_array::ArrayLength<u8>>(
+    mut bytes: p256::elliptic_curve::generic_array::GenericArray<u8, N>,
+) -> SecretBytes {
+    use zeroize::Zeroize as _;
+    let d = SecretBytes::from_slice(bytes.as_slice());
+    bytes.as_mut_slice().zeroize();
+    d
+}
+
 /// An EC public key prepared for verification.
 pub struct EcPublicKey {
     curve: CurveName,
@@ -324,6 +334,53 @@ impl EcPrivateKey {
 
     pub(crate) fn scalar(&self) -> &SecretBytes {
         &self.d
+    }
+
+    /// The key as PKCS#8 DER (`PRIVATE KEY`), with its public point, as OpenSSL writes it.
+    pub(crate) fn to_pkcs8_der(&self) -> Result<SecretBytes> {
+        per_curve!(self.curve(), c => {
+            use c::pkcs8::EncodePrivateKey;
+            // SecretKey erases itself on drop, and the document is zeroized too.
+            let key = c::SecretKey::from_slice(self.d.expose()).map_err(|_| Error::CryptoFailure)?;
+            let doc = key.to_pkcs8_der().map_err(|_| Error::CryptoFailure)?;
+            Ok(SecretBytes::from_slice(doc.as_bytes()))
+        })
+    }
+
+    /// Reads the private key of a PKCS#8 `PrivateKeyInfo` for `curve` (the caller has read
+    /// the curve from its algorithm parameters).
+    pub(crate) fn from_pkcs8_der(curve: CurveName, der: &[u8]) -> Result<Self> {
+        let d = per_curve!(curve, c => {
+            use c::pkcs8::DecodePrivateKey;
+            let key = c::SecretKey::from_pkcs8_der(der).map_err(|_| {
+                Error::bad_parameter(format!("the PKCS#8 EC private key is not a valid {curve} key"))
+            })?;
+            scalar_of(key.to_bytes())
+        });
+        Self::from_scalar(curve, d, None)
+    }
+
+    /// Reads a SEC1 `ECPrivateKey` (PEM `EC PRIVATE KEY`). The curve comes from its
+    /// parameters; a key that names none is tried on each curve in turn and taken by the first
+    /// that accepts it (and its public key, when present), so a bare P-256 or secp256k1 scalar
+    /// without parameters or public key reads as P-256.
+    pub(crate) fn from_sec1_der(der: &[u8]) -> Result<Self> {
+        for curve in [
+            CurveName::P256,
+            CurveName::P384,
+            CurveName::P521,
+            CurveName::P256K,
+        ] {
+            let d = per_curve!(curve, c => {
+                c::SecretKey::from_sec1_der(der).ok().map(|key| scalar_of(key.to_bytes()))
+            });
+            if let Some(d) = d {
+                return Self::from_scalar(curve, d, None);
+            }
+        }
+        Err(Error::bad_parameter(
+            "the EC PRIVATE KEY is not a SEC1 key on P-256, P-384, P-521 or secp256k1",
+        ))
     }
 
     /// Signs `digest`, returning `r||s`.

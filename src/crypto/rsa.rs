@@ -337,6 +337,38 @@ impl RsaPrivateKey {
         })
     }
 
+    /// Reads a PKCS#8 RSA key from outside (a certificate import), refusing the sizes Key
+    /// Vault does not offer before aws-lc-rs sees it. Reading the modulus is a parse, not a
+    /// private-key operation.
+    pub(crate) fn from_imported_pkcs8(der: &[u8]) -> Result<Self> {
+        use rsa::pkcs1::der::Decode as _;
+        let malformed = || Error::bad_parameter("the PKCS#8 RSA private key is malformed");
+        let info = rsa::pkcs8::PrivateKeyInfo::try_from(der).map_err(|_| malformed())?;
+        let key = rsa::pkcs1::RsaPrivateKey::from_der(info.private_key).map_err(|_| malformed())?;
+        let n = strip_leading_zeros(key.modulus.as_bytes());
+        let bits = n
+            .first()
+            .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+        if !SUPPORTED_BITS.contains(&bits) {
+            return Err(Error::bad_parameter(format!(
+                "RSA key size must be 2048, 3072 or 4096 bits, this key has {bits}"
+            )));
+        }
+        Self::from_pkcs8(SecretBytes::from_slice(der))
+    }
+
+    /// Reads a PKCS#1 `RSAPrivateKey` (PEM `RSA PRIVATE KEY`) by wrapping it in PKCS#8.
+    pub(crate) fn from_pkcs1_der(der: &[u8]) -> Result<Self> {
+        use rsa::pkcs8::der::Encode as _;
+        let info = rsa::pkcs8::PrivateKeyInfo::new(rsa::pkcs1::ALGORITHM_ID, der);
+        // `to_der` sizes its buffer before writing, so no partial copy is left behind.
+        let wrapped = zeroize::Zeroizing::new(
+            info.to_der()
+                .map_err(|_| Error::bad_parameter("the RSA PRIVATE KEY is malformed"))?,
+        );
+        Self::from_imported_pkcs8(&wrapped)
+    }
+
     pub(crate) fn public(&self) -> &RsaPublicKey {
         &self.public
     }
