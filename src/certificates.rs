@@ -258,11 +258,12 @@ fn normalize(mut p: CertificatePolicy, now: UnixTime) -> Result<CertificatePolic
     for a in actions.iter() {
         match (a.trigger.lifetime_percentage, a.trigger.days_before_expiry) {
             (Some(p), None) if (1..=99).contains(&p) => {}
-            (None, Some(d)) if d >= 1 && d < months.saturating_mul(28) => {}
+            // Key Vault's bound: 1 to 27 days per month of validity.
+            (None, Some(d)) if d >= 1 && d <= months.saturating_mul(27) => {}
             _ => {
                 return Err(Error::bad_parameter(
                     "each lifetime action's trigger needs exactly one of lifetime_percentage \
-                     (1 to 99) or days_before_expiry (at least 1, less than the validity)",
+                     (1 to 99) or days_before_expiry (1 to 27 times validity_months)",
                 ))
             }
         }
@@ -1722,6 +1723,119 @@ impl Store {
             self.vault(&info.name)?.run_lifetime_actions(&mut report)?;
         }
         Ok(report)
+    }
+}
+
+// ---- for customer-data requests (crate::customer_data): no access checks ----
+
+impl Vault {
+    /// Names of the certificates in this vault, live or soft-deleted. No access check.
+    pub(crate) fn certificate_names(&self, deleted: bool) -> Result<Vec<String>> {
+        self.certs().names(deleted)
+    }
+
+    /// Every version of a live or soft-deleted certificate (public parts, policy, attributes
+    /// and tags), and its deletion, whatever the vault's state. No access check.
+    pub(crate) fn all_certificate_versions(
+        &self,
+        name: &str,
+        deleted: bool,
+    ) -> Result<(Vec<CertificateBundle>, Option<crate::model::DeletionInfo>)> {
+        let vault = self.certs().vault()?;
+        let record = self.certs().record(name, deleted)?;
+        let versions = record
+            .versions
+            .iter()
+            .map(|v| {
+                let stored = self.certs().version(&record.name, v)?;
+                Ok(self.cert_bundle(&vault, &record, v, stored))
+            })
+            .collect::<Result<_>>()?;
+        Ok((versions, record.deletion))
+    }
+
+    /// The vault's certificate contacts, whatever its state. No access check.
+    pub(crate) fn certificate_contacts_raw(&self) -> Result<Vec<Contact>> {
+        Ok(self
+            .core()
+            .any_vault(self.name())?
+            .certificate_contacts
+            .clone())
+    }
+
+    /// Removes the contacts `remove` picks, whatever the vault's state, and returns them.
+    /// No access check.
+    pub(crate) fn remove_certificate_contacts_raw(
+        &self,
+        remove: impl Fn(&Contact) -> bool,
+    ) -> Result<Vec<Contact>> {
+        let removed: Vec<Contact> = self
+            .certificate_contacts_raw()?
+            .into_iter()
+            .filter(|c| remove(c))
+            .collect();
+        if !removed.is_empty() {
+            self.core().update_any_vault(self.name(), |r| {
+                r.certificate_contacts.retain(|c| !remove(c));
+                Ok(())
+            })?;
+        }
+        Ok(removed)
+    }
+
+    /// The vault's issuers, whatever its state. No access check.
+    pub(crate) fn certificate_issuers_raw(&self) -> Result<Vec<IssuerBundle>> {
+        self.core()
+            .storage
+            .backend()
+            .scan(
+                Table::Issuers,
+                &KeyRange::prefix(&vault_prefix(self.name())),
+                usize::MAX,
+            )?
+            .iter()
+            .map(|(_, v)| {
+                decode::<IssuerRecord>("certificate issuer", v).map(|r| self.issuer_bundle(r))
+            })
+            .collect()
+    }
+
+    /// Removes the administrator entries `remove` picks from issuer `name`'s organization
+    /// details, whatever the vault's state, and returns them; the issuer and its local CA
+    /// stay. No access check.
+    pub(crate) fn remove_issuer_admins_raw(
+        &self,
+        name: &str,
+        remove: impl Fn(&crate::model::certificates::AdministratorDetails) -> bool,
+    ) -> Result<Vec<crate::model::certificates::AdministratorDetails>> {
+        let id = self.issuer_id(name);
+        let now = self.core().now();
+        let removed = self.core().transact(|tx| {
+            let Some(mut r) =
+                tx.get_as::<IssuerRecord>(Table::Issuers, &id, "certificate issuer")?
+            else {
+                return Ok(Vec::new());
+            };
+            let Some(admins) = r
+                .organization
+                .as_mut()
+                .and_then(|o| o.admin_details.as_mut())
+            else {
+                return Ok(Vec::new());
+            };
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(admins).into_iter().partition(|a| remove(a));
+            *admins = kept;
+            if !gone.is_empty() {
+                r.updated = now;
+                tx.put_as(Table::Issuers, &id, &r)?;
+            }
+            Ok(gone)
+        })?;
+        if !removed.is_empty() {
+            self.core().commit()?;
+        }
+        Ok(removed)
     }
 }
 

@@ -137,7 +137,7 @@ pub enum Error {
         name: String,
     },
     /// The object belongs to a certificate of the same name and changes only with it.
-    #[error("{kind} {name:?} belongs to the certificate of the same name; change, delete, recover or purge the certificate instead")]
+    #[error("this {kind}'s lifetime is managed by Key Vault: {name:?} belongs to the certificate of the same name; change, delete, recover or purge the certificate instead")]
     Managed {
         /// The kind: key or secret.
         kind: ObjectKind,
@@ -361,7 +361,10 @@ impl Error {
                 K::Certificate => "CertificateExpired",
             }),
             Error::PurgeProtected { .. } => forbidden("PurgeProtectionEnabled"),
-            Error::Managed { .. } => forbidden("ManagedObjectNotModifiable"),
+            Error::Managed { kind, .. } => forbidden(match kind {
+                K::Secret => "SecretManagedByKeyVault",
+                _ => "KeyManagedByKeyVault",
+            }),
             Error::OperationNotFound { .. } => w(404, "PendingCertificateNotFound", None),
             Error::ContactsNotFound => w(404, "ContactsNotFound", None),
             Error::IssuerNotFound { .. } => w(404, "CertificateIssuerNotFound", None),

@@ -179,11 +179,16 @@ impl CertificateImportParameters {
     /// Whether the policy says the value is PEM text (`application/x-pem-file`); otherwise
     /// it is a PFX, as Key Vault's default content type says.
     pub fn is_pem(&self) -> bool {
+        self.content_type()
+            .is_some_and(|c| c.eq_ignore_ascii_case(CONTENT_TYPE_PEM))
+    }
+
+    /// The content type the policy gives, if any.
+    fn content_type(&self) -> Option<&str> {
         self.policy
             .as_ref()
             .and_then(|p| p.secret_props.as_ref())
             .and_then(|s| s.content_type.as_deref())
-            .is_some_and(|c| c.eq_ignore_ascii_case(CONTENT_TYPE_PEM))
     }
 
     /// The bytes to import: the PEM text as it is (or base64-decoded, if a client encoded
@@ -204,8 +209,13 @@ impl CertificateImportParameters {
                 ),
             };
         }
-        // Checked first: with its spaces dropped, PEM text can pass for base64url.
+        // Checked first: with its spaces dropped, PEM text can pass for base64url. Without a
+        // content type, PEM text is PEM (the JS SDK sends it so); a PFX content type with
+        // PEM text is a contradiction to name.
         if text.contains("-----BEGIN") {
+            if self.content_type().is_none() {
+                return Ok(SecretBytes::from_slice(text.as_bytes()));
+            }
             return Err(
                 "value: this looks like PEM; set policy.secret_props.contentType \
                         to application/x-pem-file to import PEM"

@@ -89,6 +89,9 @@ pub struct SecretBundleWire {
     /// True when a certificate owns the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
+    /// For a certificate's secret: the key of the same name and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
     /// Deletion fields, for deleted secrets.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionWire>,
@@ -129,13 +132,19 @@ impl SecretBundleWire {
             },
             tags: (!b.tags.is_empty()).then_some(b.tags),
             managed: b.managed.then_some(true),
+            kid: None,
             deletion: None,
         }
     }
 
-    /// A version, with its value when the bundle carries one.
+    /// A version, with its value when the bundle carries one; a certificate's secret names
+    /// its key (`kid`).
     pub fn version(base: &BaseUrl, b: SecretBundle) -> Self {
-        Self::new(base.secret_id(&b.name, &b.version), b)
+        let kid = b.managed.then(|| base.kid(&b.name, &b.version));
+        Self {
+            kid,
+            ..Self::new(base.secret_id(&b.name, &b.version), b)
+        }
     }
 
     /// A secret in `GET /secrets` (id without version, no value).
