@@ -7,8 +7,8 @@
 //!   another CA); CSRs pass `openssl req -verify`;
 //! - PFX files made here open in `openssl pkcs12` with and without a password, their key
 //!   matches their certificate, and a wrong password fails there too; Python `cryptography`
-//!   opens the passwordless one with `load_key_and_certificates(data, None)` when it is
-//!   installed;
+//!   (when installed) opens the passwordless one with `load_key_and_certificates(data, None)`,
+//!   and the PFX files it writes import here;
 //! - PFX files made by `openssl pkcs12 -export` (PBES2/AES-256, and legacy 3DES and RC2) and
 //!   PEM files made by `openssl req -x509 -newkey` (PKCS#8, SEC1 and PKCS#1 keys) import here,
 //!   and the imported key signs what OpenSSL verifies with the certificate's public key;
@@ -426,7 +426,7 @@ fn pfx_made_here_opens_in_openssl_with_and_without_password() {
 }
 
 #[test]
-fn passwordless_pfx_opens_in_python_cryptography() {
+fn pfx_files_cross_between_here_and_python_cryptography() {
     let Some(_ossl) = OpenSsl::find() else { return };
     let probe = Command::new("python3")
         .args(["-c", "import cryptography"])
@@ -467,6 +467,59 @@ print(cert.subject.rfc4514_string())
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "CN=python");
+    }
+
+    // And the other way: PFX files Python writes (with its best encryption, with PBES2
+    // AES-256 and a SHA-256 MAC asked for, and unencrypted) import here, key and all.
+    let script = r#"
+import sys, datetime
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    pkcs12, BestAvailableEncryption, NoEncryption, PrivateFormat)
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "made by python")])
+now = datetime.datetime(2026, 1, 1)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256()))
+pbes2 = (PrivateFormat.PKCS12.encryption_builder().kdf_rounds(50000)
+         .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+         .hmac_hash(hashes.SHA256()).build(b"py pass"))
+for enc, stem in [(BestAvailableEncryption(b"py pass"), "best"), (pbes2, "pbes2"),
+                  (NoEncryption(), "none")]:
+    data = pkcs12.serialize_key_and_certificates(b"kv", key, cert, None, enc)
+    open(sys.argv[1] + "/" + stem + ".pfx", "wb").write(data)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (stem, password) in [
+        ("best", Some("py pass")),
+        ("pbes2", Some("py pass")),
+        ("none", None),
+    ] {
+        let bytes = std::fs::read(dir.path().join(format!("{stem}.pfx"))).unwrap();
+        let (key, chain) =
+            CertificateKey::from_pfx(&bytes, password).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        assert!(key.matches(&chain[0]).unwrap(), "{stem}");
+        assert_eq!(
+            parse_certificate(&chain[0]).unwrap().subject,
+            "CN=made by python"
+        );
+        if password.is_some() {
+            assert!(bad(CertificateKey::from_pfx(&bytes, Some("nope"))).contains("password"));
+        }
     }
 }
 
