@@ -12,10 +12,21 @@
 //! (purge, vault delete + vault purge, restore or set over its name, the sweep, a clock set
 //! back, a reopen) until its date, comes back from recover with every version and value, is
 //! purged by the sweep exactly at its date, and goes with its vault, leaving no record.
+//!
+//! Certificates too, with the key and secret they own: a soft-deleted certificate under purge
+//! protection outlives purge (its own, or its key's or secret's through their APIs), vault
+//! delete + vault purge, restore, create or import over its name, the sweep, a clock set back
+//! and a reopen; recover brings back every version whole; at its date the certificate, its
+//! key and its secret are purged together, and with a purged vault nothing of them is left.
 
 mod support;
 
+use base64::Engine as _;
+use localhsm::crypto::x509::CertificateKey;
 use localhsm::crypto::{CurveName, KeyType, SecretString};
+use localhsm::model::certificates::{
+    CertificateKeyProperties, CertificateOptions, CertificatePolicy, X509Properties,
+};
 use localhsm::model::{KeyOptions, SecretOptions, Tags, VaultKind, VaultOptions};
 use localhsm::{Error, KeySpec, Vault};
 use support::{
@@ -778,4 +789,322 @@ fn without_protection_a_secret_purges_at_once() {
     v.delete_secret("s").unwrap();
     f.store.enable_purge_protection("plainkv").unwrap();
     assert_purge_protected(v.purge_deleted_secret("s"), T0 + 30 * DAY);
+}
+
+// --- certificates -------------------------------------------------------------------------------
+
+/// A self-signed EC certificate policy (EC, so that issuing costs little).
+fn cert_policy(subject: &str) -> CertificatePolicy {
+    CertificatePolicy {
+        key_props: Some(CertificateKeyProperties {
+            kty: Some(KeyType::Ec),
+            ..Default::default()
+        }),
+        x509_props: Some(X509Properties {
+            subject: Some(subject.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Issues a new version of certificate `name`; returns the version.
+fn issue(v: &Vault, name: &str) -> String {
+    v.create_certificate(name, cert_policy("CN=pp"), CertificateOptions::default())
+        .unwrap_or_else(|e| panic!("create certificate {name}: {e}"));
+    v.get_certificate(name, None).expect("just issued").version
+}
+
+fn assert_cert_is_deleted<T: std::fmt::Debug>(r: localhsm::Result<T>) {
+    let wire = (409, "Conflict", Some("ObjectIsDeletedButRecoverable"));
+    expect_wire_err(r, "CertificateIsDeleted", wire);
+}
+
+/// (deleted date, scheduled purge date) of a soft-deleted certificate, which must exist.
+fn cert_dates(v: &Vault, name: &str) -> (u64, u64) {
+    let d = v.get_deleted_certificate(name).expect("still soft-deleted");
+    (d.deletion.deleted_date, d.deletion.scheduled_purge_date)
+}
+
+/// Whether the certificate, its key and its secret are all gone, live and deleted.
+fn cert_is_gone(v: &Vault, name: &str) -> bool {
+    fails_with(
+        &v.get_deleted_certificate(name),
+        "DeletedCertificateNotFound",
+    ) && fails_with(&v.get_certificate(name, None), "CertificateNotFound")
+        && fails_with(&v.get_deleted_key(name), "DeletedKeyNotFound")
+        && fails_with(&v.get_key(name, None), "KeyNotFound")
+        && fails_with(&v.get_deleted_secret(name), "DeletedSecretNotFound")
+        && fails_with(&v.get_secret(name, None), "SecretNotFound")
+}
+
+/// Checks that live certificate `name` has exactly `versions`, each with its managed key
+/// of the same version (holding the certificate's public key, and signing) and its managed
+/// secret of the same version (a PFX holding that certificate and a key that matches it).
+#[track_caller]
+fn assert_cert_whole(v: &Vault, name: &str, versions: &[String]) {
+    let listed: Vec<String> = v
+        .list_certificate_versions(name, 25, None)
+        .expect("certificate versions")
+        .items
+        .into_iter()
+        .map(|b| b.version)
+        .collect();
+    assert_eq!(listed, versions, "{name}: certificate versions");
+    for version in versions {
+        let c = v.get_certificate(name, Some(version)).expect("version");
+        let der = c.cer.expect("issued");
+        let key = v.get_key(name, Some(version)).expect("its key");
+        assert!(key.managed, "{name}/{version}: the key is managed");
+        let parsed = localhsm::crypto::x509::parse_certificate(&der).expect("parse");
+        assert_eq!(
+            key.key.x, parsed.public.x,
+            "{name}/{version}: key and certificate"
+        );
+        let h = v.key(name, Some(version)).expect("key handle");
+        h.sign(localhsm::crypto::SignatureAlgorithm::ES256, &[3; 32])
+            .unwrap_or_else(|e| panic!("{name}/{version}: the key does not sign: {e}"));
+        let secret = v.get_secret(name, Some(version)).expect("its secret");
+        assert!(secret.managed, "{name}/{version}: the secret is managed");
+        let pfx = base64::engine::general_purpose::STANDARD
+            .decode(secret.value.expect("a value").expose())
+            .expect("base64 PFX");
+        let (k, chain) = CertificateKey::from_pfx(&pfx, None).expect("PFX");
+        assert_eq!(
+            chain[0], der,
+            "{name}/{version}: the PFX holds the certificate"
+        );
+        assert!(k.matches(&der).expect("match"), "{name}/{version}: PFX key");
+    }
+}
+
+#[test]
+fn a_protected_certificate_outlives_every_path_until_its_date_with_its_key_and_secret() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    let elsewhere = f.vault("plainkv", kv(7, false));
+    let v1 = issue(&v, "Cert");
+    let v2 = issue(&v, "cert");
+    let versions = vec![v1, v2.clone()];
+    assert_cert_whole(&v, "cert", &versions);
+    let blob = v.backup_certificate("cert").unwrap();
+    let del = v.delete_certificate("CERT").unwrap();
+    let date = T0 + 7 * DAY;
+    assert_eq!(
+        (del.deletion.deleted_date, del.deletion.scheduled_purge_date),
+        (T0, date)
+    );
+    assert_eq!(del.certificate.version, v2);
+    let pfx = {
+        let k = CertificateKey::generate(KeySpec::Ec(CurveName::P256)).unwrap();
+        let spec = localhsm::crypto::x509::CertSpec {
+            subject: "CN=over".into(),
+            ..Default::default()
+        };
+        let der = k.self_signed(&spec).unwrap();
+        k.to_pfx(&[der], None).unwrap()
+    };
+    for t in [T0, T0 + 1, T0 + 3 * DAY, date - 1] {
+        f.clock.set(t);
+        for name in ["cert", "CERT", "Cert"] {
+            assert_purge_protected(v.purge_deleted_certificate(name), date);
+            assert_cert_is_deleted(v.restore_certificate(&blob));
+            assert_cert_is_deleted(v.create_certificate(
+                name,
+                cert_policy("CN=over"),
+                CertificateOptions::default(),
+            ));
+            assert_cert_is_deleted(v.import_certificate(
+                name,
+                localhsm::crypto::SecretBytes::from_slice(pfx.expose()),
+                None,
+                None,
+                CertificateOptions::default(),
+            ));
+            // Its key and secret cannot be purged, recovered or written over on their own.
+            for r in [
+                outcome_of(v.purge_deleted_key(name)),
+                outcome_of(v.purge_deleted_secret(name)),
+                outcome_of(v.recover_deleted_key(name)),
+                outcome_of(v.recover_deleted_secret(name)),
+            ] {
+                assert_eq!(r, "Managed", "{name} at {t}");
+            }
+            expect_err(
+                v.create_key(
+                    name,
+                    KeyType::Ec,
+                    KeySpec::Ec(CurveName::P256),
+                    KeyOptions::default(),
+                ),
+                "KeyIsDeleted",
+            );
+            expect_err(
+                v.set_secret(name, SecretString::from("over"), SecretOptions::default()),
+                "SecretIsDeleted",
+            );
+        }
+        assert_eq!(f.store.sweep().unwrap(), localhsm::SweepReport::default());
+        assert_eq!(cert_dates(&v, "cert"), (T0, date), "at {t}");
+    }
+    // Restoring elsewhere leaves the protected one alone.
+    assert_eq!(elsewhere.restore_certificate(&blob).unwrap().version, v2);
+    assert_cert_whole(&elsewhere, "cert", &versions);
+    assert_eq!(cert_dates(&v, "cert"), (T0, date));
+
+    // The vault deleted: its purge is refused, and the certificate waits out of reach.
+    let vault_date = date - 1 + 7 * DAY;
+    f.store.delete_vault("kv").unwrap();
+    assert_purge_protected(f.store.purge_vault("kv"), vault_date);
+    expect_err(v.purge_deleted_certificate("cert"), "VaultNotFound");
+    expect_err(v.restore_certificate(&blob), "VaultNotFound");
+    f.store.recover_vault("kv").unwrap();
+    assert_eq!(cert_dates(&v, "cert"), (T0, date));
+
+    // A clock set back a month, and a reopen on it, cannot bring the date forward.
+    f.clock.set(T0 - 30 * DAY);
+    assert_eq!(f.store.now(), date - 1);
+    assert_eq!(f.store.sweep().unwrap(), localhsm::SweepReport::default());
+    assert_purge_protected(v.purge_deleted_certificate("cert"), date);
+    drop((v, elsewhere));
+    let f = f.reopen(T0 - 30 * DAY);
+    let v = f.store.vault("kv").unwrap();
+    assert_eq!(f.store.now(), date - 1);
+    assert_purge_protected(v.purge_deleted_certificate("cert"), date);
+    assert_eq!(cert_dates(&v, "cert"), (T0, date));
+
+    // Recover right up to the date brings back every version with its key and secret.
+    let back = v.recover_deleted_certificate("cert").unwrap();
+    assert_eq!(
+        (back.name.as_str(), back.version.as_str()),
+        ("Cert", v2.as_str())
+    );
+    assert_cert_whole(&v, "cert", &versions);
+
+    // Deleted again at date - 1: due a week later; the three go together exactly then.
+    v.delete_certificate("cert").unwrap();
+    let date2 = date - 1 + 7 * DAY;
+    f.clock.set(date2 - 1);
+    assert_eq!(f.store.sweep().unwrap(), localhsm::SweepReport::default());
+    assert_purge_protected(v.purge_deleted_certificate("cert"), date2);
+    assert_eq!(cert_dates(&v, "cert"), (date - 1, date2));
+    f.clock.set(date2);
+    let report = f.store.sweep().unwrap();
+    assert_eq!(report.keys, vec!["kv/cert".to_string()], "{report:?}");
+    assert_eq!(report.secrets, vec!["kv/cert".to_string()], "{report:?}");
+    assert!(cert_is_gone(&v, "cert"));
+    // The name is free: the backup restores, every version whole.
+    assert_eq!(v.restore_certificate(&blob).unwrap().version, v2);
+    assert_cert_whole(&v, "cert", &versions);
+}
+
+/// `"Ok"` or the error's name.
+fn outcome_of<T>(r: localhsm::Result<T>) -> String {
+    support::outcome(&r)
+}
+
+#[test]
+fn a_deleted_vault_is_purged_at_its_date_with_its_certificates_keys_and_secrets() {
+    let f = TempStore::new();
+    let v = f.vault("kv", kv(7, true));
+    let other = f.vault("otherkv", kv(7, true));
+    issue(&v, "live");
+    issue(&v, "gone");
+    v.delete_certificate("gone").unwrap();
+    let keep = issue(&other, "live");
+    f.clock.set(T0 + DAY);
+    f.store.delete_vault("kv").unwrap();
+    let vault_date = T0 + 8 * DAY;
+    // The deleted certificate comes due first, while the vault is deleted: its key and
+    // secret go with it.
+    f.clock.set(T0 + 7 * DAY);
+    let report = f.store.sweep().unwrap();
+    assert_eq!(report.keys, vec!["kv/gone".to_string()]);
+    assert_eq!(report.secrets, vec!["kv/gone".to_string()]);
+    f.clock.set(vault_date - 1);
+    assert_purge_protected(f.store.purge_vault("kv"), vault_date);
+    f.clock.set(vault_date);
+    assert!(f.store.list_deleted_vaults().unwrap().is_empty());
+    let again = f.vault("kv", kv(7, true));
+    assert!(again
+        .list_certificates(10, None, true)
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(again
+        .list_deleted_certificates(10, None)
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(cert_is_gone(&again, "live") && cert_is_gone(&again, "gone"));
+    assert_cert_whole(&other, "live", &[keep]);
+
+    drop((v, other, again));
+    let db = raw_db(f.close().path());
+    for tree in [
+        "certificates",
+        "deleted_certificates",
+        "certificate_versions",
+        "keys",
+        "deleted_keys",
+        "versions",
+        "secrets",
+        "deleted_secrets",
+        "secret_versions",
+    ] {
+        let t = db.open_tree(tree).unwrap();
+        let left: Vec<_> = t.scan_prefix(b"kv/").keys().collect();
+        assert!(
+            left.is_empty(),
+            "{tree} still holds {} kv/ records",
+            left.len()
+        );
+    }
+    for tree in ["certificates", "certificate_versions", "keys", "secrets"] {
+        let t = db.open_tree(tree).unwrap();
+        assert!(
+            t.scan_prefix(b"otherkv/").next().is_some(),
+            "{tree}: otherkv/"
+        );
+    }
+    assert_eq!(db.open_tree("purge_queue").unwrap().len(), 0);
+}
+
+#[test]
+fn without_protection_a_certificate_purges_at_once_with_its_key_and_secret() {
+    let f = TempStore::new();
+    let v = f.vault("plainkv", kv(30, false));
+    issue(&v, "c");
+    v.delete_certificate("c").unwrap();
+    assert_eq!(cert_dates(&v, "c"), (T0, T0 + 30 * DAY));
+    assert_eq!(
+        v.get_deleted_certificate("c")
+            .unwrap()
+            .certificate
+            .attributes
+            .recovery_level,
+        "CustomizedRecoverable+Purgeable"
+    );
+    // Not through the keys or secrets API: only with the certificate.
+    expect_err(v.purge_deleted_key("c"), "Managed");
+    expect_err(v.purge_deleted_secret("c"), "Managed");
+    v.purge_deleted_certificate("c").unwrap();
+    assert!(cert_is_gone(&v, "c"));
+    expect_err(
+        v.purge_deleted_certificate("c"),
+        "DeletedCertificateNotFound",
+    );
+    let fresh = issue(&v, "c");
+    assert_cert_whole(&v, "c", &[fresh]);
+    // Switched on later, protection covers certificates deleted from then on.
+    v.delete_certificate("c").unwrap();
+    f.store.enable_purge_protection("plainkv").unwrap();
+    assert_purge_protected(v.purge_deleted_certificate("c"), T0 + 30 * DAY);
+    f.clock.set(T0 + 30 * DAY);
+    assert!(v
+        .list_deleted_certificates(10, None)
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(cert_is_gone(&v, "c"));
 }

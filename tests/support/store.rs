@@ -403,3 +403,42 @@ pub fn secrets_snapshot(store: &Store) -> String {
     }
     out
 }
+
+/// Every certificate a store holds that a caller can see, as text, one line per item: for
+/// every live vault that holds certificates, every version of every live certificate
+/// (pending ones included) in listing order with its policy and pending operation, every
+/// deleted certificate, the vault's contacts and its issuers; listed in small pages. Two
+/// equal snapshots mean no visible change to certificates; [`vault_snapshot`] and
+/// [`secrets_snapshot`] cover the keys and secrets they own.
+pub fn certificates_snapshot(store: &Store) -> String {
+    let mut out = String::new();
+    for info in store.list_vaults().expect("list vaults") {
+        if !info.holds(localhsm::ObjectKind::Certificate) {
+            continue;
+        }
+        let vault = store.vault(&info.name).expect("vault");
+        let name = vault.name();
+        let listed = all_pages(|next| vault.list_certificates(7, next, true));
+        for c in listed.expect("list certificates") {
+            let versions = all_pages(|next| vault.list_certificate_versions(&c.name, 5, next));
+            for (i, b) in versions.expect("certificate versions").iter().enumerate() {
+                out += &format!("certificate {name}/{}/{i} {}: {b:?}\n", b.name, b.version);
+            }
+            let policy = vault.get_certificate_policy(&c.name);
+            out += &format!("certificate-policy {name}/{}: {policy:?}\n", c.name);
+            let op = vault.get_certificate_operation(&c.name);
+            out += &format!("certificate-operation {name}/{}: {op:?}\n", c.name);
+        }
+        let deleted = all_pages(|next| vault.list_deleted_certificates(7, next));
+        for d in deleted.expect("deleted certificates") {
+            out += &format!("deleted-certificate {name}/{}: {d:?}\n", d.certificate.name);
+        }
+        let contacts = vault.get_certificate_contacts();
+        out += &format!("certificate-contacts {name}: {contacts:?}\n");
+        let issuers = all_pages(|next| vault.list_certificate_issuers(7, next));
+        for i in issuers.expect("certificate issuers") {
+            out += &format!("certificate-issuer {name}/{}: {i:?}\n", i.name);
+        }
+    }
+    out
+}
