@@ -140,10 +140,19 @@ const sameKey = (a, b) =>
 async function signAndVerify(v, keyId, x) {
   const message = Buffer.from(`${keyId}:${crypto.randomUUID()}`);
   const ec = x.publicKey.asymmetricKeyType === "ec";
-  const digest = crypto.createHash("sha256").update(message).digest();
-  const { result } = await hsm.cryptoClient(keyId, v.name).sign(ec ? "ES256" : "RS256", digest);
+  // Key Vault ties the algorithm to the curve: ES256 on P-256, ES384 on P-384, ES512 on P-521.
+  const curve = ec ? x.publicKey.asymmetricKeyDetails.namedCurve : undefined;
+  const [alg, hash] = !ec
+    ? ["RS256", "sha256"]
+    : curve === "secp384r1"
+      ? ["ES384", "sha384"]
+      : curve === "secp521r1"
+        ? ["ES512", "sha512"]
+        : ["ES256", "sha256"];
+  const digest = crypto.createHash(hash).update(message).digest();
+  const { result } = await hsm.cryptoClient(keyId, v.name).sign(alg, digest);
   const key = ec ? { key: x.publicKey, dsaEncoding: "ieee-p1363" } : x.publicKey;
-  assert.ok(crypto.verify("sha256", message, key, result), "the signature verifies with the certificate's key");
+  assert.ok(crypto.verify(hash, message, key, result), "the signature verifies with the certificate's key");
 }
 
 /** The private key and chain (leaf first) in a certificate's secret. */
