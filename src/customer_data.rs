@@ -1,24 +1,37 @@
 //! Customer-data requests: export, or delete, everything the store holds about a principal
-//! (object ID), a user principal name, a device ID, or a tag, in every vault.
+//! (object ID), a user principal name, an e-mail address, a device ID, or a tag, in every
+//! vault.
 //!
 //! Layer: services. Imports [`crate::audit`] and [`crate::rbac`] (beside it, below it in
 //! that order), the objects layer and the base layer; nothing imports it but the faces.
 //!
 //! What is tied to a subject: role assignments and access policies naming its object ID;
 //! keys, secrets and their deleted counterparts whose tags carry it (device IDs live in
-//! tags, as IoT Hub ties data to device IDs); and the access-log records of its calls.
+//! tags, as IoT Hub ties data to device IDs); certificates whose tags carry it or whose
+//! X.509 subject or e-mail/UPN alternative names name it (a device's certificate names its
+//! device ID, a user's its address); the vault's certificate contacts and its issuers'
+//! organization administrators with the subject's e-mail address (for a UPN or e-mail
+//! subject); and the access-log records of its calls.
+//!
 //! Export returns them (keys as metadata, public parts and tags, never private material;
-//! secrets as metadata and tags, never their values). Delete removes the assignments and
-//! access policies (in soft-deleted vaults too), soft-deletes and then purges the tagged
-//! keys and secrets (under purge protection one waits for its scheduled purge date, and the
-//! report says so), and redacts the subject's object ID, UPN and IP address in the
-//! access-log records.
+//! secrets as metadata and tags, never their values; certificates as subject, alternative
+//! names, attributes and tags, never the private key, PFX or PEM). Delete removes the
+//! assignments, access policies, contacts and issuer administrator entries (in
+//! soft-deleted vaults too; an issuer stays, without the entry), soft-deletes and then
+//! purges the tied keys, secrets and certificates (a certificate with its key and secret;
+//! under purge protection one waits for its scheduled purge date, and the report says so),
+//! and redacts the subject's object ID, UPN and IP address in the access-log records.
 
 use serde::Serialize;
 
 use crate::audit::{AccessLogRecord, LogQuery};
 use crate::clock::UnixTime;
+use crate::crypto::x509::{self, ParsedCertificate};
 use crate::error::{Error, ObjectKind, Result};
+use crate::model::certificates::{
+    AdministratorDetails, CertificateAttributes, CertificateBundle, Contact,
+    SubjectAlternativeNames,
+};
 use crate::model::{DeletionInfo, KeyBundle, SecretAttributes, SecretBundle, Tags, VaultInfo};
 use crate::rbac::{AccessPolicyEntry, RoleAssignment};
 use crate::vault::{Store, Vault};
@@ -30,7 +43,9 @@ pub enum Subject {
     Principal(String),
     /// A user principal name.
     Upn(String),
-    /// A device ID (as carried in tag values).
+    /// An e-mail address.
+    Email(String),
+    /// A device ID (as carried in tag values, or named by a device's certificate).
     DeviceId(String),
     /// A tag `key=value`.
     Tag {
@@ -60,10 +75,51 @@ impl Subject {
     pub fn in_tags(&self, tags: &Tags) -> bool {
         match self {
             Subject::Tag { key, value } => tags.get(key) == Some(value),
-            Subject::Principal(s) | Subject::Upn(s) | Subject::DeviceId(s) => {
+            Subject::Principal(s) | Subject::Upn(s) | Subject::Email(s) | Subject::DeviceId(s) => {
                 tags.values().any(|v| v.eq_ignore_ascii_case(s))
             }
         }
+    }
+
+    /// The identifier this subject is, unless it is a tag.
+    fn identifier(&self) -> Option<&str> {
+        match self {
+            Subject::Principal(s) | Subject::Upn(s) | Subject::Email(s) | Subject::DeviceId(s) => {
+                Some(s)
+            }
+            Subject::Tag { .. } => None,
+        }
+    }
+
+    /// Whether an e-mail address field (a contact's, an issuer administrator's) is this
+    /// subject's: for a UPN or e-mail subject, the same address (case-insensitive). A UPN
+    /// is an address in e-mail form, and is usually the person's mail address too.
+    pub fn has_address(&self, email: Option<&str>) -> bool {
+        match self {
+            Subject::Upn(s) | Subject::Email(s) => {
+                email.is_some_and(|e| e.trim().eq_ignore_ascii_case(s.trim()))
+            }
+            Subject::Principal(_) | Subject::DeviceId(_) | Subject::Tag { .. } => false,
+        }
+    }
+
+    /// Whether an X.509 subject (`CN=a, O=b`) or alternative names name this subject: an
+    /// attribute value, an e-mail or a UPN equal to it (case-insensitive). DNS names name
+    /// hosts, not people or devices.
+    fn named_by(&self, subject: Option<&str>, sans: Option<&SubjectAlternativeNames>) -> bool {
+        let Some(id) = self.identifier() else {
+            return false;
+        };
+        let same = |v: &str| v.trim().eq_ignore_ascii_case(id.trim());
+        let in_subject = subject.is_some_and(|s| name_values(s).any(same));
+        let in_sans = sans.is_some_and(|n| {
+            [&n.emails, &n.upns]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|v| same(v))
+        });
+        in_subject || in_sans
     }
 
     /// Whether an access-log record is of a call this subject made (by object ID or UPN).
@@ -74,7 +130,8 @@ impl Subject {
         };
         match self {
             Subject::Principal(oid) => same(&c.oid, oid),
-            Subject::Upn(upn) => same(&c.upn, upn),
+            // A token's UPN is the address the caller signed in with.
+            Subject::Upn(upn) | Subject::Email(upn) => same(&c.upn, upn),
             Subject::DeviceId(_) | Subject::Tag { .. } => false,
         }
     }
@@ -83,6 +140,7 @@ impl Subject {
         match self {
             Subject::Principal(s) => format!("principal {s}"),
             Subject::Upn(s) => format!("upn {s}"),
+            Subject::Email(s) => format!("email {s}"),
             Subject::DeviceId(s) => format!("device {s}"),
             Subject::Tag { key, value } => format!("tag {key}={value}"),
         }
@@ -152,6 +210,71 @@ pub struct ExportedSecret {
     pub versions: Vec<ExportedSecretVersion>,
 }
 
+/// The attribute values of an X.509 subject as Key Vault writes it (`CN=a, O=b + OU=c`),
+/// quotes removed.
+fn name_values(subject: &str) -> impl Iterator<Item = &str> {
+    subject
+        .split([',', '+'])
+        .filter_map(|rdn| rdn.split_once('='))
+        .map(|(_, v)| v.trim().trim_matches('"'))
+}
+
+/// A certificate version in an export: the names it carries and its tags, never its
+/// private key, PFX or PEM.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedCertificateVersion {
+    /// Version id.
+    pub version: String,
+    /// The issued certificate's subject (absent while its creation is pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The issued certificate's alternative names (e-mails, DNS names, UPNs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_alternative_names: Option<SubjectAlternativeNames>,
+    /// The subject the version's policy asks for (what a renewal issues).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_subject: Option<String>,
+    /// The alternative names the version's policy asks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_subject_alternative_names: Option<SubjectAlternativeNames>,
+    /// Attributes.
+    pub attributes: CertificateAttributes,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A certificate in an export, with the versions tied to the subject.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedCertificate {
+    /// Certificate name.
+    pub name: String,
+    /// Soft-deleted: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_date: Option<UnixTime>,
+    /// Soft-deleted: when it will be purged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_purge_date: Option<UnixTime>,
+    /// The matching versions.
+    pub versions: Vec<ExportedCertificateVersion>,
+}
+
+/// An issuer in an export: its organization's administrators with the subject's address.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedIssuer {
+    /// Issuer name.
+    pub name: String,
+    /// Provider.
+    pub provider: String,
+    /// The organization's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// The matching administrators (name, e-mail, phone).
+    pub admin_details: Vec<AdministratorDetails>,
+}
+
 /// What one vault holds about the subject.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +295,14 @@ pub struct VaultExport {
     pub secrets: Vec<ExportedSecret>,
     /// Soft-deleted secrets whose tags carry the subject (never their values).
     pub deleted_secrets: Vec<ExportedSecret>,
+    /// Live certificates tied to the subject (names and tags, never private keys).
+    pub certificates: Vec<ExportedCertificate>,
+    /// Soft-deleted certificates tied to the subject.
+    pub deleted_certificates: Vec<ExportedCertificate>,
+    /// The vault's certificate contacts with the subject's e-mail address.
+    pub certificate_contacts: Vec<Contact>,
+    /// The vault's issuers with an administrator with the subject's e-mail address.
+    pub certificate_issuers: Vec<ExportedIssuer>,
     /// Access-log records of the subject's calls.
     pub access_log: Vec<AccessLogRecord>,
 }
@@ -188,13 +319,13 @@ pub struct CustomerDataExport {
     pub vaults: Vec<VaultExport>,
 }
 
-/// A key or secret that could not be purged yet.
+/// A key, secret or certificate that could not be purged yet.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AwaitingPurge {
     /// Vault.
     pub vault: String,
-    /// Key or secret name.
+    /// Key, secret or certificate name.
     pub name: String,
     /// When it will be purged.
     pub scheduled_purge_date: Option<UnixTime>,
@@ -224,6 +355,16 @@ pub struct DeletionReport {
     pub secrets_purged: Vec<String>,
     /// Secrets that must wait (purge protection, or a soft-deleted vault).
     pub secrets_awaiting_purge: Vec<AwaitingPurge>,
+    /// Certificates soft-deleted (with their keys and secrets), as `vault/name`.
+    pub certificates_deleted: Vec<String>,
+    /// Certificates purged (with their keys and secrets), as `vault/name`.
+    pub certificates_purged: Vec<String>,
+    /// Certificates that must wait (purge protection, or a soft-deleted vault).
+    pub certificates_awaiting_purge: Vec<AwaitingPurge>,
+    /// Certificate contacts removed, as `vault/email`.
+    pub certificate_contacts_removed: Vec<String>,
+    /// Issuer administrator entries removed (the issuers stay), as `vault/issuer/email`.
+    pub issuer_admins_removed: Vec<String>,
     /// Access-log records redacted.
     pub access_log_records_redacted: usize,
 }
@@ -274,6 +415,45 @@ fn exported_secret(
         deleted_date: deletion.map(|d| d.deleted_date),
         scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
         versions: matching,
+    })
+}
+
+/// A certificate version's export, when it is tied to the subject: its tags carry it, or
+/// the issued certificate or its policy name it.
+fn exported_certificate_version(
+    b: CertificateBundle,
+    subject: &Subject,
+) -> Option<ExportedCertificateVersion> {
+    // A certificate that does not parse (it never should) is still matched by its policy and
+    // tags, rather than failing the whole request.
+    let parsed: Option<ParsedCertificate> = b
+        .cer
+        .as_deref()
+        .and_then(|der| x509::parse_certificate(der).ok());
+    let sans = parsed.as_ref().map(|p| {
+        let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+        SubjectAlternativeNames {
+            emails: some(&p.emails),
+            dns_names: some(&p.dns_names),
+            upns: some(&p.upns),
+        }
+    });
+    let x509 = b.policy.x509_props.as_ref();
+    let policy_subject = x509
+        .and_then(|x| x.subject.clone())
+        .filter(|s| !s.is_empty());
+    let policy_sans = x509.and_then(|x| x.sans.clone());
+    let tied = subject.in_tags(&b.tags)
+        || subject.named_by(parsed.as_ref().map(|p| p.subject.as_str()), sans.as_ref())
+        || subject.named_by(policy_subject.as_deref(), policy_sans.as_ref());
+    tied.then(|| ExportedCertificateVersion {
+        version: b.version,
+        subject: parsed.map(|p| p.subject),
+        subject_alternative_names: sans,
+        policy_subject,
+        policy_subject_alternative_names: policy_sans,
+        attributes: b.attributes,
+        tags: b.tags,
     })
 }
 
@@ -376,6 +556,57 @@ impl Store {
         Ok(out)
     }
 
+    fn tied_certificates(
+        &self,
+        vault: &Vault,
+        info: &VaultInfo,
+        subject: &Subject,
+        deleted: bool,
+    ) -> Result<Vec<ExportedCertificate>> {
+        let mut out = Vec::new();
+        if !info.holds(ObjectKind::Certificate) {
+            return Ok(out);
+        }
+        for name in vault.certificate_names(deleted)? {
+            let (versions, deletion) = vault.all_certificate_versions(&name, deleted)?;
+            let matching: Vec<ExportedCertificateVersion> = versions
+                .into_iter()
+                .filter_map(|b| exported_certificate_version(b, subject))
+                .collect();
+            if !matching.is_empty() {
+                out.push(ExportedCertificate {
+                    name,
+                    deleted_date: deletion.map(|d| d.deleted_date),
+                    scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
+                    versions: matching,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn issuers_with_admin(&self, vault: &Vault, subject: &Subject) -> Result<Vec<ExportedIssuer>> {
+        let mut out = Vec::new();
+        for issuer in vault.certificate_issuers_raw()? {
+            let organization = issuer.organization.unwrap_or_default();
+            let admins: Vec<AdministratorDetails> = organization
+                .admin_details
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| subject.has_address(a.email.as_deref()))
+                .collect();
+            if !admins.is_empty() {
+                out.push(ExportedIssuer {
+                    name: issuer.name,
+                    provider: issuer.provider,
+                    organization_id: organization.id,
+                    admin_details: admins,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Everything tied to `subject`, in every vault (live and soft-deleted).
     pub fn export_customer_data(&self, subject: &Subject) -> Result<CustomerDataExport> {
         let mut vaults = Vec::new();
@@ -409,6 +640,14 @@ impl Store {
                 deleted_keys: self.tagged_keys(&vault, subject, true)?,
                 secrets: self.tagged_secrets(&vault, &info, subject, false)?,
                 deleted_secrets: self.tagged_secrets(&vault, &info, subject, true)?,
+                certificates: self.tied_certificates(&vault, &info, subject, false)?,
+                deleted_certificates: self.tied_certificates(&vault, &info, subject, true)?,
+                certificate_contacts: vault
+                    .certificate_contacts_raw()?
+                    .into_iter()
+                    .filter(|c| subject.has_address(c.email.as_deref()))
+                    .collect(),
+                certificate_issuers: self.issuers_with_admin(&vault, subject)?,
                 access_log,
             };
             let empty = export.role_assignments.is_empty()
@@ -417,6 +656,10 @@ impl Store {
                 && export.deleted_keys.is_empty()
                 && export.secrets.is_empty()
                 && export.deleted_secrets.is_empty()
+                && export.certificates.is_empty()
+                && export.deleted_certificates.is_empty()
+                && export.certificate_contacts.is_empty()
+                && export.certificate_issuers.is_empty()
                 && export.access_log.is_empty();
             if !empty {
                 vaults.push(export);
@@ -429,9 +672,10 @@ impl Store {
         })
     }
 
-    /// Removes what is tied to `subject`: its role assignments and access policies (in
-    /// every vault, soft-deleted ones too); its tagged keys and secrets (soft-delete, then
-    /// purge where the vault's rules allow); and its identity in access-log records.
+    /// Removes what is tied to `subject`: its role assignments, access policies,
+    /// certificate contacts and issuer administrator entries (in every vault, soft-deleted
+    /// ones too); its tagged keys and secrets and its certificates (soft-delete, then purge
+    /// where the vault's rules allow); and its identity in access-log records.
     pub fn delete_customer_data(&self, subject: &Subject) -> Result<DeletionReport> {
         let mut report = DeletionReport {
             subject: subject.describe(),
@@ -489,6 +733,51 @@ impl Store {
                 |n| vault.delete_secret(n).map(drop),
                 |n| vault.purge_deleted_secret(n),
             )?;
+            let certificates = (
+                names(
+                    &self.tied_certificates(&vault, &info, subject, false)?,
+                    |c| &c.name,
+                ),
+                names(
+                    &self.tied_certificates(&vault, &info, subject, true)?,
+                    |c| &c.name,
+                ),
+            );
+            Erased {
+                deleted: &mut report.certificates_deleted,
+                purged: &mut report.certificates_purged,
+                awaiting: &mut report.certificates_awaiting_purge,
+            }
+            .erase(
+                &info,
+                "certificates",
+                certificates,
+                |n| vault.delete_certificate(n).map(drop),
+                |n| vault.purge_deleted_certificate(n),
+            )?;
+            if info.holds(ObjectKind::Certificate) {
+                for c in vault
+                    .remove_certificate_contacts_raw(|c| subject.has_address(c.email.as_deref()))?
+                {
+                    report.certificate_contacts_removed.push(format!(
+                        "{}/{}",
+                        info.name,
+                        c.email.unwrap_or_default()
+                    ));
+                }
+                for issuer in self.issuers_with_admin(&vault, subject)? {
+                    for a in vault.remove_issuer_admins_raw(&issuer.name, |a| {
+                        subject.has_address(a.email.as_deref())
+                    })? {
+                        report.issuer_admins_removed.push(format!(
+                            "{}/{}/{}",
+                            info.name,
+                            issuer.name,
+                            a.email.unwrap_or_default()
+                        ));
+                    }
+                }
+            }
         }
         report.access_log_records_redacted = self.redact_access_logs(|r| subject.made(r))?;
         self.flush()?;
@@ -508,5 +797,46 @@ mod tests {
         assert!(!Subject::tag("deviceId=dev-42").unwrap().in_tags(&tags));
         assert!(!Subject::Principal("other".into()).in_tags(&tags));
         assert!(Subject::tag("novalue").is_err());
+        let mailed: Tags = [("owner".to_string(), "Ann@Example.com".to_string())].into();
+        assert!(Subject::Email("ann@example.com".into()).in_tags(&mailed));
+    }
+
+    #[test]
+    fn subjects_match_addresses_and_certificate_names() {
+        let email = Subject::Email("Ann@Example.com".into());
+        let upn = Subject::Upn("ann@example.com".into());
+        for s in [&email, &upn] {
+            assert!(s.has_address(Some("ann@example.COM")));
+            assert!(s.has_address(Some(" ann@example.com ")));
+            assert!(!s.has_address(Some("ann@example.com.evil")));
+            assert!(!s.has_address(None));
+        }
+        assert!(!Subject::Principal("ann@example.com".into()).has_address(Some("ann@example.com")));
+        assert!(!Subject::DeviceId("ann@example.com".into()).has_address(Some("ann@example.com")));
+        assert!(!Subject::tag("mail=ann@example.com")
+            .unwrap()
+            .has_address(Some("ann@example.com")));
+
+        // The subject's attribute values, whole: not a part of one.
+        let subject = Some("CN=ann@example.com, O=Contoso + OU=\"Ops\"");
+        assert!(email.named_by(subject, None));
+        assert!(!Subject::Email("example.com".into()).named_by(subject, None));
+        assert!(Subject::DeviceId("ops".into()).named_by(subject, None));
+        assert_eq!(
+            name_values("CN=a, O=b + OU=\"c\"").collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        // E-mail and UPN alternative names count; DNS names do not.
+        let sans = |emails: &[&str], dns: &[&str], upns: &[&str]| SubjectAlternativeNames {
+            emails: Some(emails.iter().map(|s| s.to_string()).collect()),
+            dns_names: Some(dns.iter().map(|s| s.to_string()).collect()),
+            upns: Some(upns.iter().map(|s| s.to_string()).collect()),
+        };
+        assert!(email.named_by(None, Some(&sans(&["ANN@example.com"], &[], &[]))));
+        assert!(upn.named_by(None, Some(&sans(&[], &[], &["ann@example.com"]))));
+        assert!(!Subject::DeviceId("host.example.com".into())
+            .named_by(None, Some(&sans(&[], &["host.example.com"], &[]))));
+        assert!(!Subject::tag("k=v").unwrap().named_by(Some("CN=v"), None));
+        assert!(!email.named_by(None, None));
     }
 }

@@ -10,9 +10,13 @@
 //!
 //! Scopes are `/` (the whole vault), `/keys` (every key; in a Managed HSM also HSM-wide, as
 //! Managed HSM treats `/` and `/keys` alike), `/keys/{name}` (one key), `/secrets` (every
-//! secret) and `/secrets/{name}` (one secret). The built-in roles' ids and data actions are
-//! Azure's own: Managed HSM roles in `managedhsm` vaults, Key Vault roles in vaults of kind
-//! `vault`, both in the default vault (a Managed HSM that also holds secrets).
+//! secret), `/secrets/{name}` (one secret), `/certificates` (every certificate, and the
+//! vault's certificate contacts and issuers) and `/certificates/{name}` (one certificate).
+//! The built-in roles' ids and data actions are Azure's own: Managed HSM roles in
+//! `managedhsm` vaults, Key Vault roles in vaults of kind `vault`, both in the default vault
+//! (a Managed HSM that also holds secrets and certificates). A certificate's key and secret
+//! are reached through the keys and secrets APIs, so they take key and secret actions at
+//! `/keys/{name}` and `/secrets/{name}`, as in Azure.
 //!
 //! Which model decides is the vault's: role assignments, unless a vault of kind `vault` has
 //! `enableRbacAuthorization` off, when its access policies decide and its role assignments
@@ -26,7 +30,8 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::lifecycle::records::vault_prefix;
 pub(crate) use crate::lifecycle::vaults::check_permission_model;
 use crate::model::access::{
-    validate_principal_id, KeyPermission, Permissions, SecretPermission, MAX_ACCESS_POLICIES,
+    validate_principal_id, CertificatePermission, KeyPermission, Permissions, SecretPermission,
+    MAX_ACCESS_POLICIES,
 };
 use crate::model::{holds, Caller, VaultInfo, VaultKind, VaultOptions};
 use crate::store::{decode, encode, KeyRange, Table, Write};
@@ -131,10 +136,10 @@ const ROLE_MANAGEMENT: &[DataAction] = &[
     A::RoleDefinitionsDelete,
 ];
 
-/// The control-plane actions of Key Vault Administrator, Reader and Secrets Officer
-/// (learn.microsoft.com, "Azure built-in roles for Security"). Of these, only
-/// `Microsoft.Authorization/*/read` means anything locally: reading role assignments and
-/// definitions.
+/// The control-plane actions of Key Vault Administrator, Reader, Secrets Officer and
+/// Certificates Officer (learn.microsoft.com, "Azure built-in roles for Security"). Of
+/// these, only `Microsoft.Authorization/*/read` means anything locally: reading role
+/// assignments and definitions.
 const KEY_VAULT_ACTIONS: &[&str] = &[
     "Microsoft.Authorization/*/read",
     "Microsoft.Insights/alertRules/*",
@@ -148,8 +153,9 @@ const KEY_VAULT_ACTIONS: &[&str] = &[
     "Microsoft.KeyVault/operations/read",
 ];
 
-/// Key Vault's `Microsoft.KeyVault/vaults/*`: every key and secret action Key Vault has.
-/// Not `keys/export`: Key Vault defines no export (Managed HSM's Crypto Officer grants it).
+/// Key Vault's `Microsoft.KeyVault/vaults/*`: every key, secret and certificate action Key
+/// Vault has. Not `keys/export`: Key Vault defines no export (Managed HSM's Crypto Officer
+/// grants it).
 const KEY_VAULT_ADMINISTRATOR: &[DataAction] = &[
     A::RoleAssignmentsRead,
     A::RoleDefinitionsRead,
@@ -180,11 +186,24 @@ const KEY_VAULT_ADMINISTRATOR: &[DataAction] = &[
     A::SecretsRestore,
     A::SecretsRecover,
     A::SecretsPurge,
+    A::CertificatesRead,
+    A::CertificatesCreate,
+    A::CertificatesImport,
+    A::CertificatesUpdate,
+    A::CertificatesDelete,
+    A::CertificatesBackup,
+    A::CertificatesRestore,
+    A::CertificatesRecover,
+    A::CertificatesPurge,
+    A::CertificateContactsWrite,
+    A::CertificateIssuersRead,
+    A::CertificateIssuersWrite,
+    A::CertificateIssuersDelete,
 ];
 
 /// The built-in roles: Managed HSM's (learn.microsoft.com, "Local RBAC built-in roles for
-/// Managed HSM"), then Key Vault's data roles for secrets (learn.microsoft.com, "Azure
-/// built-in roles for Security").
+/// Managed HSM"), then Key Vault's data roles for keys, secrets and certificates
+/// (learn.microsoft.com, "Azure built-in roles for Security").
 pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         id: "a290e904-7015-4bba-90c8-60543313cdb4",
@@ -324,19 +343,81 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
         }),
     },
     RoleDefinition {
+        id: "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba",
+        name: "Key Vault Certificate User",
+        description: "Read certificate contents.",
+        family: RoleFamily::KeyVault,
+        // Reading a certificate's contents means reading its secret (the PFX or PEM) and its
+        // key's public part, so the role grants those too, as Azure's does.
+        data_actions: &[
+            A::CertificatesRead,
+            A::SecretsGet,
+            A::SecretsReadMetadata,
+            A::KeysRead,
+        ],
+        published: Some(Published {
+            actions: &[],
+            data_actions: &[
+                "Microsoft.KeyVault/vaults/certificates/read",
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+                "Microsoft.KeyVault/vaults/keys/read",
+            ],
+        }),
+    },
+    RoleDefinition {
+        id: "a4417e6f-fecd-4de8-b567-7b0420556985",
+        name: "Key Vault Certificates Officer",
+        description: "Perform any action on the certificates of a key vault, except manage \
+                      permissions.",
+        family: RoleFamily::KeyVault,
+        // Certificates, issuers and contacts; not the certificate's secret or key, which
+        // the secrets and keys roles grant (as in Azure, where the officer cannot read the
+        // PFX through the secrets API).
+        data_actions: &[
+            A::RoleAssignmentsRead,
+            A::RoleDefinitionsRead,
+            A::CertificatesRead,
+            A::CertificatesCreate,
+            A::CertificatesImport,
+            A::CertificatesUpdate,
+            A::CertificatesDelete,
+            A::CertificatesBackup,
+            A::CertificatesRestore,
+            A::CertificatesRecover,
+            A::CertificatesPurge,
+            A::CertificateContactsWrite,
+            A::CertificateIssuersRead,
+            A::CertificateIssuersWrite,
+            A::CertificateIssuersDelete,
+        ],
+        published: Some(Published {
+            actions: KEY_VAULT_ACTIONS,
+            data_actions: &[
+                "Microsoft.KeyVault/vaults/certificatecas/*",
+                "Microsoft.KeyVault/vaults/certificates/*",
+                "Microsoft.KeyVault/vaults/certificatecontacts/write",
+            ],
+        }),
+    },
+    RoleDefinition {
         id: "21090545-7ca7-4776-b22c-e363652d74d2",
         name: "Key Vault Reader",
         description: "Read metadata of key vaults and its certificates, keys, and secrets. \
                       Cannot read sensitive values such as secret contents or key material.",
         family: RoleFamily::KeyVault,
-        // `vaults/*/read` reads keys (public parts) and deleted keys; secrets only as
-        // metadata, never a value.
+        // `vaults/*/read` reads keys (public parts) and deleted keys, certificates and
+        // issuers (`certificatecas/read`); secrets only as metadata, never a value.
+        // Contacts have no read action in Key Vault (`certificatecontacts/write` reads
+        // them), so a reader does not see them.
         data_actions: &[
             A::RoleAssignmentsRead,
             A::RoleDefinitionsRead,
             A::KeysRead,
             A::DeletedKeysRead,
             A::SecretsReadMetadata,
+            A::CertificatesRead,
+            A::CertificateIssuersRead,
         ],
         published: Some(Published {
             actions: KEY_VAULT_ACTIONS,
@@ -387,8 +468,8 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
 ];
 
 /// The roles every `--admin` principal holds at `/` in every vault: Managed HSM's
-/// Administrator, Crypto Officer and Crypto User, and Key Vault Administrator (for
-/// secrets), whichever the vault's kind.
+/// Administrator, Crypto Officer and Crypto User, and Key Vault Administrator (for secrets
+/// and certificates), whichever the vault's kind.
 pub const ADMIN_ROLES: [&str; 4] = [
     "a290e904-7015-4bba-90c8-60543313cdb4",
     "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
@@ -421,7 +502,8 @@ pub fn roles_available_in(
 pub struct RoleAssignment {
     /// The assignment's name (a GUID, chosen by the caller).
     pub name: String,
-    /// `/`, `/keys`, `/keys/{name}`, `/secrets` or `/secrets/{name}`.
+    /// `/`, `/keys`, `/keys/{name}`, `/secrets`, `/secrets/{name}`, `/certificates` or
+    /// `/certificates/{name}`.
     pub scope: String,
     /// The role definition's GUID.
     pub role_definition_id: String,
@@ -429,61 +511,83 @@ pub struct RoleAssignment {
     pub principal_id: String,
 }
 
-/// Normalizes a scope to `/`, `/keys`, `/keys/{name}`, `/secrets` or `/secrets/{name}`
-/// (object names lowercased, as they are case-insensitive), or says what is wrong with it.
+/// The object families a scope may name, and the kind of object each holds.
+const SCOPE_FAMILIES: [(&str, ObjectKind); 3] = [
+    ("keys", ObjectKind::Key),
+    ("secrets", ObjectKind::Secret),
+    ("certificates", ObjectKind::Certificate),
+];
+
+/// Normalizes a scope to `/`, `/keys`, `/keys/{name}`, `/secrets`, `/secrets/{name}`,
+/// `/certificates` or `/certificates/{name}` (object names lowercased, as they are
+/// case-insensitive), or says what is wrong with it.
 pub fn normalize_scope(scope: &str) -> Result<String> {
     let parts: Vec<&str> = scope.split('/').filter(|s| !s.is_empty()).collect();
     let family = |segment: &str| {
-        ["keys", "secrets"]
+        SCOPE_FAMILIES
             .into_iter()
-            .find(|f| segment.eq_ignore_ascii_case(f))
+            .find(|(f, _)| segment.eq_ignore_ascii_case(f))
     };
     match parts.as_slice() {
         [] => Ok("/".into()),
-        [f] if family(f).is_some() => Ok(format!("/{}", family(f).unwrap_or_default())),
+        [f] if family(f).is_some() => Ok(format!("/{}", family(f).map_or("", |(f, _)| f))),
         [f, name] if family(f).is_some() => {
-            let family = family(f).unwrap_or_default();
-            crate::model::validate_name(family.trim_end_matches('s'), name)?;
+            let (family, kind) = family(f).unwrap_or(SCOPE_FAMILIES[0]);
+            crate::model::validate_name(kind.noun(), name)?;
             Ok(format!("/{family}/{}", name.to_ascii_lowercase()))
         }
         _ => Err(Error::bad_parameter(format!(
-            "scope {scope:?} is invalid: use /, /keys, /keys/{{key-name}}, /secrets or \
-             /secrets/{{secret-name}}"
+            "scope {scope:?} is invalid: use /, /keys, /keys/{{key-name}}, /secrets, \
+             /secrets/{{secret-name}}, /certificates or /certificates/{{certificate-name}}"
         ))),
     }
 }
 
-/// Whether a normalized scope is under `/secrets`.
-fn is_secrets_scope(scope: &str) -> bool {
-    scope == "/secrets" || scope.starts_with("/secrets/")
+/// The object kind a normalized scope is about (`/secrets/db` is about secrets), or `None`
+/// for `/`.
+fn scope_kind(scope: &str) -> Option<ObjectKind> {
+    let family = scope.trim_start_matches('/').split('/').next()?;
+    SCOPE_FAMILIES
+        .into_iter()
+        .find(|(f, _)| *f == family)
+        .map(|(_, kind)| kind)
 }
 
-/// Whether a normalized scope names one object (`/keys/{name}`, `/secrets/{name}`) rather
-/// than a collection or the vault.
+/// Whether a normalized scope names one object (`/keys/{name}`, `/secrets/{name}`,
+/// `/certificates/{name}`) rather than a collection or the vault.
 fn is_object_scope(scope: &str) -> bool {
-    scope.starts_with("/keys/") || scope.starts_with("/secrets/")
+    scope_kind(scope).is_some() && scope.trim_start_matches('/').contains('/')
 }
 
 /// Whether an assignment at `assigned` covers a resource at `resource` (both normalized).
-/// `/` covers everything; `/keys` everything but secrets (Managed HSM treats it as
-/// HSM-wide); `/secrets` every secret; `/keys/{name}` and `/secrets/{name}` that object.
+/// `/` covers everything; `/keys` every key and what is neither a secret nor a certificate
+/// (Managed HSM treats it as HSM-wide); `/secrets` every secret; `/certificates` every
+/// certificate (and the vault's contacts and issuers); `/{family}/{name}` that object.
 pub fn scope_covers(assigned: &str, resource: &str) -> bool {
     match assigned {
         "/" => true,
-        "/keys" => !is_secrets_scope(resource),
-        "/secrets" => is_secrets_scope(resource),
+        "/keys" => !matches!(
+            scope_kind(resource),
+            Some(ObjectKind::Secret | ObjectKind::Certificate)
+        ),
+        "/secrets" => scope_kind(resource) == Some(ObjectKind::Secret),
+        "/certificates" => scope_kind(resource) == Some(ObjectKind::Certificate),
         one => one == resource,
     }
 }
 
 /// Whether scope `outer` is `inner` or above it (`/` above `/keys` above `/keys/k`, and
-/// likewise for secrets). Unlike [`scope_covers`], `/` and `/keys` are distinct here: this
-/// is about where an assignment lives, not what it grants.
+/// likewise for secrets and certificates). Unlike [`scope_covers`], `/` and `/keys` are
+/// distinct here: this is about where an assignment lives, not what it grants.
 pub fn scope_contains(outer: &str, inner: &str) -> bool {
     outer == inner
         || outer == "/"
-        || (outer == "/keys" && inner.starts_with("/keys/"))
-        || (outer == "/secrets" && inner.starts_with("/secrets/"))
+        || SCOPE_FAMILIES.iter().any(|(f, _)| {
+            outer.strip_prefix('/') == Some(f)
+                && inner
+                    .strip_prefix(outer)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// The data actions a set of assignments grants at `resource`, as a mask.
@@ -559,6 +663,40 @@ fn secret_permission(p: SecretPermission, object: bool) -> &'static [DataAction]
     }
 }
 
+/// What a certificate permission grants (Key Vault's REST reference names the permission
+/// each operation needs). As for keys, `get` reads at object scopes (one certificate, its
+/// versions, policy, pending operation and deleted state) and `list` at `/certificates`.
+/// The vault's contacts and issuers are checked at `/certificates`: `managecontacts`
+/// covers reading, setting and deleting contacts (Key Vault has no contacts read action);
+/// `manageissuers` covers every issuer operation, `getissuers` and `listissuers` read
+/// them, `setissuers` and `deleteissuers` change them.
+fn certificate_permission(p: CertificatePermission, object: bool) -> &'static [DataAction] {
+    use CertificatePermission as C;
+    match p {
+        C::Get if object => &[A::CertificatesRead],
+        C::List if !object => &[A::CertificatesRead],
+        C::Get | C::List => &[],
+        C::Update => &[A::CertificatesUpdate],
+        C::Create => &[A::CertificatesCreate],
+        C::Import => &[A::CertificatesImport],
+        C::Delete => &[A::CertificatesDelete],
+        C::Recover => &[A::CertificatesRecover],
+        C::Backup => &[A::CertificatesBackup],
+        C::Restore => &[A::CertificatesRestore],
+        C::Purge => &[A::CertificatesPurge],
+        C::ManageContacts => &[A::CertificateContactsWrite],
+        C::GetIssuers | C::ListIssuers => &[A::CertificateIssuersRead],
+        C::SetIssuers => &[A::CertificateIssuersWrite],
+        C::DeleteIssuers => &[A::CertificateIssuersDelete],
+        C::ManageIssuers => &[
+            A::CertificateIssuersRead,
+            A::CertificateIssuersWrite,
+            A::CertificateIssuersDelete,
+        ],
+        C::All => &[],
+    }
+}
+
 /// `all` stands for every permission of its family.
 fn expand<P: Copy + PartialEq>(given: &[P], all: P, every: &'static [P]) -> Vec<P> {
     if given.contains(&all) {
@@ -573,6 +711,13 @@ pub(crate) fn permissions_grant(p: &Permissions, scope: &str) -> Grant {
     let object = is_object_scope(scope);
     let keys = expand(&p.keys, KeyPermission::All, KeyPermission::EVERY);
     let secrets = expand(&p.secrets, SecretPermission::All, SecretPermission::EVERY);
+    let certificates = expand(
+        &p.certificates,
+        CertificatePermission::All,
+        CertificatePermission::EVERY,
+    );
+    // Certificate permissions grant no key or secret action, as in Key Vault: a
+    // certificate's key and secret are reached through the keys and secrets permissions.
     let actions: Vec<DataAction> = keys
         .into_iter()
         .flat_map(|k| key_permission(k, object).iter().copied())
@@ -581,10 +726,12 @@ pub(crate) fn permissions_grant(p: &Permissions, scope: &str) -> Grant {
                 .into_iter()
                 .flat_map(|s| secret_permission(s, object).iter().copied()),
         )
+        .chain(
+            certificates
+                .into_iter()
+                .flat_map(|c| certificate_permission(c, object).iter().copied()),
+        )
         .collect();
-    // Certificate permissions grant no key or secret action, as in Key Vault (a
-    // certificate's key and secret are reached through the keys and secrets permissions);
-    // they are kept for when certificates are served.
     Grant::of(&actions)
 }
 
@@ -924,13 +1071,24 @@ impl Vault {
             ));
         }
         let normalized = normalize_scope(scope)?;
-        if is_secrets_scope(&normalized) {
-            let why = if !holds(vault.kind, &vault.name, ObjectKind::Secret) {
-                Some(format!("vault {:?} holds no secrets", vault.name))
+        if let Some(kind @ (ObjectKind::Secret | ObjectKind::Certificate)) = scope_kind(&normalized)
+        {
+            let (objects, roles) = match kind {
+                ObjectKind::Secret => (
+                    "secrets",
+                    "Key Vault Secrets User, Key Vault Secrets Officer",
+                ),
+                _ => (
+                    "certificates",
+                    "Key Vault Certificates Officer, Key Vault Certificate User",
+                ),
+            };
+            let why = if !holds(vault.kind, &vault.name, kind) {
+                Some(format!("vault {:?} holds no {objects}", vault.name))
             } else if role.family == RoleFamily::ManagedHsm {
                 Some(format!(
-                    "{:?} is a Managed HSM role, which grants nothing on secrets; assign a Key \
-                     Vault role (Key Vault Secrets User, Key Vault Secrets Officer, ...)",
+                    "{:?} is a Managed HSM role, which grants nothing on {objects}; assign a \
+                     Key Vault role ({roles}, ...)",
                     role.name
                 ))
             } else {
@@ -1093,6 +1251,15 @@ mod tests {
             A::SecretsRecover,
             A::SecretsPurge,
         ];
+        let every_certificate_action: Vec<DataAction> = A::ALL
+            .iter()
+            .copied()
+            .filter(|a| {
+                a.as_str()
+                    .starts_with("Microsoft.KeyVault/vaults/certificate")
+            })
+            .collect();
+        assert_eq!(every_certificate_action.len(), 13);
         check(&[
             (
                 "Key Vault Secrets User",
@@ -1131,6 +1298,74 @@ mod tests {
                 "/secrets/s",
                 &every_secret_action,
                 &[A::RoleAssignmentsWrite, A::RoleAssignmentsDelete],
+            ),
+            (
+                "Key Vault Administrator",
+                "/certificates/c",
+                &every_certificate_action,
+                &[A::RoleAssignmentsWrite],
+            ),
+            (
+                "Key Vault Certificates Officer",
+                "/certificates/c",
+                &every_certificate_action,
+                // Not the certificate's secret (its PFX) or key: those are the secrets and
+                // keys roles' business.
+                &[
+                    A::SecretsGet,
+                    A::SecretsReadMetadata,
+                    A::KeysRead,
+                    A::Sign,
+                    A::RoleAssignmentsWrite,
+                ],
+            ),
+            (
+                "Key Vault Certificate User",
+                "/certificates/c",
+                &[A::CertificatesRead],
+                &[
+                    A::CertificatesCreate,
+                    A::CertificatesImport,
+                    A::CertificatesUpdate,
+                    A::CertificatesDelete,
+                    A::CertificatesPurge,
+                    A::CertificateContactsWrite,
+                    A::CertificateIssuersRead,
+                    A::RoleAssignmentsRead,
+                ],
+            ),
+            (
+                // Its contents: the secret's value (the PFX or PEM) and the key's public part.
+                "Key Vault Certificate User",
+                "/secrets/c",
+                &[A::SecretsGet, A::SecretsReadMetadata],
+                &[A::SecretsSet, A::SecretsDelete],
+            ),
+            (
+                "Key Vault Certificate User",
+                "/keys/c",
+                &[A::KeysRead],
+                &[A::Sign, A::Decrypt, A::KeysDelete, A::DeletedKeysRead],
+            ),
+            (
+                "Key Vault Reader",
+                "/certificates/c",
+                &[A::CertificatesRead, A::CertificateIssuersRead],
+                // Contacts have no read action: `certificatecontacts/write` reads them.
+                &[
+                    A::CertificateContactsWrite,
+                    A::CertificatesCreate,
+                    A::CertificatesImport,
+                    A::CertificatesDelete,
+                    A::CertificateIssuersWrite,
+                    A::CertificateIssuersDelete,
+                ],
+            ),
+            (
+                "Key Vault Secrets Officer",
+                "/certificates/c",
+                &[],
+                &every_certificate_action,
             ),
             (
                 "Key Vault Administrator",
@@ -1201,6 +1436,62 @@ mod tests {
         assert!(role("Key Vault Reader")
             .published_actions()
             .contains(&"Microsoft.Authorization/*/read"));
+        assert_eq!(
+            role("Key Vault Certificates Officer").id,
+            "a4417e6f-fecd-4de8-b567-7b0420556985"
+        );
+        assert_eq!(
+            published("Key Vault Certificates Officer"),
+            [
+                "Microsoft.KeyVault/vaults/certificatecas/*",
+                "Microsoft.KeyVault/vaults/certificates/*",
+                "Microsoft.KeyVault/vaults/certificatecontacts/write"
+            ]
+        );
+        assert_eq!(
+            role("Key Vault Certificates Officer").published_actions(),
+            KEY_VAULT_ACTIONS
+        );
+        assert_eq!(
+            role("Key Vault Certificate User").id,
+            "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
+        );
+        assert_eq!(
+            published("Key Vault Certificate User"),
+            [
+                "Microsoft.KeyVault/vaults/certificates/read",
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+                "Microsoft.KeyVault/vaults/keys/read"
+            ]
+        );
+        assert!(role("Key Vault Certificate User")
+            .published_actions()
+            .is_empty());
+        // Each trailing wildcard a Key Vault role publishes (`vaults/certificates/*`) is
+        // granted in full: every action here whose name it matches.
+        for r in BUILT_IN_ROLES
+            .iter()
+            .filter(|r| r.family == RoleFamily::KeyVault)
+        {
+            for p in r.published_data_actions() {
+                let Some(prefix) = p.strip_suffix('*').filter(|p| !p.contains('*')) else {
+                    continue;
+                };
+                let covered: Vec<_> = A::ALL
+                    .iter()
+                    .filter(|a| a.as_str().starts_with(prefix))
+                    .collect();
+                assert!(!covered.is_empty(), "{p} matches no action");
+                for a in covered {
+                    assert!(
+                        r.data_actions.contains(a),
+                        "{} publishes {p}: {a:?}",
+                        r.name
+                    );
+                }
+            }
+        }
         // A Managed HSM role publishes exactly what it grants.
         let user = role("Managed HSM Crypto User");
         assert_eq!(user.published_data_actions().len(), user.data_actions.len());
@@ -1208,9 +1499,16 @@ mod tests {
             .published_data_actions()
             .contains(&"Microsoft.KeyVault/managedHsm/keys/sign/action"));
         // Every id is distinct, and each published data action of a Key Vault role that
-        // names one action exactly (no wildcard) is one it grants.
+        // names one action exactly (no wildcard) is one it grants. Key Vault's key actions
+        // are granted as Managed HSM's (`vaults/keys/read` is `managedHsm/keys/read/action`).
         let ids: std::collections::HashSet<&str> = BUILT_IN_ROLES.iter().map(|r| r.id).collect();
         assert_eq!(ids.len(), BUILT_IN_ROLES.len());
+        fn as_granted(p: &str) -> &str {
+            match p {
+                "Microsoft.KeyVault/vaults/keys/read" => A::KeysRead.as_str(),
+                other => other,
+            }
+        }
         for r in BUILT_IN_ROLES {
             for p in r
                 .published_data_actions()
@@ -1218,7 +1516,7 @@ mod tests {
                 .filter(|p| !p.contains('*'))
             {
                 assert!(
-                    r.data_actions.iter().any(|a| a.as_str() == *p),
+                    r.data_actions.iter().any(|a| a.as_str() == as_granted(p)),
                     "{} publishes {p} but does not grant it",
                     r.name
                 );
@@ -1238,6 +1536,8 @@ mod tests {
             kv,
             [
                 "Key Vault Administrator",
+                "Key Vault Certificate User",
+                "Key Vault Certificates Officer",
                 "Key Vault Reader",
                 "Key Vault Secrets Officer",
                 "Key Vault Secrets User"
@@ -1245,7 +1545,7 @@ mod tests {
         );
         assert_eq!(
             names(VaultKind::ManagedHsm, crate::model::DEFAULT_VAULT).len(),
-            13
+            15
         );
     }
 
@@ -1267,7 +1567,14 @@ mod tests {
         );
         assert_eq!(normalize_scope("secrets").unwrap(), "/secrets");
         assert!(normalize_scope("/secrets/bad_name").is_err());
-        assert!(normalize_scope("/certificates").is_err());
+        assert_eq!(normalize_scope("/Certificates").unwrap(), "/certificates");
+        assert_eq!(
+            normalize_scope("certificates/WebTls/").unwrap(),
+            "/certificates/webtls"
+        );
+        assert!(normalize_scope("/certificates/bad.name").is_err());
+        assert!(normalize_scope("/certificates/a/b").is_err());
+        assert!(normalize_scope("/certificatecas").is_err());
         assert!(normalize_scope("/keys/a/b").is_err());
         // Secrets scopes: a secret's scope covers that secret only; /keys covers no secret.
         let get = |at: &str, resource: &str| {
@@ -1281,7 +1588,58 @@ mod tests {
         assert!(
             scope_contains("/secrets", "/secrets/db") && !scope_contains("/keys", "/secrets/db")
         );
+        // Certificate scopes: `/certificates` covers every certificate, and the contacts
+        // and issuers (checked at `/certificates`); neither `/keys` nor `/secrets` does.
+        let officer = "a4417e6f-fecd-4de8-b567-7b0420556985";
+        let cert = |at: &str, resource: &str, a: DataAction| {
+            granted(&[assignment(officer, at)], resource).allows(a)
+        };
+        assert!(cert(
+            "/certificates/web",
+            "/certificates/web",
+            A::CertificatesDelete
+        ));
+        assert!(!cert(
+            "/certificates/web",
+            "/certificates/api",
+            A::CertificatesDelete
+        ));
+        assert!(
+            !cert("/certificates/web", "/certificates", A::CertificatesRead),
+            "one certificate's scope lists nothing"
+        );
+        assert!(cert(
+            "/certificates",
+            "/certificates/api",
+            A::CertificatesPurge
+        ));
+        assert!(cert(
+            "/certificates",
+            "/certificates",
+            A::CertificateIssuersWrite
+        ));
+        assert!(cert("/", "/certificates", A::CertificateContactsWrite));
+        assert!(!cert("/keys", "/certificates/web", A::CertificatesRead));
+        assert!(!cert("/secrets", "/certificates/web", A::CertificatesRead));
+        assert!(!cert("/keys", "/certificates", A::CertificateContactsWrite));
+        assert!(
+            !granted(&[assignment(secrets_user, "/certificates")], "/secrets/web")
+                .allows(A::SecretsGet)
+        );
+        assert!(scope_contains("/certificates", "/certificates/web"));
+        assert!(!scope_contains("/certificates", "/certificatesx/web"));
+        assert!(!scope_contains("/certificates/web", "/certificates"));
+        assert!(!scope_contains("/secrets", "/certificates/web"));
+        assert!(!scope_contains("/keys", "/certificates"));
+        assert!(is_object_scope("/certificates/web") && !is_object_scope("/certificates"));
+        assert!(!is_object_scope("/") && is_object_scope("/keys/k"));
         let admin = admin_grant();
+        assert!(A::ALL
+            .iter()
+            .filter(|a| a
+                .as_str()
+                .starts_with("Microsoft.KeyVault/vaults/certificate"))
+            .all(|a| admin.allows(*a)));
         assert!(admin.allows(A::Sign) && admin.allows(A::DeletedKeysDelete));
         assert!(admin.allows(A::SecretsGet) && admin.allows(A::SecretsPurge));
         assert!(A::ALL
@@ -1384,6 +1742,105 @@ mod tests {
         .allows(A::SecretsGet));
         assert!(!policy_grant(&[tenanted], "o", None, "/secrets/s").allows(A::SecretsGet));
         assert!(!policy_grant(&[reader], "other", None, "/secrets/s").allows(A::SecretsGet));
+    }
+
+    #[test]
+    fn certificate_permissions_map_to_key_vaults_checks() {
+        use CertificatePermission as C;
+        let of = |perms: &[C], scope: &str| {
+            permissions_grant(
+                &Permissions {
+                    certificates: perms.to_vec(),
+                    ..Permissions::default()
+                },
+                scope,
+            )
+        };
+        let every: Vec<DataAction> = A::ALL
+            .iter()
+            .copied()
+            .filter(|a| {
+                a.as_str()
+                    .starts_with("Microsoft.KeyVault/vaults/certificate")
+            })
+            .collect();
+        // Per permission: the scope it is checked at, and exactly what it grants there.
+        let cases: &[(C, &str, &[DataAction])] = &[
+            (C::Get, "/certificates/c", &[A::CertificatesRead]),
+            (C::Get, "/certificates", &[]),
+            (C::List, "/certificates", &[A::CertificatesRead]),
+            (C::List, "/certificates/c", &[]),
+            (C::Update, "/certificates/c", &[A::CertificatesUpdate]),
+            (C::Create, "/certificates/c", &[A::CertificatesCreate]),
+            (C::Import, "/certificates/c", &[A::CertificatesImport]),
+            (C::Delete, "/certificates/c", &[A::CertificatesDelete]),
+            (C::Recover, "/certificates/c", &[A::CertificatesRecover]),
+            (C::Backup, "/certificates/c", &[A::CertificatesBackup]),
+            (C::Restore, "/certificates/c", &[A::CertificatesRestore]),
+            (C::Purge, "/certificates/c", &[A::CertificatesPurge]),
+            (
+                C::ManageContacts,
+                "/certificates",
+                &[A::CertificateContactsWrite],
+            ),
+            (C::GetIssuers, "/certificates", &[A::CertificateIssuersRead]),
+            (
+                C::ListIssuers,
+                "/certificates",
+                &[A::CertificateIssuersRead],
+            ),
+            (
+                C::SetIssuers,
+                "/certificates",
+                &[A::CertificateIssuersWrite],
+            ),
+            (
+                C::DeleteIssuers,
+                "/certificates",
+                &[A::CertificateIssuersDelete],
+            ),
+            (
+                C::ManageIssuers,
+                "/certificates",
+                &[
+                    A::CertificateIssuersRead,
+                    A::CertificateIssuersWrite,
+                    A::CertificateIssuersDelete,
+                ],
+            ),
+        ];
+        for (p, scope, grants) in cases {
+            let g = of(&[*p], scope);
+            for a in A::ALL {
+                assert_eq!(g.allows(*a), grants.contains(a), "{p} at {scope}: {a:?}");
+            }
+        }
+        // Every permission but `all` has a case above.
+        for p in C::EVERY.iter().filter(|p| **p != C::All) {
+            assert!(cases.iter().any(|(c, _, _)| c == p), "{p} has no case");
+        }
+        // `all` is every certificate action, at one certificate and at `/certificates`,
+        // and no key, secret or role action: a certificate's key and secret take the keys
+        // and secrets permissions.
+        let one = of(&[C::All], "/certificates/c");
+        let all = of(&[C::All], "/certificates");
+        for a in A::ALL {
+            let certificate = every.contains(a);
+            assert_eq!(one.allows(*a) || all.allows(*a), certificate, "all: {a:?}");
+        }
+        assert!(one.allows(A::CertificatesRead) && all.allows(A::CertificatesRead));
+        assert!(!of(&[C::All], "/secrets/c").allows(A::SecretsGet));
+        assert!(!of(&[C::All], "/keys/c").allows(A::KeysRead));
+        // Certificate permissions beside key and secret ones add to them.
+        let mixed = Permissions {
+            keys: vec![KeyPermission::Sign],
+            secrets: vec![SecretPermission::Get],
+            certificates: vec![C::Get],
+        };
+        assert!(permissions_grant(&mixed, "/certificates/c").allows(A::CertificatesRead));
+        assert!(permissions_grant(&mixed, "/secrets/c").allows(A::SecretsGet));
+        assert!(permissions_grant(&mixed, "/keys/c").allows(A::Sign));
+        assert!(!permissions_grant(&mixed, "/certificates/c").allows(A::CertificatesDelete));
     }
 
     #[test]

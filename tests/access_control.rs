@@ -7,17 +7,30 @@
 //! beyond that caller's rights, access policies deciding in a vault that uses RBAC (or role
 //! assignments in one that chose access policies), access-log records that miss the caller
 //! or outlive their retention, and customer-data requests that miss something tied to the
-//! subject (role assignments, access policies, tagged keys and secrets), leak a secret's
-//! value, or purge what purge protection must keep.
+//! subject (role assignments, access policies, tagged keys and secrets, certificates named
+//! by their subject or alternative names, certificate contacts and issuer administrators),
+//! leak a secret's value or a certificate's private key, or purge what purge protection
+//! must keep. Certificates: Key Vault's certificate roles and access-policy permissions
+//! grant what Azure's do, and no certificate right reaches the certificate's secret or key.
 
 mod support;
 
 use axum::body::Body;
 use axum::http::Request;
 use localhsm::audit::{CallRecord, LogQuery};
-use localhsm::crypto::{CurveName, HashAlg, KeyType, SecretString, SignatureAlgorithm};
+use localhsm::crypto::x509::{CertSpec, CertificateKey, KeyUsage};
+use localhsm::crypto::{
+    CurveName, HashAlg, KeyType, SecretBytes, SecretString, SignatureAlgorithm,
+};
 use localhsm::customer_data::Subject;
-use localhsm::model::access::{KeyPermission, Permissions, SecretPermission};
+use localhsm::model::access::{
+    CertificatePermission, KeyPermission, Permissions, SecretPermission,
+};
+use localhsm::model::certificates::{
+    AdministratorDetails, CertificateKeyProperties, CertificateOptions, CertificatePolicy,
+    CertificateUpdate, Contact, IssuerUpdate, OrganizationDetails, SubjectAlternativeNames,
+    X509Properties,
+};
 use localhsm::model::{
     Caller, KeyOptions, SecretOptions, SecretUpdate, Tags, VaultKind, VaultOptions, DAY,
     DEFAULT_VAULT,
@@ -241,6 +254,8 @@ const SECRETS_OFFICER: &str = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
 const KV_READER: &str = "21090545-7ca7-4776-b22c-e363652d74d2";
 const KV_ADMINISTRATOR: &str = "00482a5a-887f-4fb3-b363-3b7fe8e74483";
 const CRYPTO_USER: &str = "21dbd100-6940-42c2-9190-5d6cb909625b";
+const CERTIFICATES_OFFICER: &str = "a4417e6f-fecd-4de8-b567-7b0420556985";
+const CERTIFICATE_USER: &str = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba";
 
 fn value(s: &str) -> SecretString {
     SecretString::new(s.to_string())
@@ -342,7 +357,14 @@ fn key_vault_secret_roles_allow_and_refuse_what_azure_does() {
         .collect();
     assert_eq!(
         defs,
-        [KV_ADMINISTRATOR, KV_READER, SECRETS_OFFICER, SECRETS_USER]
+        [
+            KV_ADMINISTRATOR,
+            CERTIFICATE_USER,
+            CERTIFICATES_OFFICER,
+            KV_READER,
+            SECRETS_OFFICER,
+            SECRETS_USER
+        ]
     );
     for (role, who) in [
         (SECRETS_USER, "user"),
@@ -1398,4 +1420,879 @@ fn access_policies_through_the_management_api_and_the_data_plane() {
         None,
     );
     assert_eq!(status, 403);
+}
+
+// ---- certificates ----------------------------------------------------------------------
+
+/// An EC certificate policy (quick to issue) with a subject and alternative names.
+fn cert_policy(subject: &str, emails: &[&str], upns: &[&str]) -> CertificatePolicy {
+    let names = |v: &[&str]| (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect());
+    CertificatePolicy {
+        key_props: Some(CertificateKeyProperties {
+            kty: Some(KeyType::Ec),
+            ..Default::default()
+        }),
+        x509_props: Some(X509Properties {
+            subject: Some(subject.into()),
+            sans: Some(SubjectAlternativeNames {
+                emails: names(emails),
+                dns_names: Some(vec!["app.example.test".into()]),
+                upns: names(upns),
+            }),
+            validity_months: Some(12),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn tagged(tags: Tags) -> CertificateOptions {
+    CertificateOptions {
+        tags,
+        ..CertificateOptions::default()
+    }
+}
+
+fn issue(vault: &Vault, name: &str, policy: CertificatePolicy, tags: Tags) {
+    vault
+        .create_certificate(name, policy, tagged(tags))
+        .unwrap();
+}
+
+/// A PFX made outside the vault (its own key, self-signed), for imports.
+fn outside_pfx(subject: &str, emails: &[&str], upns: &[&str]) -> SecretBytes {
+    let key = CertificateKey::generate(KeySpec::Ec(CurveName::P256)).unwrap();
+    let spec = CertSpec {
+        subject: subject.into(),
+        dns_names: vec![],
+        emails: emails.iter().map(|s| s.to_string()).collect(),
+        upns: upns.iter().map(|s| s.to_string()).collect(),
+        key_usage: vec![KeyUsage::DigitalSignature],
+        ekus: vec![],
+        not_before: T0,
+        validity_months: 6,
+    };
+    let der = key.self_signed(&spec).unwrap();
+    SecretBytes::from_slice(key.to_pfx(&[der], None).unwrap().expose())
+}
+
+fn import(vault: &Vault, name: &str, pfx: SecretBytes) -> localhsm::Result<()> {
+    vault
+        .import_certificate(name, pfx, None, None, CertificateOptions::default())
+        .map(drop)
+}
+
+fn issuer(provider: &str, admins: &[(&str, &str)]) -> IssuerUpdate {
+    IssuerUpdate {
+        provider: Some(provider.into()),
+        organization: Some(OrganizationDetails {
+            id: Some("org-1".into()),
+            admin_details: Some(
+                admins
+                    .iter()
+                    .map(|(name, email)| AdministratorDetails {
+                        first_name: Some(name.to_string()),
+                        last_name: Some("Example".into()),
+                        email: Some(email.to_string()),
+                        phone: Some("555-0100".into()),
+                    })
+                    .collect(),
+            ),
+        }),
+        ..IssuerUpdate::default()
+    }
+}
+
+fn contact(name: &str, email: &str) -> Contact {
+    Contact {
+        email: Some(email.into()),
+        name: Some(name.into()),
+        phone: Some("555-0199".into()),
+    }
+}
+
+/// What a caller can do with certificates, their contacts and issuers in `vault`, and
+/// with the secret and key a certificate owns.
+#[derive(Debug, PartialEq, Eq, Default)]
+struct CertificateRights {
+    list: bool,
+    get: bool,
+    versions: bool,
+    policy: bool,
+    create: bool,
+    import: bool,
+    update: bool,
+    backup: bool,
+    delete: bool,
+    contacts: bool,
+    read_issuers: bool,
+    write_issuers: bool,
+    delete_issuers: bool,
+    secret: bool,
+    key: bool,
+}
+
+/// Tries every certificate right on `name` (which must exist, and is soft-deleted after an
+/// allowed delete) and `{name}-new`/`{name}-imp` (created when allowed); the issuer
+/// `{name}-ca` must exist.
+fn certificate_rights(store: &Store, vault: &str, who: Caller, name: &str) -> CertificateRights {
+    let v = store.vault_as(vault, who).unwrap();
+    let issuer_name = format!("{name}-ca");
+    CertificateRights {
+        list: !denied(v.list_certificates(25, None, false)),
+        get: !denied(v.get_certificate(name, None)),
+        versions: !denied(v.list_certificate_versions(name, 25, None)),
+        policy: !denied(v.get_certificate_policy(name)),
+        create: !denied(v.create_certificate(
+            &format!("{name}-new"),
+            cert_policy("CN=new", &[], &[]),
+            CertificateOptions::default(),
+        )),
+        import: !denied(import(
+            &v,
+            &format!("{name}-imp"),
+            outside_pfx("CN=imp", &[], &[]),
+        )),
+        update: !denied(v.update_certificate(
+            name,
+            None,
+            CertificateUpdate {
+                tags: Some([("env".to_string(), "test".to_string())].into()),
+                ..CertificateUpdate::default()
+            },
+        )),
+        backup: !denied(v.backup_certificate(name)),
+        contacts: !denied(v.set_certificate_contacts(vec![contact("Ops", "ops@example.test")])),
+        read_issuers: !denied(v.list_certificate_issuers(25, None)),
+        write_issuers: !denied(v.update_certificate_issuer(
+            &issuer_name,
+            IssuerUpdate {
+                enabled: Some(true),
+                ..IssuerUpdate::default()
+            },
+        )),
+        secret: !denied(v.get_secret(name, None)),
+        key: !denied(v.get_key(name, None)),
+        // Last: these remove what they act on.
+        delete_issuers: !denied(v.delete_certificate_issuer(&issuer_name)),
+        delete: !denied(v.delete_certificate(name)),
+    }
+}
+
+#[test]
+fn key_vault_certificate_roles_allow_and_refuse_what_azure_does() {
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store.create_vault("kv", VaultOptions::default()).unwrap();
+    store.create_vault("hsm", hsm(7, false)).unwrap();
+    store.create_vault(DEFAULT_VAULT, hsm(7, false)).unwrap();
+    let trusted = store.vault("kv").unwrap();
+    let people = ["officer", "reader", "user", "kv-admin", "nobody", "scoped"];
+    for who in people.iter().chain(&["elsewhere"]) {
+        issue(
+            &trusted,
+            &format!("c-{who}"),
+            cert_policy("CN=app", &[], &[]),
+            Tags::new(),
+        );
+        trusted
+            .set_certificate_issuer(&format!("c-{who}-ca"), issuer("Test", &[]))
+            .unwrap();
+    }
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    let admin = store.vault_as("kv", caller("admin")).unwrap();
+    for (role, who) in [
+        (CERTIFICATES_OFFICER, "officer"),
+        (KV_READER, "reader"),
+        (CERTIFICATE_USER, "user"),
+        (KV_ADMINISTRATOR, "kv-admin"),
+    ] {
+        admin
+            .create_role_assignment("/", &format!("a-{who}"), role, who)
+            .unwrap();
+    }
+    // One certificate's scope, written as a user might.
+    admin
+        .create_role_assignment(
+            "/Certificates/C-Scoped",
+            "a-scoped",
+            CERTIFICATES_OFFICER,
+            "scoped",
+        )
+        .unwrap();
+    let every_certificate_right = CertificateRights {
+        list: true,
+        get: true,
+        versions: true,
+        policy: true,
+        create: true,
+        import: true,
+        update: true,
+        backup: true,
+        delete: true,
+        contacts: true,
+        read_issuers: true,
+        write_issuers: true,
+        delete_issuers: true,
+        ..CertificateRights::default()
+    };
+    // Certificates Officer: every certificate, contact and issuer action; not the
+    // certificate's secret (its PFX) or key, which take the secrets and keys roles.
+    assert_eq!(
+        certificate_rights(store, "kv", caller("officer"), "c-officer"),
+        every_certificate_right
+    );
+    // Reader: certificates and issuers, read only; not contacts (Key Vault has no contacts
+    // read action), never the private key.
+    assert_eq!(
+        certificate_rights(store, "kv", caller("reader"), "c-reader"),
+        CertificateRights {
+            list: true,
+            get: true,
+            versions: true,
+            policy: true,
+            read_issuers: true,
+            key: true,
+            ..CertificateRights::default()
+        }
+    );
+    // Certificate User: reads certificates and their contents (secret and key), no more.
+    assert_eq!(
+        certificate_rights(store, "kv", caller("user"), "c-user"),
+        CertificateRights {
+            list: true,
+            get: true,
+            versions: true,
+            policy: true,
+            secret: true,
+            key: true,
+            ..CertificateRights::default()
+        }
+    );
+    // Key Vault Administrator: everything, contents too.
+    assert_eq!(
+        certificate_rights(store, "kv", caller("kv-admin"), "c-kv-admin"),
+        CertificateRights {
+            secret: true,
+            key: true,
+            ..every_certificate_right
+        }
+    );
+    assert_eq!(
+        certificate_rights(store, "kv", caller("nobody"), "c-nobody"),
+        CertificateRights::default()
+    );
+    // One certificate's scope: that certificate, not the list, not new names, not the
+    // vault's contacts or issuers.
+    assert_eq!(
+        certificate_rights(store, "kv", caller("scoped"), "c-scoped"),
+        CertificateRights {
+            get: true,
+            versions: true,
+            policy: true,
+            update: true,
+            backup: true,
+            delete: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        certificate_rights(store, "kv", caller("scoped"), "c-elsewhere"),
+        CertificateRights::default()
+    );
+    // What the officer made is theirs to manage: recover and purge it, restore a backup.
+    let officer = store.vault_as("kv", caller("officer")).unwrap();
+    let reader = store.vault_as("kv", caller("reader")).unwrap();
+    assert!(reader.get_deleted_certificate("c-officer").is_ok());
+    assert!(reader.list_deleted_certificates(25, None).is_ok());
+    assert!(denied(reader.recover_deleted_certificate("c-officer")));
+    assert!(denied(reader.purge_deleted_certificate("c-officer")));
+    assert!(denied(reader.get_certificate_contacts()));
+    let backup = officer.backup_certificate("c-officer-new").unwrap();
+    officer.recover_deleted_certificate("c-officer").unwrap();
+    officer.delete_certificate("c-officer-new").unwrap();
+    officer.purge_deleted_certificate("c-officer-new").unwrap();
+    assert!(denied(reader.restore_certificate(&backup)));
+    officer.restore_certificate(&backup).unwrap();
+    assert_eq!(
+        officer.get_certificate_contacts().unwrap()[0]
+            .email
+            .as_deref(),
+        Some("ops@example.test")
+    );
+    officer.delete_certificate_contacts().unwrap();
+    officer
+        .set_certificate_issuer("made-by-officer", issuer("Test", &[]))
+        .unwrap();
+    // Neither the secrets nor the keys API opens to the officer.
+    assert!(denied(officer.get_secret_properties("c-officer", None)));
+    assert!(denied(officer.list_secrets(25, None)));
+    let digest = HashAlg::Sha256.digest(b"m");
+    assert!(denied(
+        officer
+            .key("c-officer", None)
+            .unwrap()
+            .sign(SignatureAlgorithm::ES256, &digest)
+    ));
+    // `--admin` principals: every certificate action, and the contents.
+    issue(
+        &admin,
+        "by-admin",
+        cert_policy("CN=admin", &[], &[]),
+        Tags::new(),
+    );
+    assert!(admin.get_secret("by-admin", None).unwrap().value.is_some());
+    admin.delete_certificate("by-admin").unwrap();
+    admin.purge_deleted_certificate("by-admin").unwrap();
+    admin
+        .set_certificate_contacts(vec![contact("A", "a@example.test")])
+        .unwrap();
+
+    // Certificate scopes need a vault that holds certificates and a Key Vault role.
+    // (The default vault offers both families, so the Managed HSM role is assignable there.)
+    let e = store
+        .vault_as(DEFAULT_VAULT, caller("admin"))
+        .unwrap()
+        .create_role_assignment("/certificates", "x1", CRYPTO_USER, "p")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("grants nothing on certificates"),
+        "{e}"
+    );
+    let hsm = store.vault_as("hsm", caller("admin")).unwrap();
+    let e = hsm
+        .create_role_assignment("/certificates", "x2", CRYPTO_USER, "p")
+        .unwrap_err();
+    assert!(e.to_string().contains("holds no certificates"), "{e}");
+    let e = admin
+        .create_role_assignment("/certificates/bad_name", "x3", CERTIFICATES_OFFICER, "p")
+        .unwrap_err();
+    assert_eq!(e.wire().status, 400, "{e}");
+    let a = admin
+        .create_role_assignment("/CERTIFICATES", "x4", CERTIFICATES_OFFICER, "p")
+        .unwrap();
+    assert_eq!(a.scope, "/certificates");
+    assert_eq!(
+        admin
+            .list_role_assignments(Some("/certificates/anything"))
+            .unwrap()
+            .iter()
+            .filter(|a| a.name == "x4" || a.name == "a-scoped")
+            .count(),
+        1,
+        "/certificates is above every certificate; /certificates/c-scoped is not above others"
+    );
+}
+
+fn certificate_policy_entry(
+    oid: &str,
+    certificates: &[CertificatePermission],
+) -> AccessPolicyEntry {
+    AccessPolicyEntry {
+        tenant_id: None,
+        object_id: oid.into(),
+        permissions: Permissions {
+            certificates: certificates.to_vec(),
+            ..Permissions::default()
+        },
+    }
+}
+
+#[test]
+fn access_policy_vaults_grant_certificate_permissions_as_key_vault_does() {
+    use CertificatePermission as C;
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store
+        .create_vault_with_permission_model("ap", VaultOptions::default(), false)
+        .unwrap();
+    let trusted = store.vault("ap").unwrap();
+    let grants: &[(&str, &[C])] = &[
+        ("getter", &[C::Get]),
+        ("lister", &[C::List]),
+        (
+            "maker",
+            &[C::Create, C::Import, C::Update, C::Delete, C::Backup],
+        ),
+        ("contacts", &[C::ManageContacts]),
+        ("issuer-reader", &[C::GetIssuers, C::ListIssuers]),
+        ("issuer-setter", &[C::SetIssuers]),
+        ("issuer-deleter", &[C::DeleteIssuers]),
+        ("issuer-manager", &[C::ManageIssuers]),
+        ("everything", &[C::All]),
+    ];
+    for (who, permissions) in grants {
+        issue(
+            &trusted,
+            &format!("c-{who}"),
+            cert_policy("CN=app", &[], &[]),
+            Tags::new(),
+        );
+        trusted
+            .set_certificate_issuer(&format!("c-{who}-ca"), issuer("Test", &[]))
+            .unwrap();
+        store
+            .set_vault_access_policy("ap", certificate_policy_entry(who, permissions))
+            .unwrap();
+    }
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec![],
+    });
+    let rights = |who: &str| certificate_rights(store, "ap", caller(who), &format!("c-{who}"));
+    let none = CertificateRights::default();
+    // get reads one certificate (its versions and policy too); list lists, as for keys.
+    assert_eq!(
+        rights("getter"),
+        CertificateRights {
+            get: true,
+            versions: true,
+            policy: true,
+            ..none
+        }
+    );
+    assert_eq!(
+        rights("lister"),
+        CertificateRights {
+            list: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("maker"),
+        CertificateRights {
+            create: true,
+            import: true,
+            update: true,
+            backup: true,
+            delete: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("contacts"),
+        CertificateRights {
+            contacts: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("issuer-reader"),
+        CertificateRights {
+            read_issuers: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("issuer-setter"),
+        CertificateRights {
+            write_issuers: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("issuer-deleter"),
+        CertificateRights {
+            delete_issuers: true,
+            ..CertificateRights::default()
+        }
+    );
+    assert_eq!(
+        rights("issuer-manager"),
+        CertificateRights {
+            read_issuers: true,
+            write_issuers: true,
+            delete_issuers: true,
+            ..CertificateRights::default()
+        }
+    );
+    // all: every certificate permission, and still not the certificate's secret or key,
+    // which take the secrets and keys permissions, as in Key Vault.
+    assert_eq!(
+        rights("everything"),
+        CertificateRights {
+            list: true,
+            get: true,
+            versions: true,
+            policy: true,
+            create: true,
+            import: true,
+            update: true,
+            backup: true,
+            delete: true,
+            contacts: true,
+            read_issuers: true,
+            write_issuers: true,
+            delete_issuers: true,
+            ..CertificateRights::default()
+        }
+    );
+    // Recover and purge are their own permissions.
+    let everything = store.vault_as("ap", caller("everything")).unwrap();
+    everything
+        .recover_deleted_certificate("c-everything")
+        .unwrap();
+    let maker = store.vault_as("ap", caller("maker")).unwrap();
+    assert!(denied(maker.recover_deleted_certificate("c-maker")));
+    assert!(denied(maker.purge_deleted_certificate("c-maker")));
+    store
+        .set_vault_access_policy(
+            "ap",
+            certificate_policy_entry("maker", &[C::Recover, C::Purge, C::Restore]),
+        )
+        .unwrap();
+    let blob = everything.backup_certificate("c-everything").unwrap();
+    maker.recover_deleted_certificate("c-maker").unwrap();
+    everything.delete_certificate("c-everything").unwrap();
+    maker.purge_deleted_certificate("c-everything").unwrap();
+    maker.restore_certificate(&blob).unwrap();
+    // With the secrets permission beside it, the certificate's PFX is readable.
+    store
+        .set_vault_access_policy(
+            "ap",
+            AccessPolicyEntry {
+                tenant_id: None,
+                object_id: "everything".into(),
+                permissions: Permissions {
+                    certificates: vec![C::All],
+                    secrets: vec![SecretPermission::Get],
+                    keys: vec![KeyPermission::Get],
+                },
+            },
+        )
+        .unwrap();
+    assert!(everything
+        .get_secret("c-everything", None)
+        .unwrap()
+        .value
+        .is_some());
+    assert!(everything.get_key("c-everything", None).is_ok());
+}
+
+#[test]
+fn customer_data_covers_certificates_contacts_and_issuers() {
+    let ts = TempStore::at(T0);
+    let (store, clock) = (&ts.store, &ts.clock);
+    let kv_options = |purge_protection| VaultOptions {
+        retention_days: 7,
+        purge_protection,
+        ..VaultOptions::default()
+    };
+    store.create_vault("kv", kv_options(false)).unwrap();
+    store.create_vault("kvpp", kv_options(true)).unwrap();
+    let kv = store.vault("kv").unwrap();
+    let kvpp = store.vault("kvpp").unwrap();
+    let ann = "ann@example.com";
+    // Issued with Ann's address in the e-mail SANs; imported from outside with it as a UPN;
+    // one already soft-deleted; one in a purge-protected vault; and bystanders.
+    issue(
+        &kv,
+        "ann-tls",
+        cert_policy("CN=app, O=Contoso", &[ann], &[]),
+        Tags::new(),
+    );
+    import(
+        &kv,
+        "ann-imported",
+        outside_pfx("CN=Signing", &[], &["Ann@Example.com"]),
+    )
+    .unwrap();
+    issue(
+        &kv,
+        "ann-old",
+        cert_policy("CN=ann@example.com", &[], &[]),
+        Tags::new(),
+    );
+    kv.delete_certificate("ann-old").unwrap();
+    issue(
+        &kv,
+        "other",
+        cert_policy("CN=other", &["ops@example.com"], &[]),
+        Tags::new(),
+    );
+    import(
+        &kv,
+        "near-miss",
+        outside_pfx("CN=ann@example.com.evil", &[], &[]),
+    )
+    .unwrap();
+    issue(
+        &kvpp,
+        "ann-pp",
+        cert_policy("CN=pp", &[ann], &[]),
+        Tags::new(),
+    );
+    kv.set_certificate_contacts(vec![
+        contact("Ann", "ANN@example.com"),
+        contact("Bob", "bob@example.com"),
+    ])
+    .unwrap();
+    kv.set_certificate_issuer(
+        "ca",
+        issuer("Test", &[("Ann", ann), ("Bob", "bob@example.com")]),
+    )
+    .unwrap();
+    kv.set_certificate_issuer("bob-only", issuer("Test", &[("Bob", "bob@example.com")]))
+        .unwrap();
+    let pfx_of_ann = kv.get_secret("ann-tls", None).unwrap().value.unwrap();
+
+    let subject = Subject::Email("Ann@example.com".into());
+    let export = store.export_customer_data(&subject).unwrap();
+    let json = serde_json::to_string(&export).unwrap();
+    assert!(
+        !json.contains(&pfx_of_ann.expose()[..40]) && !json.contains("BEGIN"),
+        "no PFX, PEM or private key in an export"
+    );
+    let by_vault = |name: &str| export.vaults.iter().find(|v| v.vault == name).unwrap();
+    let names = |list: &[localhsm::customer_data::ExportedCertificate]| -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|c| c.name.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&by_vault("kv").certificates),
+        ["ann-imported", "ann-tls"]
+    );
+    assert_eq!(names(&by_vault("kv").deleted_certificates), ["ann-old"]);
+    assert_eq!(names(&by_vault("kvpp").certificates), ["ann-pp"]);
+    let tls = by_vault("kv")
+        .certificates
+        .iter()
+        .find(|c| c.name == "ann-tls")
+        .unwrap();
+    let v = &tls.versions[0];
+    assert_eq!(v.subject.as_deref(), Some("CN=app, O=Contoso"));
+    let sans = v.subject_alternative_names.as_ref().unwrap();
+    assert_eq!(sans.emails.as_deref(), Some(&[ann.to_string()][..]));
+    assert_eq!(
+        sans.dns_names.as_deref(),
+        Some(&["app.example.test".to_string()][..])
+    );
+    assert_eq!(v.policy_subject.as_deref(), Some("CN=app, O=Contoso"));
+    let imported = by_vault("kv")
+        .certificates
+        .iter()
+        .find(|c| c.name == "ann-imported")
+        .unwrap();
+    assert_eq!(
+        imported.versions[0]
+            .subject_alternative_names
+            .as_ref()
+            .unwrap()
+            .upns
+            .as_deref(),
+        Some(&["Ann@Example.com".to_string()][..])
+    );
+    assert!(by_vault("kv").deleted_certificates[0]
+        .scheduled_purge_date
+        .is_some());
+    assert_eq!(
+        by_vault("kv").certificate_contacts,
+        [contact("Ann", "ANN@example.com")]
+    );
+    let issuers = &by_vault("kv").certificate_issuers;
+    assert_eq!(issuers.len(), 1, "bob-only has no admin with Ann's address");
+    assert_eq!(issuers[0].name, "ca");
+    assert_eq!(issuers[0].organization_id.as_deref(), Some("org-1"));
+    assert_eq!(issuers[0].admin_details.len(), 1);
+    assert_eq!(
+        issuers[0].admin_details[0].first_name.as_deref(),
+        Some("Ann")
+    );
+    assert_eq!(
+        issuers[0].admin_details[0].phone.as_deref(),
+        Some("555-0100")
+    );
+    let value = serde_json::to_value(&export).unwrap();
+    let kv_json = value["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vault"] == "kv")
+        .unwrap();
+    assert_eq!(kv_json["certificateContacts"][0]["phone"], "555-0199");
+    assert_eq!(
+        kv_json["certificateIssuers"][0]["adminDetails"][0]["email"],
+        ann
+    );
+    // A UPN subject finds the same certificates, contacts and administrators.
+    let by_upn = store
+        .export_customer_data(&Subject::Upn(ann.into()))
+        .unwrap();
+    assert_eq!(
+        by_upn
+            .vaults
+            .iter()
+            .map(|v| v.certificates.len()
+                + v.deleted_certificates.len()
+                + v.certificate_contacts.len()
+                + v.certificate_issuers.len())
+            .sum::<usize>(),
+        6
+    );
+
+    let report = store.delete_customer_data(&subject).unwrap();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(report.certificates_deleted.clone()),
+        ["kv/ann-imported", "kv/ann-tls", "kvpp/ann-pp"]
+    );
+    assert_eq!(
+        sorted(report.certificates_purged.clone()),
+        ["kv/ann-imported", "kv/ann-old", "kv/ann-tls"]
+    );
+    assert_eq!(report.certificates_awaiting_purge.len(), 1);
+    let waiting = &report.certificates_awaiting_purge[0];
+    assert_eq!(
+        (waiting.vault.as_str(), waiting.name.as_str()),
+        ("kvpp", "ann-pp")
+    );
+    assert_eq!(waiting.scheduled_purge_date, Some(T0 + 7 * DAY));
+    assert!(
+        waiting.reason.contains("purge protection"),
+        "{}",
+        waiting.reason
+    );
+    assert_eq!(report.certificate_contacts_removed, ["kv/ANN@example.com"]);
+    assert_eq!(report.issuer_admins_removed, ["kv/ca/ann@example.com"]);
+    // Contacts and administrators: Ann's entries are gone, Bob's and the issuer stay.
+    assert_eq!(
+        kv.get_certificate_contacts().unwrap(),
+        [contact("Bob", "bob@example.com")]
+    );
+    let ca = kv.get_certificate_issuer("ca").unwrap();
+    let org = ca.organization.unwrap();
+    assert_eq!(org.id.as_deref(), Some("org-1"));
+    let admins = org.admin_details.unwrap();
+    assert_eq!(admins.len(), 1);
+    assert_eq!(admins[0].email.as_deref(), Some("bob@example.com"));
+    assert_eq!(ca.provider, "Test");
+    // The certificates are gone for good, with the keys and secrets they owned.
+    for name in ["ann-tls", "ann-imported", "ann-old"] {
+        expect_err(
+            kv.get_deleted_certificate(name),
+            "DeletedCertificateNotFound",
+        );
+        expect_err(kv.get_key(name, None), "KeyNotFound");
+        expect_err(kv.get_deleted_key(name), "DeletedKeyNotFound");
+        expect_err(kv.get_secret(name, None), "SecretNotFound");
+    }
+    assert!(kv.get_certificate("other", None).is_ok());
+    assert!(
+        kv.get_certificate("near-miss", None).is_ok(),
+        "a longer address is another"
+    );
+    // Purge protection holds: the certificate waits, deleted, for its date.
+    assert!(kvpp.get_deleted_certificate("ann-pp").is_ok());
+    let again = store.export_customer_data(&subject).unwrap();
+    assert_eq!(again.vaults.len(), 1, "only what must wait is left");
+    assert_eq!(names(&again.vaults[0].deleted_certificates), ["ann-pp"]);
+    clock.advance(7 * DAY);
+    assert!(store
+        .export_customer_data(&subject)
+        .unwrap()
+        .vaults
+        .is_empty());
+    expect_err(
+        kvpp.get_deleted_certificate("ann-pp"),
+        "DeletedCertificateNotFound",
+    );
+}
+
+#[test]
+fn customer_data_finds_certificates_by_device_id_and_tag() {
+    let ts = TempStore::at(T0);
+    let store = &ts.store;
+    store.create_vault("kv", VaultOptions::default()).unwrap();
+    let kv = store.vault("kv").unwrap();
+    let device: Tags = [("deviceId".to_string(), "dev-9".to_string())].into();
+    // Tagged as keys are; and a device certificate naming the device in its subject, as
+    // IoT Hub's X.509 device certificates do.
+    issue(&kv, "tagged", cert_policy("CN=gateway", &[], &[]), device);
+    issue(
+        &kv,
+        "device-cn",
+        cert_policy("CN=DEV-9", &[], &[]),
+        Tags::new(),
+    );
+    issue(
+        &kv,
+        "unrelated",
+        cert_policy("CN=dev-90", &[], &[]),
+        Tags::new(),
+    );
+    kv.set_certificate_contacts(vec![contact("Dev", "dev-9@example.com")])
+        .unwrap();
+    let by_device = Subject::DeviceId("dev-9".into());
+    let export = store.export_customer_data(&by_device).unwrap();
+    let mut found: Vec<&str> = export.vaults[0]
+        .certificates
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    found.sort();
+    assert_eq!(found, ["device-cn", "tagged"]);
+    assert!(
+        export.vaults[0].certificate_contacts.is_empty(),
+        "a device has no address"
+    );
+    let by_tag = store
+        .export_customer_data(&Subject::tag("deviceId=dev-9").unwrap())
+        .unwrap();
+    assert_eq!(by_tag.vaults[0].certificates.len(), 1);
+    assert_eq!(by_tag.vaults[0].certificates[0].name, "tagged");
+    assert_eq!(
+        by_tag.vaults[0].certificates[0].versions[0].tags["deviceId"],
+        "dev-9"
+    );
+    let report = store.delete_customer_data(&by_device).unwrap();
+    let mut purged = report.certificates_purged.clone();
+    purged.sort();
+    assert_eq!(purged, ["kv/device-cn", "kv/tagged"]);
+    assert!(report.certificate_contacts_removed.is_empty());
+    assert!(kv.get_certificate("unrelated", None).is_ok());
+    assert_eq!(kv.get_certificate_contacts().unwrap().len(), 1);
+}
+
+#[test]
+fn customer_data_by_email_through_the_management_api() {
+    let api = Api::new();
+    let store = &api.store;
+    let default = store.vault(DEFAULT_VAULT).unwrap();
+    default
+        .set_certificate_contacts(vec![contact("Ann", "ann@example.com")])
+        .unwrap();
+    let post = |op: &str, body: Value| {
+        send(
+            &api,
+            "POST",
+            "localhost",
+            &format!("/management/customer-data/{op}"),
+            "admin",
+            Some(body),
+        )
+    };
+    let (status, export) = post("export", json!({"email": "ann@example.com"}));
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["subject"], "email ann@example.com");
+    assert_eq!(export["vaults"][0]["certificateContacts"][0]["name"], "Ann");
+    let (status, e) = post("export", json!({"email": "a@b.c", "upn": "a@b.c"}));
+    assert_eq!(status, 400, "{e}");
+    let (status, report) = post("delete", json!({"email": "ANN@example.com"}));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["certificateContactsRemoved"],
+        json!([format!("{DEFAULT_VAULT}/ann@example.com")])
+    );
+    assert!(report["certificatesAwaitingPurge"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    expect_err(default.get_certificate_contacts(), "ContactsNotFound");
 }

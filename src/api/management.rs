@@ -145,6 +145,10 @@ pub struct CustomerDataRequest {
     pub principal: Option<String>,
     /// A user principal name.
     pub upn: Option<String>,
+    /// An e-mail address (certificate subjects and alternative names, contacts, issuer
+    /// administrators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// A device ID.
     pub device_id: Option<String>,
     /// A tag, `key=value`.
@@ -157,6 +161,7 @@ impl CustomerDataRequest {
         let named: Vec<Subject> = [
             self.principal.map(Subject::Principal),
             self.upn.map(Subject::Upn),
+            self.email.map(Subject::Email),
             self.device_id.map(Subject::DeviceId),
         ]
         .into_iter()
@@ -166,7 +171,8 @@ impl CustomerDataRequest {
         match <[Subject; 1]>::try_from(named) {
             Ok([s]) => Ok(s),
             Err(_) => Err(Error::bad_parameter(
-                "name exactly one of principal, upn, deviceId or tag",
+                "name exactly one of principal, upn, deviceId or tag (or email, an e-mail \
+                 address)",
             )),
         }
     }
@@ -303,10 +309,17 @@ mod tests {
         let one = CustomerDataRequest {
             principal: None,
             upn: None,
+            email: None,
             device_id: Some("d".into()),
             tag: None,
         };
         assert!(matches!(one.subject(), Ok(Subject::DeviceId(d)) if d == "d"));
+        let mail: CustomerDataRequest =
+            serde_json::from_str(r#"{"email":"ann@example.com"}"#).unwrap();
+        assert!(matches!(mail.subject(), Ok(Subject::Email(e)) if e == "ann@example.com"));
+        let both: CustomerDataRequest =
+            serde_json::from_str(r#"{"email":"a@b.c","upn":"a@b.c"}"#).unwrap();
+        assert!(both.subject().is_err());
         let two: CustomerDataRequest =
             serde_json::from_str(r#"{"principal":"p","upn":"u"}"#).unwrap();
         assert!(two.subject().is_err());

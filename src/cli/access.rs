@@ -166,6 +166,7 @@ pub fn customer_data(
     let body = CustomerDataRequest {
         principal,
         upn,
+        email: None,
         device_id,
         tag,
     };
