@@ -343,8 +343,7 @@ permissions! {
 }
 
 permissions! {
-    /// An access-policy permission on certificates (ARM's `CertificatePermissions`). Stored
-    /// and shown; localhsm serves no certificates yet, so none grants anything.
+    /// An access-policy permission on certificates (ARM's `CertificatePermissions`).
     CertificatePermission, "certificate" {
         /// Every certificate permission.
         All = "all",

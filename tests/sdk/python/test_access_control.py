@@ -74,6 +74,15 @@ KEY_VAULT_ROLES = {
     "4633458b-17de-408a-b874-0445c86b69e6": ("Key Vault Secrets User", [
         "Microsoft.KeyVault/vaults/secrets/getSecret/action",
         "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]),
+    "a4417e6f-fecd-4de8-b567-7b0420556985": ("Key Vault Certificates Officer", [
+        "Microsoft.KeyVault/vaults/certificatecas/*",
+        "Microsoft.KeyVault/vaults/certificates/*",
+        "Microsoft.KeyVault/vaults/certificatecontacts/write"]),
+    "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba": ("Key Vault Certificate User", [
+        "Microsoft.KeyVault/vaults/certificates/read",
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+        "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        "Microsoft.KeyVault/vaults/keys/read"]),
 }
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b"
