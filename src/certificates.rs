@@ -972,7 +972,9 @@ impl Vault {
             .as_ref()
             .and_then(|p| p.secret_props.as_ref())
             .and_then(|s| s.content_type.clone());
-        let pem = ct.as_deref().is_some_and(|c| !is_pfx(c))
+        let pem = ct
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(CONTENT_TYPE_PEM))
             || (ct.is_none() && value.expose().starts_with(b"-----BEGIN"));
         let (material, chain) = if pem {
             let text = std::str::from_utf8(value.expose())
@@ -1042,6 +1044,8 @@ impl Vault {
         if let Some(tags) = &update.tags {
             validate_tags(tags)?;
         }
+        self.certs()
+            .pick_version(&self.certs().live(name)?, version)?;
         if let Some(p) = update.policy.clone() {
             self.update_certificate_policy(name, p)?;
         }
