@@ -13,8 +13,11 @@
 
 mod support;
 
+use base64::Engine as _;
 use localhsm::crypto::jwk::b64url_encode;
-use localhsm::crypto::{CurveName, KeyType, SecretString};
+use localhsm::crypto::x509::{CertSpec, CertificateKey};
+use localhsm::crypto::{CurveName, KeyType, SecretBytes, SecretString};
+use localhsm::model::certificates::{CertificateOptions, CertificatePolicy};
 use localhsm::model::{KeyOptions, SecretOptions, SecretUpdate, VaultOptions};
 use localhsm::KeySpec;
 use proptest::prelude::*;
@@ -50,6 +53,9 @@ struct Case {
     status: u16,
     code: &'static str,
     msg: String,
+    /// Whether the store is compared before and after this very request (the certificate
+    /// rows), not only once after the whole table.
+    each: bool,
 }
 
 /// The known objects the table aims at.
@@ -66,6 +72,7 @@ struct Setup {
     sec_backup: String,
     secgone_backup: String,
     foreign_secret_backup: String,
+    c: CertSetup,
 }
 
 fn setup(api: &Api) -> Setup {
@@ -179,6 +186,7 @@ fn setup(api: &Api) -> Setup {
     let ppkv = store.vault("ppkv").expect("vault ppkv");
     set(&ppkv, "ppsec", "protected value");
     ppkv.delete_secret("ppsec").expect("delete ppsec");
+    let c = cert_setup(&default, &ppkv, &other, &av);
 
     Setup {
         ec_v1,
@@ -193,6 +201,7 @@ fn setup(api: &Api) -> Setup {
         sec_backup,
         secgone_backup,
         foreign_secret_backup,
+        c,
     }
 }
 
@@ -224,6 +233,7 @@ fn body_routes(s: &Setup) -> Vec<(&'static str, String)> {
         ("PATCH", format!("/secrets/sec/{}", s.sec_v1)),
         ("POST", "/secrets/restore".to_string()),
     ];
+    r.extend(cert_body_routes(s));
     for op in ["sign", "verify"] {
         r.push(("POST", format!("/keys/ec/{}/{op}", s.ec_v2)));
         r.push(("POST", format!("/keys/ec//{op}")));
@@ -262,6 +272,7 @@ fn all_routes(s: &Setup) -> Vec<(&'static str, String)> {
         ("POST", "/deletedkeys/gone/recover".to_string()),
     ];
     r.extend(secret_routes(s));
+    r.extend(cert_routes(s));
     r.extend(body_routes(s));
     r
 }
@@ -533,12 +544,733 @@ fn secret_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16
     }
 }
 
+// --- certificates -----------------------------------------------------------------------------
+
+/// The certificates the table aims at, and material for imports and merges.
+struct CertSetup {
+    /// Versions of `crt` (issuer Self, EC), oldest first.
+    crt_v1: String,
+    crt_v2: String,
+    /// Backups (base64url) of `crt`, of `crtgone` (since deleted) and of a certificate of
+    /// another store.
+    crt_backup: String,
+    crtgone_backup: String,
+    foreign_backup: String,
+    /// A PFX (standard base64) protected by [`PFX_PASSWORD`], and its pieces as PEM.
+    pfx: String,
+    /// PEM: the PFX's key and certificate; its certificate alone; its key with another
+    /// key's certificate.
+    pem: String,
+    pem_cert_only: String,
+    pem_mismatch: String,
+    /// Standard base64 DER: a certificate for a key no pending request holds, and `crt`'s.
+    other_leaf: String,
+    crt_leaf: String,
+}
+
+const PFX_PASSWORD: &str = "right horse battery";
+
+/// A self-signed certificate policy that issues quickly (EC P-256).
+fn cert_policy() -> Value {
+    json!({"key_props": {"kty": "EC", "crv": "P-256"}, "x509_props": {"subject": "CN=bad-input"}})
+}
+
+/// `cert_policy` with `path` (a JSON pointer into it) set to `v`.
+fn policy_with(path: &str, v: Value) -> Value {
+    let mut p = cert_policy();
+    let mut parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let last = parts.pop().expect("a member");
+    let mut at = &mut p;
+    for part in parts {
+        at = at
+            .as_object_mut()
+            .expect("an object")
+            .entry(part.to_string())
+            .or_insert_with(|| json!({}));
+    }
+    at.as_object_mut()
+        .expect("an object")
+        .insert(last.to_string(), v);
+    p
+}
+
+fn std_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    let b64 = std_b64(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Certificates in the default vault (`crt` with two versions, `crtgone` deleted, `pend`
+/// waiting for a merge, `imp` imported, so with no operation), an issuer `corp`, a deleted
+/// certificate in the purge-protected vault `ppkv`, one only `other` holds, one in another
+/// store; and the material of the import and merge rows.
+fn cert_setup(
+    default: &localhsm::Vault,
+    ppkv: &localhsm::Vault,
+    other: &localhsm::Vault,
+    alien: &localhsm::Vault,
+) -> CertSetup {
+    let policy: CertificatePolicy = serde_json::from_value(cert_policy()).expect("policy");
+    let create = |v: &localhsm::Vault, name: &str, p: CertificatePolicy| {
+        v.create_certificate(name, p, CertificateOptions::default())
+            .unwrap_or_else(|e| panic!("create certificate {name}: {e}"));
+        v.get_certificate(name, None).expect("created").version
+    };
+    let crt_v1 = create(default, "crt", policy.clone());
+    let crt_v2 = create(default, "crt", policy.clone());
+    create(default, "crtgone", policy.clone());
+    let crtgone_backup = b64url_encode(&default.backup_certificate("crtgone").expect("backup"));
+    default
+        .delete_certificate("crtgone")
+        .expect("delete crtgone");
+    let crt_backup = b64url_encode(&default.backup_certificate("crt").expect("backup crt"));
+    let mut pending = policy.clone();
+    pending.issuer = Some(localhsm::model::certificates::IssuerParameters {
+        name: Some("Unknown".into()),
+        ..Default::default()
+    });
+    create(default, "pend", pending);
+    default
+        .set_certificate_issuer(
+            "corp",
+            localhsm::model::certificates::IssuerUpdate {
+                provider: Some("Test".into()),
+                ..Default::default()
+            },
+        )
+        .expect("issuer corp");
+    create(ppkv, "ppcrt", policy.clone());
+    ppkv.delete_certificate("ppcrt").expect("delete ppcrt");
+    create(other, "only-other-crt", policy.clone());
+    create(alien, "alien-crt", policy);
+    let foreign_backup = b64url_encode(&alien.backup_certificate("alien-crt").expect("backup"));
+
+    let spec = |cn: &str| CertSpec {
+        subject: format!("CN={cn}"),
+        ..CertSpec::default()
+    };
+    let key = CertificateKey::generate(KeySpec::Ec(CurveName::P256)).expect("key");
+    let der = key.self_signed(&spec("imported")).expect("certificate");
+    let pfx = key
+        .to_pfx(std::slice::from_ref(&der), Some(PFX_PASSWORD))
+        .expect("PFX");
+    let other_key = CertificateKey::generate(KeySpec::Ec(CurveName::P256)).expect("key");
+    let other_der = other_key.self_signed(&spec("other")).expect("certificate");
+    let key_pem = pem_block("PRIVATE KEY", key.to_pkcs8_der().expect("PKCS#8").expose());
+    let imp = SecretBytes::from_slice(pfx.expose());
+    default
+        .import_certificate(
+            "imp",
+            imp,
+            Some(SecretString::from(PFX_PASSWORD)),
+            None,
+            CertificateOptions::default(),
+        )
+        .expect("import imp");
+    let crt_der = default
+        .get_certificate("crt", None)
+        .expect("crt")
+        .cer
+        .expect("issued");
+    CertSetup {
+        crt_v1,
+        crt_v2,
+        crt_backup,
+        crtgone_backup,
+        foreign_backup,
+        pfx: std_b64(pfx.expose()),
+        pem: format!("{key_pem}{}", pem_block("CERTIFICATE", &der)),
+        pem_cert_only: pem_block("CERTIFICATE", &der),
+        pem_mismatch: format!("{key_pem}{}", pem_block("CERTIFICATE", &other_der)),
+        other_leaf: std_b64(&other_der),
+        crt_leaf: std_b64(&crt_der),
+    }
+}
+
+/// The certificate routes that take a JSON body, with a path that reaches real objects.
+fn cert_body_routes(s: &Setup) -> Vec<(&'static str, String)> {
+    vec![
+        ("POST", "/certificates/newcrt/create".to_string()),
+        ("POST", "/certificates/newcrt/import".to_string()),
+        ("POST", "/certificates/pend/pending/merge".to_string()),
+        ("PATCH", "/certificates/pend/pending".to_string()),
+        ("PATCH", "/certificates/crt".to_string()),
+        ("PATCH", format!("/certificates/crt/{}", s.c.crt_v1)),
+        ("PATCH", "/certificates/crt/policy".to_string()),
+        ("POST", "/certificates/restore".to_string()),
+        ("PUT", "/certificates/contacts".to_string()),
+        ("PUT", "/certificates/issuers/newissuer".to_string()),
+        ("PATCH", "/certificates/issuers/corp".to_string()),
+    ]
+}
+
+/// The certificate routes without a body, on real objects.
+fn cert_routes(s: &Setup) -> Vec<(&'static str, String)> {
+    vec![
+        ("GET", "/certificates".to_string()),
+        ("GET", "/certificates/crt".to_string()),
+        ("DELETE", "/certificates/crt".to_string()),
+        ("GET", "/certificates/crt/versions".to_string()),
+        ("GET", format!("/certificates/crt/{}", s.c.crt_v1)),
+        ("GET", "/certificates/crt/policy".to_string()),
+        ("GET", "/certificates/pend/pending".to_string()),
+        ("DELETE", "/certificates/pend/pending".to_string()),
+        ("POST", "/certificates/crt/backup".to_string()),
+        ("GET", "/deletedcertificates".to_string()),
+        ("GET", "/deletedcertificates/crtgone".to_string()),
+        ("DELETE", "/deletedcertificates/crtgone".to_string()),
+        ("POST", "/deletedcertificates/crtgone/recover".to_string()),
+        ("GET", "/certificates/contacts".to_string()),
+        ("DELETE", "/certificates/contacts".to_string()),
+        ("GET", "/certificates/issuers".to_string()),
+        ("GET", "/certificates/issuers/corp".to_string()),
+        ("DELETE", "/certificates/issuers/corp".to_string()),
+    ]
+}
+
+/// The certificate rows of the table: every certificate, contacts and issuers route, every
+/// kind of bad input.
+#[rustfmt::skip]
+fn cert_table(s: &Setup, add: &mut impl FnMut(&'static str, &str, &str, B, u16, &'static str, &str)) {
+    let h = "localhost";
+    let c = &s.c;
+    let v1 = &c.crt_v1;
+    let unknown_v = "0123456789abcdef0123456789abcdef";
+    let create_ok = || json!({"policy": cert_policy()});
+    let create_with = |path: &str, v: Value| json!({"policy": policy_with(path, v)});
+    let import_ok = || json!({"value": c.pfx, "pwd": PFX_PASSWORD});
+    let merge_other = || json!({"x5c": [c.other_leaf]});
+    let pem_policy = json!({"secret_props": {"contentType": "application/x-pem-file"}});
+
+    // Names Key Vault forbids and over-long names, on every route naming a certificate or
+    // an issuer.
+    let long = "a".repeat(128);
+    let very_long = "c".repeat(5000);
+    for bad in ["bad_name", "bad.name", "bad%20name", "b%C3%A4d", "bad~", long.as_str(), very_long.as_str()] {
+        let shown = &bad[..bad.len().min(40)];
+        for (m, p) in [
+            ("GET", format!("/certificates/{bad}")),
+            ("PATCH", format!("/certificates/{bad}")),
+            ("DELETE", format!("/certificates/{bad}")),
+            ("POST", format!("/certificates/{bad}/create")),
+            ("POST", format!("/certificates/{bad}/import")),
+            ("POST", format!("/certificates/{bad}/backup")),
+            ("GET", format!("/certificates/{bad}/versions")),
+            ("GET", format!("/certificates/{bad}/policy")),
+            ("PATCH", format!("/certificates/{bad}/policy")),
+            ("GET", format!("/certificates/{bad}/pending")),
+            ("PATCH", format!("/certificates/{bad}/pending")),
+            ("DELETE", format!("/certificates/{bad}/pending")),
+            ("POST", format!("/certificates/{bad}/pending/merge")),
+            ("GET", format!("/certificates/{bad}/{v1}")),
+            ("PATCH", format!("/certificates/{bad}/{v1}")),
+            ("GET", format!("/deletedcertificates/{bad}")),
+            ("DELETE", format!("/deletedcertificates/{bad}")),
+            ("POST", format!("/deletedcertificates/{bad}/recover")),
+        ] {
+            // A body that would be valid for create, import and merge alike.
+            let body = B::Json(json!({"policy": cert_policy(), "value": c.pfx, "pwd": PFX_PASSWORD, "x5c": [c.crt_leaf], "tags": {"a": "b"}}));
+            add(m, h, &kv(&p), body, 400, BAD, &format!("certificate name \"{shown}"));
+        }
+        for m in ["GET", "PUT", "PATCH", "DELETE"] {
+            let body = B::Json(json!({"provider": "Test"}));
+            add(m, h, &kv(&format!("/certificates/issuers/{bad}")), body, 400, BAD, &format!("issuer name \"{shown}"));
+        }
+    }
+    add("POST", h, &kv("/certificates//create"), B::Json(create_ok()), 400, BAD, "certificate name \"\" is invalid");
+    add("POST", h, &kv("/certificates/-/create"), B::Json(json!({"policy": cert_policy(), "tags": tags(16)})), 400, BAD, "at most 15 tags");
+
+    // Another vault's host, a vault that does not exist, a deleted vault.
+    for (host, code, msg) in [
+        ("other.localhost", "CertificateNotFound", "(name/id) crt"),
+        ("OTHER.localhost:8443", "CertificateNotFound", "(name/id) crt"),
+        ("nosuch.localhost", "VaultNotFound", "vault \"nosuch\" was not found"),
+        ("ppgone.localhost:8443", "VaultNotFound", "vault \"ppgone\" was not found"),
+    ] {
+        for (m, p, body) in [
+            ("GET", "/certificates/crt".to_string(), B::None),
+            ("DELETE", "/certificates/crt".to_string(), B::None),
+            ("PATCH", "/certificates/crt".to_string(), B::Json(json!({"tags": {"x": "y"}}))),
+            ("PATCH", format!("/certificates/crt/{v1}"), B::Json(json!({"attributes": {"enabled": false}}))),
+            ("GET", format!("/certificates/crt/{v1}"), B::None),
+            ("GET", "/certificates/crt/versions".to_string(), B::None),
+            ("GET", "/certificates/crt/policy".to_string(), B::None),
+            ("PATCH", "/certificates/crt/policy".to_string(), B::Json(json!({"x509_props": {"validity_months": 6}}))),
+            ("POST", "/certificates/crt/backup".to_string(), B::None),
+            ("GET", "/certificates/crt/pending".to_string(), B::None),
+            ("PATCH", "/certificates/crt/pending".to_string(), B::Json(json!({"cancellation_requested": true}))),
+            ("DELETE", "/certificates/crt/pending".to_string(), B::None),
+            ("POST", "/certificates/crt/pending/merge".to_string(), B::Json(json!({"x5c": [c.crt_leaf]}))),
+        ] {
+            add(m, host, &kv(&p), body, 404, code, msg);
+        }
+        let gone_msg = if code == "CertificateNotFound" { "deleted certificate \"crtgone\" was not found" } else { msg };
+        add("GET", host, &kv("/deletedcertificates/crtgone"), B::None, 404, code, gone_msg);
+        add("DELETE", host, &kv("/deletedcertificates/crtgone"), B::None, 404, code, gone_msg);
+        add("POST", host, &kv("/deletedcertificates/crtgone/recover"), B::None, 404, code, gone_msg);
+        let issuer_code = if code == "CertificateNotFound" { "CertificateIssuerNotFound" } else { code };
+        let issuer_msg = if code == "CertificateNotFound" { "certificate issuer \"corp\" was not found" } else { msg };
+        for (m, body) in [("GET", B::None), ("PATCH", B::Json(json!({"provider": "Other"}))), ("DELETE", B::None)] {
+            add(m, host, &kv("/certificates/issuers/corp"), body, 404, issuer_code, issuer_msg);
+        }
+    }
+    for (host, msg) in [("nosuch.localhost", "vault \"nosuch\" was not found"), ("ppgone.localhost", "vault \"ppgone\" was not found")] {
+        for (m, p, body) in [
+            ("GET", "/certificates", B::None),
+            ("GET", "/deletedcertificates", B::None),
+            ("GET", "/certificates/contacts", B::None),
+            ("PUT", "/certificates/contacts", B::Json(json!({"contacts": [{"email": "a@example.test"}]}))),
+            ("DELETE", "/certificates/contacts", B::None),
+            ("GET", "/certificates/issuers", B::None),
+            ("PUT", "/certificates/issuers/fresh", B::Json(json!({"provider": "Test"}))),
+            ("POST", "/certificates/fresh/create", B::Json(create_ok())),
+            ("POST", "/certificates/fresh/import", B::Json(import_ok())),
+            ("POST", "/certificates/restore", B::Json(json!({"value": c.crt_backup}))),
+        ] {
+            add(m, host, &kv(p), body, 404, "VaultNotFound", msg);
+        }
+    }
+    add("GET", "other.localhost", &kv("/certificates/contacts"), B::None, 404, "ContactsNotFound", "this vault has no certificate contacts");
+
+    // A Managed HSM other than the default vault has no certificates API: every route says
+    // so, whatever the body (as long as it parses).
+    let no_certs = "certificates (Managed HSM has no certificates API) is not supported in a vault of kind managedhsm";
+    for (m, p, body) in [
+        ("GET", "/certificates".to_string(), B::None),
+        ("GET", "/certificates?includePending=true".to_string(), B::None),
+        ("GET", "/deletedcertificates".to_string(), B::None),
+        ("POST", "/certificates/fresh/create".to_string(), B::Json(create_ok())),
+        ("POST", "/certificates/fresh/create".to_string(), B::Json(create_with("/key_props/key_size", json!(1024)))),
+        ("POST", "/certificates/fresh/import".to_string(), B::Json(import_ok())),
+        ("POST", "/certificates/fresh/import".to_string(), B::Json(json!({"value": c.pem, "policy": pem_policy}))),
+        ("GET", "/certificates/crt".to_string(), B::None),
+        ("GET", format!("/certificates/crt/{v1}"), B::None),
+        ("PATCH", "/certificates/crt".to_string(), B::Json(json!({"tags": {"x": "y"}}))),
+        ("PATCH", format!("/certificates/crt/{v1}"), B::Json(json!({"attributes": {"enabled": false}}))),
+        ("DELETE", "/certificates/crt".to_string(), B::None),
+        ("GET", "/certificates/crt/versions".to_string(), B::None),
+        ("GET", "/certificates/crt/policy".to_string(), B::None),
+        ("PATCH", "/certificates/crt/policy".to_string(), B::Json(json!({"x509_props": {"validity_months": 6}}))),
+        ("GET", "/certificates/pend/pending".to_string(), B::None),
+        ("PATCH", "/certificates/pend/pending".to_string(), B::Json(json!({"cancellation_requested": true}))),
+        ("DELETE", "/certificates/pend/pending".to_string(), B::None),
+        ("POST", "/certificates/pend/pending/merge".to_string(), B::Json(merge_other())),
+        ("POST", "/certificates/crt/backup".to_string(), B::None),
+        ("POST", "/certificates/restore".to_string(), B::Json(json!({"value": c.crt_backup}))),
+        ("GET", "/deletedcertificates/crtgone".to_string(), B::None),
+        ("DELETE", "/deletedcertificates/crtgone".to_string(), B::None),
+        ("POST", "/deletedcertificates/crtgone/recover".to_string(), B::None),
+        ("GET", "/certificates/contacts".to_string(), B::None),
+        ("PUT", "/certificates/contacts".to_string(), B::Json(json!({"contacts": [{"email": "a@example.test"}]}))),
+        ("DELETE", "/certificates/contacts".to_string(), B::None),
+        ("GET", "/certificates/issuers".to_string(), B::None),
+        ("GET", "/certificates/issuers/corp".to_string(), B::None),
+        ("PUT", "/certificates/issuers/corp".to_string(), B::Json(json!({"provider": "Test"}))),
+        ("PATCH", "/certificates/issuers/corp".to_string(), B::Json(json!({"provider": "Test"}))),
+        ("DELETE", "/certificates/issuers/corp".to_string(), B::None),
+    ] {
+        add(m, "pp.localhost", &kv(&p), body, 400, BAD, no_certs);
+    }
+
+    // Create: the policy is required, and checked before anything is made.
+    let create = "/certificates/newcrt/create";
+    for (body, msg) in [
+        (json!({}), "policy is required"),
+        (json!({"tags": {"a": "b"}}), "policy is required"),
+        (json!({"policy": null}), "policy is required"),
+        (json!({"policy": 5}), "field 'policy'"),
+        (json!({"policy": "CN=a"}), "field 'policy'"),
+        (json!({"policy": {}}), "x509_props needs a subject"),
+        (json!({"policy": {"x509_props": {}}}), "x509_props needs a subject"),
+        (json!({"policy": {"x509_props": {"subject": ""}}}), "x509_props needs a subject"),
+        (json!({"policy": {"x509_props": {"subject": " ", "sans": {"dns_names": []}}}}), "x509_props needs a subject"),
+        (json!({"policy": {"x509_props": {"subject": 5}}}), "field 'policy.x509_props.subject'"),
+        (json!({"policy": {"x509_props": {"sans": {"dns_names": "a.example"}}}}), "field 'policy.x509_props.sans.dns_names'"),
+        (create_with("/key_props/kty", json!("oct")), "key_props.kty must be EC, EC-HSM, RSA or RSA-HSM"),
+        (create_with("/key_props/kty", json!("oct-HSM")), "key_props.kty must be EC, EC-HSM, RSA or RSA-HSM"),
+        (create_with("/key_props/kty", json!("DSA")), "field 'policy.key_props.kty'"),
+        (create_with("/key_props/kty", json!(5)), "field 'policy.key_props.kty'"),
+        (json!({"policy": {"key_props": {"kty": "RSA", "key_size": 1024}, "x509_props": {"subject": "CN=a"}}}), "key_props.key_size must be 2048, 3072 or 4096 for RSA, not 1024"),
+        (json!({"policy": {"key_props": {"kty": "RSA", "key_size": 2049}, "x509_props": {"subject": "CN=a"}}}), "key_props.key_size must be 2048, 3072 or 4096 for RSA, not 2049"),
+        (json!({"policy": {"key_props": {"kty": "RSA", "key_size": -1}, "x509_props": {"subject": "CN=a"}}}), "field 'policy.key_props.key_size'"),
+        (json!({"policy": {"key_props": {"kty": "RSA", "crv": "P-256"}, "x509_props": {"subject": "CN=a"}}}), "key_props.crv does not apply to RSA keys"),
+        (create_with("/key_props/crv", json!("P-256K")), "not P-256K"),
+        (create_with("/key_props/crv", json!("P-192")), "field 'policy.key_props.crv'"),
+        (create_with("/key_props/key_size", json!(2048)), "key_props.key_size does not apply to EC keys"),
+        (create_with("/key_props/exportable", json!("yes")), "field 'policy.key_props.exportable'"),
+        (create_with("/x509_props/validity_months", json!(0)), "x509_props.validity_months must be 1 to 1200, not 0"),
+        (create_with("/x509_props/validity_months", json!(1201)), "x509_props.validity_months must be 1 to 1200, not 1201"),
+        (create_with("/x509_props/validity_months", json!(-1)), "field 'policy.x509_props.validity_months'"),
+        (create_with("/x509_props/validity_months", json!(1.5)), "field 'policy.x509_props.validity_months'"),
+        (create_with("/secret_props/contentType", json!("text/plain")), "secret_props.contentType must be application/x-pkcs12 or application/x-pem-file"),
+        (create_with("/secret_props/contentType", json!("")), "secret_props.contentType must be"),
+        (create_with("/secret_props/contentType", json!(7)), "field 'policy.secret_props.contentType'"),
+        (create_with("/x509_props/ekus", json!(["serverAuth"])), "x509_props.ekus: \"serverAuth\" is not a dotted OID"),
+        (create_with("/x509_props/ekus", json!(["1..3"])), "is not a dotted OID"),
+        (create_with("/x509_props/ekus", json!(["1"])), "is not a dotted OID"),
+        (create_with("/x509_props/ekus", json!(["1.3.6.1.5.5.7.3.1 "])), "is not a dotted OID"),
+        (create_with("/x509_props/ekus", json!("1.3.6.1.5.5.7.3.1")), "field 'policy.x509_props.ekus'"),
+        (create_with("/x509_props/key_usage", json!(["frobnicate"])), "field 'policy.x509_props.key_usage"),
+        (create_with("/x509_props/subject", json!("not a distinguished name")), "subject \"not a distinguished name\" is not valid"),
+        (create_with("/x509_props/sans", json!({"dns_names": ["not a host name!"]})), "is not valid"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"lifetime_percentage": 50, "days_before_expiry": 10}, "action": {"action_type": "AutoRenew"}}])), "needs exactly one of lifetime_percentage"),
+        (create_with("/lifetime_actions", json!([{"trigger": {}, "action": {"action_type": "AutoRenew"}}])), "needs exactly one of lifetime_percentage"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"lifetime_percentage": 0}, "action": {"action_type": "AutoRenew"}}])), "needs exactly one of lifetime_percentage"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"lifetime_percentage": 100}, "action": {"action_type": "AutoRenew"}}])), "needs exactly one of lifetime_percentage"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"days_before_expiry": 0}, "action": {"action_type": "EmailContacts"}}])), "needs exactly one of lifetime_percentage"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"days_before_expiry": 325}, "action": {"action_type": "EmailContacts"}}])), "days_before_expiry (1 to 27 times validity_months)"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "Frobnicate"}}])), "field 'policy.lifetime_actions"),
+        (create_with("/lifetime_actions", json!([{"trigger": {"lifetime_percentage": 80}}])), "field 'policy.lifetime_actions"),
+        (create_with("/lifetime_actions", json!([
+            {"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}},
+            {"trigger": {"days_before_expiry": 5}, "action": {"action_type": "AutoRenew"}},
+        ])), "at most one AutoRenew and one EmailContacts lifetime action"),
+        (create_with("/issuer", json!({"name": 5})), "field 'policy.issuer.name'"),
+        (json!({"policy": cert_policy(), "attributes": {"enabled": "yes"}}), "field 'attributes.enabled'"),
+        (json!({"policy": cert_policy(), "attributes": []}), "field 'attributes'"),
+        (json!({"policy": cert_policy(), "tags": tags(16)}), "at most 15 tags are allowed, got 16"),
+        (json!({"policy": cert_policy(), "tags": {"": "v"}}), "tag names must be 1 to 512 characters"),
+        (json!({"policy": cert_policy(), "tags": {"k": 1}}), "field 'tags.k'"),
+    ] {
+        add("POST", h, &kv(create), B::Json(body), 400, BAD, msg);
+    }
+    add("POST", h, &kv(create), B::Raw(br#"{"policy":{},"policy":{}}"#.to_vec()), 400, BAD, "duplicate field `policy`");
+    add("POST", h, &kv(create), B::Json(create_with("/issuer", json!({"name": "nosuchissuer"}))), 404, "CertificateIssuerNotFound", "certificate issuer \"nosuchissuer\" was not found");
+    // Names a deleted certificate, a plain key or a plain secret holds: nothing of the new
+    // certificate may be left behind (the certificate is written first, then its key, then
+    // its secret, in one transaction).
+    for (p, status, code, msg) in [
+        ("/certificates/crtgone/create", 409, "Conflict", "deleted but recoverable"),
+        ("/certificates/CRTGONE/create", 409, "Conflict", "deleted but recoverable"),
+        ("/certificates/ec/create", 409, "Conflict", "key \"ec\" already exists"),
+        ("/certificates/gone/create", 409, "Conflict", "key \"gone\" is currently in a deleted but recoverable state"),
+        ("/certificates/sec/create", 409, "Conflict", "secret \"sec\" already exists"),
+        ("/certificates/secgone/create", 409, "Conflict", "secret \"secgone\" is currently in a deleted but recoverable state"),
+    ] {
+        add("POST", h, &kv(p), B::Json(create_ok()), status, code, msg);
+        add("POST", h, &kv(&p.replace("/create", "/import")), B::Json(import_ok()), status, code, msg);
+    }
+
+    // Import: a value, the right password, a PFX or PEM that holds a key and its certificate.
+    let import = "/certificates/newimp/import";
+    for (body, msg) in [
+        (json!({}), "missing field `value`".to_string()),
+        (json!({"pwd": PFX_PASSWORD}), "missing field `value`".to_string()),
+        (json!({"value": 5}), "field 'value'".to_string()),
+        (json!({"value": null}), "field 'value'".to_string()),
+        (json!({"value": [c.pfx]}), "field 'value'".to_string()),
+        (json!({"value": ""}), "a PFX is sent base64-encoded, and this is not base64".to_string()),
+        (json!({"value": "###"}), "a PFX is sent base64-encoded, and this is not base64".to_string()),
+        (json!({"value": std_b64(b"not a pfx at all, just some bytes")}), "the value is not a PFX (PKCS#12) file in DER".to_string()),
+        (json!({"value": c.pfx[..c.pfx.len() / 2]}), "PFX".to_string()),
+        (json!({"value": c.pfx}), "the PFX password is wrong or missing".to_string()),
+        (json!({"value": c.pfx, "pwd": "wrong"}), "the PFX password is wrong or missing".to_string()),
+        (json!({"value": c.pfx, "pwd": ""}), "the PFX password is wrong or missing".to_string()),
+        (json!({"value": c.pfx, "pwd": format!("{PFX_PASSWORD} ")}), "the PFX password is wrong or missing".to_string()),
+        (json!({"value": c.pfx, "pwd": 5}), "field 'pwd'".to_string()),
+        (json!({"value": c.pem, "policy": {"secret_props": {"contentType": "application/x-pkcs12"}}}), "this looks like PEM".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "policy": pem_policy}), "with contentType application/x-pem-file, value is the PEM text".to_string()),
+        (json!({"value": c.pem_cert_only, "policy": pem_policy}), "the PEM has no private key".to_string()),
+        (json!({"value": c.pem_mismatch, "policy": pem_policy}), "the private key".to_string()),
+        (json!({"value": "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n", "policy": pem_policy}), "the PEM block PRIVATE KEY is not base64".to_string()),
+        (json!({"value": "-----BEGIN PRIVATE KEY-----\nAAAA\n", "policy": pem_policy}), "has no END line".to_string()),
+        (json!({"value": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "policy": pem_policy}), "the PEM has no private key".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "policy": {"secret_props": {"contentType": "text/plain"}}}), "secret_props.contentType must be application/x-pkcs12 or application/x-pem-file".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "policy": {"x509_props": {"validity_months": 0}}}), "x509_props.validity_months must be 1 to 1200, not 0".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "policy": 5}), "field 'policy'".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "tags": tags(16)}), "at most 15 tags are allowed, got 16".to_string()),
+        (json!({"value": c.pfx, "pwd": PFX_PASSWORD, "attributes": {"enabled": 1}}), "field 'attributes.enabled'".to_string()),
+    ] {
+        add("POST", h, &kv(import), B::Json(body), 400, BAD, &msg);
+    }
+
+    // Merge: a chain whose leaf holds the pending request's key, and a pending request.
+    let merge = "/certificates/pend/pending/merge";
+    for (body, msg) in [
+        (json!({}), "missing field `x5c`"),
+        (json!({"x5c": []}), "x5c is empty"),
+        (json!({"x5c": c.other_leaf}), "field 'x5c'"),
+        (json!({"x5c": [5]}), "field 'x5c[0]'"),
+        (json!({"x5c": ["###"]}), "field 'x5c[0]'"),
+        (json!({"x5c": [std_b64(b"not a certificate")]}), "the value is not an X.509 certificate (DER)"),
+        (json!({"x5c": [c.other_leaf, std_b64(b"not a certificate")]}), "the value is not an X.509 certificate (DER)"),
+        (json!({"x5c": [c.other_leaf]}), "the certificate's public key does not match the pending request's key"),
+        (json!({"x5c": [c.crt_leaf, c.other_leaf]}), "the certificate's public key does not match the pending request's key"),
+        (json!({"x5c": [c.other_leaf], "tags": tags(16)}), "at most 15 tags are allowed"),
+        (json!({"x5c": [c.other_leaf], "attributes": {"enabled": "no"}}), "field 'attributes.enabled'"),
+    ] {
+        add("POST", h, &kv(merge), B::Json(body), 400, BAD, msg);
+    }
+    for name in ["crt", "imp"] {
+        add("POST", h, &kv(&format!("/certificates/{name}/pending/merge")), B::Json(json!({"x5c": [c.crt_leaf]})), 400, BAD, &format!("certificate \"{name}\" has no pending operation to merge"));
+    }
+    for name in ["nosuch", "crtgone", "ec"] {
+        add("POST", h, &kv(&format!("/certificates/{name}/pending/merge")), B::Json(merge_other()), 404, "CertificateNotFound", &format!("(name/id) {name}"));
+    }
+
+    // The pending operation: a certificate without one, and bad bodies.
+    for (m, body) in [("GET", B::None), ("PATCH", B::Json(json!({"cancellation_requested": true}))), ("DELETE", B::None)] {
+        add(m, h, &kv("/certificates/imp/pending"), body, 404, "PendingCertificateNotFound", "pending certificate not found: imp");
+    }
+    for (m, body) in [("GET", B::None), ("PATCH", B::Json(json!({"cancellation_requested": true}))), ("DELETE", B::None)] {
+        add(m, h, &kv("/certificates/nosuch/pending"), body, 404, "CertificateNotFound", "(name/id) nosuch");
+    }
+    for (body, msg) in [
+        (json!({}), "missing field `cancellation_requested`"),
+        (json!({"cancellation_requested": "yes"}), "field 'cancellation_requested'"),
+        (json!({"cancellation_requested": 1}), "field 'cancellation_requested'"),
+    ] {
+        add("PATCH", h, &kv("/certificates/pend/pending"), B::Json(body), 400, BAD, msg);
+    }
+
+    // Update, of the current version and of a named one; the policy through its own route.
+    for path in ["/certificates/crt".to_string(), format!("/certificates/crt/{v1}")] {
+        for (body, msg) in [
+            (json!({"tags": tags(16)}), "at most 15 tags are allowed"),
+            (json!({"tags": {"": "v"}}), "tag names must be 1 to 512"),
+            (json!({"tags": {"k": null}}), "field 'tags.k'"),
+            (json!({"tags": "a=b"}), "field 'tags'"),
+            (json!({"attributes": {"enabled": "no"}}), "field 'attributes.enabled'"),
+            (json!({"policy": 5}), "field 'policy'"),
+            (json!({"policy": {"x509_props": {"validity_months": 0}}}), "x509_props.validity_months must be 1 to 1200, not 0"),
+            (json!({"policy": {"key_props": {"kty": "oct"}}}), "key_props.kty must be EC, EC-HSM, RSA or RSA-HSM"),
+            (json!({"policy": {"secret_props": {"contentType": "text/plain"}}}), "secret_props.contentType must be"),
+            (json!({"policy": {"x509_props": {"validity_months": 6}}, "tags": tags(16)}), "at most 15 tags are allowed"),
+        ] {
+            add("PATCH", h, &kv(&path), B::Json(body), 400, BAD, msg);
+        }
+    }
+    for (body, status, code, msg) in [
+        (json!({"x509_props": {"validity_months": 0}}), 400, BAD, "x509_props.validity_months must be 1 to 1200, not 0"),
+        (json!({"x509_props": {"subject": ""}}), 400, BAD, "x509_props needs a subject"),
+        (json!({"key_props": {"kty": "oct"}}), 400, BAD, "key_props.kty must be EC, EC-HSM, RSA or RSA-HSM"),
+        (json!({"key_props": {"kty": "RSA", "key_size": 1024}}), 400, BAD, "not 1024"),
+        (json!({"key_props": {"crv": "P-256K"}}), 400, BAD, "not P-256K"),
+        (json!({"secret_props": {"contentType": "text/plain"}}), 400, BAD, "secret_props.contentType must be"),
+        (json!({"x509_props": {"ekus": ["serverAuth"]}}), 400, BAD, "is not a dotted OID"),
+        (json!({"lifetime_actions": [{"trigger": {}, "action": {"action_type": "AutoRenew"}}]}), 400, BAD, "needs exactly one of lifetime_percentage"),
+        (json!({"lifetime_actions": [{"trigger": {"lifetime_percentage": 100}, "action": {"action_type": "AutoRenew"}}]}), 400, BAD, "needs exactly one of lifetime_percentage"),
+        (json!({"x509_props": 5}), 400, BAD, "field 'x509_props'"),
+        (json!({"issuer": {"name": "nosuchissuer"}}), 404, "CertificateIssuerNotFound", "certificate issuer \"nosuchissuer\" was not found"),
+    ] {
+        add("PATCH", h, &kv("/certificates/crt/policy"), B::Json(body), status, code, msg);
+    }
+
+    // Unknown versions, and names that are not there (or only deleted, or a plain key's).
+    for (m, p) in [
+        ("GET", format!("/certificates/crt/{unknown_v}")),
+        ("PATCH", format!("/certificates/crt/{unknown_v}")),
+        ("GET", format!("/certificates/crt/{}", s.ec_v1)),
+        ("GET", "/certificates/crt/not-a-version".to_string()),
+        ("PATCH", "/certificates/crt/not-a-version".to_string()),
+        ("GET", format!("/certificates/crtgone/{v1}")),
+        ("GET", format!("/certificates/imp/{}", c.crt_v2)),
+        // Words of other routes, where a version or a name goes.
+        ("GET", "/certificates/crt/create".to_string()),
+        ("GET", "/certificates/crt/import".to_string()),
+        ("GET", "/certificates/crt/backup".to_string()),
+        ("PATCH", "/certificates/contacts".to_string()),
+    ] {
+        add(m, h, &kv(&p), B::Json(json!({"tags": {"a": "b"}})), 404, "CertificateNotFound", "was not found");
+    }
+    // A policy sent with an update of a version that is not there changes nothing either.
+    add("PATCH", h, &kv(&format!("/certificates/crt/{unknown_v}")), B::Json(json!({"policy": {"x509_props": {"validity_months": 7}}})), 404, "CertificateNotFound", "was not found");
+    for (m, p, msg) in [
+        ("GET", "/certificates/nosuch", "(name/id) nosuch"),
+        ("GET", "/certificates/crtgone", "(name/id) crtgone"),
+        ("GET", "/certificates/ec", "(name/id) ec"),
+        ("GET", "/certificates/sec", "(name/id) sec"),
+        ("GET", "/certificates/restore", "(name/id) restore"),
+        ("GET", "/certificates/nosuch/versions", "(name/id) nosuch"),
+        ("GET", "/certificates/crtgone/versions", "(name/id) crtgone"),
+        ("GET", "/certificates/nosuch/policy", "(name/id) nosuch"),
+        ("PATCH", "/certificates/nosuch/policy", "(name/id) nosuch"),
+        ("PATCH", "/certificates/crtgone/policy", "(name/id) crtgone"),
+        ("PATCH", "/certificates/nosuch", "(name/id) nosuch"),
+        ("PATCH", "/certificates/crtgone", "(name/id) crtgone"),
+        ("DELETE", "/certificates/nosuch", "(name/id) nosuch"),
+        ("DELETE", "/certificates/crtgone", "(name/id) crtgone"),
+        ("DELETE", "/certificates/ec", "(name/id) ec"),
+        ("POST", "/certificates/nosuch/backup", "(name/id) nosuch"),
+        ("POST", "/certificates/crtgone/backup", "(name/id) crtgone"),
+        ("POST", "/certificates/sec/backup", "(name/id) sec"),
+    ] {
+        let body = if m == "PATCH" { B::Json(json!({"tags": {"a": "b"}})) } else { B::None };
+        add(m, h, &kv(p), body, 404, "CertificateNotFound", msg);
+    }
+    for (m, p, msg) in [
+        ("GET", "/deletedcertificates/crt", "deleted certificate \"crt\" was not found"),
+        ("DELETE", "/deletedcertificates/crt", "deleted certificate \"crt\" was not found"),
+        ("POST", "/deletedcertificates/crt/recover", "deleted certificate \"crt\" was not found"),
+        ("GET", "/deletedcertificates/nosuch", "deleted certificate \"nosuch\" was not found"),
+        ("DELETE", "/deletedcertificates/nosuch", "deleted certificate \"nosuch\" was not found"),
+        ("POST", "/deletedcertificates/nosuch/recover", "deleted certificate \"nosuch\" was not found"),
+        ("GET", "/deletedcertificates/gone", "deleted certificate \"gone\" was not found"),
+        ("GET", "/deletedcertificates/secgone", "deleted certificate \"secgone\" was not found"),
+        // A deleted certificate in another vault is not reachable from this one.
+        ("DELETE", "/deletedcertificates/ppcrt", "deleted certificate \"ppcrt\" was not found"),
+        ("POST", "/deletedcertificates/ppcrt/recover", "deleted certificate \"ppcrt\" was not found"),
+    ] {
+        add(m, h, &kv(p), B::None, 404, "CertificateNotFound", msg);
+    }
+    add("DELETE", "ppkv.localhost", &kv("/deletedcertificates/ppcrt"), B::None, 403, "Forbidden", "cannot be purged before its scheduled purge date");
+
+    // A certificate's key and secret change only with it: the keys and secrets APIs refuse.
+    let managed_key = "this key's lifetime is managed by Key Vault";
+    let managed_secret = "this secret's lifetime is managed by Key Vault";
+    for (m, p, body, msg) in [
+        ("POST", "/keys/crt/create".to_string(), B::Json(json!({"kty": "EC"})), managed_key),
+        ("PUT", "/keys/crt".to_string(), B::Json(json!({"key": vector_jwk_json()})), managed_key),
+        ("PATCH", "/keys/crt".to_string(), B::Json(json!({"tags": {"a": "b"}})), managed_key),
+        ("PATCH", format!("/keys/crt/{v1}"), B::Json(json!({"attributes": {"enabled": false}})), managed_key),
+        ("DELETE", "/keys/crt".to_string(), B::None, managed_key),
+        ("POST", "/keys/crt/rotate".to_string(), B::None, managed_key),
+        ("POST", "/deletedkeys/crtgone/recover".to_string(), B::None, managed_key),
+        ("DELETE", "/deletedkeys/crtgone".to_string(), B::None, managed_key),
+        ("PUT", "/secrets/crt".to_string(), B::Json(json!({"value": "v"})), managed_secret),
+        ("PATCH", "/secrets/crt".to_string(), B::Json(json!({"tags": {"a": "b"}})), managed_secret),
+        ("PATCH", format!("/secrets/crt/{v1}"), B::Json(json!({"contentType": "text/plain"})), managed_secret),
+        ("DELETE", "/secrets/crt".to_string(), B::None, managed_secret),
+        ("POST", "/deletedsecrets/crtgone/recover".to_string(), B::None, managed_secret),
+        ("DELETE", "/deletedsecrets/crtgone".to_string(), B::None, managed_secret),
+    ] {
+        add(m, h, &kv(&p), body, 403, "Forbidden", msg);
+    }
+    // ...and under a deleted certificate's name, a new key or secret is a conflict.
+    add("POST", h, &kv("/keys/crtgone/create"), B::Json(json!({"kty": "EC"})), 409, "Conflict", "deleted but recoverable");
+    add("PUT", h, &kv("/secrets/crtgone"), B::Json(json!({"value": "v"})), 409, "Conflict", "deleted but recoverable");
+
+    // Restore: garbage, another kind's backup, another store's, and conflicts; and a
+    // certificate backup given to the keys or secrets API.
+    for (body, status, code, msg) in [
+        (json!({}), 400, BAD, "missing field `value`"),
+        (json!({"value": 5}), 400, BAD, "field 'value'"),
+        (json!({"value": "###"}), 400, BAD, "field 'value': invalid base64url"),
+        (json!({"value": ""}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": b64(64)}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": b64(700_000)}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.ec_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.sec_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": s.secgone_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": c.foreign_backup}), 400, BAD, "backup blob is not valid"),
+        (json!({"value": c.crt_backup}), 409, "Conflict", "already exists"),
+        (json!({"value": c.crtgone_backup}), 409, "Conflict", "deleted but recoverable"),
+    ] {
+        add("POST", h, &kv("/certificates/restore"), B::Json(body), status, code, msg);
+    }
+    for blob in [&c.crt_backup, &c.crtgone_backup, &c.foreign_backup] {
+        add("POST", h, &kv("/keys/restore"), B::Json(json!({"value": blob})), 400, BAD, "backup blob is not valid");
+        add("POST", h, &kv("/secrets/restore"), B::Json(json!({"value": blob})), 400, BAD, "backup blob is not valid");
+    }
+
+    // Contacts: none set is a 404; a contact needs an e-mail address.
+    add("GET", h, &kv("/certificates/contacts"), B::None, 404, "ContactsNotFound", "this vault has no certificate contacts");
+    add("DELETE", h, &kv("/certificates/contacts"), B::None, 404, "ContactsNotFound", "this vault has no certificate contacts");
+    let many: Vec<Value> = (0..65).map(|i| json!({"email": format!("c{i}@example.test")})).collect();
+    for (body, msg) in [
+        (json!({"contacts": [{"name": "No Mail"}]}), "every contact needs an email address"),
+        (json!({"contacts": [{"email": ""}]}), "every contact needs an email address"),
+        (json!({"contacts": [{"email": "a@example.test"}, {"phone": "555"}]}), "every contact needs an email address"),
+        (json!({"contacts": many}), "at most 64 contacts are allowed"),
+        (json!({"contacts": 5}), "field 'contacts'"),
+        (json!({"contacts": {"email": "a@example.test"}}), "field 'contacts'"),
+        (json!({"contacts": [{"email": 5}]}), "field 'contacts[0].email'"),
+        (json!({"contacts": ["a@example.test"]}), "field 'contacts[0]'"),
+    ] {
+        add("PUT", h, &kv("/certificates/contacts"), B::Json(body), 400, BAD, msg);
+    }
+
+    // Issuers: not there, reserved names, a provider required.
+    for (m, body) in [("GET", B::None), ("PATCH", B::Json(json!({"provider": "Test"}))), ("DELETE", B::None)] {
+        add(m, h, &kv("/certificates/issuers/nosuch"), body, 404, "CertificateIssuerNotFound", "certificate issuer \"nosuch\" was not found");
+    }
+    for (body, msg) in [
+        (json!({}), "provider is required"),
+        (json!({"provider": ""}), "provider is required"),
+        (json!({"provider": " "}), "provider is required"),
+        (json!({"provider": 5}), "field 'provider'"),
+        (json!({"provider": "Test", "attributes": {"enabled": "yes"}}), "field 'attributes.enabled'"),
+        (json!({"provider": "Test", "org_details": {"admin_details": {"email": "a@example.test"}}}), "field 'org_details.admin_details'"),
+        (json!({"provider": "Test", "credentials": {"pwd": 5}}), "field 'credentials.pwd'"),
+    ] {
+        add("PUT", h, &kv("/certificates/issuers/newissuer"), B::Json(body), 400, BAD, msg);
+    }
+    for reserved in ["Self", "unknown"] {
+        add("PUT", h, &kv(&format!("/certificates/issuers/{reserved}")), B::Json(json!({"provider": "Test"})), 400, BAD, &format!("\"{reserved}\" is a reserved issuer name"));
+    }
+    add("PATCH", h, &kv("/certificates/issuers/corp"), B::Json(json!({"provider": 5})), 400, BAD, "field 'provider'");
+
+    // Listings.
+    for p in ["/certificates", "/deletedcertificates", "/certificates/crt/versions", "/certificates/issuers"] {
+        for (q, msg) in [
+            ("maxresults=0", "maxresults must be an integer from 1 to 25, not \"0\""),
+            ("maxresults=26", "maxresults must be an integer from 1 to 25"),
+            ("maxresults=-1", "maxresults must be an integer from 1 to 25"),
+            ("maxresults=ten", "maxresults must be an integer from 1 to 25, not \"ten\""),
+            ("$skiptoken=***", "$skiptoken is not valid"),
+            ("$skiptoken=%FF%FE", "$skiptoken is not valid"),
+        ] {
+            add("GET", h, &kv(&format!("{p}?{q}")), B::None, 400, BAD, msg);
+        }
+    }
+    for q in ["includePending=maybe", "includePending=1", "includePending="] {
+        add("GET", h, &kv(&format!("/certificates?{q}")), B::None, 400, BAD, "includePending must be true or false");
+    }
+
+    // Methods the table has no row for, and paths it does not know.
+    for (m, p) in [
+        ("POST", "/certificates".to_string()),
+        ("PUT", "/certificates".to_string()),
+        ("DELETE", "/certificates".to_string()),
+        ("PUT", "/certificates/crt".to_string()),
+        ("POST", "/certificates/crt".to_string()),
+        ("PUT", "/certificates/crt/versions".to_string()),
+        ("PUT", "/certificates/crt/policy".to_string()),
+        ("POST", "/certificates/crt/pending".to_string()),
+        ("GET", "/certificates/pend/pending/merge".to_string()),
+        ("PUT", format!("/certificates/crt/{v1}")),
+        ("DELETE", format!("/certificates/crt/{v1}")),
+        ("POST", format!("/certificates/crt/{v1}")),
+        ("POST", "/certificates/contacts".to_string()),
+        ("POST", "/certificates/issuers".to_string()),
+        ("POST", "/certificates/issuers/corp".to_string()),
+        ("POST", "/deletedcertificates".to_string()),
+        ("PUT", "/deletedcertificates/crtgone".to_string()),
+        ("PATCH", "/deletedcertificates/crtgone".to_string()),
+        ("POST", "/deletedcertificates/crtgone".to_string()),
+        ("GET", "/deletedcertificates/crtgone/recover".to_string()),
+        ("OPTIONS", "/certificates".to_string()),
+    ] {
+        add(m, h, &kv(&p), B::None, 405, "MethodNotAllowed", &format!("method {m} is not allowed"));
+    }
+    for p in ["/certificates/crt/v/frobnicate", "/certificates/crt/pending/merge/extra", "/certificates/issuers/corp/extra", "/deletedcertificates/crtgone/undelete", "/certificate"] {
+        add("POST", h, &kv(p), B::Json(json!({})), 404, "NotFound", "no such resource");
+    }
+}
+
+/// A private JWK to import over a certificate's key name (refused before it is read).
+fn vector_jwk_json() -> Value {
+    support::vector_key_json("ecdsa.json", "ec-p256")
+}
+
 /// The table: every route, every kind of bad input. Kept one row per line on purpose.
 #[rustfmt::skip]
 fn table(s: &Setup) -> Vec<Case> {
     let mut t = Vec::new();
+    let each = std::cell::Cell::new(false);
     let mut add = |method: &'static str, host: &str, path: &str, body: B, status: u16, code: &'static str, msg: &str| {
-        t.push(Case { method, host: host.to_string(), path: path.to_string(), body, status, code, msg: msg.to_string() })
+        t.push(Case { method, host: host.to_string(), path: path.to_string(), body, status, code, msg: msg.to_string(), each: each.get() })
     };
     let h = "localhost";
     let ec1 = &s.ec_v1;
@@ -952,11 +1684,14 @@ fn table(s: &Setup) -> Vec<Case> {
     ] {
         add(m, h, &kv(&p), B::None, 405, "MethodNotAllowed", &format!("method {m} is not allowed"));
     }
-    for p in ["/", "/keys/ec/v/frobnicate", "/keys/ec/v/sign/extra", "/deletedkeys/gone/undelete", "/certificates", "/secrets/sec/v/frobnicate", "/secrets/sec/backup/extra", "/deletedsecrets/secgone/undelete"] {
+    for p in ["/", "/keys/ec/v/frobnicate", "/keys/ec/v/sign/extra", "/deletedkeys/gone/undelete", "/secrets/sec/v/frobnicate", "/secrets/sec/backup/extra", "/deletedsecrets/secgone/undelete"] {
         add("POST", h, &kv(p), B::Json(json!({})), 404, "NotFound", "no such resource");
     }
 
     secret_table(s, &mut add);
+    each.set(true);
+    cert_table(s, &mut add);
+    each.set(false);
 
     // --- management -------------------------------------------------------------------------------
     for (body, status, code, msg) in [
@@ -1083,16 +1818,33 @@ fn table(s: &Setup) -> Vec<Case> {
 fn every_route_rejects_bad_input_without_changing_the_store() {
     let api = Api::new();
     let s = setup(&api);
-    let before = snapshot(&api.store) + &support::store::secrets_snapshot(&api.store);
+    let everything = |store: &localhsm::Store| {
+        snapshot(store)
+            + &support::store::secrets_snapshot(store)
+            + &support::store::certificates_snapshot(store)
+    };
+    let before = everything(&api.store);
+    let mut baseline = before.clone();
     let cases = table(&s);
     let mut failures = Vec::new();
     let mut routes = std::collections::BTreeSet::new();
     for (i, c) in cases.iter().enumerate() {
         let r = api.raw(c.method, &c.host, &c.path, c.body.bytes());
+        let mut problems = Vec::new();
+        if c.each {
+            let now = everything(&api.store);
+            if now != baseline {
+                let diff: Vec<String> = snapshot_diff(&baseline, &now)
+                    .lines()
+                    .map(|l| l.chars().take(300).collect())
+                    .collect();
+                problems.push(format!("the store changed:\n{}", diff.join("\n")));
+                baseline = now;
+            }
+        }
         let path = c.path.split('?').next().unwrap_or_default();
         routes.insert(format!("{} {}", c.method, shape(path, &s)));
         let shown_path: String = c.path.chars().take(120).collect();
-        let mut problems = Vec::new();
         if r.status >= 500 {
             problems.push(format!("a {} is never acceptable", r.status));
         }
@@ -1122,7 +1874,7 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
             ));
         }
     }
-    let after = snapshot(&api.store) + &support::store::secrets_snapshot(&api.store);
+    let after = everything(&api.store);
     println!(
         "{} bad requests over {} route shapes",
         cases.len(),
@@ -1140,8 +1892,8 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
         "bad input changed the store:\n{}",
         snapshot_diff(&before, &after)
     );
-    // Every route of src/server/keys.rs, src/server/secrets.rs and src/server/management.rs
-    // was hit.
+    // Every route of src/server/keys.rs, src/server/secrets.rs, src/server/certificates.rs
+    // and src/server/management.rs was hit.
     for route in [
         "GET /keys",
         "POST /keys/restore",
@@ -1188,6 +1940,35 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
         "GET /deletedsecrets/{name}",
         "DELETE /deletedsecrets/{name}",
         "POST /deletedsecrets/{name}/recover",
+        "GET /certificates",
+        "POST /certificates/restore",
+        "GET /certificates/contacts",
+        "PUT /certificates/contacts",
+        "DELETE /certificates/contacts",
+        "GET /certificates/issuers",
+        "GET /certificates/issuers/{name}",
+        "PUT /certificates/issuers/{name}",
+        "PATCH /certificates/issuers/{name}",
+        "DELETE /certificates/issuers/{name}",
+        "GET /certificates/{name}",
+        "DELETE /certificates/{name}",
+        "PATCH /certificates/{name}",
+        "POST /certificates/{name}/create",
+        "POST /certificates/{name}/import",
+        "POST /certificates/{name}/backup",
+        "GET /certificates/{name}/versions",
+        "GET /certificates/{name}/policy",
+        "PATCH /certificates/{name}/policy",
+        "GET /certificates/{name}/pending",
+        "PATCH /certificates/{name}/pending",
+        "DELETE /certificates/{name}/pending",
+        "POST /certificates/{name}/pending/merge",
+        "GET /certificates/{name}/{version}",
+        "PATCH /certificates/{name}/{version}",
+        "GET /deletedcertificates",
+        "GET /deletedcertificates/{name}",
+        "DELETE /deletedcertificates/{name}",
+        "POST /deletedcertificates/{name}/recover",
     ] {
         assert!(routes.contains(route), "the table never hits {route}");
     }
@@ -1196,6 +1977,9 @@ fn every_route_rejects_bad_input_without_changing_the_store() {
 /// A path with names and versions replaced by placeholders, to count the routes covered.
 fn shape(path: &str, s: &Setup) -> String {
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if matches!(seg[0], "certificates" | "deletedcertificates") {
+        return cert_shape(&seg);
+    }
     let versions = [
         s.ec_v1.as_str(),
         s.ec_v2.as_str(),
@@ -1234,6 +2018,34 @@ fn shape(path: &str, s: &Setup) -> String {
             }
         })
         .collect();
+    format!("/{}", mapped.join("/"))
+}
+
+/// [`shape`] for the certificate routes.
+fn cert_shape(seg: &[&str]) -> String {
+    let words = [
+        "create", "import", "backup", "versions", "policy", "pending",
+    ];
+    let mapped: Vec<String> = match seg {
+        [first] => vec![first.to_string()],
+        ["certificates", w @ ("restore" | "contacts" | "issuers")] => {
+            vec!["certificates".into(), w.to_string()]
+        }
+        ["certificates", "issuers", _] => {
+            vec!["certificates".into(), "issuers".into(), "{name}".into()]
+        }
+        [first, _] => vec![first.to_string(), "{name}".into()],
+        [first, _, w] if words.contains(w) || *w == "recover" => {
+            vec![first.to_string(), "{name}".into(), w.to_string()]
+        }
+        ["certificates", _, _] => vec!["certificates".into(), "{name}".into(), "{version}".into()],
+        [first, _, rest @ ..] => {
+            let mut v = vec![first.to_string(), "{name}".into()];
+            v.extend(rest.iter().map(|x| x.to_string()));
+            v
+        }
+        [] => Vec::new(),
+    };
     format!("/{}", mapped.join("/"))
 }
 
@@ -1279,6 +2091,13 @@ const FIELDS: &[&str] = &[
     "purgeProtection",
     "seconds",
     "contentType",
+    "policy",
+    "pwd",
+    "x5c",
+    "contacts",
+    "email",
+    "provider",
+    "cancellation_requested",
 ];
 
 const WORDS: &[&str] = &[
@@ -1381,6 +2200,16 @@ fn random_bodies_never_break_a_route() {
     routes.push(("PUT", "other.localhost".into(), kv("/secrets/only-other")));
     routes.push(("PATCH", "other.localhost".into(), kv("/secrets/only-other")));
     routes.push(("PUT", "pp.localhost".into(), kv("/secrets/fresh")));
+    routes.push((
+        "POST",
+        "pp.localhost".into(),
+        kv("/certificates/fresh/create"),
+    ));
+    routes.push((
+        "POST",
+        "pp.localhost".into(),
+        kv("/certificates/fresh/import"),
+    ));
     let cases = support::usize_from_env("LOCALHSM_PROPTEST_CASES", 1500) as u32;
     let mut runner = TestRunner::new(Config {
         cases,

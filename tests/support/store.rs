@@ -422,7 +422,13 @@ pub fn certificates_snapshot(store: &Store) -> String {
         for c in listed.expect("list certificates") {
             let versions = all_pages(|next| vault.list_certificate_versions(&c.name, 5, next));
             for (i, b) in versions.expect("certificate versions").iter().enumerate() {
-                out += &format!("certificate {name}/{}/{i} {}: {b:?}\n", b.name, b.version);
+                // The certificate by its thumbprint, so that a line stays readable.
+                let x5t = b.x5t.as_deref().map(hex::encode);
+                out += &format!(
+                    "certificate {name}/{}/{i} {}: x5t {x5t:?} {:?} tags {:?} current {} \
+                     content type {} policy {:?}\n",
+                    b.name, b.version, b.attributes, b.tags, b.is_current, b.content_type, b.policy
+                );
             }
             let policy = vault.get_certificate_policy(&c.name);
             out += &format!("certificate-policy {name}/{}: {policy:?}\n", c.name);
@@ -431,13 +437,22 @@ pub fn certificates_snapshot(store: &Store) -> String {
         }
         let deleted = all_pages(|next| vault.list_deleted_certificates(7, next));
         for d in deleted.expect("deleted certificates") {
-            out += &format!("deleted-certificate {name}/{}: {d:?}\n", d.certificate.name);
+            let b = &d.certificate;
+            let x5t = b.x5t.as_deref().map(hex::encode);
+            out += &format!(
+                "deleted-certificate {name}/{}: {:?} {} x5t {x5t:?} {:?} tags {:?}\n",
+                b.name, d.deletion, b.version, b.attributes, b.tags
+            );
         }
         let contacts = vault.get_certificate_contacts();
         out += &format!("certificate-contacts {name}: {contacts:?}\n");
         let issuers = all_pages(|next| vault.list_certificate_issuers(7, next));
         for i in issuers.expect("certificate issuers") {
-            out += &format!("certificate-issuer {name}/{}: {i:?}\n", i.name);
+            let ca = hex::encode(&i.ca_certificate[..i.ca_certificate.len().min(24)]);
+            out += &format!(
+                "certificate-issuer {name}/{}: {} {:?} {:?} {} {} {} CA {ca}..\n",
+                i.name, i.provider, i.account_id, i.organization, i.enabled, i.created, i.updated
+            );
         }
     }
     out
