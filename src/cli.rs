@@ -1,5 +1,5 @@
-//! The `localhsm` command line: `serve`, `token`, and commands that manage vaults, keys and
-//! secrets in a data directory.
+//! The `localhsm` command line: `serve`, `token`, and commands that manage vaults, keys,
+//! secrets and certificates in a data directory.
 //!
 //! The vault, key and deleted-key commands are a REST client of the Key Vault API with one
 //! code path and two transports ([`transport`]): when no server holds the data directory,
@@ -11,11 +11,13 @@
 //! [`crate::server`] (its router for the in-process transport, the development token) and
 //! the core's types; nothing imports the CLI but `main`. Its modules import one another
 //! only downwards: this file dispatches to the command modules (`commands`, `access`,
-//! `secrets`), which use [`client`], which uses [`transport`]; `args`, `output`, `input`,
-//! `dates` and `error` are leaves.
+//! `secrets`, `certificates`), which use [`client`], which uses [`transport`]; `args`,
+//! `output`, `input`, `dates`, `error` and `certificates::grammar` (which `args` names) are
+//! leaves.
 
 mod access;
 pub mod args;
+pub mod certificates;
 pub mod client;
 pub mod commands;
 pub mod error;
@@ -105,8 +107,12 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Vault(cmd) => commands::vault(c, p, cmd),
         Command::Key(cmd) => commands::key(c, p, cmd),
         Command::Secret(cmd) => secrets::secret(c, p, cmd),
+        Command::Cert(cmd) => certificates::cert(c, p, cmd),
         Command::Deleted(cmd) if cmd.kind() == args::DeletedKind::Secret => {
             secrets::deleted(c, p, cmd)
+        }
+        Command::Deleted(cmd) if cmd.kind() == args::DeletedKind::Certificate => {
+            certificates::deleted(c, p, cmd)
         }
         Command::Deleted(cmd) => commands::deleted(c, p, cmd),
         Command::TimeShift(a) => commands::time_shift(c, p, a),

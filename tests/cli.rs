@@ -1,6 +1,7 @@
-//! The `localhsm` binary end to end: vault, key and secret commands on a temporary data
-//! directory, in-process (no server) and through a running `localhsm serve` on the same
-//! directory.
+//! The `localhsm` binary end to end: vault, key, secret and certificate commands on a
+//! temporary data directory, in-process (no server) and through a running `localhsm serve`
+//! on the same directory. Certificates are checked with the `openssl` tool where there is
+//! one (`LOCALHSM_REQUIRE_OPENSSL` makes it required).
 
 mod support;
 
@@ -722,11 +723,30 @@ fn every_command_has_help_with_an_example() {
         vec!["secret", "get", "--help"],
         vec!["secret", "update", "--help"],
         vec!["time-shift", "--help"],
+        vec!["cert", "--help"],
+        vec!["cert", "create", "--help"],
+        vec!["cert", "import", "--help"],
+        vec!["cert", "download", "--help"],
+        vec!["cert", "merge", "--help"],
+        vec!["cert", "policy", "set", "--help"],
+        vec!["cert", "contacts", "set", "--help"],
+        vec!["cert", "issuer", "create", "--help"],
     ] {
         let out = cli.ok(&args);
         assert!(out.contains("Example:"), "{args:?}: {out}");
     }
     assert!(cli.ok(&["time-shift", "--help"]).contains("Dev only"));
+    let create = cli.ok(&["cert", "create", "--help"]);
+    for want in [
+        "--issuer Unknown",
+        "--policy",
+        "cert merge",
+        "--not-exportable",
+    ] {
+        assert!(create.contains(want), "{want} not in {create}");
+    }
+    let import = cli.ok(&["cert", "import", "--help"]);
+    assert!(import.contains("--password-file") && import.contains("shell history"));
     let set = cli.ok(&["secret", "set", "--help"]);
     assert!(
         set.contains("Example:") && set.contains("@FILE") && set.contains("stdin"),
@@ -1308,4 +1328,1257 @@ fn secrets_go_through_a_running_server() {
     assert_eq!(cli.ok(&["secret", "get", "via-http"]), "s3cr3t");
     cli.ok(&["secret", "update", "via-http", "--enabled", "false"]);
     cli.fails_with_hint(&["secret", "get", "via-http"], "--enabled true");
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificates
+
+/// The `openssl` command-line tool, an independent X.509 and PKCS#12 implementation, run in
+/// a scratch directory.
+struct OpenSsl;
+
+impl OpenSsl {
+    /// `None` (after saying why) when there is no working `openssl`, unless
+    /// `LOCALHSM_REQUIRE_OPENSSL` is set, which makes its absence a failure (as in
+    /// tests/openssl_crosscheck.rs).
+    fn find() -> Option<Self> {
+        let works = Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if works {
+            Some(Self)
+        } else if std::env::var_os("LOCALHSM_REQUIRE_OPENSSL").is_some() {
+            panic!("LOCALHSM_REQUIRE_OPENSSL is set but no working `openssl` is on PATH")
+        } else {
+            println!(
+                "SKIPPED: no working `openssl` binary on PATH; the OpenSSL checks of certificates \
+                 did not run (set LOCALHSM_REQUIRE_OPENSSL=1 to make this a failure)"
+            );
+            None
+        }
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl")
+    }
+
+    /// Runs openssl, which must succeed; returns stdout and stderr together (some versions
+    /// print `verify OK` on either).
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "openssl {args:?} failed: {text}");
+        text
+    }
+
+    /// The public key (PEM SubjectPublicKeyInfo) of a certificate file.
+    fn cert_pubkey(&self, cert: &str) -> String {
+        self.ok(&["x509", "-in", cert, "-noout", "-pubkey"])
+    }
+
+    /// The public key (PEM SubjectPublicKeyInfo) of the private key in a PEM file.
+    fn key_pubkey(&self, key: &str) -> String {
+        self.ok(&["pkey", "-in", key, "-pubout"])
+    }
+}
+
+/// A path in the test's data directory, as a string argument.
+fn arg(cli: &Cli, name: &str) -> String {
+    cli.path(name)
+        .to_str()
+        .expect("UTF-8 temp path")
+        .to_string()
+}
+
+/// The version in an id `https://host/{kind}/{name}/{version}`.
+fn id_version(id: &Value) -> String {
+    kid_version(id.as_str().expect("an id"))
+}
+
+/// The names of a certificate listing (the last part of each `id`).
+fn cert_names(list: &Value) -> Vec<String> {
+    let mut n: Vec<String> = names(list, "id")
+        .iter()
+        .map(String::as_str)
+        .map(kid_version)
+        .collect();
+    n.sort();
+    n
+}
+
+/// Standard base64, as `cer` is written.
+fn b64(s: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.as_str().expect("base64 text"))
+        .expect("base64")
+}
+
+/// The DER of each CERTIFICATE block of PEM text.
+fn pem_certs(pem: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    pem.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|rest| {
+            let body: String = rest
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A thumbprint as `cert get` prints it: the SHA-1 `x5t`, upper-case hex.
+fn thumbprint_hex(x5t: &Value) -> String {
+    let bytes = localhsm::crypto::jwk::b64url_decode(x5t.as_str().unwrap()).unwrap();
+    hex::encode_upper(bytes)
+}
+
+#[cfg(unix)]
+fn owner_only(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o077 == 0
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> bool {
+    true
+}
+
+#[test]
+fn certificates_self_signed_ec_and_rsa_download_checked_by_openssl() {
+    let cli = Cli::new();
+    let ssl = OpenSsl::find();
+
+    // EC, self-signed: the bundle carries the certificate, its key and secret ids.
+    let web = cli.json(&[
+        "cert",
+        "create",
+        "web",
+        "--subject",
+        "CN=www.example.com, O=Contoso",
+        "--dns",
+        "www.example.com,example.com",
+        "--email",
+        "admin@example.com",
+        "--kty",
+        "EC",
+        "--curve",
+        "P-384",
+        "--tag",
+        "env=dev",
+    ]);
+    let version = id_version(&web["id"]);
+    assert_eq!(id_version(&web["kid"]), version);
+    assert_eq!(id_version(&web["sid"]), version);
+    assert!(web["kid"].as_str().unwrap().contains("/keys/web/"));
+    assert_eq!(web["policy"]["key_props"]["crv"], "P-384");
+    assert_eq!(web["policy"]["issuer"]["name"], "Self");
+    assert_eq!(web["tags"]["env"], "dev");
+    assert_eq!(web["contentType"], "application/x-pkcs12");
+    let cer = b64(&web["cer"]);
+
+    // The table: subject, names, thumbprint, validity, ids.
+    let table = cli.ok(&["cert", "get", "web"]);
+    for want in [
+        "CN=www.example.com, O=Contoso",
+        "www.example.com, example.com",
+        "admin@example.com",
+        &thumbprint_hex(&web["x5t"]),
+        "EC P-384, exportable",
+        web["kid"].as_str().unwrap(),
+        web["sid"].as_str().unwrap(),
+        "env=dev",
+        "expires:",
+    ] {
+        assert!(table.contains(want), "{want:?} not in:\n{table}");
+    }
+    assert_eq!(
+        cli.json(&["cert", "get", "web", "--version", &version])["x5t"],
+        web["x5t"]
+    );
+    // Its key is a key of the keys API with the same version, on the policy's curve.
+    let key = cli.json(&["key", "get", "web"]);
+    assert_eq!(key["key"]["kid"], web["kid"]);
+    assert_eq!(key["key"]["crv"], "P-384");
+    assert_eq!(key["managed"], true);
+
+    // RSA, with its size, usages, EKU and validity.
+    let signer = cli.json(&[
+        "cert",
+        "create",
+        "signer",
+        "--kty",
+        "RSA",
+        "--size",
+        "3072",
+        "--subject",
+        "CN=Signer",
+        "--key-usage",
+        "digitalSignature",
+        "--eku",
+        "codeSigning",
+        "--validity-months",
+        "6",
+    ]);
+    assert_eq!(signer["policy"]["key_props"]["key_size"], 3072);
+    assert_eq!(
+        signer["policy"]["x509_props"]["ekus"],
+        serde_json::json!(["1.3.6.1.5.5.7.3.3"])
+    );
+    let months = (signer["attributes"]["exp"].as_u64().unwrap()
+        - signer["attributes"]["nbf"].as_u64().unwrap())
+        / 86_400;
+    assert!((181..=184).contains(&months), "{months} days");
+    assert_eq!(cert_names(&cli.json(&["cert", "list"])), ["signer", "web"]);
+    assert_eq!(
+        names(&cli.json(&["cert", "versions", "web"]), "x5t").len(),
+        1
+    );
+
+    // Downloads: PEM and DER are the certificate; PFX and PEM-with-key hold the key too.
+    let (pem, der, pfx, keyed) = (
+        arg(&cli, "web.pem"),
+        arg(&cli, "web.der"),
+        arg(&cli, "web.pfx"),
+        arg(&cli, "web-key.pem"),
+    );
+    assert!(cli
+        .ok(&["cert", "download", "web", "--out", &pem])
+        .contains("Wrote certificate web as PEM"));
+    cli.ok(&["cert", "download", "web", "--format", "der", "--out", &der]);
+    cli.ok(&["cert", "download", "web", "--format", "pfx", "--out", &pfx]);
+    cli.ok(&[
+        "cert",
+        "download",
+        "web",
+        "--format",
+        "pem-with-key",
+        "--out",
+        &keyed,
+    ]);
+    assert_eq!(std::fs::read(&der).unwrap(), cer);
+    assert_eq!(
+        pem_certs(&std::fs::read_to_string(&pem).unwrap()),
+        std::slice::from_ref(&cer)
+    );
+    assert_eq!(
+        pem_certs(&cli.ok(&["cert", "download", "web"])),
+        std::slice::from_ref(&cer)
+    );
+    assert!(owner_only(Path::new(&pfx)) && owner_only(Path::new(&keyed)));
+    let (pfx_key, pfx_chain) =
+        localhsm::crypto::x509::CertificateKey::from_pfx(&std::fs::read(&pfx).unwrap(), None)
+            .expect("the PFX opens without a password");
+    assert_eq!(pfx_chain, std::slice::from_ref(&cer));
+    assert!(pfx_key.matches(&cer).unwrap());
+    let keyed_text = std::fs::read_to_string(&keyed).unwrap();
+    assert!(keyed_text.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert_eq!(pem_certs(&keyed_text), std::slice::from_ref(&cer));
+
+    // A non-exportable key's PFX is refused, clearly; the certificate alone still comes.
+    cli.ok(&[
+        "cert",
+        "create",
+        "locked",
+        "--subject",
+        "CN=locked",
+        "--not-exportable",
+    ]);
+    let locked_pfx = arg(&cli, "locked.pfx");
+    for format in ["pfx", "pem-with-key"] {
+        let err = cli.fails_with_hint(
+            &[
+                "cert",
+                "download",
+                "locked",
+                "--format",
+                format,
+                "--out",
+                &locked_pfx,
+            ],
+            "localhsm cert download locked --format pem",
+        );
+        assert!(
+            err.contains("non-exportable key") && err.contains("never leaves the vault"),
+            "{err}"
+        );
+        assert!(err.contains("--alg RS256"), "{err}");
+    }
+    assert!(!Path::new(&locked_pfx).exists());
+    cli.ok(&[
+        "cert",
+        "download",
+        "locked",
+        "--out",
+        &arg(&cli, "locked.pem"),
+    ]);
+    let err = cli.fails_with_hint(&["secret", "get", "locked"], "cert download locked");
+    assert!(err.contains("not exportable"), "{err}");
+
+    // A certificate's key and secret change only through the certificate.
+    cli.fails_with_hint(&["key", "delete", "web"], "localhsm cert delete web");
+    cli.fails_with_hint(&["secret", "delete", "web"], "localhsm cert delete web");
+    cli.fails_with_hint(&["secret", "set", "web", "x"], "localhsm cert create web");
+    // A new certificate needs a subject; a new version keeps the policy.
+    cli.fails_with_hint(&["cert", "create", "bare"], "--subject \"CN=bare\"");
+    let v2 = cli.json(&["cert", "create", "web"]);
+    assert_ne!(id_version(&v2["id"]), version);
+    assert_eq!(v2["policy"]["key_props"]["crv"], "P-384");
+    assert_eq!(
+        names(&cli.json(&["cert", "versions", "web"]), "id").len(),
+        2
+    );
+    cli.fails_with_hint(&["cert", "get", "nope"], "localhsm cert list");
+
+    let Some(ssl) = ssl else { return };
+    // OpenSSL reads the same certificate from the PEM and the DER.
+    let subject = ssl.ok(&["x509", "-in", &pem, "-noout", "-subject"]);
+    assert!(
+        subject.contains("CN = www.example.com") && subject.contains("O = Contoso"),
+        "{subject}"
+    );
+    let sans = ssl.ok(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        &der,
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    for want in [
+        "DNS:www.example.com",
+        "DNS:example.com",
+        "email:admin@example.com",
+    ] {
+        assert!(sans.contains(want), "{want} not in {sans}");
+    }
+    let fingerprint = ssl.ok(&["x509", "-in", &pem, "-noout", "-fingerprint", "-sha1"]);
+    assert_eq!(
+        fingerprint
+            .trim()
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .replace(':', ""),
+        thumbprint_hex(&web["x5t"])
+    );
+    // The self-signature verifies.
+    assert!(ssl
+        .ok(&["verify", "-check_ss_sig", "-CAfile", &pem, &pem])
+        .contains("OK"));
+    // The PFX opens with the empty password; its key is the certificate's.
+    let opened = arg(&cli, "opened.pem");
+    ssl.ok(&[
+        "pkcs12", "-in", &pfx, "-nodes", "-passin", "pass:", "-out", &opened,
+    ]);
+    let opened_text = std::fs::read_to_string(&opened).unwrap();
+    assert!(opened_text.contains("BEGIN PRIVATE KEY") && opened_text.contains("www.example.com"));
+    assert_eq!(ssl.key_pubkey(&opened), ssl.cert_pubkey(&pem));
+    assert_eq!(ssl.key_pubkey(&keyed), ssl.cert_pubkey(&pem));
+
+    // The RSA certificate: size, usages, EKU; self-signature.
+    let signer_pem = arg(&cli, "signer.pem");
+    cli.ok(&["cert", "download", "signer", "--out", &signer_pem]);
+    let text = ssl.ok(&["x509", "-in", &signer_pem, "-noout", "-text"]);
+    for want in [
+        "Public-Key: (3072 bit)",
+        "Code Signing",
+        "Digital Signature",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    assert!(!text.contains("Key Encipherment"), "{text}");
+    ssl.ok(&[
+        "verify",
+        "-check_ss_sig",
+        "-CAfile",
+        &signer_pem,
+        &signer_pem,
+    ]);
+}
+
+#[test]
+fn certificates_unknown_issuer_csr_signed_by_openssl_then_merged() {
+    let cli = Cli::new();
+    // The CSR alone on stdout, what to do next on stderr.
+    let out = cli.run(&[
+        "cert",
+        "create",
+        "api",
+        "--subject",
+        "CN=api.internal",
+        "--dns",
+        "api.internal",
+        "--issuer",
+        "Unknown",
+        "--kty",
+        "EC",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let csr = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n")
+            && csr.ends_with("-----END CERTIFICATE REQUEST-----\n"),
+        "{csr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("localhsm cert merge api --chain"));
+
+    // Pending: listed only with --include-pending; nothing to download yet.
+    assert!(cert_names(&cli.json(&["cert", "list"])).is_empty());
+    assert_eq!(
+        cert_names(&cli.json(&["cert", "list", "--include-pending"])),
+        ["api"]
+    );
+    let pending = cli.json(&["cert", "pending", "api"]);
+    assert_eq!(pending["status"], "inProgress");
+    assert_eq!(pending["issuer"]["name"], "Unknown");
+    assert!(cli.ok(&["cert", "get", "api"]).contains("pending"));
+    cli.fails_with_hint(
+        &["cert", "download", "api", "--out", &arg(&cli, "x.pem")],
+        "localhsm cert merge api",
+    );
+    let csr_file = arg(&cli, "api.csr");
+    cli.ok(&["cert", "pending", "api", "--csr-out", &csr_file]);
+    assert_eq!(std::fs::read_to_string(&csr_file).unwrap(), csr);
+
+    // A chain whose leaf holds another key is refused.
+    cli.ok(&["cert", "create", "other", "--subject", "CN=other"]);
+    let other = arg(&cli, "other.pem");
+    cli.ok(&["cert", "download", "other", "--out", &other]);
+    let err = cli.fails_with_hint(
+        &["cert", "merge", "api", "--chain", &other],
+        "localhsm cert merge --help",
+    );
+    assert!(err.contains("does not match"), "{err}");
+    cli.fails_with_hint(
+        &["cert", "merge", "api", "--chain", &csr_file],
+        "the certificate your CA signed",
+    );
+    // A second pending one, written with --csr-out, for a DER merge.
+    assert!(cli
+        .ok(&[
+            "cert",
+            "create",
+            "api2",
+            "--subject",
+            "CN=api2.internal",
+            "--issuer",
+            "unknown",
+            "--csr-out",
+            &arg(&cli, "api2.csr"),
+        ])
+        .contains("Wrote the CSR"));
+
+    let Some(ssl) = OpenSsl::find() else { return };
+    let verified = ssl.ok(&["req", "-in", &csr_file, "-noout", "-verify", "-subject"]);
+    assert!(
+        verified.contains("verify OK") && verified.contains("CN = api.internal"),
+        "{verified}"
+    );
+    let (ca_key, ca) = (arg(&cli, "ca.key"), arg(&cli, "ca.pem"));
+    ssl.ok(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-subj",
+        "/CN=Test CA",
+        "-days",
+        "30",
+    ]);
+    let signed = arg(&cli, "api.pem");
+    ssl.ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr_file,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-set_serial",
+        "7",
+        "-days",
+        "30",
+        "-copy_extensions",
+        "copy",
+        "-out",
+        &signed,
+    ]);
+    let chain = arg(&cli, "chain.pem");
+    let chain_text =
+        std::fs::read_to_string(&signed).unwrap() + &std::fs::read_to_string(&ca).unwrap();
+    std::fs::write(&chain, chain_text).unwrap();
+    let merged = cli.json(&[
+        "cert", "merge", "api", "--chain", &chain, "--tag", "ca=test",
+    ]);
+    assert_eq!(merged["tags"]["ca"], "test");
+    assert!(cli
+        .ok(&["cert", "get", "api"])
+        .contains("issuer:       CN=Test CA"));
+    assert_eq!(cli.json(&["cert", "pending", "api"])["status"], "completed");
+    let downloaded = arg(&cli, "api-dl.pem");
+    cli.ok(&["cert", "download", "api", "--out", &downloaded]);
+    assert!(ssl
+        .ok(&["verify", "-CAfile", &ca, &downloaded])
+        .contains("OK"));
+    // Its PFX holds the CA's certificate after the leaf, and the CSR's key.
+    let pfx = arg(&cli, "api.pfx");
+    cli.ok(&["cert", "download", "api", "--format", "pfx", "--out", &pfx]);
+    let opened = arg(&cli, "api-opened.pem");
+    ssl.ok(&[
+        "pkcs12", "-in", &pfx, "-nodes", "-passin", "pass:", "-out", &opened,
+    ]);
+    let certs = pem_certs(&std::fs::read_to_string(&opened).unwrap());
+    assert_eq!(certs.len(), 2);
+    assert_eq!(ssl.key_pubkey(&opened), ssl.cert_pubkey(&downloaded));
+
+    // A DER merge of the leaf alone.
+    let der = arg(&cli, "api2.der");
+    ssl.ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &arg(&cli, "api2.csr"),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-set_serial",
+        "8",
+        "-days",
+        "30",
+        "-outform",
+        "DER",
+        "-out",
+        &der,
+    ]);
+    let merged = cli.json(&["cert", "merge", "api2", "--chain", &der]);
+    assert_eq!(b64(&merged["cer"]), std::fs::read(&der).unwrap());
+}
+
+#[test]
+fn certificates_import_pfx_and_pem_with_passwords() {
+    use localhsm::crypto::x509::{CertSpec, CertificateKey};
+    use localhsm::crypto::{CurveName, KeySpec};
+
+    let cli = Cli::new();
+    // A PFX with a password, made outside any vault.
+    let key = CertificateKey::generate(KeySpec::Ec(CurveName::P256)).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let spec = CertSpec {
+        subject: "CN=made.example".into(),
+        dns_names: vec!["made.example".into()],
+        not_before: now - 60,
+        ..CertSpec::default()
+    };
+    let der = key.self_signed(&spec).unwrap();
+    let pfx = key
+        .to_pfx(std::slice::from_ref(&der), Some("pässword"))
+        .unwrap();
+    let pfx_path = arg(&cli, "made.pfx");
+    std::fs::write(&pfx_path, pfx.expose()).unwrap();
+    let pw = arg(&cli, "pw.txt");
+    std::fs::write(&pw, "pässword\n").unwrap();
+
+    // No password, a wrong one: refused with a hint; the right one from a file, stdin or
+    // (explicitly) the command line.
+    cli.fails_with_hint(
+        &["cert", "import", "made", "--file", &pfx_path],
+        "--password-file",
+    );
+    let wrong = arg(&cli, "wrong.txt");
+    std::fs::write(&wrong, "nope").unwrap();
+    cli.fails_with_hint(
+        &[
+            "cert",
+            "import",
+            "made",
+            "--file",
+            &pfx_path,
+            "--password-file",
+            &wrong,
+        ],
+        "--password-file",
+    );
+    let made = cli.json(&[
+        "cert",
+        "import",
+        "made",
+        "--file",
+        &pfx_path,
+        "--password-file",
+        &pw,
+        "--tag",
+        "src=pfx",
+    ]);
+    assert_eq!(b64(&made["cer"]), der);
+    assert_eq!(made["policy"]["issuer"]["name"], "Unknown");
+    assert_eq!(made["tags"]["src"], "pfx");
+    let out = cli.run_with_stdin(
+        &[
+            "cert",
+            "import",
+            "made2",
+            "--file",
+            &pfx_path,
+            "--password",
+            "-",
+            "--output",
+            "json",
+        ],
+        "pässword\r\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let made2: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b64(&made2["cer"]), der);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pässword"));
+    cli.ok(&[
+        "cert",
+        "import",
+        "made3",
+        "--file",
+        &pfx_path,
+        "--password",
+        "pässword",
+    ]);
+    cli.fails(
+        2,
+        &[
+            "cert",
+            "import",
+            "x",
+            "--file",
+            &pfx_path,
+            "--password",
+            "a",
+            "--password-file",
+            &pw,
+        ],
+    );
+    // The key in the vault is the imported one: its PFX download holds the same key.
+    let back = arg(&cli, "back.pfx");
+    cli.ok(&[
+        "cert", "download", "made", "--format", "pfx", "--out", &back,
+    ]);
+    let (back_key, chain) = CertificateKey::from_pfx(&std::fs::read(&back).unwrap(), None).unwrap();
+    assert_eq!(chain, std::slice::from_ref(&der));
+    assert!(back_key.matches(&der).unwrap());
+
+    // PEM: key then certificate, detected from the content; kept as PEM.
+    let pem = key.to_pem(std::slice::from_ref(&der)).unwrap();
+    let pem_path = arg(&cli, "made.pem");
+    std::fs::write(&pem_path, pem.expose()).unwrap();
+    let from_pem = cli.json(&[
+        "cert",
+        "import",
+        "pem",
+        "--file",
+        &pem_path,
+        "--not-exportable",
+    ]);
+    assert_eq!(from_pem["contentType"], "application/x-pem-file");
+    assert_eq!(from_pem["policy"]["key_props"]["exportable"], false);
+    cli.fails_with_hint(
+        &[
+            "cert",
+            "download",
+            "pem",
+            "--format",
+            "pem-with-key",
+            "--out",
+            &arg(&cli, "k.pem"),
+        ],
+        "--format pem",
+    );
+    let err = cli.fails(
+        1,
+        &[
+            "cert",
+            "import",
+            "pem2",
+            "--file",
+            &pem_path,
+            "--password-file",
+            &pw,
+        ],
+    );
+    assert!(err.contains("a password applies to PFX files"), "{err}");
+    // Garbage is named as such.
+    let junk = arg(&cli, "junk.bin");
+    std::fs::write(&junk, b"\x01\x02not a certificate").unwrap();
+    cli.fails_with_hint(&["cert", "import", "junk", "--file", &junk], "PFX");
+
+    let Some(ssl) = OpenSsl::find() else { return };
+    // An RSA PFX made by OpenSSL 3 (PBES2, AES-256-CBC, SHA-256 MAC), with a password file.
+    let (k, c) = (arg(&cli, "ossl.key"), arg(&cli, "ossl.crt"));
+    ssl.ok(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &k,
+        "-out",
+        &c,
+        "-subj",
+        "/O=OpenSSL/CN=openssl.example",
+        "-days",
+        "10",
+        "-addext",
+        "subjectAltName=DNS:openssl.example",
+    ]);
+    let ossl_pfx = arg(&cli, "ossl.pfx");
+    ssl.ok(&[
+        "pkcs12",
+        "-export",
+        "-inkey",
+        &k,
+        "-in",
+        &c,
+        "-out",
+        &ossl_pfx,
+        "-passout",
+        "pass:hunter2",
+    ]);
+    let ossl_pw = arg(&cli, "ossl.pw");
+    std::fs::write(&ossl_pw, "hunter2\n").unwrap();
+    let imported = cli.json(&[
+        "cert",
+        "import",
+        "ossl",
+        "--file",
+        &ossl_pfx,
+        "--password-file",
+        &ossl_pw,
+    ]);
+    assert_eq!(
+        imported["policy"]["x509_props"]["subject"],
+        "CN=openssl.example, O=OpenSSL"
+    );
+    assert_eq!(imported["policy"]["key_props"]["kty"], "RSA");
+    let crt_der = ssl.output(&["x509", "-in", &c, "-outform", "DER"]).stdout;
+    assert_eq!(b64(&imported["cer"]), crt_der);
+    let table = cli.ok(&["cert", "get", "ossl"]);
+    assert!(table.contains("openssl.example"), "{table}");
+    // Downloaded again as a PFX, OpenSSL opens it and finds its own key.
+    let again = arg(&cli, "ossl-again.pfx");
+    cli.ok(&[
+        "cert", "download", "ossl", "--format", "pfx", "--out", &again,
+    ]);
+    let opened = arg(&cli, "ossl-opened.pem");
+    ssl.ok(&[
+        "pkcs12", "-in", &again, "-nodes", "-passin", "pass:", "-out", &opened,
+    ]);
+    assert_eq!(ssl.key_pubkey(&opened), ssl.key_pubkey(&k));
+    // OpenSSL's PEM (its key, then the certificate) imports too.
+    let both = arg(&cli, "ossl-both.pem");
+    std::fs::write(
+        &both,
+        std::fs::read_to_string(&k).unwrap() + &std::fs::read_to_string(&c).unwrap(),
+    )
+    .unwrap();
+    let from_pem = cli.json(&["cert", "import", "ossl-pem", "--file", &both]);
+    assert_eq!(b64(&from_pem["cer"]), crt_der);
+    let keyed = arg(&cli, "ossl-keyed.pem");
+    cli.ok(&[
+        "cert",
+        "download",
+        "ossl-pem",
+        "--format",
+        "pem-with-key",
+        "--out",
+        &keyed,
+    ]);
+    assert_eq!(ssl.key_pubkey(&keyed), ssl.key_pubkey(&k));
+}
+
+#[test]
+fn certificate_contacts_and_issuers() {
+    let cli = Cli::new();
+    cli.fails_with_hint(&["cert", "contacts", "get"], "localhsm cert contacts set");
+    let set = cli.json(&[
+        "cert",
+        "contacts",
+        "set",
+        "--contact",
+        "admin@contoso.com",
+        "--contact",
+        "email=ops@contoso.com,name=Ops Team,phone=5551234",
+    ]);
+    assert_eq!(
+        set["contacts"],
+        serde_json::json!([
+            {"email": "admin@contoso.com"},
+            {"email": "ops@contoso.com", "name": "Ops Team", "phone": "5551234"}
+        ])
+    );
+    let table = cli.ok(&["cert", "contacts", "get"]);
+    assert!(
+        table.starts_with("EMAIL") && table.contains("Ops Team"),
+        "{table}"
+    );
+    let file = arg(&cli, "contacts.json");
+    std::fs::write(
+        &file,
+        r#"{"contacts": [{"email": "new@contoso.com", "name": "Doe, Jane"}]}"#,
+    )
+    .unwrap();
+    let replaced = cli.json(&["cert", "contacts", "set", "--file", &file]);
+    assert_eq!(replaced["contacts"][0]["name"], "Doe, Jane");
+    assert_eq!(replaced["contacts"].as_array().unwrap().len(), 1);
+    assert!(cli
+        .ok(&["cert", "contacts", "delete"])
+        .contains("new@contoso.com"));
+    cli.fails_with_hint(&["cert", "contacts", "get"], "cert contacts set");
+    cli.fails(2, &["cert", "contacts", "set"]);
+
+    // Issuers: create, read (never a password), update, list, use, delete.
+    cli.fails_with_hint(
+        &["cert", "issuer", "get", "testca"],
+        "localhsm cert issuer list",
+    );
+    let created = cli.json(&[
+        "cert",
+        "issuer",
+        "create",
+        "testca",
+        "--provider",
+        "Test",
+        "--account-id",
+        "acct-1",
+        "--org-id",
+        "org-1",
+        "--admin",
+        "first=Jane,last=Doe,email=jane@contoso.com,phone=555",
+    ]);
+    assert_eq!(created["provider"], "Test");
+    assert_eq!(
+        created["credentials"],
+        serde_json::json!({"account_id": "acct-1"})
+    );
+    assert_eq!(created["org_details"]["id"], "org-1");
+    assert_eq!(
+        created["org_details"]["admin_details"][0]["email"],
+        "jane@contoso.com"
+    );
+    let shown = cli.ok(&["cert", "issuer", "get", "testca"]);
+    assert!(
+        shown.contains("Jane Doe <jane@contoso.com> 555") && shown.contains("acct-1"),
+        "{shown}"
+    );
+    let updated = cli.json(&[
+        "cert",
+        "issuer",
+        "update",
+        "testca",
+        "--provider",
+        "DigiCert",
+    ]);
+    assert_eq!(updated["provider"], "DigiCert");
+    assert_eq!(updated["org_details"]["id"], "org-1");
+    cli.ok(&[
+        "cert",
+        "issuer",
+        "create",
+        "second",
+        "--provider",
+        "Test",
+        "--disabled",
+    ]);
+    let list = cli.ok(&["cert", "issuer", "list"]);
+    assert!(
+        list.contains("testca  DigiCert") && list.contains("second"),
+        "{list}"
+    );
+
+    // A certificate from the issuer's local CA: its chain names the CA, which signed it.
+    let issued = cli.json(&[
+        "cert",
+        "create",
+        "byca",
+        "--subject",
+        "CN=byca.example",
+        "--issuer",
+        "testca",
+    ]);
+    assert_eq!(issued["policy"]["issuer"]["name"], "testca");
+    let keyed = arg(&cli, "byca.pem");
+    cli.ok(&[
+        "cert",
+        "download",
+        "byca",
+        "--format",
+        "pem-with-key",
+        "--out",
+        &keyed,
+    ]);
+    let chain = pem_certs(&std::fs::read_to_string(&keyed).unwrap());
+    assert_eq!(chain.len(), 2, "leaf and CA");
+    assert_eq!(chain[0], b64(&issued["cer"]));
+    cli.fails_with_hint(
+        &[
+            "cert",
+            "create",
+            "nope",
+            "--subject",
+            "CN=x",
+            "--issuer",
+            "missing",
+        ],
+        "localhsm cert issuer list",
+    );
+    let disabled = cli.json(&["cert", "issuer", "update", "testca", "--enabled", "false"]);
+    assert_eq!(disabled["attributes"]["enabled"], false);
+    cli.ok(&["cert", "issuer", "delete", "testca"]);
+    cli.fails_with_hint(&["cert", "issuer", "get", "testca"], "cert issuer list");
+    // Certificates it signed stay.
+    cli.ok(&["cert", "get", "byca"]);
+
+    let Some(ssl) = OpenSsl::find() else { return };
+    let (leaf, ca) = (arg(&cli, "leaf.pem"), arg(&cli, "ca.pem"));
+    let pem_of = |der: &[u8]| {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    };
+    std::fs::write(&leaf, pem_of(&chain[0])).unwrap();
+    std::fs::write(&ca, pem_of(&chain[1])).unwrap();
+    assert!(ssl.ok(&["verify", "-CAfile", &ca, &leaf]).contains("OK"));
+    assert_eq!(ssl.key_pubkey(&keyed), ssl.cert_pubkey(&leaf));
+}
+
+#[test]
+fn certificates_delete_recover_purge_backup_restore() {
+    let cli = Cli::new();
+    cli.ok(&[
+        "cert",
+        "create",
+        "web",
+        "--subject",
+        "CN=web",
+        "--kty",
+        "EC",
+    ]);
+    cli.ok(&[
+        "cert",
+        "create",
+        "web",
+        "--subject",
+        "CN=web",
+        "--kty",
+        "EC",
+        "--tag",
+        "v=2",
+    ]);
+    let backup = arg(&cli, "web.backup");
+    assert!(cli
+        .ok(&["cert", "backup", "web", "--file", &backup])
+        .contains("Wrote the backup of certificate web"));
+
+    // Delete: the certificate, its key and its secret go together; only the certificate
+    // shows in the deleted lists.
+    let deleted = cli.json(&["cert", "delete", "web"]);
+    assert!(deleted["recoveryId"]
+        .as_str()
+        .unwrap()
+        .ends_with("/deletedcertificates/web"));
+    assert!(deleted["scheduledPurgeDate"].as_u64() > deleted["deletedDate"].as_u64());
+    cli.fails_with_hint(
+        &["cert", "get", "web"],
+        "localhsm deleted list --kind certificate",
+    );
+    cli.fails_with_hint(&["key", "get", "web"], "localhsm key list");
+    cli.fails_with_hint(&["secret", "get", "web"], "localhsm secret list");
+    assert_eq!(
+        cert_names(&cli.json(&["deleted", "list", "--kind", "certificate"])),
+        ["web"]
+    );
+    assert!(cli.ok(&["deleted", "list"]).contains("(no deleted keys)"));
+    let table = cli.ok(&["deleted", "list", "--kind", "certificates"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("v=2"),
+        "{table}"
+    );
+    assert!(cli
+        .ok(&["deleted", "show", "web", "--kind", "certificate"])
+        .contains("scheduled purge:"));
+    cli.fails_with_hint(
+        &["cert", "create", "web", "--subject", "CN=web"],
+        "localhsm cert recover web",
+    );
+
+    // Recover brings back all versions, the key and the secret.
+    cli.ok(&["deleted", "recover", "web", "--kind", "certificate"]);
+    assert_eq!(
+        names(&cli.json(&["cert", "versions", "web"]), "id").len(),
+        2
+    );
+    cli.ok(&["key", "get", "web"]);
+    cli.ok(&[
+        "cert",
+        "download",
+        "web",
+        "--format",
+        "pfx",
+        "--out",
+        &arg(&cli, "w.pfx"),
+    ]);
+
+    // Purge, then restore from the backup.
+    cli.ok(&["cert", "delete", "web"]);
+    assert!(cli
+        .ok(&["cert", "purge", "web"])
+        .contains("Purged certificate web"));
+    cli.fails_with_hint(
+        &["deleted", "show", "web", "--kind", "certificate"],
+        "localhsm deleted list --kind certificate",
+    );
+    let restored = cli.json(&["cert", "restore", "--file", &backup]);
+    assert_eq!(restored["tags"]["v"], "2");
+    assert_eq!(
+        names(&cli.json(&["cert", "versions", "web"]), "id").len(),
+        2
+    );
+    cli.ok(&["key", "get", "web"]);
+    cli.fails_with_hint(
+        &["cert", "restore", "--file", &backup],
+        "delete and purge the existing certificate",
+    );
+
+    // Disable, enable; the policy changes for the versions to come.
+    cli.ok(&["cert", "update", "web", "--enabled", "false"]);
+    cli.fails_with_hint(
+        &[
+            "cert",
+            "download",
+            "web",
+            "--format",
+            "pfx",
+            "--out",
+            &arg(&cli, "d.pfx"),
+        ],
+        "localhsm cert update web --enabled true",
+    );
+    cli.ok(&["cert", "update", "web", "--enabled", "true"]);
+    let policy = cli.json(&["cert", "policy", "set", "web", "--validity-months", "24"]);
+    assert_eq!(policy["x509_props"]["validity_months"], 24);
+    assert_eq!(policy["x509_props"]["subject"], "CN=web");
+    let pol_file = arg(&cli, "policy.json");
+    std::fs::write(
+        &pol_file,
+        cli.ok(&["cert", "policy", "get", "web", "--output", "json"]),
+    )
+    .unwrap();
+    let renewed = cli.json(&[
+        "cert",
+        "create",
+        "web2",
+        "--policy",
+        &pol_file,
+        "--subject",
+        "CN=web2",
+    ]);
+    assert_eq!(renewed["policy"]["x509_props"]["validity_months"], 24);
+    assert_eq!(renewed["policy"]["x509_props"]["subject"], "CN=web2");
+    let shown = cli.ok(&["cert", "policy", "get", "web"]);
+    assert!(
+        shown.contains("validity months:  24") && shown.contains("AutoRenew"),
+        "{shown}"
+    );
+    cli.fails_with_hint(
+        &["cert", "policy", "set", "web", "--validity-months", "0"],
+        "localhsm cert policy set --help",
+    );
+    cli.fails_with_hint(&["cert", "pending", "nope"], "localhsm cert list");
+
+    // Purge protection holds for certificates too.
+    cli.ok(&["vault", "create", "pp", "--purge-protection"]);
+    cli.ok(&["--vault", "pp", "cert", "create", "c", "--subject", "CN=c"]);
+    cli.ok(&["--vault", "pp", "cert", "delete", "c"]);
+    cli.fails_with_hint(
+        &["--vault", "pp", "cert", "purge", "c"],
+        "localhsm deleted show c --kind certificate --vault pp",
+    );
+    // A Managed HSM other than the default vault holds no certificates.
+    cli.ok(&["vault", "create", "hsm", "--kind", "managedhsm"]);
+    cli.fails_with_hint(
+        &["--vault", "hsm", "cert", "list"],
+        "localhsm vault show hsm",
+    );
+}
+
+#[test]
+fn certificates_go_through_a_running_server() {
+    let cli = Cli::new();
+    let server = Server::start(cli.data(), &[], Stdio::inherit()).expect("localhsm serve");
+    let origin = format!("https://localhost:{}", server.addr.port());
+    let http = server.client();
+    let token = "Bearer dev";
+
+    // Created by the CLI: the ids carry the server's port; HTTP reads the same certificate.
+    let created = cli.json(&[
+        "cert",
+        "create",
+        "via-cli",
+        "--subject",
+        "CN=via-cli",
+        "--kty",
+        "EC",
+    ]);
+    assert!(
+        created["id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{origin}/certificates/via-cli/")),
+        "{created}"
+    );
+    let got: Value = http
+        .get(format!("{origin}/certificates/via-cli?api-version=7.5"))
+        .header("Authorization", token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(got["x5t"], created["x5t"]);
+
+    // Created over HTTP; the CLI sees, downloads and deletes it.
+    let resp = http
+        .post(format!(
+            "{origin}/certificates/via-http/create?api-version=7.5"
+        ))
+        .header("Authorization", token)
+        .json(&serde_json::json!({"policy": {
+            "x509_props": {"subject": "CN=via-http"},
+            "key_props": {"kty": "RSA", "key_size": 2048, "exportable": false}
+        }}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(
+        cert_names(&cli.json(&["cert", "list"])),
+        ["via-cli", "via-http"]
+    );
+    let pfx = arg(&cli, "via-cli.pfx");
+    cli.ok(&[
+        "cert", "download", "via-cli", "--format", "pfx", "--out", &pfx,
+    ]);
+    let (key, chain) =
+        localhsm::crypto::x509::CertificateKey::from_pfx(&std::fs::read(&pfx).unwrap(), None)
+            .unwrap();
+    assert_eq!(chain[0], b64(&created["cer"]));
+    assert!(key.matches(&chain[0]).unwrap());
+    cli.fails_with_hint(
+        &[
+            "cert",
+            "download",
+            "via-http",
+            "--format",
+            "pfx",
+            "--out",
+            &arg(&cli, "h.pfx"),
+        ],
+        "localhsm cert download via-http --format pem",
+    );
+    let pem = arg(&cli, "via-http.pem");
+    cli.ok(&["cert", "download", "via-http", "--out", &pem]);
+
+    // A pending one, its CSR, and contacts and issuers through the server.
+    let csr = cli.ok(&[
+        "cert",
+        "create",
+        "pending",
+        "--subject",
+        "CN=p",
+        "--issuer",
+        "Unknown",
+    ]);
+    assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    assert_eq!(
+        cert_names(&cli.json(&["cert", "list", "--include-pending", "--max", "5"])),
+        ["pending", "via-cli", "via-http"]
+    );
+    cli.ok(&["cert", "contacts", "set", "--contact", "ops@contoso.com"]);
+    let contacts: Value = http
+        .get(format!("{origin}/certificates/contacts?api-version=7.5"))
+        .header("Authorization", token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(contacts["contacts"][0]["email"], "ops@contoso.com");
+    cli.ok(&["cert", "issuer", "create", "ca", "--provider", "Test"]);
+    let byca = cli.json(&[
+        "cert",
+        "create",
+        "byca",
+        "--subject",
+        "CN=byca",
+        "--issuer",
+        "ca",
+    ]);
+    assert_eq!(byca["policy"]["issuer"]["name"], "ca");
+
+    // Delete and recover through the server; errors come with hints.
+    cli.ok(&["cert", "delete", "via-http"]);
+    assert_eq!(
+        cert_names(&cli.json(&["deleted", "list", "--kind", "certificate"])),
+        ["via-http"]
+    );
+    cli.fails_with_hint(
+        &["key", "delete", "via-cli"],
+        "localhsm cert delete via-cli",
+    );
+    cli.ok(&["cert", "recover", "via-http"]);
+    cli.fails_with_hint(&["cert", "get", "missing"], "localhsm cert list");
+
+    if let Some(ssl) = OpenSsl::find() {
+        let opened = arg(&cli, "opened.pem");
+        ssl.ok(&[
+            "pkcs12", "-in", &pfx, "-nodes", "-passin", "pass:", "-out", &opened,
+        ]);
+        assert!(ssl
+            .ok(&["x509", "-in", &pem, "-noout", "-subject"])
+            .contains("CN = via-http"));
+        let cli_pem = arg(&cli, "via-cli.pem");
+        cli.ok(&["cert", "download", "via-cli", "--out", &cli_pem]);
+        assert_eq!(ssl.key_pubkey(&opened), ssl.cert_pubkey(&cli_pem));
+    }
 }

@@ -93,10 +93,22 @@ pub enum Command {
                       export DB_PASSWORD=\"$(localhsm secret get db-password)\""
     )]
     Secret(SecretCommand),
-    /// List, show, recover and purge soft-deleted keys (--kind secret: secrets).
+    /// Create, import, download and manage certificates, with their policies, contacts and
+    /// issuers (--vault NAME, default: the default vault).
     #[command(
         subcommand,
-        after_help = "Example:\n  localhsm deleted list\n  localhsm deleted list --kind secret"
+        name = "cert",
+        visible_alias = "certificate",
+        after_help = "Example:\n  localhsm cert create web --subject CN=www.example.com --dns www.example.com\n  \
+                      localhsm cert download web --format pem --out web.crt"
+    )]
+    Cert(super::certificates::grammar::CertCommand),
+    /// List, show, recover and purge soft-deleted keys (--kind secret|certificate: secrets or
+    /// certificates).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm deleted list\n  localhsm deleted list --kind secret\n  \
+                      localhsm deleted list --kind certificate"
     )]
     Deleted(DeletedCommand),
     /// Dev only: move the clock forward by SECONDS and purge what has come due.
@@ -768,9 +780,9 @@ pub enum KeyCommand {
 /// `localhsm deleted ...`.
 #[derive(Debug, Subcommand)]
 pub enum DeletedCommand {
-    /// List soft-deleted keys (or secrets) with their scheduled purge dates.
+    /// List soft-deleted keys (or secrets, or certificates) with their scheduled purge dates.
     #[command(
-        after_help = "Example:\n  localhsm --vault dev deleted list\n  localhsm deleted list --kind secret"
+        after_help = "Example:\n  localhsm --vault dev deleted list\n  localhsm deleted list --kind secret\n  localhsm deleted list --kind certificate"
     )]
     List {
         /// Stop after N items.
@@ -780,30 +792,30 @@ pub enum DeletedCommand {
         #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
         kind: DeletedKind,
     },
-    /// Show a soft-deleted key (or secret; never its value).
+    /// Show a soft-deleted key (or secret, never its value; or certificate).
     #[command(
         after_help = "Example:\n  localhsm deleted show signer\n  localhsm deleted show db-password --kind secret"
     )]
     Show {
-        /// Key or secret name.
+        /// Key, secret or certificate name.
         name: String,
         /// What it is.
         #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
         kind: DeletedKind,
     },
-    /// Recover a soft-deleted key (or secret) with all its versions.
+    /// Recover a soft-deleted key (or secret, or certificate) with all its versions.
     #[command(after_help = "Example:\n  localhsm deleted recover db-password --kind secret")]
     Recover {
-        /// Key or secret name.
+        /// Key, secret or certificate name.
         name: String,
         /// What it is.
         #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
         kind: DeletedKind,
     },
-    /// Permanently delete a soft-deleted key (or secret).
+    /// Permanently delete a soft-deleted key (or secret, or certificate).
     #[command(after_help = "Example:\n  localhsm deleted purge db-password --kind secret")]
     Purge {
-        /// Key or secret name.
+        /// Key, secret or certificate name.
         name: String,
         /// What it is.
         #[arg(long, value_enum, default_value_t = DeletedKind::Key)]
@@ -832,6 +844,9 @@ pub enum DeletedKind {
     /// Secrets (`/deletedsecrets`).
     #[value(alias = "secrets")]
     Secret,
+    /// Certificates (`/deletedcertificates`), with the keys and secrets they own.
+    #[value(alias = "certificates", alias = "cert")]
+    Certificate,
 }
 
 /// Attributes, content type and tags shared by `secret set` and `secret update`.

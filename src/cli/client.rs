@@ -100,9 +100,28 @@ impl Client {
     /// Follows `nextLink` from a listing until it ends or `max` items are collected;
     /// returns `{"value": [...], "nextLink": ...}` like one page.
     pub fn list(&self, op: Op, args: &[&str], max: Option<usize>) -> Result<Value, CliError> {
+        self.list_query(op, args, &[], max)
+    }
+
+    /// [`Client::list`] with `query` parameters on the first page (the server carries them
+    /// on in its `nextLink`).
+    pub fn list_query(
+        &self,
+        op: Op,
+        args: &[&str],
+        query: &[(&str, &str)],
+        max: Option<usize>,
+    ) -> Result<Value, CliError> {
         let page = max.map_or(PAGE_SIZE, |m| m.clamp(1, PAGE_SIZE));
         let path = op.path(args);
-        let mut next = Some(format!("{path}?maxresults={page}"));
+        let mut first = format!("{path}?maxresults={page}");
+        if !query.is_empty() {
+            let q = serde_urlencoded::to_string(query)
+                .map_err(|e| CliError::bare(format!("cannot write the query: {e}")))?;
+            first.push('&');
+            first.push_str(&q);
+        }
+        let mut next = Some(first);
         let mut all = ListResult {
             value: Vec::new(),
             next_link: None,
@@ -168,7 +187,7 @@ impl Client {
             body: body.as_ref().map(|b| b.to_string().into_bytes()),
         })?;
         if !(200..300).contains(&reply.status) {
-            let subject = ["key", "secret", "vault"]
+            let subject = ["key", "secret", "certificate", "vault", "name"]
                 .iter()
                 .find_map(|p| route.arg(args, p));
             let named = body

@@ -20,6 +20,9 @@ pub struct CliError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// The server's most specific Key Vault error code (the inner code when there is one),
+    /// for commands that answer some errors in their own words.
+    pub code: Option<String>,
 }
 
 impl CliError {
@@ -28,6 +31,7 @@ impl CliError {
         Self {
             message: message.into(),
             hint: Some(hint.into()),
+            code: None,
         }
     }
 
@@ -36,6 +40,7 @@ impl CliError {
         Self {
             message: message.into(),
             hint: None,
+            code: None,
         }
     }
 
@@ -64,9 +69,19 @@ impl CliError {
                 req.path
             );
         }
+        if let Some(own) = own_message(&code, inner, req) {
+            message = own;
+        }
+        let hint = api_hint(&code, inner, req);
+        let most_specific = if inner.is_empty() {
+            code
+        } else {
+            inner.to_string()
+        };
         Self {
             message,
-            hint: api_hint(&code, inner, req),
+            hint,
+            code: (!most_specific.is_empty()).then_some(most_specific),
         }
     }
 
@@ -140,6 +155,10 @@ impl RequestInfo<'_> {
         self.op.route().object_kind() == Some(ObjectKind::Secret)
     }
 
+    fn is_certificate(&self) -> bool {
+        self.op.route().object_kind() == Some(ObjectKind::Certificate)
+    }
+
     /// The key or vault the request names, or a placeholder.
     fn subject(&self) -> String {
         self.subject.unwrap_or("NAME").to_string()
@@ -179,6 +198,18 @@ impl RequestInfo<'_> {
             O::SecretRestore => "secret restore",
             O::SecretUpdate | O::SecretUpdateVersion => "secret update",
             O::DeletedSecretList | O::DeletedSecretGet => "deleted",
+            O::CertificateCreate => "cert create",
+            O::CertificateImport => "cert import",
+            O::CertificateMerge => "cert merge",
+            O::CertificateRestore => "cert restore",
+            O::CertificateUpdate | O::CertificateUpdateVersion => "cert update",
+            O::PolicyUpdate => "cert policy set",
+            O::OperationGet | O::OperationUpdate | O::OperationDelete => "cert pending",
+            O::ContactsSet => "cert contacts set",
+            O::IssuerSet => "cert issuer create",
+            O::IssuerUpdate => "cert issuer update",
+            O::DeletedCertificateList | O::DeletedCertificateGet => "deleted",
+            _ if self.is_certificate() => "cert",
             _ if self.is_secret() => "secret",
             _ if self.is_management() => "vault",
             _ => "key",
@@ -186,10 +217,25 @@ impl RequestInfo<'_> {
     }
 }
 
+/// The CLI's own words for errors whose server message would puzzle a CLI user.
+fn own_message(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
+    let name = req.subject();
+    match (code, inner) {
+        ("Forbidden", "KeyNotExportable") if req.is_secret() => Some(format!(
+            "the private key of certificate {name} is not exportable (its policy says \
+             exportable: false), so its secret, the PFX or PEM with the key, cannot be read"
+        )),
+        _ => None,
+    }
+}
+
 /// What to do about a Key Vault error `code` (with `inner` code) answering `req`.
 fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
     let name = req.subject();
     let vf = req.vault_flag();
+    if let Some(hint) = certificate_hint(code, inner, req) {
+        return Some(hint);
+    }
     let hint = match (code, inner) {
         // Key Vault answers a missing deleted secret with `SecretNotFound` too.
         ("SecretNotFound", _)
@@ -318,6 +364,115 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
     Some(hint)
 }
 
+/// Hints for the certificate routes, and for keys and secrets that a certificate owns.
+fn certificate_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
+    use Op as O;
+    let name = req.subject();
+    let vf = req.vault_flag();
+    let deleted_op = matches!(
+        req.op,
+        O::DeletedCertificateList
+            | O::DeletedCertificateGet
+            | O::DeletedCertificatePurge
+            | O::DeletedCertificateRecover
+    );
+    let hint = match (code, inner) {
+        // A key or secret that a certificate owns (older servers said
+        // `ManagedObjectNotModifiable`).
+        (
+            "Forbidden",
+            "KeyManagedByKeyVault" | "SecretManagedByKeyVault" | "ManagedObjectNotModifiable",
+        ) => {
+            let what = match req.op {
+                O::KeyDelete | O::SecretDelete => {
+                    format!("delete it with `localhsm cert delete {name}{vf}`")
+                }
+                O::DeletedKeyRecover | O::DeletedSecretRecover => {
+                    format!("recover it with `localhsm cert recover {name}{vf}`")
+                }
+                O::DeletedKeyPurge | O::DeletedSecretPurge => {
+                    format!("purge it with `localhsm cert purge {name}{vf}`")
+                }
+                O::KeyBackup | O::SecretBackup => {
+                    format!("back it up with `localhsm cert backup {name} --file FILE{vf}`")
+                }
+                O::KeyRotate | O::KeyCreate | O::KeyImport | O::SecretSet => format!(
+                    "a new version comes from `localhsm cert create {name}{vf}` (or `cert import`)"
+                ),
+                _ => format!(
+                    "change it with `localhsm cert update {name}{vf}` or `localhsm cert policy set \
+                     {name}{vf}`"
+                ),
+            };
+            format!("manage it through its certificate: {what}")
+        }
+        ("Forbidden", "KeyNotExportable") if req.is_secret() => format!(
+            "`localhsm cert download {name} --format pem{vf}` (or der) writes the certificate \
+             alone; the key works inside the vault, e.g. `localhsm key sign {name} ...{vf}`"
+        ),
+        _ if !req.is_certificate() => return None,
+        ("CertificateNotFound", _) if deleted_op => format!(
+            "`localhsm deleted list --kind certificate{vf}` shows the deleted certificates of \
+             this vault"
+        ),
+        ("CertificateNotFound", _) => format!(
+            "`localhsm cert list --include-pending{vf}` shows the certificates of this vault; \
+             deleted ones show in `localhsm deleted list --kind certificate{vf}`"
+        ),
+        ("PendingCertificateNotFound", _) => format!(
+            "certificate {name} has no creation operation on record (imported certificates and \
+             deleted operations have none); `localhsm cert get {name}{vf}` shows the certificate"
+        ),
+        ("CertificateIssuerNotFound", _) => format!(
+            "`localhsm cert issuer list{vf}` shows the issuers; create one with \
+             `localhsm cert issuer create NAME --provider Test{vf}`, or use --issuer Self"
+        ),
+        ("ContactsNotFound", _) => {
+            format!("set them with `localhsm cert contacts set --contact admin@example.com{vf}`")
+        }
+        ("Conflict", "ObjectIsDeletedButRecoverable") => format!(
+            "recover it with `localhsm cert recover {name}{vf}`, or purge it with \
+             `localhsm cert purge {name}{vf}` to reuse the name"
+        ),
+        ("Conflict", "CertificateAlreadyExists") => {
+            "restore into another vault with --vault NAME, or delete and purge the existing \
+             certificate first"
+                .to_string()
+        }
+        ("Conflict", "KeyAlreadyExists" | "SecretAlreadyExists") => format!(
+            "a certificate keeps its key and secret under its own name, and a key or secret \
+             named {name} already exists: pick another name, or delete and purge that object"
+        ),
+        ("Forbidden", "PurgeProtectionEnabled") => format!(
+            "the vault has purge protection: wait until the scheduled purge date shown by \
+             `localhsm deleted show {name} --kind certificate{vf}`, or recover the certificate \
+             with `localhsm cert recover {name}{vf}`"
+        ),
+        ("Forbidden", "CertificateDisabled") => format!(
+            "enable it with `localhsm cert update {name} --enabled true{vf}` (and --version V \
+             when it is not the current version)"
+        ),
+        ("BadParameter", _) if req.op == O::CertificateImport => format!(
+            "a PFX usually has a password: give it with --password-file FILE or --password - \
+             (stdin); PEM needs an unencrypted PKCS#8 key and its certificate; \
+             `localhsm {} --help` has examples",
+            req.command()
+        ),
+        ("BadParameter", _) if !vf.is_empty() => format!(
+            "check the values given (`localhsm {} --help`); only the default vault and vaults of \
+             kind vault hold certificates: `localhsm vault show {}` shows this one's kind",
+            req.command(),
+            req.vault.unwrap_or_default()
+        ),
+        ("BadParameter", _) => format!(
+            "check the values given; `localhsm {} --help` describes them",
+            req.command()
+        ),
+        _ => return None,
+    };
+    Some(hint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,12 +513,59 @@ mod tests {
             (403, ("Forbidden", Some("SecretDisabled")), req(Op::SecretGet, &["s1"], None), "localhsm secret update s1 --enabled true"),
             (400, ("BadParameter", None), req(Op::SecretSet, &["s1"], None), "localhsm secret set --help"),
             (400, ("BadParameter", None), req(Op::SecretList, &[], Some("hsm")), "localhsm vault show hsm"),
+            (404, ("CertificateNotFound", None), req(Op::CertificateGet, &["c1"], Some("kv")), "localhsm cert list --include-pending --vault kv"),
+            (404, ("CertificateNotFound", None), req(Op::DeletedCertificateRecover, &["c1"], None), "localhsm deleted list --kind certificate`"),
+            (404, ("PendingCertificateNotFound", None), req(Op::OperationGet, &["c1"], None), "localhsm cert get c1"),
+            (404, ("CertificateIssuerNotFound", None), req(Op::IssuerGet, &["i1"], None), "localhsm cert issuer list"),
+            (404, ("ContactsNotFound", None), req(Op::ContactsGet, &[], None), "localhsm cert contacts set"),
+            (409, conflict, req(Op::CertificateCreate, &["c1"], None), "localhsm cert recover c1`"),
+            (409, ("Conflict", Some("CertificateAlreadyExists")), req(Op::CertificateRestore, &[], None), "delete and purge the existing certificate"),
+            (409, ("Conflict", Some("KeyAlreadyExists")), req(Op::CertificateCreate, &["c1"], None), "a key or secret named c1"),
+            (403, ("Forbidden", Some("PurgeProtectionEnabled")), req(Op::DeletedCertificatePurge, &["c1"], None), "localhsm deleted show c1 --kind certificate"),
+            (403, ("Forbidden", Some("CertificateDisabled")), req(Op::CertificateGet, &["c1"], None), "localhsm cert update c1 --enabled true"),
+            (403, ("Forbidden", Some("KeyManagedByKeyVault")), req(Op::KeyDelete, &["c1"], None), "localhsm cert delete c1"),
+            (403, ("Forbidden", Some("SecretManagedByKeyVault")), req(Op::SecretSet, &["c1"], None), "localhsm cert create c1"),
+            (403, ("Forbidden", Some("KeyManagedByKeyVault")), req(Op::DeletedKeyPurge, &["c1"], None), "localhsm cert purge c1"),
+            (403, ("Forbidden", Some("ManagedObjectNotModifiable")), req(Op::KeyUpdate, &["c1"], None), "localhsm cert update c1"),
+            (400, ("BadParameter", None), req(Op::CertificateImport, &["c1"], None), "--password-file"),
+            (400, ("BadParameter", None), req(Op::PolicyUpdate, &["c1"], None), "localhsm cert policy set --help"),
+            (400, ("BadParameter", None), req(Op::CertificateList, &[], Some("hsm")), "localhsm vault show hsm"),
         ] {
             let e = CliError::from_response(status, &err(code, inner), &request);
             assert_eq!(e.message, "boom");
             let got = e.hint.unwrap_or_default();
             assert!(got.contains(hint), "{code} for {:?}: {got}", request.op);
         }
+    }
+
+    #[test]
+    fn codes_are_kept_and_some_messages_are_the_cli_own() {
+        let e = CliError::from_response(
+            403,
+            &err("Forbidden", Some("KeyNotExportable")),
+            &req(Op::SecretGetVersion, &["web", "v"], None),
+        );
+        assert_eq!(e.code.as_deref(), Some("KeyNotExportable"));
+        assert!(
+            e.message.contains("certificate web is not exportable"),
+            "{}",
+            e.message
+        );
+        assert!(e
+            .hint
+            .unwrap_or_default()
+            .contains("localhsm cert download web --format pem"));
+        let e = CliError::from_response(
+            404,
+            &err("CertificateNotFound", None),
+            &req(Op::CertificateGet, &["c"], None),
+        );
+        assert_eq!(
+            (e.code.as_deref(), e.message.as_str()),
+            (Some("CertificateNotFound"), "boom")
+        );
+        let e = CliError::from_response(502, b"<html>", &req(Op::KeyList, &[], None));
+        assert_eq!(e.code, None);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! would not print it if it did.
 //!
 //! Layer: faces (CLI). May import `rbac` (role names), the crypto encodings and
-//! `cli::{args, dates}`. Invariant: `--output json` prints the answer unchanged.
+//! `cli::{args, dates}`. Command modules that lay out their own objects (certificates) use
+//! [`Printer::show_with`] and the cell and layout helpers marked `pub(super)`. Invariant:
+//! `--output json` prints the answer unchanged.
 
 use serde_json::Value;
 
@@ -71,6 +73,20 @@ impl Printer {
     /// Prints `value`: pretty JSON, or the table view for `shape`.
     pub fn show(&self, shape: Shape, value: &Value) {
         print!("{}", self.render(shape, value));
+    }
+
+    /// Prints `value`: pretty JSON, or the table `view` lays out (for command modules that
+    /// lay out their own objects, such as certificates).
+    pub fn show_with(&self, value: &Value, view: impl FnOnce(&Value) -> String) {
+        match self.format {
+            OutputFormat::Json => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(value).unwrap_or_default()
+                )
+            }
+            OutputFormat::Table => print!("{}", view(value)),
+        }
     }
 
     /// Prints a confirmation for answers without a body (table mode only; JSON mode prints
@@ -185,7 +201,7 @@ fn table(shape: Shape, v: &Value) -> String {
 // ---- cells ----
 
 /// A JSON scalar as text; `-` when absent.
-fn text(v: Option<&Value>) -> String {
+pub(super) fn text(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => "-".into(),
         Some(Value::String(s)) => s.clone(),
@@ -207,14 +223,14 @@ fn names(v: Option<&Value>) -> String {
 }
 
 /// Unix seconds as a UTC date; `-` when absent.
-fn date(v: Option<&Value>) -> String {
+pub(super) fn date(v: Option<&Value>) -> String {
     v.and_then(Value::as_u64)
         .map(format_time)
         .unwrap_or_else(|| "-".into())
 }
 
 /// `k=v, k=v`, sorted; `-` when none.
-fn tags(v: Option<&Value>) -> String {
+pub(super) fn tags(v: Option<&Value>) -> String {
     let Some(map) = v.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
         return "-".into();
     };
@@ -227,7 +243,7 @@ fn tags(v: Option<&Value>) -> String {
 }
 
 /// `(name, version)` from a key id `https://host/keys/{name}[/{version}]` (or a recovery id).
-fn kid_parts(v: Option<&Value>) -> (String, String) {
+pub(super) fn kid_parts(v: Option<&Value>) -> (String, String) {
     let kid = v.and_then(Value::as_str).unwrap_or_default();
     let path = kid.split_once("://").map_or(kid, |(_, rest)| rest);
     let mut seg = path.split('/').skip(2);
@@ -240,14 +256,14 @@ fn kid_parts(v: Option<&Value>) -> (String, String) {
     (name, version)
 }
 
-fn attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+pub(super) fn attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v.get("attributes").and_then(|a| a.get(name))
 }
 
 // ---- layouts ----
 
 /// `label: value` lines, labels padded to one width.
-fn fields(rows: &[(&str, String)]) -> String {
+pub(super) fn fields(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 1;
     rows.iter()
         .map(|(l, v)| format!("{:<width$} {v}\n", format!("{l}:")))
@@ -282,7 +298,7 @@ fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A column: header and how to compute its cell from an item.
-type Column = (&'static str, fn(&Value) -> String);
+pub(super) type Column = (&'static str, fn(&Value) -> String);
 
 const KEY_NAME: Column = ("NAME", |v| kid_parts(v.get("kid")).0);
 const KEY_VERSION: Column = ("VERSION", |v| kid_parts(v.get("kid")).1);
@@ -383,7 +399,7 @@ const ACCESS_LOG_COLUMNS: [Column; 7] = [
 ];
 
 /// A listing's items in columns, given as runs of columns in order.
-fn list(v: &Value, what: &str, runs: &[&[Column]]) -> String {
+pub(super) fn list(v: &Value, what: &str, runs: &[&[Column]]) -> String {
     let cols: Vec<&Column> = runs.iter().flat_map(|r| r.iter()).collect();
     let items = v
         .get("value")
