@@ -811,9 +811,9 @@ fn roles_access_logs_and_customer_data() {
             .len(),
         0
     );
-    // The default vault offers Managed HSM's nine roles and Key Vault's four data roles.
+    // The default vault offers Managed HSM's nine roles and Key Vault's six data roles.
     let defs = cli.json(&["role", "definitions"]);
-    assert_eq!(defs["value"].as_array().unwrap().len(), 13);
+    assert_eq!(defs["value"].as_array().unwrap().len(), 15);
     assert!(cli
         .ok(&["role", "list"])
         .contains("Managed HSM Crypto User"));

@@ -194,6 +194,7 @@ fn table(shape: Shape, v: &Value) -> String {
             ("purged keys", names(v.get("purgedKeys"))),
             ("purged secrets", names(v.get("purgedSecrets"))),
             ("purged vaults", names(v.get("purgedVaults"))),
+            ("renewed certificates", names(v.get("renewedCertificates"))),
         ]),
     }
 }
