@@ -10,6 +10,13 @@
 //! reverse, and a Managed HSM vault, which has no secrets (400 naming the problem). A property test then throws
 //! random bytes and random JSON at every route that takes a body. Values of exactly 25 KiB
 //! (counted in bytes of UTF-8) are accepted and read back unchanged.
+//!
+//! The certificate, contacts and issuer routes get the same, plus invalid policies, PFX files
+//! with the wrong password, garbage PFX and PEM, PEM without a key, merges that do not match
+//! or have nothing pending, missing pending operations (`PendingCertificateNotFound`),
+//! issuers (`CertificateIssuerNotFound`) and contacts (`ContactsNotFound`), names a plain key
+//! or secret holds, the keys and secrets APIs on what a certificate owns, and backups given to
+//! the wrong kind; for each of these requests the store is compared before and after.
 
 mod support;
 

@@ -585,6 +585,7 @@ fn fail(ctx: &str) -> impl Fn(Error) -> TestCaseError + '_ {
 /// the same version.
 fn check_version(
     ctx: &str,
+    now: u64,
     vault: &Vault,
     mv: &MVault,
     cert: &MCert,
@@ -620,7 +621,16 @@ fn check_version(
     let signed = vault
         .key(&cert.name, Some(&v.id))
         .and_then(|h| h.sign(SignatureAlgorithm::ES256, &[9; 32]));
-    let want = if v.enabled { "Ok" } else { "KeyDisabled" };
+    // The key is as valid as its certificate.
+    let want = if !v.enabled {
+        "KeyDisabled"
+    } else if now < parsed.not_before {
+        "KeyNotYetValid"
+    } else if now >= parsed.not_after {
+        "KeyExpired"
+    } else {
+        "Ok"
+    };
     prop_assert_eq!(outcome(&signed), want, "{}: sign with the key", ctx);
 
     // The secret: same name and version, managed, a PFX of this certificate and its key.
@@ -785,7 +795,15 @@ fn compare(store: &Store, vaults: &[Vault], m: &Model) -> Result<(), TestCaseErr
             );
             let n = cert.versions.len();
             for (i, v) in cert.versions.iter().enumerate() {
-                check_version(&format!("{c}/{}", v.id), vault, mv, cert, v, i + 1 == n)?;
+                check_version(
+                    &format!("{c}/{}", v.id),
+                    m.now,
+                    vault,
+                    mv,
+                    cert,
+                    v,
+                    i + 1 == n,
+                )?;
             }
         }
         let deleted = all_pages(|next| vault.list_deleted_certificates(2, next)).map_err(&e)?;

@@ -9,6 +9,14 @@
 //! runs for the library in-process: a child process writing through the library is SIGKILLed
 //! and the parent reopens the store.
 //!
+//! Certificates join the workload (created with issuer Self, imported from PFX files with and
+//! without a password, updated (tags and enabled), deleted, recovered, purged): after every
+//! restart each acknowledged certificate version is whole, with its managed key and secret of
+//! the same version, enabled as it is (the key holding the certificate's public key and
+//! signing, the secret a PFX of that certificate and key), or all three are deleted together,
+//! or all three are gone; never a certificate without its key or secret, or the reverse, and
+//! the deleted key and secret lists never show a certificate's.
+//!
 //! A request in flight at the kill may or may not have applied: the check accepts either,
 //! never a mixture. `LOCALHSM_CRASH_KILLS` sets the kills per variant (default 20),
 //! `LOCALHSM_CRASH_SEED` reproduces a run's choices (the seed is printed; the kill moments
@@ -22,21 +30,25 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use localhsm::crypto::jwk::b64url_encode;
-use localhsm::crypto::SecretString;
+use localhsm::crypto::x509::{self, CertSpec, CertificateKey};
+use localhsm::crypto::{CurveName, SecretBytes, SecretString};
+use localhsm::model::certificates::{CertificateOptions, CertificatePolicy, CertificateUpdate};
 use localhsm::model::{KeyOptions, KeyUpdate, SecretOptions, SecretUpdate};
 use localhsm::{MasterKeySource, Store, Vault};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::{
-    all_pages, exercise_key, http, kid_version, seed_from_env, test_key_spec, usize_from_env,
-    Opener, Rng, Server,
+    all_pages, exercise_key, http, kid_version, outcome, seed_from_env, test_key_spec,
+    usize_from_env, Opener, Rng, Server,
 };
 
 /// The names the workload plays with: few, so that operations collide on the same objects.
-/// `sec-*` names are secrets, the others keys (see [`support::test_key_spec`]).
+/// `sec-*` names are secrets, `crt-*` certificates (each with its key and secret of the same
+/// name), the others keys (see [`support::test_key_spec`]).
 const NAMES: &[&str] = &[
-    "ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c", "sec-a", "sec-b", "sec-c",
+    "ec-a", "ec-b", "ec-c", "oct-a", "oct-b", "oct-c", "sec-a", "sec-b", "sec-c", "crt-a", "crt-b",
 ];
 /// A key with this many versions is deleted rather than grown further.
 const MAX_VERSIONS: usize = 5;
@@ -45,9 +57,14 @@ const CHILD_ENV: &str = "LOCALHSM_CRASH_CHILD_DIR";
 
 type Tags = BTreeMap<String, String>;
 
-/// Whether `name` is a secret's (else a key's).
+/// Whether `name` is a secret's (else a key's or a certificate's).
 fn is_secret(name: &str) -> bool {
     name.starts_with("sec-")
+}
+
+/// Whether `name` is a certificate's.
+fn is_cert(name: &str) -> bool {
+    name.starts_with("crt-")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,12 +81,24 @@ struct Version {
     /// A secret's value; `None` for a key.
     #[serde(default)]
     value: Option<String>,
+    /// A certificate version's `enabled` (its key and secret must say the same); `None` for
+    /// keys and secrets.
+    #[serde(default)]
+    enabled: Option<bool>,
 }
 
 impl std::fmt::Debug for Version {
     /// Long values cut short, so that a failure stays readable.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {:?}", self.id, self.tags)?;
+        let id = if self.id.is_empty() {
+            "(id unknown)"
+        } else {
+            &self.id
+        };
+        write!(f, "{id} {:?}", self.tags)?;
+        if let Some(e) = self.enabled {
+            write!(f, " enabled {e}")?;
+        }
         if let Some(v) = &self.value {
             let shown: String = v.chars().take(40).collect();
             write!(f, " value {shown:?}.. ({} bytes)", v.len())?;
@@ -84,10 +113,34 @@ fn key_version(id: &str, tags: Tags) -> Version {
         id: id.to_string(),
         tags,
         value: None,
+        enabled: None,
     }
 }
 
-/// What the store must hold for one key or secret name.
+/// A version of a certificate.
+fn cert_version(id: &str, tags: Tags, enabled: bool) -> Version {
+    Version {
+        id: id.to_string(),
+        tags,
+        value: None,
+        enabled: Some(enabled),
+    }
+}
+
+/// Whether the model's versions are the store's. A model version whose id is empty was
+/// acknowledged without the id reaching the test (a certificate create answers 202 without
+/// it): any id matches it.
+fn same_versions(model: &[Version], actual: &[Version]) -> bool {
+    model.len() == actual.len()
+        && model.iter().zip(actual).all(|(m, a)| {
+            (m.id.is_empty() || m.id == a.id)
+                && m.tags == a.tags
+                && m.value == a.value
+                && m.enabled == a.enabled
+        })
+}
+
+/// What the store must hold for one key, secret or certificate name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Key {
     state: State,
@@ -118,6 +171,19 @@ enum Op {
         version: String,
         tags: Tags,
     },
+    /// Imports a certificate: a new version from PFX `pfx` of [`pfx_pool`].
+    Import {
+        name: String,
+        tags: Tags,
+        pfx: usize,
+    },
+    /// Updates a certificate version's tags and `enabled` (which its key and secret follow).
+    CertUpdate {
+        name: String,
+        version: String,
+        tags: Tags,
+        enabled: bool,
+    },
     Delete {
         name: String,
     },
@@ -136,6 +202,8 @@ impl Op {
             | Op::Rotate { name }
             | Op::Set { name, .. }
             | Op::Tag { name, .. }
+            | Op::Import { name, .. }
+            | Op::CertUpdate { name, .. }
             | Op::Delete { name }
             | Op::Recover { name }
             | Op::Purge { name } => name,
@@ -170,6 +238,9 @@ fn choose(model: &Model, rng: &mut Rng) -> Op {
     let name = rng.pick(NAMES).to_string();
     if is_secret(&name) {
         return choose_secret(model, rng, name);
+    }
+    if is_cert(&name) {
+        return choose_cert(model, rng, name);
     }
     match model.get(&name) {
         None => Op::Create {
@@ -245,14 +316,135 @@ fn choose_secret(model: &Model, rng: &mut Rng, name: String) -> Op {
     }
 }
 
+/// [`choose`] for a certificate: created (issuer Self) or imported, updated (tags and
+/// enabled), deleted, recovered, purged.
+fn choose_cert(model: &Model, rng: &mut Rng, name: String) -> Op {
+    let make = |rng: &mut Rng, name: String| {
+        let tags = random_tags(rng);
+        if rng.chance(60) {
+            Op::Create { name, tags }
+        } else {
+            let pfx = rng.below(PFX_POOL as u64) as usize;
+            Op::Import { name, tags, pfx }
+        }
+    };
+    match model.get(&name) {
+        None => make(rng, name),
+        Some(c) if c.state == State::Deleted => {
+            if rng.chance(50) {
+                Op::Recover { name }
+            } else {
+                Op::Purge { name }
+            }
+        }
+        Some(c) => {
+            let roll = rng.below(100);
+            if c.versions.len() >= MAX_VERSIONS && roll < 60 {
+                return Op::Delete { name };
+            }
+            match roll {
+                _ if c.versions.len() >= MAX_VERSIONS || roll < 35 => {
+                    let version = rng.pick(&c.versions).id.clone();
+                    if version.is_empty() {
+                        // Its id never reached the test: leave it be.
+                        return Op::Delete { name };
+                    }
+                    Op::CertUpdate {
+                        name,
+                        version,
+                        tags: random_tags(rng),
+                        enabled: rng.chance(70),
+                    }
+                }
+                35..=74 => make(rng, name),
+                _ => Op::Delete { name },
+            }
+        }
+    }
+}
+
+/// How many PFX files [`pfx_pool`] holds.
+const PFX_POOL: usize = 3;
+
+/// A PFX to import: its bytes and password.
+struct Pfx {
+    bytes: Vec<u8>,
+    password: Option<&'static str>,
+}
+
+/// Self-signed EC certificates with their keys, as PFX files: one without a password, two
+/// with one. Made once per process.
+fn pfx_pool() -> &'static [Pfx] {
+    static POOL: std::sync::OnceLock<Vec<Pfx>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        [None, Some("crash-pw"), Some("pässwörd ✓")]
+            .into_iter()
+            .enumerate()
+            .map(|(i, password)| {
+                let key =
+                    CertificateKey::generate(localhsm::KeySpec::Ec(CurveName::P256)).expect("key");
+                // Valid from yesterday for two years, so that its key signs: a key is as
+                // valid as its certificate.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_secs();
+                let spec = CertSpec {
+                    subject: format!("CN=crash-import-{i}"),
+                    not_before: now - localhsm::model::DAY,
+                    validity_months: 24,
+                    ..CertSpec::default()
+                };
+                let der = key.self_signed(&spec).expect("certificate");
+                let bytes = key.to_pfx(&[der], password).expect("PFX").expose().to_vec();
+                Pfx { bytes, password }
+            })
+            .collect()
+    })
+}
+
+/// The policy of the workload's certificates: issuer Self, an EC key (quick to make).
+fn cert_policy_json() -> Value {
+    json!({"key_props": {"kty": "EC", "crv": "P-256"}, "x509_props": {"subject": "CN=crash"}})
+}
+
 /// `model` with `op` applied; `version` is the version a create, rotate or set made.
 fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
     let new_version = || {
         version
-            .expect("create, rotate and set make a version")
+            .expect("create, rotate, set and import make a version")
             .to_string()
     };
     match op {
+        Op::Create { name, tags } if is_cert(name) => {
+            // Key Vault's create answers 202 without the version: it may be unknown.
+            let cert = model.entry(name.clone()).or_insert(Key {
+                state: State::Live,
+                versions: Vec::new(),
+            });
+            let id = version.unwrap_or_default();
+            cert.versions.push(cert_version(id, tags.clone(), true));
+        }
+        Op::Import { name, tags, .. } => {
+            let cert = model.entry(name.clone()).or_insert(Key {
+                state: State::Live,
+                versions: Vec::new(),
+            });
+            cert.versions
+                .push(cert_version(&new_version(), tags.clone(), true));
+        }
+        Op::CertUpdate {
+            name,
+            version,
+            tags,
+            enabled,
+        } => {
+            let cert = model.get_mut(name).expect("update of a known certificate");
+            if let Some(v) = cert.versions.iter_mut().find(|v| &v.id == version) {
+                v.tags = tags.clone();
+                v.enabled = Some(*enabled);
+            }
+        }
         Op::Create { name, tags } => {
             let key = model.entry(name.clone()).or_insert(Key {
                 state: State::Live,
@@ -278,6 +470,7 @@ fn apply(model: &mut Model, op: &Op, version: Option<&str>) {
                 id: new_version(),
                 tags: tags.clone(),
                 value: Some(value.clone()),
+                enabled: None,
             });
         }
         Op::Tag {
@@ -318,10 +511,13 @@ fn differences(model: &Model, actual: &BTreeMap<String, Actual>) -> Vec<String> 
     for name in names {
         let ok = match (model.get(name), actual.get(name)) {
             (None, None) => true,
-            (Some(k), Some(Actual::Live(v))) if k.state == State::Live => &k.versions == v,
-            (Some(k), Some(Actual::Deleted(current))) if k.state == State::Deleted => {
-                k.versions.last().map(|v| &v.id) == Some(current)
+            (Some(k), Some(Actual::Live(v))) if k.state == State::Live => {
+                same_versions(&k.versions, v)
             }
+            (Some(k), Some(Actual::Deleted(current))) if k.state == State::Deleted => k
+                .versions
+                .last()
+                .is_some_and(|v| v.id.is_empty() || &v.id == current),
             _ => false,
         };
         if !ok {
@@ -345,7 +541,7 @@ fn reconcile(
 ) -> Result<(Model, Option<bool>), String> {
     let not_applied = differences(model, actual);
     if not_applied.is_empty() {
-        return Ok((model.clone(), in_doubt.map(|_| false)));
+        return Ok((with_ids(model, actual), in_doubt.map(|_| false)));
     }
     let Some(op) = in_doubt else {
         return Err(format!(
@@ -353,30 +549,46 @@ fn reconcile(
             not_applied.join("\n")
         ));
     };
-    // The operation may have applied: for create, rotate and set, its version is the one
-    // the store shows after the versions the model knows.
-    let version = match (op, actual.get(op.name())) {
-        (Op::Create { .. } | Op::Rotate { .. } | Op::Set { .. }, Some(Actual::Live(v))) => {
+    // The operation may have applied: for create, rotate, set and import, its version is
+    // the one the store shows after the versions the model knows.
+    let makes_version = matches!(
+        op,
+        Op::Create { .. } | Op::Rotate { .. } | Op::Set { .. } | Op::Import { .. }
+    );
+    let version = match actual.get(op.name()) {
+        Some(Actual::Live(v)) if makes_version => {
             let known = model.get(op.name()).map_or(0, |k| k.versions.len());
             v.get(known).map(|x| x.id.clone())
         }
         _ => None,
     };
     let mut applied = model.clone();
-    let possible = match op {
-        Op::Create { .. } | Op::Rotate { .. } | Op::Set { .. } => version.is_some(),
-        _ => true,
-    };
-    if possible {
+    if !makes_version || version.is_some() {
         apply(&mut applied, op, version.as_deref());
         if differences(&applied, actual).is_empty() {
-            return Ok((applied, Some(true)));
+            return Ok((with_ids(&applied, actual), Some(true)));
         }
     }
     Err(format!(
         "the in-flight operation {op:?} left a state that is neither before nor after it:\n{}",
         not_applied.join("\n")
     ))
+}
+
+/// `model` with the ids it did not know (see [`same_versions`]) taken from `actual`, which
+/// matches it.
+fn with_ids(model: &Model, actual: &BTreeMap<String, Actual>) -> Model {
+    let mut model = model.clone();
+    for (name, k) in model.iter_mut() {
+        if let Some(Actual::Live(versions)) = actual.get(name) {
+            for (m, a) in k.versions.iter_mut().zip(versions) {
+                if m.id.is_empty() {
+                    m.id = a.id.clone();
+                }
+            }
+        }
+    }
+    model
 }
 
 // --- the server variant -----------------------------------------------------------------------
@@ -409,6 +621,9 @@ impl Rest<'_> {
         if is_secret(op.name()) {
             return self.perform_secret(op);
         }
+        if is_cert(op.name()) {
+            return self.perform_cert(op);
+        }
         let (method, path, body) = match op {
             Op::Create { name, tags } => {
                 let body = if name.starts_with("ec-") {
@@ -432,6 +647,7 @@ impl Rest<'_> {
             Op::Recover { name } => ("POST", format!("/deletedkeys/{name}/recover"), None),
             Op::Purge { name } => ("DELETE", format!("/deletedkeys/{name}"), None),
             Op::Set { .. } => unreachable!("a set is a secret's"),
+            Op::Import { .. } | Op::CertUpdate { .. } => unreachable!("a certificate's"),
         };
         match self.call(method, &path, body) {
             Ok((status, body)) if (200..300).contains(&status) => {
@@ -472,6 +688,7 @@ impl Rest<'_> {
             Op::Recover { name } => ("POST", format!("/deletedsecrets/{name}/recover"), None),
             Op::Purge { name } => ("DELETE", format!("/deletedsecrets/{name}"), None),
             Op::Create { .. } | Op::Rotate { .. } => unreachable!("create and rotate are a key's"),
+            Op::Import { .. } | Op::CertUpdate { .. } => unreachable!("a certificate's"),
         };
         match self.call(method, &path, body) {
             Ok((status, body)) if (200..300).contains(&status) => Outcome::Acked(match op {
@@ -483,6 +700,60 @@ impl Rest<'_> {
                     );
                     body["id"].as_str().map(kid_version)
                 }
+                _ => None,
+            }),
+            Ok((status, body)) => {
+                panic!("{op:?} was refused with {status} {body}: the model and the store disagree")
+            }
+            Err(_) => Outcome::Lost,
+        }
+    }
+
+    /// [`Rest::perform`] for a certificate.
+    fn perform_cert(&self, op: &Op) -> Outcome {
+        let (method, path, body) = match op {
+            Op::Create { name, tags } => (
+                "POST",
+                format!("/certificates/{name}/create"),
+                Some(json!({"policy": cert_policy_json(), "tags": tags})),
+            ),
+            Op::Import { name, tags, pfx } => {
+                let p = &pfx_pool()[*pfx];
+                let value = base64::engine::general_purpose::STANDARD.encode(&p.bytes);
+                (
+                    "POST",
+                    format!("/certificates/{name}/import"),
+                    Some(json!({"value": value, "pwd": p.password, "tags": tags})),
+                )
+            }
+            Op::CertUpdate {
+                name,
+                version,
+                tags,
+                enabled,
+            } => (
+                "PATCH",
+                format!("/certificates/{name}/{version}"),
+                Some(json!({"tags": tags, "attributes": {"enabled": enabled}})),
+            ),
+            Op::Delete { name } => ("DELETE", format!("/certificates/{name}"), None),
+            Op::Recover { name } => ("POST", format!("/deletedcertificates/{name}/recover"), None),
+            Op::Purge { name } => ("DELETE", format!("/deletedcertificates/{name}"), None),
+            Op::Rotate { .. } | Op::Set { .. } | Op::Tag { .. } => {
+                unreachable!("not a certificate's")
+            }
+        };
+        match self.call(method, &path, body) {
+            Ok((status, body)) if (200..300).contains(&status) => Outcome::Acked(match op {
+                // The 202 names no version; the certificate does. If the server dies before
+                // it answers, the create stands acknowledged with its version unknown.
+                Op::Create { name, .. } => {
+                    match self.call("GET", &format!("/certificates/{name}"), None) {
+                        Ok((200, b)) => b["id"].as_str().map(kid_version),
+                        _ => None,
+                    }
+                }
+                Op::Import { .. } => body["id"].as_str().map(kid_version),
                 _ => None,
             }),
             Ok((status, body)) => {
@@ -527,8 +798,24 @@ impl Rest<'_> {
                 .unwrap_or_default()
         };
         let mut actual = BTreeMap::new();
+        // A certificate's key and secret versions, as their own listings show them: (id,
+        // enabled, managed).
+        let mut owned_keys: BTreeMap<String, Vec<(String, bool, bool)>> = BTreeMap::new();
+        let mut owned_secrets: BTreeMap<String, Vec<(String, bool, bool)>> = BTreeMap::new();
+        let owned = |v: &Value, id: &str| {
+            (
+                kid_version(v[id].as_str().unwrap_or_default()),
+                v["attributes"]["enabled"].as_bool().unwrap_or(false),
+                v["managed"].as_bool().unwrap_or(false),
+            )
+        };
         for item in self.list("/keys")? {
             let name = kid_version(item["kid"].as_str().unwrap_or_default());
+            if is_cert(&name) {
+                let versions = self.list(&format!("/keys/{name}/versions"))?;
+                owned_keys.insert(name, versions.iter().map(|v| owned(v, "kid")).collect());
+                continue;
+            }
             let versions: Vec<Version> = self
                 .list(&format!("/keys/{name}/versions"))?
                 .iter()
@@ -541,6 +828,11 @@ impl Rest<'_> {
         }
         for item in self.list("/secrets")? {
             let name = kid_version(item["id"].as_str().unwrap_or_default());
+            if is_cert(&name) {
+                let versions = self.list(&format!("/secrets/{name}/versions"))?;
+                owned_secrets.insert(name, versions.iter().map(|v| owned(v, "id")).collect());
+                continue;
+            }
             let mut versions = Vec::new();
             for v in self.list(&format!("/secrets/{name}/versions"))? {
                 let id = kid_version(v["id"].as_str().unwrap_or_default());
@@ -554,6 +846,7 @@ impl Rest<'_> {
                 versions.push(Version {
                     value: body["value"].as_str().map(str::to_string),
                     tags: tags(&v),
+                    enabled: None,
                     id,
                 });
             }
@@ -564,8 +857,83 @@ impl Rest<'_> {
                 return Err(format!("{name} is both a key and a secret"));
             }
         }
+        // Certificates: every version whole, with its key and secret of the same version
+        // (and no key or secret of a certificate's name without it).
+        for item in self.list("/certificates")? {
+            let name = kid_version(item["id"].as_str().unwrap_or_default());
+            let mut versions = Vec::new();
+            for v in self.list(&format!("/certificates/{name}/versions"))? {
+                let id = kid_version(v["id"].as_str().unwrap_or_default());
+                let enabled = v["attributes"]["enabled"].as_bool().unwrap_or(false);
+                self.check_cert_version(&name, &id, enabled)?;
+                versions.push(cert_version(&id, tags(&v), enabled));
+            }
+            let expect: Vec<(String, bool, bool)> = versions
+                .iter()
+                .map(|v| (v.id.clone(), v.enabled == Some(true), true))
+                .collect();
+            for (what, listed) in [
+                ("key", owned_keys.remove(&name)),
+                ("secret", owned_secrets.remove(&name)),
+            ] {
+                if listed.as_ref() != Some(&expect) {
+                    return Err(format!(
+                        "certificate {name} has versions (id, enabled, managed) {expect:?}, its {what} {listed:?}"
+                    ));
+                }
+            }
+            actual.insert(name, Actual::Live(versions));
+        }
+        if let Some((name, _)) = owned_keys.iter().chain(&owned_secrets).next() {
+            return Err(format!("a key or secret {name} without its certificate"));
+        }
+        for item in self.list("/deletedcertificates")? {
+            let name = kid_version(item["id"].as_str().unwrap_or_default());
+            let (status, body) = self.call("GET", &format!("/deletedcertificates/{name}"), None)?;
+            if status != 200 {
+                return Err(format!(
+                    "deleted certificate {name} is listed but not readable: {status} {body}"
+                ));
+            }
+            let current = kid_version(body["id"].as_str().unwrap_or_default());
+            for what in ["certificates", "keys", "secrets"] {
+                let (status, _) = self.call("GET", &format!("/{what}/{name}"), None)?;
+                if status != 404 {
+                    return Err(format!(
+                        "certificate {name} is deleted but GET /{what}/{name} answers {status}: half-moved"
+                    ));
+                }
+            }
+            if actual.contains_key(&name) {
+                return Err(format!("certificate {name} is both deleted and live"));
+            }
+            actual.insert(name, Actual::Deleted(current));
+        }
+        // A certificate name nothing holds has no key or secret left, live or deleted.
+        for name in NAMES
+            .iter()
+            .filter(|n| is_cert(n) && !actual.contains_key(**n))
+        {
+            for what in [
+                "keys",
+                "secrets",
+                "deletedkeys",
+                "deletedsecrets",
+                "deletedcertificates",
+            ] {
+                let (status, body) = self.call("GET", &format!("/{what}/{name}"), None)?;
+                if status != 404 {
+                    return Err(format!(
+                        "no certificate {name}, but GET /{what}/{name} answers {status} {body}"
+                    ));
+                }
+            }
+        }
         for item in self.list("/deletedkeys")? {
             let name = kid_version(item["kid"].as_str().unwrap_or_default());
+            if is_cert(&name) {
+                return Err(format!("the deleted keys list a certificate's key {name}"));
+            }
             let (status, body) = self.call("GET", &format!("/deletedkeys/{name}"), None)?;
             if status != 200 {
                 return Err(format!(
@@ -585,6 +953,11 @@ impl Rest<'_> {
         }
         for item in self.list("/deletedsecrets")? {
             let name = kid_version(item["id"].as_str().unwrap_or_default());
+            if is_cert(&name) {
+                return Err(format!(
+                    "the deleted secrets list a certificate's secret {name}"
+                ));
+            }
             let (status, body) = self.call("GET", &format!("/deletedsecrets/{name}"), None)?;
             if status != 200 || body.get("value").is_some() {
                 return Err(format!(
@@ -601,6 +974,72 @@ impl Rest<'_> {
             actual.insert(name, Actual::Deleted(current));
         }
         Ok(actual)
+    }
+
+    /// Checks one certificate version through REST: its certificate, its key of the same
+    /// version (managed, enabled as the certificate, holding the certificate's public key,
+    /// signing when enabled) and its secret of the same version (managed; when enabled, a PFX
+    /// of this certificate and a key that matches it; when disabled, refused).
+    fn check_cert_version(&self, name: &str, id: &str, enabled: bool) -> Result<(), String> {
+        let at = format!("{name}/{id}");
+        let (status, cert) = self.call("GET", &format!("/certificates/{name}/{id}"), None)?;
+        if status != 200 {
+            return Err(format!("certificate {at}: {status} {cert}"));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(cert["cer"].as_str().unwrap_or_default())
+            .map_err(|e| format!("certificate {at}: cer: {e}"))?;
+        let parsed = x509::parse_certificate(&der).map_err(|e| format!("{at}: {e}"))?;
+        let (status, key) = self.call("GET", &format!("/keys/{name}/{id}"), None)?;
+        if status != 200 {
+            return Err(format!("certificate {at} without its key: {status} {key}"));
+        }
+        let x = key["key"]["x"].as_str().unwrap_or_default();
+        let want_x = parsed
+            .public
+            .x
+            .as_ref()
+            .map(|x| b64url_encode(&x.0))
+            .unwrap_or_default();
+        if key["managed"] != true || key["attributes"]["enabled"] != enabled || x != want_x {
+            return Err(format!("certificate {at}: its key is not its own: {key}"));
+        }
+        let (status, secret) = self.call("GET", &format!("/secrets/{name}/{id}"), None)?;
+        match (enabled, status) {
+            (true, 200) => {
+                let pfx = base64::engine::general_purpose::STANDARD
+                    .decode(secret["value"].as_str().unwrap_or_default())
+                    .map_err(|e| format!("certificate {at}: secret: {e}"))?;
+                let (k, chain) = CertificateKey::from_pfx(&pfx, None)
+                    .map_err(|e| format!("certificate {at}: secret: {e}"))?;
+                if chain.first() != Some(&der) || !k.matches(&der).unwrap_or(false) {
+                    return Err(format!(
+                        "certificate {at}: its secret holds another certificate or key"
+                    ));
+                }
+                if secret["managed"] != true {
+                    return Err(format!("certificate {at}: its secret is not managed"));
+                }
+                let d = b64url_encode(&[7; 32]);
+                let (status, body) = self.call(
+                    "POST",
+                    &format!("/keys/{name}/{id}/sign"),
+                    Some(json!({"alg": "ES256", "value": d})),
+                )?;
+                if status != 200 {
+                    return Err(format!(
+                        "certificate {at}: its key does not sign: {status} {body}"
+                    ));
+                }
+            }
+            (false, 403) => {}
+            _ => {
+                return Err(format!(
+                    "certificate {at} (enabled {enabled}) without its secret: {status} {secret}"
+                ))
+            }
+        }
+        Ok(())
     }
 
     fn use_material(&self, name: &str, version: &str) -> Result<(), String> {
@@ -644,8 +1083,12 @@ struct Stats {
     acked: usize,
     /// Of `acked`, the operations on secrets.
     acked_secrets: usize,
+    /// Of `acked`, the operations on certificates, by kind.
+    acked_certs: BTreeMap<&'static str, usize>,
     in_flight_applied: usize,
     in_flight_not_applied: usize,
+    /// Of the operations in flight at a kill, those on certificates.
+    in_flight_certs: usize,
 }
 
 impl Stats {
@@ -654,6 +1097,25 @@ impl Stats {
         self.acked += 1;
         if is_secret(op.name()) {
             self.acked_secrets += 1;
+        }
+        if is_cert(op.name()) {
+            let kind = match op {
+                Op::Create { .. } => "create",
+                Op::Import { .. } => "import",
+                Op::CertUpdate { .. } => "update",
+                Op::Delete { .. } => "delete",
+                Op::Recover { .. } => "recover",
+                Op::Purge { .. } => "purge",
+                _ => "other",
+            };
+            *self.acked_certs.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Counts an operation that was in flight at a kill.
+    fn in_flight(&mut self, op: Option<&Op>) {
+        if op.is_some_and(|op| is_cert(op.name())) {
+            self.in_flight_certs += 1;
         }
     }
 
@@ -674,8 +1136,8 @@ impl Stats {
     fn finish(&self, variant: &str, seed: u64, store: &Store, model: &Model, started: Instant) {
         deep_check(store, model).unwrap_or_else(|e| panic!("seed {seed}, final check: {e}"));
         println!(
-            "crash ({variant}): {} kills survived, {} acknowledged operations ({} on secrets), in flight at a kill: {} applied, {} not, {:.1?}",
-            self.kills, self.acked, self.acked_secrets, self.in_flight_applied, self.in_flight_not_applied, started.elapsed()
+            "crash ({variant}): {} kills survived, {} acknowledged operations ({} on secrets, on certificates {:?}), in flight at a kill: {} applied, {} not ({} on certificates), {:.1?}",
+            self.kills, self.acked, self.acked_secrets, self.acked_certs, self.in_flight_applied, self.in_flight_not_applied, self.in_flight_certs, started.elapsed()
         );
         assert!(
             self.acked > self.kills,
@@ -684,6 +1146,11 @@ impl Stats {
         assert!(
             self.acked_secrets > 0 && self.acked_secrets < self.acked,
             "the workload must interleave key and secret writes"
+        );
+        let certs: usize = self.acked_certs.values().sum();
+        assert!(
+            certs > 0 && certs + self.acked_secrets < self.acked,
+            "the workload must interleave certificate writes with the others"
         );
     }
 }
@@ -710,6 +1177,7 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
         let actual = rest
             .snapshot()
             .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
+        stats.in_flight(in_doubt.as_ref());
         let reconciled = reconcile(&model, &actual, in_doubt.as_ref())
             .unwrap_or_else(|e| panic!("seed {seed}, after kill {round}: {e}"));
         model = stats.count_in_doubt(reconciled);
@@ -758,10 +1226,20 @@ fn server_survives_sigkill_without_losing_acknowledged_writes() {
 fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
     let e = |e: localhsm::Error| e.to_string();
     let mut actual = BTreeMap::new();
+    // A certificate's key and secret versions as their own listings show them: (id,
+    // enabled, managed).
+    let mut owned_keys: BTreeMap<String, Vec<(String, bool, bool)>> = BTreeMap::new();
+    let mut owned_secrets: BTreeMap<String, Vec<(String, bool, bool)>> = BTreeMap::new();
     for k in all_pages(|next| vault.list_keys(25, next)).map_err(e)? {
         let versions = vault.list_versions(&k.name, 25, None).map_err(e)?;
         if versions.next.is_some() {
             return Err(format!("{} has more than 25 versions", k.name));
+        }
+        if is_cert(&k.name) {
+            let listed = versions.items.iter();
+            let listed = listed.map(|b| (b.version.clone(), b.attributes.enabled, b.managed));
+            owned_keys.insert(k.name.clone(), listed.collect());
+            continue;
         }
         let versions: Vec<Version> = versions
             .items
@@ -774,6 +1252,13 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
         actual.insert(k.name.clone(), Actual::Live(versions));
     }
     for s in all_pages(|next| vault.list_secrets(25, next)).map_err(e)? {
+        if is_cert(&s.name) {
+            let listed = all_pages(|next| vault.list_secret_versions(&s.name, 2, next));
+            let listed = listed.map_err(e)?.into_iter();
+            let listed = listed.map(|b| (b.version, b.attributes.enabled, b.managed));
+            owned_secrets.insert(s.name.clone(), listed.collect());
+            continue;
+        }
         let mut versions = Vec::new();
         for b in all_pages(|next| vault.list_secret_versions(&s.name, 2, next)).map_err(e)? {
             let got = vault
@@ -783,6 +1268,7 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
                 id: b.version.clone(),
                 tags: b.tags.clone(),
                 value: got.value.map(|v| v.expose().to_string()),
+                enabled: None,
             });
         }
         if actual
@@ -792,8 +1278,85 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
             return Err(format!("{} is both a key and a secret", s.name));
         }
     }
+    // Certificates: every version whole, with its key and secret of the same version (and
+    // no key or secret of a certificate's name without it).
+    for c in all_pages(|next| vault.list_certificates(25, next, true)).map_err(e)? {
+        let mut versions = Vec::new();
+        for b in all_pages(|next| vault.list_certificate_versions(&c.name, 2, next)).map_err(e)? {
+            lib_check_cert_version(vault, &c.name, &b.version, b.attributes.enabled)?;
+            versions.push(cert_version(
+                &b.version,
+                b.tags.clone(),
+                b.attributes.enabled,
+            ));
+        }
+        let expect: Vec<(String, bool, bool)> = versions
+            .iter()
+            .map(|v| (v.id.clone(), v.enabled == Some(true), true))
+            .collect();
+        for (what, listed) in [
+            ("key", owned_keys.remove(&c.name)),
+            ("secret", owned_secrets.remove(&c.name)),
+        ] {
+            if listed.as_ref() != Some(&expect) {
+                return Err(format!(
+                    "certificate {} has versions (id, enabled, managed) {expect:?}, its {what} {listed:?}",
+                    c.name
+                ));
+            }
+        }
+        actual.insert(c.name.clone(), Actual::Live(versions));
+    }
+    if let Some((name, _)) = owned_keys.iter().chain(&owned_secrets).next() {
+        return Err(format!("a key or secret {name} without its certificate"));
+    }
+    for d in all_pages(|next| vault.list_deleted_certificates(25, next)).map_err(e)? {
+        let name = d.certificate.name.clone();
+        let live = [
+            outcome(&vault.get_certificate(&name, None)),
+            outcome(&vault.get_key(&name, None)),
+            outcome(&vault.get_secret(&name, None)),
+        ];
+        if live != ["CertificateNotFound", "KeyNotFound", "SecretNotFound"]
+            || actual.contains_key(&name)
+        {
+            return Err(format!(
+                "certificate {name} is deleted, yet {live:?}: half-moved"
+            ));
+        }
+        actual.insert(name, Actual::Deleted(d.certificate.version));
+    }
+    // A certificate name nothing holds has no key or secret left, live or deleted.
+    for name in NAMES
+        .iter()
+        .filter(|n| is_cert(n) && !actual.contains_key(**n))
+    {
+        let left = [
+            outcome(&vault.get_key(name, None)),
+            outcome(&vault.get_secret(name, None)),
+            outcome(&vault.get_deleted_key(name)),
+            outcome(&vault.get_deleted_secret(name)),
+            outcome(&vault.get_deleted_certificate(name)),
+        ];
+        let none = [
+            "KeyNotFound",
+            "SecretNotFound",
+            "DeletedKeyNotFound",
+            "DeletedSecretNotFound",
+            "DeletedCertificateNotFound",
+        ];
+        if left != none {
+            return Err(format!("no certificate {name}, but {left:?}"));
+        }
+    }
     let deleted = vault.list_deleted_keys(25, None).map_err(e)?;
     for d in &deleted.items {
+        if is_cert(&d.key.name) {
+            return Err(format!(
+                "the deleted keys list a certificate's key {}",
+                d.key.name
+            ));
+        }
         if actual.contains_key(&d.key.name) {
             return Err(format!(
                 "{} is both deleted and live: half-moved",
@@ -803,6 +1366,12 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
         actual.insert(d.key.name.clone(), Actual::Deleted(d.key.version.clone()));
     }
     for d in all_pages(|next| vault.list_deleted_secrets(25, next)).map_err(e)? {
+        if is_cert(&d.secret.name) {
+            return Err(format!(
+                "the deleted secrets list a certificate's secret {}",
+                d.secret.name
+            ));
+        }
         if actual.contains_key(&d.secret.name) {
             return Err(format!(
                 "secret {} is both deleted and live: half-moved",
@@ -814,6 +1383,69 @@ fn lib_snapshot(vault: &Vault) -> Result<BTreeMap<String, Actual>, String> {
     Ok(actual)
 }
 
+/// [`Rest::check_cert_version`] through the library.
+fn lib_check_cert_version(
+    vault: &Vault,
+    name: &str,
+    id: &str,
+    enabled: bool,
+) -> Result<(), String> {
+    let at = format!("{name}/{id}");
+    let err = |what: &'static str| {
+        let at = at.clone();
+        move |e: localhsm::Error| format!("certificate {at}: {what}: {e}")
+    };
+    let cert = vault.get_certificate(name, Some(id)).map_err(err("get"))?;
+    let der = cert
+        .cer
+        .ok_or_else(|| format!("certificate {name}/{id} is not issued"))?;
+    let parsed = x509::parse_certificate(&der).map_err(err("parse"))?;
+    let key = vault
+        .get_key(name, Some(id))
+        .map_err(err("without its key"))?;
+    if !key.managed || key.attributes.enabled != enabled || key.key.x != parsed.public.x {
+        return Err(format!(
+            "certificate {name}/{id}: its key is not its own: {key:?}"
+        ));
+    }
+    let props = vault
+        .get_secret_properties(name, Some(id))
+        .map_err(err("without its secret"))?;
+    if !props.managed || props.attributes.enabled != enabled {
+        return Err(format!(
+            "certificate {name}/{id}: its secret is not its own"
+        ));
+    }
+    match vault.get_secret(name, Some(id)) {
+        Ok(s) if enabled => {
+            let value = s
+                .value
+                .ok_or_else(|| format!("certificate {name}/{id}: no value"))?;
+            let pfx = base64::engine::general_purpose::STANDARD
+                .decode(value.expose())
+                .map_err(|e| format!("certificate {name}/{id}: secret: {e}"))?;
+            let (k, chain) = CertificateKey::from_pfx(&pfx, None).map_err(err("secret"))?;
+            if chain.first() != Some(&der) || !k.matches(&der).unwrap_or(false) {
+                return Err(format!(
+                    "certificate {name}/{id}: its secret holds another certificate or key"
+                ));
+            }
+            vault
+                .key(name, Some(id))
+                .and_then(|h| h.sign(localhsm::crypto::SignatureAlgorithm::ES256, &[7; 32]))
+                .map_err(err("its key does not sign"))?;
+        }
+        Err(e) if !enabled && support::error_name(&e) == "SecretDisabled" => {}
+        other => {
+            return Err(format!(
+                "certificate {name}/{id} (enabled {enabled}): secret read gave {}",
+                outcome(&other)
+            ))
+        }
+    }
+    Ok(())
+}
+
 fn lib_use_material(vault: &Vault, name: &str, version: &str) -> Result<(), String> {
     let h = vault
         .key(name, Some(version))
@@ -823,8 +1455,9 @@ fn lib_use_material(vault: &Vault, name: &str, version: &str) -> Result<(), Stri
         .map_err(|e| format!("{name}/{version}: material unusable: {e}"))
 }
 
-/// Recovers every deleted key and secret and checks that each comes back with exactly the
-/// model's versions, all usable (every secret value as set); then checks the whole model.
+/// Recovers every deleted key, secret and certificate and checks that each comes back with
+/// exactly the model's versions, all usable (every secret value as set, every certificate
+/// with its key and secret); then checks the whole model.
 fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
     localhsm::server::ensure_default_vault(store).map_err(|e| e.to_string())?;
     let vault = store.vault("default").map_err(|e| e.to_string())?;
@@ -834,6 +1467,8 @@ fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
         if key.state == State::Deleted {
             if is_secret(name) {
                 vault.recover_deleted_secret(name).map(drop)
+            } else if is_cert(name) {
+                vault.recover_deleted_certificate(name).map(drop)
             } else {
                 vault.recover_deleted_key(name).map(drop)
             }
@@ -848,6 +1483,9 @@ fn deep_check(store: &Store, model: &Model) -> Result<(), String> {
 fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
     if is_secret(op.name()) {
         return lib_perform_secret(vault, op);
+    }
+    if is_cert(op.name()) {
+        return lib_perform_cert(vault, op);
     }
     Ok(match op {
         Op::Create { name, tags } => {
@@ -884,6 +1522,61 @@ fn lib_perform(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
             None
         }
         Op::Set { .. } => unreachable!("a set is a secret's"),
+        Op::Import { .. } | Op::CertUpdate { .. } => unreachable!("a certificate's"),
+    })
+}
+
+/// [`lib_perform`] for a certificate.
+fn lib_perform_cert(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>> {
+    let options = |tags: &Tags| CertificateOptions {
+        enabled: None,
+        tags: tags.clone(),
+    };
+    Ok(match op {
+        Op::Create { name, tags } => {
+            let policy: CertificatePolicy =
+                serde_json::from_value(cert_policy_json()).expect("policy");
+            vault.create_certificate(name, policy, options(tags))?;
+            Some(vault.get_certificate(name, None)?.version)
+        }
+        Op::Import { name, tags, pfx } => {
+            let p = &pfx_pool()[*pfx];
+            let b = vault.import_certificate(
+                name,
+                SecretBytes::from_slice(&p.bytes),
+                p.password.map(SecretString::from),
+                None,
+                options(tags),
+            )?;
+            Some(b.version)
+        }
+        Op::CertUpdate {
+            name,
+            version,
+            tags,
+            enabled,
+        } => {
+            let update = CertificateUpdate {
+                enabled: Some(*enabled),
+                tags: Some(tags.clone()),
+                policy: None,
+            };
+            vault.update_certificate(name, Some(version), update)?;
+            None
+        }
+        Op::Delete { name } => {
+            vault.delete_certificate(name)?;
+            None
+        }
+        Op::Recover { name } => {
+            vault.recover_deleted_certificate(name)?;
+            None
+        }
+        Op::Purge { name } => {
+            vault.purge_deleted_certificate(name)?;
+            None
+        }
+        Op::Rotate { .. } | Op::Set { .. } | Op::Tag { .. } => unreachable!("not a certificate's"),
     })
 }
 
@@ -927,6 +1620,7 @@ fn lib_perform_secret(vault: &Vault, op: &Op) -> localhsm::Result<Option<String>
             None
         }
         Op::Create { .. } | Op::Rotate { .. } => unreachable!("create and rotate are a key's"),
+        Op::Import { .. } | Op::CertUpdate { .. } => unreachable!("a certificate's"),
     })
 }
 
@@ -1065,6 +1759,7 @@ fn library_survives_sigkill_of_a_writing_process() {
         let vault = store.vault("default").expect("default vault");
         let actual =
             lib_snapshot(&vault).unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
+        stats.in_flight(in_doubt.as_ref());
         let reconciled = reconcile(&model, &actual, in_doubt.as_ref())
             .unwrap_or_else(|e| panic!("seed {seed}, kill {round}: {e}"));
         model = stats.count_in_doubt(reconciled);
@@ -1135,6 +1830,7 @@ fn reconcile_accepts_before_or_after_and_nothing_else() {
         id: id.into(),
         tags: Tags::new(),
         value: Some(value.into()),
+        enabled: None,
     };
     let set_done: BTreeMap<_, _> = [
         ("ec-a".to_string(), live(&["v1"])),
@@ -1185,5 +1881,64 @@ fn reconcile_accepts_before_or_after_and_nothing_else() {
     assert!(
         reconcile(&after_set, &secret_deleted, None).is_err(),
         "an unacknowledged delete"
+    );
+
+    // A certificate create acknowledged without its id (the 202 names none): any id, once;
+    // the id is then known.
+    let mut model = Model::new();
+    let create = Op::Create {
+        name: "crt-a".into(),
+        tags: Tags::new(),
+    };
+    apply(&mut model, &create, None);
+    let cert = |id: &str, enabled: bool, tag: &str| {
+        let tags: Tags = [("t".to_string(), tag.to_string())].into();
+        cert_version(id, if tag.is_empty() { Tags::new() } else { tags }, enabled)
+    };
+    let issued: BTreeMap<_, _> = [(
+        "crt-a".to_string(),
+        Actual::Live(vec![cert("c1", true, "")]),
+    )]
+    .into();
+    let (known, _) = reconcile(&model, &issued, None).unwrap();
+    assert_eq!(known["crt-a"].versions[0].id, "c1");
+    let two: BTreeMap<_, _> = [(
+        "crt-a".to_string(),
+        Actual::Live(vec![cert("c1", true, ""), cert("c2", true, "")]),
+    )]
+    .into();
+    assert!(
+        reconcile(&model, &two, None).is_err(),
+        "an unacknowledged version"
+    );
+    // An update in flight: both its tags and enabled, or neither.
+    let update = Op::CertUpdate {
+        name: "crt-a".into(),
+        version: "c1".into(),
+        tags: [("t".to_string(), "x".to_string())].into(),
+        enabled: false,
+    };
+    let one = |v: Version| -> BTreeMap<String, Actual> {
+        [("crt-a".to_string(), Actual::Live(vec![v]))].into()
+    };
+    assert_eq!(
+        reconcile(&known, &one(cert("c1", false, "x")), Some(&update))
+            .unwrap()
+            .1,
+        Some(true)
+    );
+    assert_eq!(
+        reconcile(&known, &one(cert("c1", true, "")), Some(&update))
+            .unwrap()
+            .1,
+        Some(false)
+    );
+    assert!(
+        reconcile(&known, &one(cert("c1", true, "x")), Some(&update)).is_err(),
+        "tags without enabled"
+    );
+    assert!(
+        reconcile(&known, &one(cert("c1", false, "")), Some(&update)).is_err(),
+        "enabled without tags"
     );
 }
