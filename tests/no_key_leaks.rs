@@ -14,6 +14,17 @@
 //! of any value (each 16-character token it is made of, in every encoding above) may appear in
 //! the data directory, the trace log, the `Debug` output of `SecretString`, `SecretBundle`,
 //! `DeletedSecretBundle`, the wire types and errors, or any error message.
+//!
+//! Certificates likewise: PFX files (with their passwords) and PEM made by the test are
+//! imported, certificates are issued by the vault (PFX and PEM secrets, a key that may not
+//! leave, a vault issuer given a password), their secrets read, backed up, deleted, purged,
+//! restored, and refused on purpose (wrong or missing password, the wrong content type, PEM
+//! without its key or with another's certificate, a merge that does not match, the keys and
+//! secrets APIs on what a certificate owns). No private key (its JWK members, PKCS#8, PEM
+//! block), no PFX whole (raw or base64), no PFX or issuer password, and no certificate secret
+//! value may appear in the data directory, the trace logs, the `Debug` output of
+//! `CertificateKey`, bundles, wire types and errors, or any error message; the keys the vault
+//! made itself are read back after the workload to be looked for too.
 
 mod support;
 
@@ -23,12 +34,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use localhsm::crypto::jwk::b64url_encode;
+use localhsm::crypto::x509::{CertSpec, CertificateKey};
+use localhsm::crypto::CurveName;
 use localhsm::crypto::{
     AesParams, EncryptionAlgorithm, Jwk, SecretBase64Url, SecretBytes, SignatureAlgorithm,
     WrapAlgorithm,
 };
+use localhsm::model::certificates::{CertificateOptions, CertificatePolicy};
 use localhsm::model::KeyOptions;
-use localhsm::{MasterKeySource, Store};
+use localhsm::{KeySpec, MasterKeySource, Store};
 use serde_json::{json, Value};
 use support::{
     create_vault, default_hsm, http, vector_key_json, Api, Opener, Server, TempStore, MASTER,
@@ -551,6 +565,7 @@ fn rest_workload(api: &Api, errors: &mut Vec<String>) {
     api.ok("GET", "/keys", None);
     api.ok("GET", "/deletedkeys", None);
     rest_secret_workload(api, errors);
+    rest_cert_workload(api, errors);
 }
 
 /// The secrets part of [`rest_workload`]: every secret route, with values that must not leak,
@@ -840,6 +855,7 @@ fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<Str
         Err(e) => err(e),
     }
     library_secret_workload(store, errors, debug);
+    library_cert_workload(store, errors, debug);
 }
 
 /// The secrets part of [`library_workload`], in a vault of kind `vault`: the `Debug` output
@@ -932,6 +948,564 @@ fn library_secret_workload(store: &Store, errors: &mut Vec<String>, debug: &mut 
     }
 }
 
+// --- certificates -------------------------------------------------------------------------------
+
+/// A tag value set on certificates: stored in the clear by design.
+const CERT_TAG: &str = "visible-certificate-tag-2b7e41";
+
+/// The password sent in an issuer's credentials (`credentials.pwd`), which localhsm drops.
+const ISSUER_PASSWORD: &str = "issuer-account-password-9d4c2e17";
+
+/// A certificate the test makes, so that its private key is known: the key's type, the
+/// password its PFX is protected with, the PFX, the PEM (key, then certificate) and the
+/// certificate.
+struct CertMaterial {
+    label: &'static str,
+    password: &'static str,
+    pfx: Vec<u8>,
+    pem: String,
+    der: Vec<u8>,
+}
+
+/// Self-signed certificates with EC P-256, EC P-384 and RSA 2048 keys, made once per process.
+fn cert_materials() -> &'static [CertMaterial] {
+    static MATERIALS: OnceLock<Vec<CertMaterial>> = OnceLock::new();
+    MATERIALS.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        [
+            (
+                "ec256",
+                KeySpec::Ec(CurveName::P256),
+                "pfx-password-ec256-3f9a1c0b",
+            ),
+            (
+                "ec384",
+                KeySpec::Ec(CurveName::P384),
+                "pfx-password-ec384-b2e7d0aa",
+            ),
+            (
+                "rsa2048",
+                KeySpec::Rsa(2048),
+                "pfx-password-rsa2048-c4d19e77",
+            ),
+        ]
+        .into_iter()
+        .map(|(label, spec, password)| {
+            let key = CertificateKey::generate(spec).expect("key");
+            let cert_spec = CertSpec {
+                subject: format!("CN=leak-{label}"),
+                dns_names: vec![format!("{label}.leak.example")],
+                not_before: now - localhsm::model::DAY,
+                validity_months: 24,
+                ..CertSpec::default()
+            };
+            let der = key.self_signed(&cert_spec).expect("certificate");
+            let chain = std::slice::from_ref(&der);
+            CertMaterial {
+                label,
+                password,
+                pfx: key
+                    .to_pfx(chain, Some(password))
+                    .expect("PFX")
+                    .expose()
+                    .to_vec(),
+                pem: key.to_pem(chain).expect("PEM").expose().to_string(),
+                der,
+            }
+        })
+        .collect()
+    })
+}
+
+/// The PRIVATE KEY block of PEM text, BEGIN and END lines included.
+fn pem_key_block(pem: &str) -> Option<&str> {
+    let start = pem.find("-----BEGIN PRIVATE KEY-----")?;
+    let end_marker = "-----END PRIVATE KEY-----";
+    let end = pem[start..].find(end_marker)? + start + end_marker.len();
+    Some(&pem[start..end])
+}
+
+/// The private members of a key as a JWK export gives them.
+fn add_jwk_needles(n: &mut Needles, label: &str, jwk: &Jwk) {
+    for (m, value) in [
+        ("d", &jwk.d),
+        ("p", &jwk.p),
+        ("q", &jwk.q),
+        ("dp", &jwk.dp),
+        ("dq", &jwk.dq),
+        ("qi", &jwk.qi),
+    ] {
+        if let Some(v) = value {
+            n.add(&format!("{label}.{m}"), v.0.expose());
+        }
+    }
+}
+
+/// Needles for a certificate's private key given as a PFX (or PEM): the PFX whole, the PEM
+/// key block whole, the PKCS#8 key, and the JWK private members (read by importing it into a
+/// scratch store in memory, which is never scanned, and exporting the key).
+fn add_key_needles(
+    n: &mut Needles,
+    label: &str,
+    pfx: Option<(&[u8], Option<&str>)>,
+    pem: Option<&str>,
+) {
+    let key = match (pfx, pem) {
+        (Some((bytes, password)), _) => {
+            n.add(&format!("{label} PFX"), bytes);
+            CertificateKey::from_pfx(bytes, password)
+                .expect("the PFX opens")
+                .0
+        }
+        (None, Some(text)) => {
+            let block = pem_key_block(text).expect("a PRIVATE KEY block");
+            n.add_form(format!("{label} PEM key block"), block.as_bytes().to_vec());
+            CertificateKey::from_pem(text).expect("the PEM opens").0
+        }
+        (None, None) => return,
+    };
+    let pkcs8 = key.to_pkcs8_der().expect("PKCS#8");
+    n.add(&format!("{label} PKCS#8"), pkcs8.expose());
+    // The key again as PEM and as a PFX of its own, under a scratch certificate: the PEM
+    // block to look for wherever the key came from, the PFX to open in a scratch store.
+    let scratch_der = key
+        .self_signed(&CertSpec {
+            subject: "CN=scratch".into(),
+            not_before: 1_700_000_000,
+            ..CertSpec::default()
+        })
+        .expect("certificate");
+    let chain = std::slice::from_ref(&scratch_der);
+    let pem = key.to_pem(chain).expect("PEM");
+    let block = pem_key_block(pem.expose()).expect("a PRIVATE KEY block");
+    n.add_form(
+        format!("{label} PEM key block (re-encoded)"),
+        block.as_bytes().to_vec(),
+    );
+    let own_pfx = key.to_pfx(chain, None).expect("PFX");
+    let scratch = TempStore::in_memory();
+    let v = create_vault(
+        &scratch.store,
+        "scratch",
+        localhsm::model::VaultOptions::default(),
+    );
+    v.import_certificate(
+        "c",
+        SecretBytes::from_slice(own_pfx.expose()),
+        None,
+        None,
+        CertificateOptions::default(),
+    )
+    .expect("scratch import");
+    let exported = localhsm::hazmat::export_private_key(&v, "c", None).expect("scratch export");
+    add_jwk_needles(n, label, &exported.key);
+}
+
+/// Every piece of the test's certificates that must not leak: their keys (see
+/// [`add_key_needles`]), their PFX and PEM as sent, the PFX passwords, and the issuer
+/// password.
+fn add_cert_needles(n: &mut Needles) {
+    for m in cert_materials() {
+        add_key_needles(
+            n,
+            &format!("certificate {}", m.label),
+            Some((&m.pfx, Some(m.password))),
+            None,
+        );
+        n.add_form(
+            format!("certificate {} PEM whole", m.label),
+            m.pem.as_bytes().to_vec(),
+        );
+        let block = pem_key_block(&m.pem).expect("a PRIVATE KEY block");
+        n.add_form(
+            format!("certificate {} PEM key block", m.label),
+            block.as_bytes().to_vec(),
+        );
+        n.add(
+            &format!("certificate {} PFX password", m.label),
+            m.password.as_bytes(),
+        );
+    }
+    n.add("issuer password", ISSUER_PASSWORD.as_bytes());
+}
+
+/// Needles for the keys `vault` made itself (issued certificates) and for every certificate
+/// secret it holds: each readable secret value whole (PFX or PEM) and the key in it, and each
+/// exportable key's private members. Returns how many certificate versions gave needles.
+fn add_issued_needles(n: &mut Needles, vault: &localhsm::Vault) -> usize {
+    let mut found = 0;
+    let certs = support::all_pages(|next| vault.list_certificates(25, next, true)).expect("list");
+    for c in certs {
+        let versions = vault
+            .list_certificate_versions(&c.name, 25, None)
+            .expect("versions");
+        for b in versions.items {
+            let label = format!("issued {}/{}", c.name, &b.version[..8]);
+            if let Ok(s) = vault.get_secret(&c.name, Some(&b.version)) {
+                let value = s.value.expect("a value");
+                n.add_form(
+                    format!("{label} secret value"),
+                    value.expose().as_bytes().to_vec(),
+                );
+                if b.content_type == localhsm::model::certificates::CONTENT_TYPE_PEM {
+                    if pem_key_block(value.expose()).is_some() {
+                        add_key_needles(n, &label, None, Some(value.expose()));
+                        found += 1;
+                    }
+                } else if let Ok(pfx) =
+                    base64::engine::general_purpose::STANDARD.decode(value.expose())
+                {
+                    add_key_needles(n, &label, Some((&pfx, None)), None);
+                    found += 1;
+                }
+            }
+            if let Ok(exported) =
+                localhsm::hazmat::export_private_key(vault, &c.name, Some(&b.version))
+            {
+                add_jwk_needles(n, &label, &exported.key);
+            }
+        }
+    }
+    found
+}
+
+/// A positive control: the data directory scan must find a certificate (public, stored in
+/// the clear by design) and a certificate's tag.
+fn assert_scan_sees_certificates(dir: &Path, der: &[u8]) {
+    let mut control = Needles::new();
+    control.add("certificate (public)", der);
+    let mut seen = Vec::new();
+    scan_dir(&control, dir, &mut seen);
+    assert!(
+        !seen.is_empty(),
+        "the data directory scan does not see a stored certificate"
+    );
+    let mut tag = Needles::new();
+    tag.add_form(
+        "certificate tag (public)".into(),
+        CERT_TAG.as_bytes().to_vec(),
+    );
+    let mut seen = Vec::new();
+    scan_dir(&tag, dir, &mut seen);
+    assert!(
+        !seen.is_empty(),
+        "the data directory scan does not see a certificate's tag"
+    );
+}
+
+/// The certificates part of the REST workload: imports of the test's PFX files (with their
+/// passwords) and PEM, certificates issued by the vault (PFX, PEM, not exportable, by an
+/// issuer with a password), their secrets read, the lifecycle with backup and restore, and
+/// refusals on purpose whose error bodies go to `errors`.
+fn rest_cert_workload(api: &Api, errors: &mut Vec<String>) {
+    let mut fail = |method: &str, path: &str, body: Option<Value>, status: u16| {
+        let r = api.kv(method, path, body);
+        assert_eq!(
+            r.status,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        errors.push(String::from_utf8_lossy(&r.body).into_owned());
+    };
+    let tags = json!({"visible": CERT_TAG});
+    let pem_policy = json!({"secret_props": {"contentType": "application/x-pem-file"}});
+    let mats = cert_materials();
+    for m in mats {
+        let pfx = base64::engine::general_purpose::STANDARD.encode(&m.pfx);
+        let b = api.ok(
+            "POST",
+            &format!("/certificates/imp-{}/import", m.label),
+            Some(json!({"value": pfx, "pwd": m.password, "tags": tags})),
+        );
+        assert!(b["cer"].is_string(), "{}", m.label);
+        api.ok(
+            "POST",
+            &format!("/certificates/pem-{}/import", m.label),
+            Some(json!({"value": m.pem, "policy": pem_policy, "tags": tags})),
+        );
+        for name in [format!("imp-{}", m.label), format!("pem-{}", m.label)] {
+            api.ok("GET", &format!("/certificates/{name}"), None);
+            api.ok("GET", &format!("/certificates/{name}/versions"), None);
+            api.ok("GET", &format!("/certificates/{name}/policy"), None);
+            let s = api.ok("GET", &format!("/secrets/{name}"), None);
+            assert!(
+                s["value"].is_string(),
+                "{name}: the secret holds the PFX or PEM"
+            );
+            api.ok("GET", &format!("/keys/{name}"), None);
+        }
+        // Refusals around the real material: wrong or missing password, the wrong content
+        // type, PEM without its key or with another certificate.
+        let imp = format!("/certificates/bad-{}/import", m.label);
+        for body in [
+            json!({"value": pfx, "pwd": "not the password at all"}),
+            json!({"value": pfx}),
+            json!({"value": pfx, "pwd": m.password, "policy": pem_policy}),
+            json!({"value": m.pem, "policy": {"secret_props": {"contentType": "application/x-pkcs12"}}}),
+            json!({"value": pem_key_block(&m.pem).expect("key block"), "policy": pem_policy}),
+        ] {
+            fail("POST", &imp, Some(body), 400);
+        }
+    }
+    let other = &mats[1];
+    let mismatched = format!(
+        "{}\n{}",
+        pem_key_block(&mats[0].pem).expect("key block"),
+        &other.pem[other
+            .pem
+            .find("-----BEGIN CERTIFICATE-----")
+            .expect("certificate")..]
+    );
+    fail(
+        "POST",
+        "/certificates/mismatch/import",
+        Some(json!({"value": mismatched, "policy": pem_policy})),
+        400,
+    );
+    // Issued by the vault: PFX and PEM secrets, a key that may not leave, an issuer's CA.
+    let ec = json!({"kty": "EC", "crv": "P-256"});
+    api.ok(
+        "PUT",
+        "/certificates/issuers/corp",
+        Some(json!({"provider": "Test", "credentials": {"account_id": "acct", "pwd": ISSUER_PASSWORD}})),
+    );
+    for (name, policy) in [
+        (
+            "self-pfx",
+            json!({"key_props": ec, "x509_props": {"subject": "CN=self-pfx"}}),
+        ),
+        (
+            "self-pem",
+            json!({"key_props": {"kty": "RSA", "key_size": 2048}, "secret_props": {"contentType": "application/x-pem-file"}, "x509_props": {"subject": "CN=self-pem"}}),
+        ),
+        (
+            "self-locked",
+            json!({"key_props": {"kty": "EC", "crv": "P-384", "exportable": false}, "x509_props": {"subject": "CN=locked"}}),
+        ),
+        (
+            "by-corp",
+            json!({"key_props": ec, "x509_props": {"subject": "CN=by-corp"}, "issuer": {"name": "corp"}}),
+        ),
+        (
+            "pending",
+            json!({"key_props": ec, "x509_props": {"subject": "CN=pending"}, "issuer": {"name": "Unknown"}}),
+        ),
+    ] {
+        let r = api.kv(
+            "POST",
+            &format!("/certificates/{name}/create"),
+            Some(json!({"policy": policy, "tags": tags})),
+        );
+        assert_eq!(
+            r.status,
+            202,
+            "{name}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        api.ok("GET", &format!("/certificates/{name}/pending"), None);
+    }
+    api.ok("GET", "/secrets/self-pfx", None);
+    api.ok("GET", "/secrets/self-pem", None);
+    fail("GET", "/secrets/self-locked", None, 403);
+    let leaf = base64::engine::general_purpose::STANDARD.encode(&mats[0].der);
+    fail(
+        "POST",
+        "/certificates/pending/pending/merge",
+        Some(json!({"x5c": [leaf]})),
+        400,
+    );
+    // A certificate's key and secret change only with it.
+    fail("DELETE", "/keys/self-pfx", None, 403);
+    fail(
+        "PUT",
+        "/secrets/self-pfx",
+        Some(json!({"value": "over it"})),
+        403,
+    );
+    // The lifecycle, with backup and restore and the conflicts on the way.
+    for name in ["imp-ec256", "self-pem"] {
+        let blob = api.ok("POST", &format!("/certificates/{name}/backup"), None);
+        let restore = json!({"value": blob["value"]});
+        api.ok("DELETE", &format!("/certificates/{name}"), None);
+        api.ok("GET", &format!("/deletedcertificates/{name}"), None);
+        fail(
+            "POST",
+            &format!("/certificates/{name}/import"),
+            Some(json!({"value": m_pfx(0), "pwd": mats[0].password})),
+            409,
+        );
+        fail("POST", "/certificates/restore", Some(restore.clone()), 409);
+        fail("POST", "/keys/restore", Some(restore.clone()), 400);
+        fail("POST", "/secrets/restore", Some(restore.clone()), 400);
+        api.ok(
+            "POST",
+            &format!("/deletedcertificates/{name}/recover"),
+            None,
+        );
+        api.ok("DELETE", &format!("/certificates/{name}"), None);
+        let r = api.kv("DELETE", &format!("/deletedcertificates/{name}"), None);
+        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+        api.ok("POST", "/certificates/restore", Some(restore));
+        api.ok("GET", &format!("/secrets/{name}"), None);
+    }
+    api.ok("GET", "/certificates?includePending=true", None);
+    api.ok("GET", "/deletedcertificates", None);
+}
+
+/// Material `i` of [`cert_materials`] as its PFX in base64.
+fn m_pfx(i: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(&cert_materials()[i].pfx)
+}
+
+/// The certificates part of the library workload, in a vault of kind `vault`: the `Debug`
+/// output of every type that holds a key, a PFX, PEM or a password, and the errors of
+/// refusals.
+fn library_cert_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<String>) {
+    use localhsm::crypto::SecretString;
+    let vault = create_vault(store, "libcert", localhsm::model::VaultOptions::default());
+    let mut err = |e: localhsm::Error| {
+        errors.push(format!("{e}"));
+        errors.push(format!("{e:?}"));
+        errors.push(format!("{:?}", localhsm::server::error::ApiError::from(e)));
+    };
+    let options = || CertificateOptions {
+        enabled: None,
+        tags: support::tags(&[("visible", CERT_TAG)]),
+    };
+    let base = localhsm::server::wire::BaseUrl("https://localhost".into());
+    for m in cert_materials() {
+        let opened = CertificateKey::from_pfx(&m.pfx, Some(m.password));
+        debug.push(format!("{opened:?}"));
+        debug.push(format!("{opened:#?}"));
+        let from_pem = CertificateKey::from_pem(&m.pem);
+        debug.push(format!("{from_pem:?}"));
+        for r in [
+            CertificateKey::from_pfx(&m.pfx, Some("wrong password, surely")).map(drop),
+            CertificateKey::from_pfx(&m.pfx, None).map(drop),
+            CertificateKey::from_pem(pem_key_block(&m.pem).expect("key block")).map(drop),
+        ] {
+            if let Err(e) = r {
+                err(e);
+            }
+        }
+        let password = SecretString::from(m.password);
+        debug.push(format!("{password:?}"));
+        let value = SecretBytes::from_slice(&m.pfx);
+        debug.push(format!("{value:?}"));
+        let name = format!("lib-{}", m.label);
+        let b = vault
+            .import_certificate(&name, value, Some(password), None, options())
+            .expect("library import");
+        debug.push(format!("{b:?}"));
+        debug.push(format!("{b:#?}"));
+        debug.push(format!(
+            "{:?}",
+            localhsm::server::wire::CertificateBundleWire::version(&base, b)
+        ));
+        let params: Result<localhsm::server::wire::CertificateImportParameters, _> =
+            serde_json::from_value(json!({
+                "value": base64::engine::general_purpose::STANDARD.encode(&m.pfx),
+                "pwd": m.password,
+            }));
+        debug.push(format!("{params:?}"));
+        let pem_params: Result<localhsm::server::wire::CertificateImportParameters, _> =
+            serde_json::from_value(json!({"value": m.pem}));
+        debug.push(format!("{pem_params:?}"));
+        let s = vault.get_secret(&name, None);
+        debug.push(format!("{s:?}"));
+        debug.push(format!("{:?}", vault.get_key(&name, None)));
+        debug.push(format!("{:?}", vault.key(&name, None)));
+        debug.push(format!("{:?}", vault.get_certificate_policy(&name)));
+        match vault.get_certificate_operation(&name) {
+            Ok(op) => debug.push(format!("{op:?}")),
+            Err(e) => err(e),
+        }
+        for r in [
+            vault
+                .import_certificate(
+                    &format!("{name}-wrong"),
+                    SecretBytes::from_slice(&m.pfx),
+                    Some(SecretString::from("wrong password, surely")),
+                    None,
+                    options(),
+                )
+                .map(drop),
+            vault
+                .import_certificate(
+                    &format!("{name}-nopw"),
+                    SecretBytes::from_slice(&m.pfx),
+                    None,
+                    None,
+                    options(),
+                )
+                .map(drop),
+            vault.delete_key(&name).map(drop),
+            vault.delete_secret(&name).map(drop),
+            vault
+                .set_secret(
+                    &name,
+                    SecretString::from(m.pem.as_str()),
+                    Default::default(),
+                )
+                .map(drop),
+        ] {
+            if let Err(e) = r {
+                err(e);
+            }
+        }
+    }
+    // Issued here, one key not exportable: its secret and its export are refused.
+    let policy: CertificatePolicy = serde_json::from_value(json!({
+        "key_props": {"kty": "EC", "crv": "P-256", "exportable": false},
+        "x509_props": {"subject": "CN=lib-locked"},
+    }))
+    .expect("policy");
+    let op = vault
+        .create_certificate("lib-locked", policy, options())
+        .expect("create");
+    debug.push(format!("{op:?}"));
+    for r in [
+        vault.get_secret("lib-locked", None).map(drop),
+        localhsm::hazmat::export_private_key(&vault, "lib-locked", None).map(drop),
+    ] {
+        match r {
+            Ok(()) => panic!("a key that may not leave the vault left it"),
+            Err(e) => err(e),
+        }
+    }
+    let blob = vault.backup_certificate("lib-ec256").expect("backup");
+    if let Err(e) = vault.restore_key(&blob) {
+        err(e);
+    }
+    let deleted = vault.delete_certificate("lib-ec256").expect("delete");
+    debug.push(format!("{deleted:?}"));
+    debug.push(format!("{:?}", vault.list_deleted_certificates(25, None)));
+    debug.push(format!("{:?}", vault.list_certificates(25, None, true)));
+    debug.push(format!(
+        "{:?}",
+        vault.recover_deleted_certificate("lib-ec256")
+    ));
+    let issuer = vault
+        .set_certificate_issuer(
+            "corp",
+            localhsm::model::certificates::IssuerUpdate {
+                provider: Some("Test".into()),
+                account_id: Some("acct".into()),
+                ..Default::default()
+            },
+        )
+        .expect("issuer");
+    debug.push(format!("{issuer:?}"));
+    let wire: Result<localhsm::server::wire::IssuerParametersWire, _> = serde_json::from_value(
+        json!({"provider": "Test", "credentials": {"account_id": "acct", "pwd": ISSUER_PASSWORD}}),
+    );
+    debug.push(format!("{wire:?}"));
+}
+
 #[test]
 fn no_private_bytes_in_files_logs_debug_or_errors_in_process() {
     let logs = log_capture();
@@ -942,10 +1516,22 @@ fn no_private_bytes_in_files_logs_debug_or_errors_in_process() {
     library_workload(&api.store, &mut errors, &mut debug);
     api.store.flush().expect("flush");
 
-    let needles = known_needles(true);
+    let mut needles = known_needles(true);
+    add_cert_needles(&mut needles);
+    let mut issued = 0;
+    for name in ["default", "libcert"] {
+        let vault = api.store.vault(name).expect("vault");
+        issued += add_issued_needles(&mut needles, &vault);
+    }
+    assert!(
+        issued >= 10,
+        "only {issued} certificate keys were read back"
+    );
+    api.store.flush().expect("flush");
     let mut hits = Vec::new();
     let files = scan_dir(&needles, api.dir.path(), &mut hits);
     assert_scan_sees_public_data(api.dir.path());
+    assert_scan_sees_certificates(api.dir.path(), &cert_materials()[0].der);
     let log_bytes = logs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     scan_text(&needles, "the trace log", &log_bytes, &mut hits);
     for (what, texts, shown) in [("Debug output", &debug, 60), ("error", &errors, 120)] {
@@ -1129,6 +1715,60 @@ fn no_private_bytes_from_a_real_server_and_key_files_are_private() {
         b["value"].as_str(),
         Some(secret_value("backup only").as_str())
     );
+    // Certificates: imports with their passwords and as PEM, issued ones, their secrets
+    // read, a wrong password refused, backup, delete, purge, restore.
+    let tags = json!({"visible": CERT_TAG});
+    let pem_policy = json!({"secret_props": {"contentType": "application/x-pem-file"}});
+    for m in cert_materials() {
+        let pfx = base64::engine::general_purpose::STANDARD.encode(&m.pfx);
+        let import = json!({"value": pfx, "pwd": m.password, "tags": tags});
+        call(
+            "POST",
+            &format!("/certificates/srv-{}/import", m.label),
+            Some(import),
+            200,
+        );
+        let import = json!({"value": m.pem, "policy": pem_policy, "tags": tags});
+        call(
+            "POST",
+            &format!("/certificates/srvpem-{}/import", m.label),
+            Some(import),
+            200,
+        );
+        let wrong = json!({"value": pfx, "pwd": "not the password at all"});
+        let path = format!("/certificates/srvbad-{}/import", m.label);
+        errors.push(call("POST", &path, Some(wrong), 400).to_string());
+        call("GET", &format!("/secrets/srv-{}", m.label), None, 200);
+        call("GET", &format!("/secrets/srvpem-{}", m.label), None, 200);
+    }
+    for (name, policy) in [
+        (
+            "srv-self",
+            json!({"key_props": {"kty": "EC"}, "x509_props": {"subject": "CN=srv"}}),
+        ),
+        (
+            "srv-selfpem",
+            json!({"key_props": {"kty": "EC", "crv": "P-384"}, "secret_props": {"contentType": "application/x-pem-file"}, "x509_props": {"subject": "CN=srvpem"}}),
+        ),
+    ] {
+        let create = json!({"policy": policy, "tags": tags});
+        call(
+            "POST",
+            &format!("/certificates/{name}/create"),
+            Some(create),
+            202,
+        );
+        call("GET", &format!("/secrets/{name}"), None, 200);
+    }
+    let blob = call("POST", "/certificates/srv-ec256/backup", None, 200);
+    call("DELETE", "/certificates/srv-ec256", None, 200);
+    call("DELETE", "/deletedcertificates/srv-ec256", None, 204);
+    call(
+        "POST",
+        "/certificates/restore",
+        Some(json!({"value": blob["value"]})),
+        200,
+    );
     drop(client);
     server.stop();
     assert!(
@@ -1136,10 +1776,22 @@ fn no_private_bytes_from_a_real_server_and_key_files_are_private() {
         "the server stops cleanly on SIGTERM"
     );
 
-    let needles = known_needles(false);
+    let mut needles = known_needles(false);
+    add_cert_needles(&mut needles);
+    {
+        // The keys the server made, read back through the library.
+        let store = Opener::source(|| MasterKeySource::KeyFile)
+            .try_open(&dir)
+            .expect("the store opens");
+        let vault = store.vault("default").expect("default vault");
+        let issued = add_issued_needles(&mut needles, &vault);
+        assert!(issued >= 8, "only {issued} certificate keys were read back");
+        store.flush().expect("flush");
+    }
     let mut hits = Vec::new();
     let files = scan_dir(&needles, &dir, &mut hits);
     assert_scan_sees_public_data(&dir);
+    assert_scan_sees_certificates(&dir, &cert_materials()[0].der);
     let err_log = std::fs::read(&stderr_path).expect("stderr log");
     let out_log = server
         .stdout
