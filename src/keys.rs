@@ -470,6 +470,10 @@ impl Vault {
     ) -> Result<KeyBundle> {
         self.require_on_key(DataAction::KeysWrite, name)?;
         let vault = self.record()?;
+        // Malformed input is a 400 whatever the key's state; only then is it looked up.
+        if let Some(tags) = &update.tags {
+            validate_tags(tags)?;
+        }
         refuse_managed(&self.keys().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,

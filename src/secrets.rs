@@ -291,8 +291,12 @@ impl Vault {
     ) -> Result<SecretBundle> {
         self.require_on_secret(DataAction::SecretsUpdate, name)?;
         let vault = self.secrets_vault()?;
-        refuse_managed(&self.secrets().live(name)?)?;
+        // Malformed input is a 400 whatever the secret's state; only then is it looked up.
+        if let Some(tags) = &update.tags {
+            validate_tags(tags)?;
+        }
         validate_content_type(update.content_type.as_deref())?;
+        refuse_managed(&self.secrets().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
             not_before: update.not_before,

@@ -1183,8 +1183,15 @@ mod tests {
             .decoded_value()
             .unwrap();
         assert_eq!(got.expose(), pem.as_bytes());
+        // Without a content type, PEM text is PEM (the JS SDK sends it so).
+        assert_eq!(
+            import(pem, None).decoded_value().unwrap().expose(),
+            pem.trim().as_bytes()
+        );
         // Wrong shapes are named, and the value never appears in the message.
-        let e = import(pem, None).decoded_value().unwrap_err();
+        let e = import(pem, Some(CONTENT_TYPE_PFX))
+            .decoded_value()
+            .unwrap_err();
         assert!(
             e.contains("application/x-pem-file") && !e.contains("AAAA"),
             "{e}"

@@ -621,11 +621,13 @@ fn certificates_are_imported_merged_and_issued_as_key_vault_answers() {
         pem.as_str().is_some_and(|p| p.contains("-----BEGIN")),
         "PEM secret"
     );
+    // PEM text without a content type is PEM, as the JS SDK sends it; PEM text under a
+    // PFX content type is a contradiction, named.
     let e = s.expect(
         400,
         "POST",
         "/certificates/pemimp/import",
-        Some(json!({ "value": pem })),
+        Some(json!({ "value": pem, "policy": { "secret_props": { "contentType": "application/x-pkcs12" } } })),
     );
     assert!(
         e["error"]["message"]
@@ -633,6 +635,13 @@ fn certificates_are_imported_merged_and_issued_as_key_vault_answers() {
             .is_some_and(|m| m.contains("application/x-pem-file")),
         "{e}"
     );
+    let untyped = s.expect(
+        200,
+        "POST",
+        "/certificates/pemimp-untyped/import",
+        Some(json!({ "value": pem })),
+    );
+    assert_eq!(untyped["contentType"], "application/x-pem-file");
     let pem_import = json!({ "value": pem, "policy": { "secret_props": { "contentType": "application/x-pem-file" } } });
     let imported = s.expect(200, "POST", "/certificates/pemimp/import", Some(pem_import));
     assert_eq!(imported["contentType"], "application/x-pem-file");
