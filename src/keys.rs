@@ -145,17 +145,6 @@ impl KeySpec {
     }
 }
 
-/// A certificate's key changes only with its certificate.
-fn refuse_managed(record: &ObjectRecord) -> Result<()> {
-    if record.managed {
-        return Err(Error::Managed {
-            kind: KEY,
-            name: record.name.clone(),
-        });
-    }
-    Ok(())
-}
-
 /// A vault of kind `vault` holds no oct keys, as Azure Key Vault refuses them.
 fn check_kind(vault: &VaultRecord, kty: KeyType) -> Result<()> {
     if vault.kind == VaultKind::Vault && kty.family() == KeyFamily::Oct {
@@ -325,7 +314,7 @@ impl Vault {
         self.require_on_key(DataAction::KeysRotate, name)?;
         let vault = self.record()?;
         let record = self.keys().live(name)?;
-        refuse_managed(&record)?;
+        self.keys().refuse_managed(&record)?;
         let current = self.keys().pick_version(&record, None)?;
         let v: KeyVersion = self.keys().version(name, &current)?;
         let spec = self.key_material(name, &current, &v)?.spec();
@@ -474,7 +463,7 @@ impl Vault {
         if let Some(tags) = &update.tags {
             validate_tags(tags)?;
         }
-        refuse_managed(&self.keys().live(name)?)?;
+        self.keys().refuse_managed(&self.keys().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
             not_before: update.not_before,
@@ -497,7 +486,7 @@ impl Vault {
     pub fn delete_key(&self, name: &str) -> Result<DeletedKeyBundle> {
         self.require_on_key(DataAction::KeysDelete, name)?;
         let vault = self.record()?;
-        refuse_managed(&self.keys().live(name)?)?;
+        self.keys().refuse_managed(&self.keys().live(name)?)?;
         let record = self.keys().delete(name)?;
         self.reconcile(name)?;
         self.deleted_bundle(&vault, record)
@@ -515,7 +504,7 @@ impl Vault {
     pub fn recover_deleted_key(&self, name: &str) -> Result<KeyBundle> {
         self.require_on_key(DataAction::DeletedKeysRecover, name)?;
         let vault = self.record()?;
-        refuse_managed(&self.keys().deleted(name)?)?;
+        self.keys().refuse_managed(&self.keys().deleted(name)?)?;
         let record = self.keys().recover(name)?;
         self.reconcile(name)?;
         self.bundle_of_record(&vault, &record, None)
@@ -526,7 +515,7 @@ impl Vault {
     pub fn purge_deleted_key(&self, name: &str) -> Result<()> {
         self.require_on_key(DataAction::DeletedKeysDelete, name)?;
         self.record()?;
-        refuse_managed(&self.keys().deleted(name)?)?;
+        self.keys().refuse_managed(&self.keys().deleted(name)?)?;
         self.keys().purge(name)
     }
 

@@ -78,17 +78,6 @@ impl Versioned for SecretVersion {
     }
 }
 
-/// A certificate's secret changes only with its certificate.
-fn refuse_managed(record: &ObjectRecord) -> Result<()> {
-    if record.managed {
-        return Err(Error::Managed {
-            kind: SECRET,
-            name: record.name.clone(),
-        });
-    }
-    Ok(())
-}
-
 /// A version's bundle, without its value.
 fn bundle(
     vault: &VaultRecord,
@@ -296,7 +285,7 @@ impl Vault {
             validate_tags(tags)?;
         }
         validate_content_type(update.content_type.as_deref())?;
-        refuse_managed(&self.secrets().live(name)?)?;
+        self.secrets().refuse_managed(&self.secrets().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
             not_before: update.not_before,
@@ -321,7 +310,7 @@ impl Vault {
     pub fn delete_secret(&self, name: &str) -> Result<DeletedSecretBundle> {
         self.require_on_secret(DataAction::SecretsDelete, name)?;
         let vault = self.secrets_vault()?;
-        refuse_managed(&self.secrets().live(name)?)?;
+        self.secrets().refuse_managed(&self.secrets().live(name)?)?;
         let record = self.secrets().delete(name)?;
         self.deleted_secret_bundle(&vault, record)
     }
@@ -338,7 +327,8 @@ impl Vault {
     pub fn recover_deleted_secret(&self, name: &str) -> Result<SecretBundle> {
         self.require_on_secret(DataAction::SecretsRecover, name)?;
         let vault = self.secrets_vault()?;
-        refuse_managed(&self.secrets().deleted(name)?)?;
+        self.secrets()
+            .refuse_managed(&self.secrets().deleted(name)?)?;
         let record = self.secrets().recover(name)?;
         self.secret_bundle(&vault, &record, None)
     }
@@ -348,7 +338,8 @@ impl Vault {
     pub fn purge_deleted_secret(&self, name: &str) -> Result<()> {
         self.require_on_secret(DataAction::SecretsPurge, name)?;
         self.secrets_vault()?;
-        refuse_managed(&self.secrets().deleted(name)?)?;
+        self.secrets()
+            .refuse_managed(&self.secrets().deleted(name)?)?;
         self.secrets().purge(name)
     }
 

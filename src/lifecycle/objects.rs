@@ -146,6 +146,17 @@ impl<'a> Objects<'a> {
             })
     }
 
+    /// `Ok` unless a certificate owns the object: its key and secret change only with it.
+    pub(crate) fn refuse_managed(&self, record: &ObjectRecord) -> Result<()> {
+        if record.managed {
+            return Err(Error::Managed {
+                kind: self.kind,
+                name: record.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// A live object, or `NotFound`.
     pub(crate) fn live(&self, name: &str) -> Result<ObjectRecord> {
         self.core
