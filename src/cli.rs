@@ -23,6 +23,7 @@ pub mod commands;
 pub mod error;
 mod input;
 pub mod output;
+mod owner;
 pub mod policies;
 mod secrets;
 pub mod transport;

@@ -782,6 +782,9 @@ impl Authorizer for RoleAuthorizer {
         let Some(oid) = self.caller.object_id.as_deref() else {
             return Ok(Grant::default());
         };
+        if crate::model::access::is_owner(oid) {
+            return Ok(Grant::ALL);
+        }
         if self
             .policy
             .admins

@@ -21,6 +21,7 @@ mod context;
 pub mod error;
 mod keys;
 mod management;
+pub mod owner;
 mod roles;
 mod secrets;
 pub mod tls;
@@ -180,6 +181,7 @@ async fn route(
         return Ok(auth::challenge(kind));
     };
     let caller = auth::caller(&token, peer.map(|p| p.ip().to_string()));
+    let caller = owner::identify(req.extensions(), &token, caller)?;
 
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
@@ -360,7 +362,15 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     store.set_access_policy(opts.access.clone());
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
-    let app = router(state);
+    // After the store is opened (and so locked): a second server on the same directory
+    // stops before it could replace the running one's credential.
+    let owner = owner::OwnerCredential::create(&opts.data_dir).map_err(|e| {
+        format!(
+            "cannot write the owner's credential {}: {e}",
+            opts.data_dir.join(owner::OWNER_FILE).display()
+        )
+    })?;
+    let app = router(state).layer(axum::Extension(owner.clone()));
     let handle = axum_server::Handle::new();
 
     let shutdown = handle.clone();
@@ -394,6 +404,7 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await;
     let _ = std::fs::remove_file(opts.data_dir.join(SERVER_FILE));
+    owner.remove();
     store.flush()?;
     result.map_err(|e| format!("cannot serve on {}: {e}", opts.addr).into())
 }

@@ -39,7 +39,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "LOCALHSM_VAULT", value_name = "NAME")]
     pub vault: Option<String>,
 
-    /// Bearer token to send [default: a development token for the local user].
+    /// Bearer token to send [default: through a running server, the store owner's credential
+    /// DIR/owner.token; in-process, a development token for the local user].
     #[arg(
         long,
         global = true,

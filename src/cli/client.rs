@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use zeroize::Zeroizing;
+
 use super::error::{CliError, RequestInfo};
 use super::transport::{Outgoing, Transport};
 use crate::api::{ListResult, Op};
@@ -37,7 +39,7 @@ pub enum Status {
 pub struct Client {
     transport: Transport,
     vault: Option<String>,
-    token: String,
+    token: Zeroizing<String>,
 }
 
 impl Client {
@@ -55,7 +57,14 @@ impl Client {
                 )
             })?;
         }
-        let token = token.unwrap_or_else(local_token);
+        // No --token: the owner's credential through a running server, else (in-process,
+        // or a server that wrote none) the development token of the local user.
+        let token = match token {
+            Some(t) => Zeroizing::new(t),
+            None => transport
+                .owner_token()?
+                .unwrap_or_else(|| Zeroizing::new(local_token())),
+        };
         Ok(Self {
             transport,
             vault,

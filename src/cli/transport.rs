@@ -22,7 +22,6 @@ const LOCK_WAIT: Duration = Duration::from_secs(3);
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One request, transport-independent.
-#[derive(Debug)]
 pub struct Outgoing<'a> {
     /// HTTP method.
     pub method: Method,
@@ -35,6 +34,17 @@ pub struct Outgoing<'a> {
     pub token: &'a str,
     /// JSON body.
     pub body: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never printed.
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An answer: status and body.
@@ -72,6 +82,19 @@ impl Transport {
                 }
                 Err(e) => return Err(CliError::from_store(&e, dir)),
             }
+        }
+    }
+
+    /// The bearer token to send when none is given: the store owner's credential when a
+    /// running server holds the store and wrote one (see [`super::owner`]); `None`
+    /// in-process, where the CLI is the store's owner already.
+    pub fn owner_token(&self) -> Result<Option<zeroize::Zeroizing<String>>, CliError> {
+        match self {
+            Transport::Local(_) => Ok(None),
+            Transport::Remote(r) => match r.file_path.parent() {
+                Some(dir) => super::owner::read_credential(dir),
+                None => Ok(None),
+            },
         }
     }
 

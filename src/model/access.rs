@@ -199,6 +199,17 @@ pub struct AccessPolicy {
     pub admins: Vec<String>,
 }
 
+/// The object ID of the store's owner: the person who holds the data directory and its
+/// master key. The server names a caller so only when it presents the owner's local
+/// credential (`DIR/owner.token`), never because a token claims it; such a caller passes
+/// every access check, as the library's own caller does.
+pub const OWNER_OID: &str = "localhsm-owner";
+
+/// Whether `oid` is [`OWNER_OID`] (compared as object IDs are: ignoring ASCII case).
+pub fn is_owner(oid: &str) -> bool {
+    oid.eq_ignore_ascii_case(OWNER_OID)
+}
+
 /// The default of a vault's `enableRbacAuthorization`: role assignments decide, Azure's
 /// recommended model for Key Vault and the only one a Managed HSM has.
 pub fn rbac_by_default() -> bool {

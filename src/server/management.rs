@@ -33,15 +33,18 @@ fn vaults(list: Vec<VaultInfo>) -> Result<Response, ApiError> {
     })
 }
 
-/// When access control is enforced, only `--admin` principals may use the management API:
-/// it can purge vaults, move the clock and redact logs.
+/// When access control is enforced, only `--admin` principals and the store's owner (its
+/// local credential, see `server::owner`) may use the management API: it can purge vaults,
+/// move the clock and redact logs.
 pub(crate) fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     let policy = state.store.access_policy();
     if !policy.enforce {
         return Ok(());
     }
     let oid = caller.object_id.as_deref().unwrap_or("");
-    if policy.admins.iter().any(|a| a.eq_ignore_ascii_case(oid)) {
+    if crate::model::access::is_owner(oid)
+        || policy.admins.iter().any(|a| a.eq_ignore_ascii_case(oid))
+    {
         return Ok(());
     }
     Err(crate::Error::AccessDenied {
