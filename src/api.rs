@@ -18,6 +18,8 @@ pub mod management;
 pub mod roles;
 pub mod routes;
 pub mod secrets;
+pub mod unimplemented;
+pub mod versions;
 
 pub use certificates::*;
 pub use keys::*;

@@ -20,10 +20,10 @@ pub mod args;
 pub mod certificates;
 pub mod client;
 pub mod commands;
+mod env;
 pub mod error;
 mod input;
 pub mod output;
-mod owner;
 pub mod policies;
 mod secrets;
 pub mod transport;
@@ -70,6 +70,7 @@ pub fn run() -> ExitCode {
     let dir = data_dir(cli.data);
     match cli.command {
         Command::Serve(args) => serve(dir, args),
+        Command::Env(_) => env::run(&dir, cli.vault),
         // Vectors need no store or server.
         Command::Vectors(cmd) => crate::vectors::cli::run(cmd, cli.output == OutputFormat::Json),
         Command::Token(args) => {
@@ -121,9 +122,11 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Log(cmd) => access::log(c, p, cmd),
         Command::CustomerData(cmd) => access::customer_data(c, p, cmd),
         Command::AccessPolicy(cmd) => policies::access_policy(c, p, cmd),
-        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) => Err(CliError::bare(
-            "serve, token and vectors do not talk to the store through the REST API",
-        )),
+        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) | Command::Env(_) => {
+            Err(CliError::bare(
+                "serve, token, vectors and env do not talk to the store through the REST API",
+            ))
+        }
     }
 }
 
@@ -139,6 +142,11 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
         access: crate::AccessPolicy {
             enforce: args.enforce_rbac,
             admins: args.admin,
+        },
+        identity: crate::server::identity::LocalIdentity {
+            oid: args.identity_oid,
+            upn: args.identity_upn,
+            tid: args.identity_tid,
         },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -19,9 +19,9 @@ pub mod auth;
 mod certificates;
 mod context;
 pub mod error;
+pub mod identity;
 mod keys;
 mod management;
-pub mod owner;
 mod roles;
 mod secrets;
 pub mod tls;
@@ -166,6 +166,12 @@ async fn route(
     let segments = routes::segments(&path);
     let is_management = segments.first() == Some(&"management");
 
+    // The managed-identity endpoint is how a client gets its first token, so it answers
+    // without one (it checks its own header secret).
+    if let Some(issuer) = identity::Issuer::serving(&req) {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        return Ok(issuer.respond(&method, req.headers(), &query, now));
+    }
     // The challenge comes first: the SDKs send their first request without a token and
     // without a body, and expect a 401 before any validation.
     let Some(token) = auth::bearer(req.headers()).map(str::to_string) else {
@@ -178,10 +184,9 @@ async fn route(
                 .map(|v| v.kind)
                 .unwrap_or_default()
         };
-        return Ok(auth::challenge(kind));
+        return Ok(auth::challenge(kind, &host));
     };
     let caller = auth::caller(&token, peer.map(|p| p.ip().to_string()));
-    let caller = owner::identify(req.extensions(), &token, caller)?;
 
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
@@ -338,6 +343,8 @@ pub struct ServeOptions {
     pub tls: Option<tls::TlsFiles>,
     /// Access control for every vault (off: any caller may do anything).
     pub access: crate::AccessPolicy,
+    /// Who the managed-identity endpoint's tokens name.
+    pub identity: identity::LocalIdentity,
 }
 
 /// What [`SERVER_FILE`] holds.
@@ -362,15 +369,11 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     store.set_access_policy(opts.access.clone());
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
-    // After the store is opened (and so locked): a second server on the same directory
-    // stops before it could replace the running one's credential.
-    let owner = owner::OwnerCredential::create(&opts.data_dir).map_err(|e| {
-        format!(
-            "cannot write the owner's credential {}: {e}",
-            opts.data_dir.join(owner::OWNER_FILE).display()
-        )
-    })?;
-    let app = router(state).layer(axum::Extension(owner.clone()));
+    let issuer = identity::Issuer::new(
+        opts.identity.clone(),
+        identity::HeaderSecret::load_or_create(&opts.data_dir)?,
+    );
+    let app = router(state).layer(axum::Extension(issuer));
     let handle = axum_server::Handle::new();
 
     let shutdown = handle.clone();
@@ -404,7 +407,6 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await;
     let _ = std::fs::remove_file(opts.data_dir.join(SERVER_FILE));
-    owner.remove();
     store.flush()?;
     result.map_err(|e| format!("cannot serve on {}: {e}", opts.addr).into())
 }

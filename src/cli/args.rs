@@ -39,8 +39,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "LOCALHSM_VAULT", value_name = "NAME")]
     pub vault: Option<String>,
 
-    /// Bearer token to send [default: through a running server, the store owner's credential
-    /// DIR/owner.token; in-process, a development token for the local user].
+    /// Bearer token to send [default: a development token for the local user].
     #[arg(
         long,
         global = true,
@@ -75,6 +74,23 @@ pub enum Command {
         after_help = "Example:\n  localhsm token --oid 11111111-2222-3333-4444-555555555555 --upn dev@example.com"
     )]
     Token(TokenArgs),
+    /// Print the environment that lets an unchanged Azure SDK application use the running
+    /// server: its managed-identity endpoint, the vault URL and the CA to trust.
+    ///
+    /// Prints POSIX `export` lines: IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service's
+    /// managed identity, which DefaultAzureCredential and ManagedIdentityCredential read in
+    /// Python, JavaScript and Rust), AZURE_KEYVAULT_URL (also as VAULT_URL and KEYVAULT_URI,
+    /// the names Azure's samples read) for the vault --vault names, at
+    /// https://NAME.localhost:PORT so the SDKs' challenge check passes, and the local CA as
+    /// REQUESTS_CA_BUNDLE (Python requests), SSL_CERT_FILE (Python ssl, Rust's rustls
+    /// through the platform verifier, OpenSSL) and NODE_EXTRA_CA_CERTS (Node). The trust
+    /// variables replace the process's usual CA list except NODE_EXTRA_CA_CERTS, which adds
+    /// to it. Needs a running `localhsm serve` on the data directory; IDENTITY_HEADER is a
+    /// secret (it is DIR/identity-header, readable only by you).
+    #[command(
+        after_help = "Example:\n  eval \"$(localhsm env)\"\n  python app.py     # DefaultAzureCredential() and KeyClient(os.environ[\"AZURE_KEYVAULT_URL\"], ...)\n  localhsm env --vault kv   # the vault kv: https://kv.localhost:PORT"
+    )]
+    Env(EnvArgs),
     /// Create, list, show, delete, recover and purge vaults.
     #[command(
         subcommand,
@@ -351,7 +367,21 @@ pub struct ServeArgs {
     /// (repeatable).
     #[arg(long, value_name = "OBJECT_ID")]
     pub admin: Vec<String>,
+    /// Object ID (`oid`) of the local managed identity: the caller that applications using
+    /// `localhsm env` act as (grant it roles, or name it in --admin, under --enforce-rbac).
+    #[arg(long, value_name = "OBJECT_ID", default_value = crate::server::identity::DEFAULT_OID)]
+    pub identity_oid: String,
+    /// User principal name (`upn`) of the local managed identity, shown in access logs.
+    #[arg(long, value_name = "UPN", default_value = crate::server::identity::DEFAULT_UPN)]
+    pub identity_upn: String,
+    /// Tenant ID (`tid`) of the local managed identity.
+    #[arg(long, value_name = "TENANT_ID", default_value = crate::server::auth::DEV_TENANT)]
+    pub identity_tid: String,
 }
+
+/// `localhsm env`: everything it needs is the data directory and the global --vault.
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {}
 
 /// `localhsm token`.
 #[derive(Debug, clap::Args)]

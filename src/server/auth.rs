@@ -24,11 +24,20 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then_some(token.trim())
 }
 
-/// Key Vault's 401 challenge for a vault of `kind`.
-pub fn challenge(kind: VaultKind) -> Response {
-    let resource = match kind {
-        VaultKind::Vault => "https://vault.azure.net",
-        VaultKind::ManagedHsm => "https://managedhsm.azure.net",
+/// Key Vault's 401 challenge for a vault of `kind` reached at `host` (the request's Host).
+///
+/// The SDKs check that the challenge's resource is a parent domain of the vault's host
+/// (`verify_challenge_resource`): Python compares host and port (`netloc`), JavaScript and
+/// Rust the host name. For `NAME.localhost[:PORT]` the resource is therefore
+/// `https://localhost[:PORT]`, which all three accept; other hosts (`localhost`, an IP
+/// address) have no parent domain to name, and get Azure's resource for the vault's kind.
+pub fn challenge(kind: VaultKind, host: &str) -> Response {
+    let resource = match local_resource(host) {
+        Some(local) => local,
+        None => match kind {
+            VaultKind::Vault => "https://vault.azure.net".to_string(),
+            VaultKind::ManagedHsm => "https://managedhsm.azure.net".to_string(),
+        },
     };
     let value = format!(
         "Bearer authorization=\"https://login.microsoftonline.com/{DEV_TENANT}\", resource=\"{resource}\""
@@ -42,6 +51,24 @@ pub fn challenge(kind: VaultKind) -> Response {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp
+}
+
+/// `https://localhost[:PORT]` for a host `NAME.localhost[:PORT]`: the parent domain the
+/// SDKs' challenge check accepts.
+fn local_resource(host: &str) -> Option<String> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p)),
+        _ => (host, None),
+    };
+    let label = name.to_ascii_lowercase();
+    let label = label.strip_suffix(".localhost")?;
+    if label.is_empty() || label.contains('.') || label.contains('[') {
+        return None;
+    }
+    Some(match port {
+        Some(p) => format!("https://localhost:{p}"),
+        None => "https://localhost".to_string(),
+    })
 }
 
 /// The caller named by a token's claims (when it is a JWT) and the client address.
@@ -142,6 +169,56 @@ mod tests {
         assert_eq!(c.upn.as_deref(), Some("a@b.c"));
         assert_eq!(c.tenant_id.as_deref(), Some(DEV_TENANT));
         assert_eq!(caller("opaque-token", None), Caller::default());
+    }
+
+    fn challenge_resource(kind: VaultKind, host: &str) -> String {
+        let resp = challenge(kind, host);
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let value = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        let start = value.find("resource=\"").unwrap() + "resource=\"".len();
+        value[start..].split('"').next().unwrap().to_string()
+    }
+
+    /// The three SDKs' checks, as they read the challenge: the request's host must end
+    /// with `.` and the resource's host (Python: `netloc`, with the port).
+    fn sdks_accept(resource: &str, host: &str) -> bool {
+        let netloc = resource.strip_prefix("https://").unwrap();
+        let python = host.ends_with(&format!(".{netloc}"));
+        let hostname = |h: &str| h.rsplit_once(':').map_or(h, |(n, _)| n).to_string();
+        let js_rust = hostname(host).ends_with(&format!(".{}", hostname(netloc)));
+        python && js_rust
+    }
+
+    #[test]
+    fn challenges_name_a_resource_the_sdks_accept_for_localhost_vaults() {
+        for (host, want) in [
+            ("default.localhost:8443", "https://localhost:8443"),
+            ("Kv.LocalHost:50000", "https://localhost:50000"),
+            ("kv.localhost", "https://localhost"),
+        ] {
+            for kind in [VaultKind::Vault, VaultKind::ManagedHsm] {
+                let got = challenge_resource(kind, host);
+                assert_eq!(got, want, "{host}");
+                assert!(sdks_accept(&got, &host.to_ascii_lowercase()), "{host}");
+            }
+        }
+        // No parent domain to name: Azure's resource for the kind, as before.
+        for host in [
+            "localhost:8443",
+            "127.0.0.1:8443",
+            "[::1]:8443",
+            "a.b.localhost:1",
+            ".localhost:1",
+        ] {
+            assert_eq!(
+                challenge_resource(VaultKind::ManagedHsm, host),
+                "https://managedhsm.azure.net"
+            );
+            assert_eq!(
+                challenge_resource(VaultKind::Vault, host),
+                "https://vault.azure.net"
+            );
+        }
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! Errors on the wire: Key Vault's `{"error":{"code","message","innererror"}}` with the
 //! status each core error maps to, and the reading of request bodies.
 //!
-//! Layer: faces (server). May import the core's `error` and `api::routes`. Invariants: bad
-//! input never becomes a 500; a body is read into its wire type in one parse when it is
-//! well formed, and only a malformed one is read again, to name what is wrong.
+//! Layer: faces (server). May import the core's `error` and `api` (the route table and the
+//! table of calls localhsm does not implement). Invariants: bad input never becomes a 500;
+//! a body is read into its wire type in one parse when it is well formed, and only a
+//! malformed one is read again, to name what is wrong; an oversized body is answered 413
+//! in a way the client can read (see [`read_body`]).
 
-use axum::http::{HeaderValue, Method, StatusCode};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde_json::json;
 
+use crate::api::unimplemented::Missing;
 use crate::api::Lookup;
 use crate::error::Error;
 
@@ -52,6 +59,26 @@ impl ApiError {
                 format!("no such resource: {path}"),
             ),
         }
+    }
+
+    /// A call of Key Vault's specifications that localhsm does not implement: 501
+    /// `NotImplemented` naming it (never a 404 an SDK would read as "not found").
+    pub fn not_implemented(missing: &Missing) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            missing.message(),
+        )
+    }
+
+    /// A body over `limit` bytes: 413 `RequestTooLarge`. Its response closes the
+    /// connection, whose body may not have been read to the end.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            format!("the request body exceeds {limit} bytes"),
+        )
     }
 
     /// A row handed to a handler that does not serve it: a defect of the server, not of
@@ -102,8 +129,84 @@ impl IntoResponse for ApiError {
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body may still be on its way: the connection cannot carry
+            // another request. (hyper drops this header from HTTP/2 responses.)
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
+}
+
+/// How many bytes past the limit of [`read_body`] an oversized body is read and discarded
+/// for, so the client can finish sending and read the 413.
+pub const DRAIN_BYTES: u64 = 8 << 20;
+/// How long an oversized body is read and discarded for, at most.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Reads a request body of at most `limit` bytes; a larger one is a 413 the client can
+/// read. A server that answers while the client is still sending, and then closes the
+/// connection, makes the client's TCP stack see a reset, not the answer. So:
+/// - a declared `Content-Length` over the limit with `Expect: 100-continue` is answered at
+///   once, without a byte of the body read (hyper sends `100 Continue` only when the body
+///   is first read, so the client never sends it);
+/// - otherwise the body is read and discarded, up to [`DRAIN_BYTES`] past the limit and
+///   for [`DRAIN_TIME`], before the 413 goes out (a body declared larger than that is
+///   answered at once: waiting for it would not help);
+/// - a chunked body is read until it passes the limit, then drained the same way.
+pub async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let limit64 = limit as u64;
+    if let Some(n) = declared.filter(|n| *n > limit64) {
+        let expects_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue && n <= limit64 + DRAIN_BYTES {
+            drain(body, n).await;
+        }
+        return Err(ApiError::too_large(limit));
+    }
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            ApiError::bad_parameter("the request body could not be read to its end")
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            let read = (buf.len() + data.len()) as u64;
+            drain(body, (limit64 + DRAIN_BYTES).saturating_sub(read)).await;
+            return Err(ApiError::too_large(limit));
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Reads and discards up to `bytes` more of `body` (or until it ends, fails, or
+/// [`DRAIN_TIME`] passes).
+async fn drain(mut body: Body, bytes: u64) {
+    let discard = async {
+        let mut left = bytes;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                left = left.saturating_sub(data.len() as u64);
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// Reads a JSON body into `T`. A well-formed body (UTF-8 throughout, an object at the
