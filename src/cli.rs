@@ -24,6 +24,7 @@ mod env;
 pub mod error;
 mod input;
 pub mod output;
+mod owner;
 pub mod policies;
 mod secrets;
 pub mod transport;
@@ -143,7 +144,6 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
             enforce: args.enforce_rbac,
             admins: args.admin,
         },
-        strict_api_version: args.strict_api_version,
         identity: crate::server::identity::LocalIdentity {
             oid: args.identity_oid,
             upn: args.identity_upn,
