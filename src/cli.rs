@@ -144,6 +144,7 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
             enforce: args.enforce_rbac,
             admins: args.admin,
         },
+        strict_api_version: args.strict_api_version,
         identity: crate::server::identity::LocalIdentity {
             oid: args.identity_oid,
             upn: args.identity_upn,

@@ -38,11 +38,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::http::{HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::api::routes::{self, Lookup, Op};
+use crate::api::versions::{self, Served, VersionPolicy};
 use crate::api::BaseUrl;
 use crate::clock::OffsetClock;
 use crate::error::Result;
@@ -57,16 +58,9 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub use crate::model::DEFAULT_VAULT;
 /// The file a running server writes into the data directory, so the CLI can find it.
 pub const SERVER_FILE: &str = "server.json";
-/// The `api-version` values accepted on Key Vault routes.
-pub const API_VERSIONS: &[&str] = &[
-    "7.2",
-    "7.3",
-    "7.4",
-    "7.5",
-    "7.6",
-    "2025-07-01",
-    "2026-04-01",
-];
+/// The `api-version` values of the Key Vault specifications, all accepted on Key Vault
+/// routes (later ones too, unless `--strict-api-version`: see [`crate::api::versions`]).
+pub use crate::api::versions::KNOWN as API_VERSIONS;
 
 /// Creates the default vault (a Managed HSM) in a new store. Whichever face opens a data
 /// directory first calls this.
@@ -190,15 +184,13 @@ async fn route(
     let caller = auth::caller(&token, peer.map(|p| p.ip().to_string()));
     let caller = owner::identify(req.extensions(), &token, caller)?;
 
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestTooLarge",
-                format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
+    let version_policy = req
+        .extensions()
+        .get::<VersionPolicy>()
+        .copied()
+        .unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    let body = error::read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
     let params = Query::parse(&query)?;
 
     if is_management {
@@ -211,17 +203,14 @@ async fn route(
             miss => Err(ApiError::unrouted(&miss, &method, &path)),
         };
     }
-    let api_version = params.get("api-version").ok_or_else(|| {
-        ApiError::bad_parameter(format!(
-            "the api-version query parameter is required; supported: {}",
-            API_VERSIONS.join(", ")
-        ))
-    })?;
-    if !API_VERSIONS.contains(&api_version) {
-        return Err(ApiError::bad_parameter(format!(
-            "api-version {api_version:?} is not supported; supported: {}",
-            API_VERSIONS.join(", ")
-        )));
+    let api_version = params
+        .get("api-version")
+        .ok_or_else(|| ApiError::bad_parameter(versions::missing()))?;
+    // A later version than any known one is served as the newest (no behaviour of the
+    // server depends on the version yet); the client sees its own version echoed.
+    let served = versions::check(api_version, version_policy).map_err(ApiError::bad_parameter)?;
+    if served == Served::Later {
+        versions::note_later(api_version);
     }
     let ctx = Ctx::new(
         state,
@@ -295,8 +284,8 @@ async fn dispatch(
 }
 
 /// A data-plane request the table has no row for: a 400 for an object name Key Vault
-/// forbids (before the 404 or 405, which would suggest such an object could exist), else
-/// the miss.
+/// forbids (before the 404 or 405, which would suggest such an object could exist), a 501
+/// for a call of Key Vault's specifications localhsm does not implement, else the miss.
 fn unrouted(
     miss: &Lookup<'_>,
     method: &axum::http::Method,
@@ -305,7 +294,10 @@ fn unrouted(
 ) -> ApiError {
     match routes::object_name(segments).map(|(k, n)| crate::model::validate_name(k.noun(), n)) {
         Some(Err(e)) => e.into(),
-        _ => ApiError::unrouted(miss, method, path),
+        _ => match crate::api::unimplemented::lookup(method, segments) {
+            Some(missing) => ApiError::not_implemented(&missing),
+            None => ApiError::unrouted(miss, method, path),
+        },
     }
 }
 
@@ -347,6 +339,8 @@ pub struct ServeOptions {
     pub access: crate::AccessPolicy,
     /// Who the managed-identity endpoint's tokens name.
     pub identity: identity::LocalIdentity,
+    /// Accept only the api-versions of the specifications, not later ones.
+    pub strict_api_version: bool,
 }
 
 /// What [`SERVER_FILE`] holds.
@@ -385,7 +379,10 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     );
     let app = router(state)
         .layer(axum::Extension(owner.clone()))
-        .layer(axum::Extension(issuer));
+        .layer(axum::Extension(issuer))
+        .layer(axum::Extension(VersionPolicy {
+            strict: opts.strict_api_version,
+        }));
     let handle = axum_server::Handle::new();
 
     let shutdown = handle.clone();

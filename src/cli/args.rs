@@ -368,6 +368,11 @@ pub struct ServeArgs {
     /// (repeatable).
     #[arg(long, value_name = "OBJECT_ID")]
     pub admin: Vec<String>,
+    /// Accept only the api-versions of Key Vault's REST specifications (7.0 to the newest
+    /// this build knows); without it, a later version is served with the newest one's
+    /// behaviour, and logged once.
+    #[arg(long)]
+    pub strict_api_version: bool,
     /// Object ID (`oid`) of the local managed identity: the caller that applications using
     /// `localhsm env` act as (grant it roles, or name it in --admin, under --enforce-rbac).
     #[arg(long, value_name = "OBJECT_ID", default_value = crate::server::identity::DEFAULT_OID)]
