@@ -8,7 +8,13 @@
 //! A key version is stored as a `KeyVersion` record (JSON, schema 1): `kty`, the public
 //! JWK, `key_ops`, `enabled`, `not_before`, `expires`, `created`, `updated`, `exportable`,
 //! `tags`, and `sealed`: the key material (`KeyMaterial::to_sealable`) sealed with the
-//! binding of `store::seal`. Every change to the material makes a new version.
+//! binding of `store::seal`. Every change to the material makes a new version. A version
+//! may carry a `release_policy`; the key's rotation policy lives on its object record
+//! ([`rotation`]).
+
+mod rotation;
+
+pub use rotation::KeyRotationReport;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +29,10 @@ use crate::lifecycle::objects::{
 };
 use crate::lifecycle::records::{ObjectRecord, VaultRecord};
 use crate::model::access::DataAction;
+use crate::model::key_policies::{
+    exportable_needs_release_policy, release_policy_needs_exportable, validate_release_policy,
+    KeyReleasePolicy,
+};
 use crate::model::{
     validate_name, validate_tags, validate_validity, DeletedKeyBundle, DeletionInfo, KeyAttributes,
     KeyBundle, KeyOptions, KeyUpdate, Page, Tags, VaultKind,
@@ -50,6 +60,9 @@ pub(crate) struct KeyVersion {
     pub(crate) managed: bool,
     /// The sealed key material, base64url.
     pub(crate) sealed: Base64Url,
+    /// The rules under which the key may be released (exportable keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) release_policy: Option<KeyReleasePolicy>,
 }
 
 impl Versioned for KeyVersion {
@@ -145,6 +158,22 @@ impl KeySpec {
     }
 }
 
+/// Replaces a version's release policy: only on an exportable key, and never once the
+/// current policy is immutable (setting the same policy again changes nothing and is
+/// allowed).
+fn set_release_policy(name: &str, v: &mut KeyVersion, p: &KeyReleasePolicy) -> Result<()> {
+    check_release(v.exportable, Some(p))?;
+    if let Some(current) = &v.release_policy {
+        if current.immutable && current != p {
+            return Err(Error::bad_parameter(format!(
+                "the release policy of key {name} is immutable and cannot be changed"
+            )));
+        }
+    }
+    v.release_policy = Some(p.clone());
+    Ok(())
+}
+
 /// A vault of kind `vault` holds no oct keys, as Azure Key Vault refuses them.
 fn check_kind(vault: &VaultRecord, kty: KeyType) -> Result<()> {
     if vault.kind == VaultKind::Vault && kty.family() == KeyFamily::Oct {
@@ -158,7 +187,19 @@ fn check_kind(vault: &VaultRecord, kty: KeyType) -> Result<()> {
 
 fn check_options(options: &KeyOptions) -> Result<()> {
     validate_tags(&options.tags)?;
-    validate_validity(options.not_before, options.expires)
+    validate_validity(options.not_before, options.expires)?;
+    check_release(options.exportable, options.release_policy.as_ref())
+}
+
+/// Key Vault's pairing of exportability and release policy: an exportable key has one, a
+/// key that is not exportable has none.
+fn check_release(exportable: bool, policy: Option<&KeyReleasePolicy>) -> Result<()> {
+    match (exportable, policy) {
+        (true, None) => Err(exportable_needs_release_policy()),
+        (false, Some(_)) => Err(release_policy_needs_exportable()),
+        (_, Some(p)) => validate_release_policy(p),
+        (false, None) => Ok(()),
+    }
 }
 
 /// A version's bundle: public parts and attributes as callers see them.
@@ -185,6 +226,7 @@ fn bundle(vault: &VaultRecord, record: &ObjectRecord, version: &str, v: KeyVersi
         tags: v.tags,
         managed: v.managed,
         is_current: record.current() == Some(version),
+        release_policy: v.release_policy,
     }
 }
 
@@ -310,8 +352,15 @@ impl Vault {
 
     /// Adds a new version of an existing key with fresh material of the same type and size,
     /// keeping its `key_ops`, tags and exportability.
+    /// Its release policy carries over, and the rotation policy's `expiryTime`, if any, sets
+    /// the new version's `exp`.
     pub fn rotate_key(&self, name: &str) -> Result<KeyBundle> {
         self.require_on_key(DataAction::KeysRotate, name)?;
+        self.rotate_unchecked(name)
+    }
+
+    /// [`Vault::rotate_key`] without the access check, for the rotation sweep.
+    fn rotate_unchecked(&self, name: &str) -> Result<KeyBundle> {
         let vault = self.record()?;
         let record = self.keys().live(name)?;
         self.keys().refuse_managed(&record)?;
@@ -326,6 +375,7 @@ impl Vault {
             expires: None,
             exportable: v.exportable,
             tags: v.tags,
+            release_policy: v.release_policy,
         };
         self.add_version(&vault, &record.name, v.kty, &material, options)
     }
@@ -340,6 +390,13 @@ impl Vault {
     ) -> Result<KeyBundle> {
         let version = new_version_id()?;
         let now = self.core().now();
+        // A new version of a key with a rotation policy lives for its expiryTime, unless
+        // the caller says otherwise.
+        let expires = match options.expires {
+            Some(exp) => Some(exp),
+            None => self.policy_expiry(name, now)?,
+        };
+        validate_validity(options.not_before, expires)?;
         let sealed = self
             .keys()
             .seal(name, &version, material.to_sealable().expose())?;
@@ -349,13 +406,14 @@ impl Vault {
             key_ops: options.key_ops.unwrap_or_else(|| kty.default_ops()),
             enabled: options.enabled.unwrap_or(true),
             not_before: options.not_before,
-            expires: options.expires,
+            expires,
             created: now,
             updated: now,
             exportable: options.exportable,
             tags: options.tags,
             managed: false,
             sealed: Base64Url(sealed),
+            release_policy: options.release_policy,
         };
         let record = self.keys().add_version(name, &version, &v)?;
         self.reconcile(name)?;
@@ -390,6 +448,7 @@ impl Vault {
             tags: Tags::new(),
             managed: true,
             sealed: Base64Url(sealed),
+            release_policy: None,
         })
     }
 
@@ -463,6 +522,9 @@ impl Vault {
         if let Some(tags) = &update.tags {
             validate_tags(tags)?;
         }
+        if let Some(p) = &update.release_policy {
+            validate_release_policy(p)?;
+        }
         self.keys().refuse_managed(&self.keys().live(name)?)?;
         let attributes = AttributeUpdate {
             enabled: update.enabled,
@@ -470,13 +532,20 @@ impl Vault {
             expires: update.expires,
             tags: update.tags,
         };
-        let (record, version, v) =
-            self.keys()
-                .update_version(name, version, &attributes, |v: &mut KeyVersion| {
-                    if let Some(ops) = &update.key_ops {
-                        v.key_ops.clone_from(ops);
-                    }
-                })?;
+        let keys = self.keys();
+        let now = self.core().now();
+        let (record, version, v) = self.core().transact(|tx| {
+            keys.update_version_in(tx, name, version, &attributes, now, |v: &mut KeyVersion| {
+                if let Some(ops) = &update.key_ops {
+                    v.key_ops.clone_from(ops);
+                }
+                if let Some(p) = &update.release_policy {
+                    set_release_policy(name, v, p)?;
+                }
+                Ok(())
+            })
+        })?;
+        self.core().commit()?;
         self.reconcile(name)?;
         Ok(bundle(&vault, &record, &version, v))
     }

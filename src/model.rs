@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod certificates;
+pub mod key_policies;
 
 use std::collections::BTreeMap;
 
@@ -275,6 +276,8 @@ pub struct KeyBundle {
     pub managed: bool,
     /// Whether this is the current (newest) version.
     pub is_current: bool,
+    /// The version's release policy, if it has one.
+    pub release_policy: Option<key_policies::KeyReleasePolicy>,
 }
 
 /// Soft-delete information of a deleted object (or vault).
@@ -309,6 +312,8 @@ pub struct KeyUpdate {
     pub key_ops: Option<Vec<KeyOperation>>,
     /// Replace the tags.
     pub tags: Option<Tags>,
+    /// Set or replace the release policy; refused once the current one is immutable.
+    pub release_policy: Option<key_policies::KeyReleasePolicy>,
 }
 
 /// Options for creating or importing a key.
@@ -323,10 +328,13 @@ pub struct KeyOptions {
     pub not_before: Option<UnixTime>,
     /// `exp`.
     pub expires: Option<UnixTime>,
-    /// Whether private material may be exported; default false.
+    /// Whether private material may be exported; default false. An exportable key needs
+    /// a release policy, as in Key Vault.
     pub exportable: bool,
     /// Tags.
     pub tags: Tags,
+    /// The rules under which the key may be released; only for exportable keys.
+    pub release_policy: Option<key_policies::KeyReleasePolicy>,
 }
 
 /// Attributes of a secret version, as Key Vault reports them.

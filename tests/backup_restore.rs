@@ -47,6 +47,15 @@ fn exported_d(v: &Vault, name: &str, version: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// A release policy for an exportable key (Key Vault requires one).
+fn release_policy() -> Option<localhsm::model::key_policies::KeyReleasePolicy> {
+    Some(localhsm::model::key_policies::KeyReleasePolicy {
+        content_type: localhsm::model::key_policies::DEFAULT_RELEASE_CONTENT_TYPE.into(),
+        data: localhsm::crypto::Base64Url(br#"{"anyOf":[],"version":"1.0.0"}"#.to_vec()),
+        immutable: false,
+    })
+}
+
 #[test]
 fn restore_keeps_every_version_tag_attribute_and_the_material() {
     let ts = TempStore::new();
@@ -58,6 +67,7 @@ fn restore_keeps_every_version_tag_attribute_and_the_material() {
         tags: tags(&[("a", "1"), ("b", "2")]),
         key_ops: Some(vec![KeyOperation::Sign, KeyOperation::Verify]),
         exportable: true,
+        release_policy: release_policy(),
         ..Default::default()
     };
     let v1 = ec_key_with(&src, "Multi", options);
@@ -84,6 +94,7 @@ fn restore_keeps_every_version_tag_attribute_and_the_material() {
             KeyOptions {
                 tags: tags(&[("imported", "yes")]),
                 exportable: true,
+                release_policy: release_policy(),
                 ..Default::default()
             },
         )

@@ -731,6 +731,11 @@ fn library_workload(store: &Store, errors: &mut Vec<String>, debug: &mut Vec<Str
         let exportable = i % 2 == 0;
         let options = KeyOptions {
             exportable,
+            release_policy: exportable.then(|| localhsm::model::key_policies::KeyReleasePolicy {
+                content_type: localhsm::model::key_policies::DEFAULT_RELEASE_CONTENT_TYPE.into(),
+                data: localhsm::crypto::Base64Url(br#"{"anyOf":[],"version":"1.0.0"}"#.to_vec()),
+                immutable: false,
+            }),
             ..KeyOptions::default()
         };
         let bundle = vault
@@ -1606,7 +1611,11 @@ fn no_private_bytes_from_a_real_server_and_key_files_are_private() {
             &client,
             "PUT",
             &server.url(&format!("/keys/{name}")),
-            Some(&json!({"key": jwk, "attributes": {"exportable": true}})),
+            Some(&json!({
+                "key": jwk,
+                "attributes": {"exportable": true},
+                "release_policy": {"data": "eyJhbnlPZiI6W119"}
+            })),
         )
         .expect("import");
         assert_eq!(status, 200, "{name}: {body}");

@@ -64,6 +64,7 @@ fn reopen_keeps_everything() {
                 not_before: Some(T0 - DAY),
                 expires: Some(T0 + 300 * DAY),
                 exportable: true,
+                release_policy: release_policy(),
                 key_ops: Some(vec![KeyOperation::Verify]),
                 ..Default::default()
             },
@@ -664,4 +665,13 @@ fn acknowledged_writes_survive_a_crash() {
         })
         .count();
     assert_eq!(acknowledged, 7, "{said:?}");
+}
+
+/// A release policy for an exportable key (Key Vault requires one).
+fn release_policy() -> Option<localhsm::model::key_policies::KeyReleasePolicy> {
+    Some(localhsm::model::key_policies::KeyReleasePolicy {
+        content_type: localhsm::model::key_policies::DEFAULT_RELEASE_CONTENT_TYPE.into(),
+        data: localhsm::crypto::Base64Url(br#"{"anyOf":[],"version":"1.0.0"}"#.to_vec()),
+        immutable: false,
+    })
 }

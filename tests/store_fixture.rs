@@ -526,6 +526,13 @@ fn regenerate_store_fixture() {
             KeySpec::Rsa(2048),
             KeyOptions {
                 exportable: true,
+                // Key Vault, and so localhsm since, require a release policy here.
+                release_policy: Some(localhsm::model::key_policies::KeyReleasePolicy {
+                    content_type: localhsm::model::key_policies::DEFAULT_RELEASE_CONTENT_TYPE
+                        .into(),
+                    data: localhsm::crypto::Base64Url(b"{\"anyOf\":[]}".to_vec()),
+                    immutable: false,
+                }),
                 ..opts(tags(&[("v", "2")]))
             },
         )

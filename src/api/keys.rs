@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::routes::Op;
 use crate::clock::UnixTime;
 use crate::crypto::{Base64Url, CurveName, Jwk, KeyOperation, KeyType, SignatureAlgorithm};
+use crate::model::key_policies::{
+    IsoDuration, KeyReleasePolicy, KeyRotationPolicy, LifetimeAction, RotationAction,
+    RotationPolicyUpdate, DEFAULT_RELEASE_CONTENT_TYPE,
+};
 use crate::model::{DeletedKeyBundle, KeyBundle, Tags};
 
 /// `attributes` of a key, as sent and received.
@@ -65,6 +69,8 @@ pub struct KeyCreateParameters {
     pub tags: Option<Tags>,
     /// Curve.
     pub crv: Option<CurveName>,
+    /// Release policy (exportable keys only).
+    pub release_policy: Option<KeyReleasePolicyWire>,
 }
 
 /// Body of `PUT /keys/{name}` (import).
@@ -79,6 +85,8 @@ pub struct KeyImportParameters {
     pub attributes: Option<KeyAttributesWire>,
     /// Tags.
     pub tags: Option<Tags>,
+    /// Release policy (exportable keys only).
+    pub release_policy: Option<KeyReleasePolicyWire>,
 }
 
 /// Body of `PATCH /keys/{name}/{version}`.
@@ -90,6 +98,177 @@ pub struct KeyUpdateParameters {
     pub attributes: Option<KeyAttributesWire>,
     /// New tags.
     pub tags: Option<Tags>,
+    /// New release policy.
+    pub release_policy: Option<KeyReleasePolicyWire>,
+}
+
+/// A key's `release_policy`, as sent and received.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyReleasePolicyWire {
+    /// Content type and version of the policy [default: `application/json; charset=utf-8`].
+    #[serde(rename = "contentType", skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Once true, the policy cannot change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    /// The policy, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Base64Url>,
+}
+
+impl KeyReleasePolicyWire {
+    /// The policy as the core keeps it; `data` is required.
+    pub fn into_policy(self) -> crate::Result<KeyReleasePolicy> {
+        let data = self
+            .data
+            .ok_or_else(|| crate::Error::bad_parameter("release_policy: data is required"))?;
+        Ok(KeyReleasePolicy {
+            content_type: self
+                .content_type
+                .unwrap_or_else(|| DEFAULT_RELEASE_CONTENT_TYPE.to_string()),
+            data,
+            immutable: self.immutable.unwrap_or(false),
+        })
+    }
+
+    /// The wire form of a kept policy.
+    pub fn from_policy(p: KeyReleasePolicy) -> Self {
+        Self {
+            content_type: Some(p.content_type),
+            immutable: Some(p.immutable),
+            data: Some(p.data),
+        }
+    }
+}
+
+/// A key's rotation policy (`/keys/{name}/rotationpolicy`), as sent and received.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyRotationPolicyWire {
+    /// `https://host/keys/{name}/rotationpolicy` (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The actions.
+    #[serde(rename = "lifetimeActions")]
+    pub lifetime_actions: Option<Vec<LifetimeActionWire>>,
+    /// `expiryTime`, `created`, `updated`.
+    pub attributes: Option<RotationPolicyAttributesWire>,
+}
+
+/// One lifetime action of a rotation policy.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LifetimeActionWire {
+    /// When.
+    pub trigger: Option<LifetimeTriggerWire>,
+    /// What.
+    pub action: Option<LifetimeActionTypeWire>,
+}
+
+/// A lifetime action's trigger: ISO 8601 durations.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LifetimeTriggerWire {
+    /// After the current version's creation.
+    #[serde(rename = "timeAfterCreate", skip_serializing_if = "Option::is_none")]
+    pub time_after_create: Option<String>,
+    /// Before the current version's expiry.
+    #[serde(rename = "timeBeforeExpiry", skip_serializing_if = "Option::is_none")]
+    pub time_before_expiry: Option<String>,
+}
+
+/// A lifetime action's `action`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LifetimeActionTypeWire {
+    /// `Rotate` or `Notify`.
+    #[serde(rename = "type")]
+    pub action_type: Option<String>,
+}
+
+/// A rotation policy's `attributes`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RotationPolicyAttributesWire {
+    /// How long new versions live (ISO 8601 duration).
+    #[serde(rename = "expiryTime", skip_serializing_if = "Option::is_none")]
+    pub expiry_time: Option<String>,
+    /// When the policy was first set (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<UnixTime>,
+    /// When it was last set (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<UnixTime>,
+}
+
+fn duration(field: &str, text: Option<String>) -> crate::Result<Option<IsoDuration>> {
+    text.map(|t| {
+        t.parse::<IsoDuration>()
+            .map_err(|e| crate::Error::bad_parameter(format!("{field}: {e}")))
+    })
+    .transpose()
+}
+
+impl KeyRotationPolicyWire {
+    /// The policy a caller sets, read field by field (each problem names its field).
+    pub fn into_update(self) -> crate::Result<RotationPolicyUpdate> {
+        let mut lifetime_actions = Vec::new();
+        for (i, a) in self
+            .lifetime_actions
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let at = format!("lifetimeActions[{i}]");
+            let kind = a.action.and_then(|t| t.action_type).ok_or_else(|| {
+                crate::Error::bad_parameter(format!("{at}.action.type is required"))
+            })?;
+            let action: RotationAction = kind
+                .parse()
+                .map_err(|e| crate::Error::bad_parameter(format!("{at}.action.type: {e}")))?;
+            let trigger = a.trigger.unwrap_or_default();
+            lifetime_actions.push(LifetimeAction {
+                action,
+                time_after_create: duration(
+                    &format!("{at}.trigger.timeAfterCreate"),
+                    trigger.time_after_create,
+                )?,
+                time_before_expiry: duration(
+                    &format!("{at}.trigger.timeBeforeExpiry"),
+                    trigger.time_before_expiry,
+                )?,
+            });
+        }
+        let expiry_time = duration(
+            "attributes.expiryTime",
+            self.attributes.and_then(|a| a.expiry_time),
+        )?;
+        Ok(RotationPolicyUpdate {
+            lifetime_actions,
+            expiry_time,
+        })
+    }
+
+    /// A key's policy as Key Vault returns it, with its id.
+    pub fn from_policy(base: &BaseUrl, name: &str, p: KeyRotationPolicy) -> Self {
+        let lifetime_actions = p
+            .lifetime_actions
+            .into_iter()
+            .map(|a| LifetimeActionWire {
+                trigger: Some(LifetimeTriggerWire {
+                    time_after_create: a.time_after_create.map(|d| d.to_string()),
+                    time_before_expiry: a.time_before_expiry.map(|d| d.to_string()),
+                }),
+                action: Some(LifetimeActionTypeWire {
+                    action_type: Some(a.action.as_str().to_string()),
+                }),
+            })
+            .collect();
+        Self {
+            id: Some(base.url(Op::KeyGetRotationPolicy, &[name])),
+            lifetime_actions: Some(lifetime_actions),
+            attributes: Some(RotationPolicyAttributesWire {
+                expiry_time: p.expiry_time.map(|d| d.to_string()),
+                created: p.created,
+                updated: p.updated,
+            }),
+        }
+    }
 }
 
 /// Body of encrypt / decrypt / wrapkey / unwrapkey. `alg` is parsed per operation.
@@ -174,6 +353,9 @@ pub struct KeyBundleWire {
     /// Attributes, tags and deletion fields.
     #[serde(flatten)]
     pub properties: KeyProperties,
+    /// The version's release policy, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_policy: Option<KeyReleasePolicyWire>,
 }
 
 /// A list item (no key material), deleted or not.
@@ -296,7 +478,11 @@ impl KeyBundleWire {
         let mut key = b.key;
         key.kid = Some(base.kid(&b.name, &b.version));
         key.kty = Some(b.kty);
-        Self { key, properties }
+        Self {
+            key,
+            properties,
+            release_policy: b.release_policy.map(KeyReleasePolicyWire::from_policy),
+        }
     }
 
     /// A deleted key bundle.
@@ -403,6 +589,7 @@ mod tests {
             tags: Tags::new(),
             managed,
             is_current: true,
+            release_policy: None,
         };
         let base = BaseUrl("https://h".into());
         let b = serde_json::to_value(KeyBundleWire::from_bundle(&base, bundle(true))).unwrap();
@@ -414,6 +601,97 @@ mod tests {
         assert!(b.get("managed").is_none(), "{b}");
         let i = serde_json::to_value(KeyItemWire::key(&base, &bundle(false))).unwrap();
         assert!(i.get("managed").is_none(), "{i}");
+    }
+
+    #[test]
+    fn rotation_policies_read_and_write_key_vaults_shape() {
+        let body = json!({
+            "lifetimeActions": [
+                {"trigger": {"timeAfterCreate": "P90D"}, "action": {"type": "rotate"}},
+                {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}
+            ],
+            "attributes": {"expiryTime": "P2Y"}
+        });
+        let w: KeyRotationPolicyWire = serde_json::from_value(body).unwrap();
+        let u = w.into_update().unwrap();
+        assert_eq!(u.lifetime_actions.len(), 2);
+        assert_eq!(u.lifetime_actions[0].action, RotationAction::Rotate);
+        assert_eq!(u.expiry_time.as_ref().map(IsoDuration::as_str), Some("P2Y"));
+        let policy = KeyRotationPolicy {
+            lifetime_actions: u.lifetime_actions,
+            expiry_time: u.expiry_time,
+            created: Some(1482188947),
+            updated: Some(1482188948),
+        };
+        let base = BaseUrl("https://myvault.localhost".into());
+        let out = serde_json::to_value(KeyRotationPolicyWire::from_policy(&base, "key01", policy))
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "id": "https://myvault.localhost/keys/key01/rotationpolicy",
+                "lifetimeActions": [
+                    {"trigger": {"timeAfterCreate": "P90D"}, "action": {"type": "Rotate"}},
+                    {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}
+                ],
+                "attributes": {"expiryTime": "P2Y", "created": 1482188947, "updated": 1482188948}
+            })
+        );
+        // The default policy of a key without one.
+        let out = serde_json::to_value(KeyRotationPolicyWire::from_policy(
+            &base,
+            "k",
+            KeyRotationPolicy::default_policy(),
+        ))
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "id": "https://myvault.localhost/keys/k/rotationpolicy",
+                "lifetimeActions": [
+                    {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}
+                ],
+                "attributes": {}
+            })
+        );
+        // Each problem names its field.
+        for (body, field) in [
+            (
+                json!({"lifetimeActions": [{"trigger": {"timeAfterCreate": "90 days"}, "action": {"type": "Rotate"}}]}),
+                "lifetimeActions[0].trigger.timeAfterCreate",
+            ),
+            (
+                json!({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P90D"}, "action": {"type": "Delete"}}]}),
+                "lifetimeActions[0].action.type",
+            ),
+            (
+                json!({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P90D"}}]}),
+                "lifetimeActions[0].action.type is required",
+            ),
+            (
+                json!({"attributes": {"expiryTime": "2y"}}),
+                "attributes.expiryTime",
+            ),
+        ] {
+            let w: KeyRotationPolicyWire = serde_json::from_value(body).unwrap();
+            let e = w.into_update().expect_err("refused").to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn release_policies_default_their_content_type() {
+        let w: KeyReleasePolicyWire = serde_json::from_value(json!({"data": "e30"})).unwrap();
+        let p = w.into_policy().unwrap();
+        assert_eq!(p.content_type, DEFAULT_RELEASE_CONTENT_TYPE);
+        assert_eq!(p.data.0, b"{}");
+        assert!(!p.immutable);
+        assert_eq!(
+            serde_json::to_value(KeyReleasePolicyWire::from_policy(p)).unwrap(),
+            json!({"contentType": DEFAULT_RELEASE_CONTENT_TYPE, "immutable": false, "data": "e30"})
+        );
+        let none: KeyReleasePolicyWire = serde_json::from_value(json!({})).unwrap();
+        assert!(none.into_policy().is_err());
     }
 
     #[test]

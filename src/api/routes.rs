@@ -82,6 +82,8 @@ routes! {
     KeyListVersions:      GET    "keys/{key}/versions",                 Data(A::KeysRead),           "KeyListVersions";
     KeyBackup:            POST   "keys/{key}/backup",                   Data(A::KeysBackup),         "KeyBackup";
     KeyRotate:            POST   "keys/{key}/rotate",                   Data(A::KeysRotate),         "KeyRotate";
+    KeyGetRotationPolicy: GET    "keys/{key}/rotationpolicy",           Data(A::KeysRead),           "KeyGetRotationPolicy";
+    KeyUpdateRotationPolicy: PUT "keys/{key}/rotationpolicy",           Data(A::KeysWrite),          "KeyUpdateRotationPolicy";
     KeyGetVersion:        GET    "keys/{key}/{version}",                Data(A::KeysRead),           "KeyGet";
     KeyUpdateVersion:     PATCH  "keys/{key}/{version}",                Data(A::KeysWrite),          "KeyUpdate";
     KeyEncrypt:           POST   "keys/{key}/{version}/encrypt",        Data(A::Encrypt),            "KeyEncrypt";

@@ -496,15 +496,75 @@ pub enum VaultCommand {
     },
 }
 
+/// `localhsm key rotation-policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum RotationPolicyCommand {
+    /// Show a key's rotation policy (Key Vault's default, notify 30 days before expiry,
+    /// when none was set).
+    #[command(after_help = "Example:\n  localhsm key rotation-policy show signer")]
+    Show {
+        /// Key name.
+        name: String,
+    },
+    /// Set a key's rotation policy, replacing the one it has. Durations are ISO 8601:
+    /// P90D (90 days), P1Y, P3M, PT48H.
+    ///
+    /// The server rotates the key when a trigger falls due on its clock (`localhsm
+    /// time-shift` moves it forward), and records Notify actions in the vault's access
+    /// log. Key Vault's rules apply: at most one rotate and one notify action; triggers of
+    /// at least 7 days, and at least 7 days inside --expires-in; --expires-in of at least
+    /// 28 days; triggers before expiry need --expires-in.
+    #[command(after_help = "Example:\n  \
+            # a new version every 90 days; each version expires after a year\n  \
+            localhsm key rotation-policy set signer --rotate-after P90D --expires-in P1Y\n  \
+            # rotate 30 days before expiry, and be told 7 days before that\n  \
+            localhsm key rotation-policy set signer --expires-in P90D --rotate-before-expiry P30D --notify-before-expiry P37D\n  \
+            # Key Vault's JSON body, as `rotation-policy show --output json` prints it\n  \
+            localhsm key rotation-policy set signer --file policy.json")]
+    #[command(group(ArgGroup::new("policy").required(true).multiple(true).args(["file", "rotate_after", "rotate_before_expiry", "notify_before_expiry", "expires_in", "reset"])))]
+    Set {
+        /// Key name.
+        name: String,
+        /// Rotate this long after the current version was created.
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["rotate_before_expiry", "file", "reset"])]
+        rotate_after: Option<String>,
+        /// Rotate this long before the current version expires (needs --expires-in).
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["file", "reset"])]
+        rotate_before_expiry: Option<String>,
+        /// Record a notice in the access log this long before the current version expires
+        /// (needs --expires-in).
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["file", "reset"])]
+        notify_before_expiry: Option<String>,
+        /// New versions expire this long after they are created, unless given an expiry.
+        #[arg(long, value_name = "DURATION", conflicts_with = "file")]
+        expires_in: Option<String>,
+        /// The policy as Key Vault's JSON (lifetimeActions, attributes.expiryTime), or -
+        /// for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        file: Option<String>,
+        /// Back to Key Vault's default actions (notify 30 days before expiry).
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
 /// Validity and tag options shared by `key create` and `key import`.
 #[derive(Debug, clap::Args)]
 pub struct NewKeyOptions {
     /// A tag, as KEY=VALUE; repeat for more.
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
-    /// Allow the private key to be exported.
-    #[arg(long)]
+    /// Allow the private key to be exported; as in Key Vault, an exportable key needs
+    /// --release-policy.
+    #[arg(long, requires = "release_policy")]
     pub exportable: bool,
+    /// The key's release policy: a JSON file (Key Vault's policy grammar), or - for stdin.
+    /// Kept and returned with the key; only for --exportable keys.
+    #[arg(long, value_name = "FILE|-", requires = "exportable")]
+    pub release_policy: Option<String>,
+    /// Make the release policy immutable: it can never change afterwards.
+    #[arg(long, requires = "release_policy")]
+    pub immutable: bool,
     /// Create the key disabled.
     #[arg(long)]
     pub disabled: bool,
@@ -620,7 +680,23 @@ pub enum KeyCommand {
         /// Set the expiry time (Unix seconds or RFC 3339).
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         expires: Option<UnixTime>,
+        /// Replace the version's release policy with this JSON file (or - for stdin);
+        /// refused when its current policy is immutable.
+        #[arg(long, value_name = "FILE|-")]
+        release_policy: Option<String>,
+        /// Make the new release policy immutable.
+        #[arg(long, requires = "release_policy")]
+        immutable: bool,
     },
+    /// Show or set a key's rotation policy: when to make a new version, and how long
+    /// versions live.
+    #[command(
+        name = "rotation-policy",
+        subcommand,
+        after_help = "Example:\n  localhsm key rotation-policy show signer\n  \
+                      localhsm key rotation-policy set signer --rotate-after P90D --expires-in P1Y"
+    )]
+    RotationPolicy(RotationPolicyCommand),
     /// Create a new version of a key with the same type and settings.
     #[command(after_help = "Example:\n  localhsm key rotate signer")]
     Rotate {

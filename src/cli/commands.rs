@@ -11,7 +11,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::args::{
-    DeletedCommand, KeyCommand, NewKeyOptions, OpOutput, OutputFormat, TimeShiftArgs, VaultCommand,
+    DeletedCommand, KeyCommand, NewKeyOptions, OpOutput, OutputFormat, RotationPolicyCommand,
+    TimeShiftArgs, VaultCommand,
 };
 use super::client::{read, Client, Status};
 use super::error::CliError;
@@ -100,6 +101,97 @@ pub fn deleted(c: &Client, p: &Printer, cmd: DeletedCommand) -> Result<Status, C
         DeletedCommand::Purge { name, .. } => return key(c, p, KeyCommand::Purge { name }),
     }
     Ok(Status::Done)
+}
+
+/// `localhsm key rotation-policy ...`.
+fn rotation_policy(
+    c: &Client,
+    p: &Printer,
+    cmd: RotationPolicyCommand,
+) -> Result<Status, CliError> {
+    let answer = match cmd {
+        RotationPolicyCommand::Show { name } => c.call(Op::KeyGetRotationPolicy, &[&name])?,
+        RotationPolicyCommand::Set {
+            name,
+            rotate_after,
+            rotate_before_expiry,
+            notify_before_expiry,
+            expires_in,
+            file,
+            reset: _,
+        } => {
+            let body: KeyRotationPolicyWire = match file {
+                Some(f) => serde_json::from_slice(&json_file(&f, "--file")?).map_err(|e| {
+                    CliError::new(
+                        format!("--file: {f} is not a rotation policy: {e}"),
+                        "give Key Vault's JSON: {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P90D\"}, \"action\": {\"type\": \"Rotate\"}}], \"attributes\": {\"expiryTime\": \"P1Y\"}}",
+                    )
+                })?,
+                None => {
+                    let action = |kind: &str, after: Option<String>, before: Option<String>| {
+                        LifetimeActionWire {
+                            trigger: Some(LifetimeTriggerWire {
+                                time_after_create: after,
+                                time_before_expiry: before,
+                            }),
+                            action: Some(LifetimeActionTypeWire {
+                                action_type: Some(kind.to_string()),
+                            }),
+                        }
+                    };
+                    let mut actions = Vec::new();
+                    if rotate_after.is_some() || rotate_before_expiry.is_some() {
+                        actions.push(action("Rotate", rotate_after, rotate_before_expiry));
+                    }
+                    if notify_before_expiry.is_some() {
+                        actions.push(action("Notify", None, notify_before_expiry));
+                    }
+                    KeyRotationPolicyWire {
+                        id: None,
+                        lifetime_actions: Some(actions),
+                        attributes: Some(RotationPolicyAttributesWire {
+                            expiry_time: expires_in,
+                            ..RotationPolicyAttributesWire::default()
+                        }),
+                    }
+                }
+            };
+            c.call_with(Op::KeyUpdateRotationPolicy, &[&name], &body)?
+        }
+    };
+    p.show(Shape::RotationPolicy, &answer);
+    Ok(Status::Done)
+}
+
+/// A JSON file's bytes (or stdin's, for `-`), checked to be JSON.
+fn json_file(arg: &str, what: &str) -> Result<Vec<u8>, CliError> {
+    let raw = if arg == "-" {
+        input::bytes("-", what)?
+    } else {
+        input::file(Path::new(arg), what)?
+    };
+    serde_json::from_slice::<Value>(&raw).map_err(|e| {
+        CliError::new(
+            format!("{what}: {arg} is not JSON: {e}"),
+            "give a JSON document",
+        )
+    })?;
+    Ok(raw)
+}
+
+/// The `release_policy` of `--release-policy FILE [--immutable]`.
+fn release_policy(
+    file: Option<&str>,
+    immutable: bool,
+) -> Result<Option<KeyReleasePolicyWire>, CliError> {
+    file.map(|f| {
+        Ok(KeyReleasePolicyWire {
+            content_type: None,
+            immutable: Some(immutable),
+            data: Some(Base64Url(json_file(f, "--release-policy")?)),
+        })
+    })
+    .transpose()
 }
 
 /// The tags given as `--tag K=V` options; `None` when there are none.
@@ -253,6 +345,10 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
                 attributes: new_key_attributes(&options),
                 tags: tags(options.tags),
                 crv: curve,
+                release_policy: release_policy(
+                    options.release_policy.as_deref(),
+                    options.immutable,
+                )?,
             };
             c.call_with(Op::KeyCreate, &[&name], &body)?
         }
@@ -267,6 +363,10 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
                 key: input::jwk(&jwk)?,
                 attributes: new_key_attributes(&options),
                 tags: tags(options.tags),
+                release_policy: release_policy(
+                    options.release_policy.as_deref(),
+                    options.immutable,
+                )?,
             };
             c.call_with(Op::KeyImport, &[&name], &body)?
         }
@@ -298,6 +398,8 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
             ops,
             not_before,
             expires,
+            release_policy: policy_file,
+            immutable,
         } => {
             let body = KeyUpdateParameters {
                 key_ops: ops,
@@ -308,6 +410,7 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
                     ..KeyAttributesWire::default()
                 }),
                 tags: tags(tag_pairs),
+                release_policy: release_policy(policy_file.as_deref(), immutable)?,
             };
             match version {
                 Some(v) => c.call_with(Op::KeyUpdateVersion, &[&name, &v], &body)?,
@@ -315,6 +418,7 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
             }
         }
         K::Rotate { name } => c.call(Op::KeyRotate, &[&name])?,
+        K::RotationPolicy(cmd) => return rotation_policy(c, p, cmd),
         K::Delete { name } => c.call(Op::KeyDelete, &[&name])?,
         K::Recover { name } => c.call(Op::DeletedKeyRecover, &[&name])?,
         K::Purge { name } => {

@@ -41,6 +41,8 @@ pub enum Shape {
     Verify,
     /// The time-shift answer.
     TimeShift,
+    /// A key's rotation policy.
+    RotationPolicy,
     /// `{"value": [role assignments]}`.
     RoleAssignments,
     /// `{"value": [role definitions]}`.
@@ -188,6 +190,7 @@ fn table(shape: Shape, v: &Value) -> String {
                 ),
             ])
         }
+        Shape::RotationPolicy => rotation_policy(v),
         Shape::TimeShift => fields(&[
             ("now", date(v.get("now"))),
             ("offset seconds", text(v.get("offsetSeconds"))),
@@ -467,6 +470,17 @@ fn key(v: &Value) -> String {
         ),
         ("tags", tags(v.get("tags"))),
     ]);
+    if let Some(r) = v.get("release_policy") {
+        let immutable = r.get("immutable") == Some(&Value::Bool(true));
+        rows.push((
+            "release policy",
+            format!(
+                "{}{}",
+                text(r.get("contentType")),
+                if immutable { ", immutable" } else { "" }
+            ),
+        ));
+    }
     if v.get("deletedDate").is_some() {
         rows.extend([
             ("deleted", date(v.get("deletedDate"))),
@@ -474,6 +488,42 @@ fn key(v: &Value) -> String {
             ("recovery id", text(v.get("recoveryId"))),
         ]);
     }
+    fields(&rows)
+}
+
+/// A rotation policy: one line per lifetime action, then how long versions live.
+fn rotation_policy(v: &Value) -> String {
+    let mut rows = vec![("id", text(v.get("id")))];
+    for a in v
+        .get("lifetimeActions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let trigger = a.get("trigger");
+        let when = match (
+            trigger.and_then(|t| t.get("timeAfterCreate")),
+            trigger.and_then(|t| t.get("timeBeforeExpiry")),
+        ) {
+            (Some(after), _) => format!("{} after creation", text(Some(after))),
+            (None, Some(before)) => format!("{} before expiry", text(Some(before))),
+            (None, None) => "-".into(),
+        };
+        let kind = text(a.get("action").and_then(|x| x.get("type")));
+        rows.push(("action", format!("{kind}, {when}")));
+    }
+    let attributes = v.get("attributes");
+    rows.extend([
+        (
+            "versions expire",
+            match attributes.and_then(|a| a.get("expiryTime")) {
+                Some(e) => format!("{} after creation", text(Some(e))),
+                None => "- (only as each version says)".into(),
+            },
+        ),
+        ("created", date(attributes.and_then(|a| a.get("created")))),
+        ("updated", date(attributes.and_then(|a| a.get("updated")))),
+    ]);
     fields(&rows)
 }
 

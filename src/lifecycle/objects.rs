@@ -13,6 +13,7 @@ use super::records::{
 use crate::clock::UnixTime;
 use crate::crypto::{SecretBase64Url, SecretBytes};
 use crate::error::{Error, ObjectKind, Result};
+use crate::model::key_policies::KeyRotationPolicy;
 use crate::model::{validate_name, validate_tags, validate_validity, Page, Tags};
 use crate::store::seal::{backup_aad, object_aad};
 use crate::store::{decode, KeyRange, Table, Txn, TxnExt};
@@ -82,6 +83,10 @@ impl AttributeUpdate {
 pub(crate) struct BackupPayload<V> {
     pub(crate) name: String,
     pub(crate) versions: Vec<BackupVersion<V>>,
+    /// A key's rotation policy; absent in backups of objects without one (and in every
+    /// backup written before rotation policies existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rotation_policy: Option<KeyRotationPolicy>,
 }
 
 /// One version in a backup.
@@ -250,6 +255,8 @@ impl<'a> Objects<'a> {
                 versions: Vec::new(),
                 deletion: None,
                 managed,
+                rotation_policy: None,
+                notified_version: None,
             });
         if object.managed != managed {
             return Err(if object.managed {
@@ -317,6 +324,26 @@ impl<'a> Objects<'a> {
         change(&mut record)?;
         tx.put_as(Table::Versions(self.kind), &vid, &record)?;
         Ok((object, version, record))
+    }
+
+    /// Changes a live object's record in one transaction, refused when it is gone.
+    pub(crate) fn update_record(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut ObjectRecord) -> Result<()>,
+    ) -> Result<ObjectRecord> {
+        let id = self.id(name);
+        let object = self.core.transact(|tx| {
+            Core::live_vault_tx(tx, self.vault)?;
+            let mut object = tx
+                .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
+                .ok_or_else(|| self.not_found(name, None))?;
+            change(&mut object)?;
+            tx.put_as(Table::Objects(self.kind), &id, &object)?;
+            Ok(object)
+        })?;
+        self.core.commit()?;
+        Ok(object)
     }
 
     /// Soft-deletes an object with all its versions. It is purged automatically at
@@ -395,10 +422,11 @@ impl<'a> Objects<'a> {
         &self,
         name: &str,
         versions: &[(String, V)],
+        rotation_policy: Option<KeyRotationPolicy>,
     ) -> Result<ObjectRecord> {
-        let object = self
-            .core
-            .transact(|tx| self.insert_restored_in(tx, name, versions, false))?;
+        let object = self.core.transact(|tx| {
+            self.insert_restored_with(tx, name, versions, false, rotation_policy.clone())
+        })?;
         self.core.commit()?;
         Ok(object)
     }
@@ -412,12 +440,26 @@ impl<'a> Objects<'a> {
         versions: &[(String, V)],
         managed: bool,
     ) -> Result<ObjectRecord> {
+        self.insert_restored_with(tx, name, versions, managed, None)
+    }
+
+    /// [`Objects::insert_restored_in`] with the object's rotation policy from its backup.
+    fn insert_restored_with<V: Versioned>(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        versions: &[(String, V)],
+        managed: bool,
+        rotation_policy: Option<KeyRotationPolicy>,
+    ) -> Result<ObjectRecord> {
         let id = self.id(name);
         let object = ObjectRecord {
             name: name.to_string(),
             versions: versions.iter().map(|(v, _)| v.clone()).collect(),
             deletion: None,
             managed,
+            rotation_policy,
+            notified_version: None,
         };
         Core::live_vault_tx(tx, self.vault)?;
         if tx.get(Table::Deleted(self.kind), &id)?.is_some() {
@@ -510,6 +552,7 @@ impl<'a> Objects<'a> {
         let payload = BackupPayload {
             name: object.name,
             versions,
+            rotation_policy: object.rotation_policy,
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&payload).map_err(|e| Error::Storage(e.to_string()))?,
@@ -551,8 +594,9 @@ impl<'a> Objects<'a> {
         payload: BackupPayload<V>,
         check: impl FnMut(&V, &SecretBytes) -> Result<()>,
     ) -> Result<ObjectRecord> {
+        let rotation_policy = payload.rotation_policy.clone();
         let (name, rows) = self.reseal(payload, check)?;
-        self.insert_restored(&name, &rows)
+        self.insert_restored(&name, &rows, rotation_policy)
     }
 
     /// A backup's versions, vetted by `check` and sealed anew for their place here, ready

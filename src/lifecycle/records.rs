@@ -112,6 +112,14 @@ pub(crate) struct ObjectRecord {
     /// deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) managed: bool,
+    /// A key's rotation policy (keys only; absent until one is set, and in stores written
+    /// before rotation policies existed). It lives on the object, not a version, so delete,
+    /// recover and backup keep it and purge removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rotation_policy: Option<crate::model::key_policies::KeyRotationPolicy>,
+    /// The version whose Notify lifetime action has been recorded, so it is recorded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notified_version: Option<String>,
 }
 
 impl ObjectRecord {

@@ -147,7 +147,8 @@ pub(crate) fn blob(bytes: Vec<u8>) -> Result<Response, ApiError> {
 
 /// The store's periodic work, on its clock: purge what is due, then run the certificates'
 /// due lifetime actions, recording each EmailContacts action in its vault's access log (a
-/// local stand-in for the e-mail Key Vault would send). The server runs it every minute and
+/// local stand-in for the e-mail Key Vault would send), then the keys' rotation policies
+/// (rotations and Notify actions recorded likewise). The server runs it every minute and
 /// after a time shift.
 pub(crate) fn housekeeping(
     store: &crate::Store,
@@ -182,7 +183,46 @@ pub(crate) fn housekeeping(
             },
         )?;
     }
+    record_key_rotations(store, &store.run_key_rotations()?)?;
     Ok((swept, lifetime))
+}
+
+/// Records what the keys' rotation policies did in each vault's access log, as the
+/// system: a rotation as `KeyRotate`, a due Notify action as `KeyNearExpiry` (the Event
+/// Grid event Key Vault would publish).
+fn record_key_rotations(
+    store: &crate::Store,
+    report: &crate::keys::KeyRotationReport,
+) -> crate::Result<()> {
+    let system = Caller::local();
+    let rows = report
+        .rotated
+        .iter()
+        .map(|id| ("KeyRotate", id))
+        .chain(report.notified.iter().map(|id| ("KeyNearExpiry", id)));
+    for (operation, id) in rows {
+        let mut parts = id.splitn(2, '/');
+        let (Some(vault), Some(path)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let uri = format!("/keys/{path}");
+        tracing::info!(vault, key = path, operation, "key rotation policy action");
+        store.record_access(
+            vault,
+            CallRecord {
+                caller: &system,
+                operation,
+                api_version: "",
+                resource_id: uri.clone(),
+                status: 200,
+                error_code: None,
+                duration_ms: 0,
+                request_id: "",
+                request_uri: &uri,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// One data-plane request's context.

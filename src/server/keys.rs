@@ -55,6 +55,18 @@ pub(crate) async fn handle(
             let key = key.to_string();
             bundle(ctx, ctx.blocking(move |v| v.rotate_key(&key)).await?)
         }
+        Op::KeyGetRotationPolicy => {
+            let policy = ctx.vault()?.get_key_rotation_policy(key)?;
+            ok(KeyRotationPolicyWire::from_policy(&ctx.base, key, policy))
+        }
+        Op::KeyUpdateRotationPolicy => {
+            let update = parse_json::<KeyRotationPolicyWire>(body)?.into_update()?;
+            let name = key.to_string();
+            let policy = ctx
+                .blocking(move |v| v.set_key_rotation_policy(&name, update))
+                .await?;
+            ok(KeyRotationPolicyWire::from_policy(&ctx.base, key, policy))
+        }
         Op::KeyDelete => {
             let key = key.to_string();
             let deleted = ctx.blocking(move |v| v.delete_key(&key)).await?;
@@ -156,16 +168,20 @@ fn algorithm<A: std::str::FromStr<Err = crate::Error>>(name: &str) -> Result<A, 
 fn key_options(
     attributes: Option<KeyAttributesWire>,
     tags: Option<crate::model::Tags>,
-) -> KeyOptions {
+    release_policy: Option<KeyReleasePolicyWire>,
+) -> Result<KeyOptions, ApiError> {
     let a = attributes.unwrap_or_default();
-    KeyOptions {
+    Ok(KeyOptions {
         key_ops: None,
         enabled: a.enabled,
         not_before: a.nbf,
         expires: a.exp,
         exportable: a.exportable.unwrap_or(false),
         tags: tags.unwrap_or_default(),
-    }
+        release_policy: release_policy
+            .map(KeyReleasePolicyWire::into_policy)
+            .transpose()?,
+    })
 }
 
 async fn create(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response, ApiError> {
@@ -174,7 +190,7 @@ async fn create(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response, ApiError
         return Err(ApiError::bad_parameter("public_exponent must be 65537"));
     }
     let spec = KeySpec::for_key_type(p.kty, p.key_size, p.crv)?;
-    let mut options = key_options(p.attributes, p.tags);
+    let mut options = key_options(p.attributes, p.tags, p.release_policy)?;
     options.key_ops = p.key_ops;
     let name = name.to_string();
     let kty = p.kty;
@@ -191,7 +207,7 @@ async fn import(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response, ApiError
             "key: the JWK has no private members; import needs the private key",
         ));
     }
-    let options = key_options(p.attributes, p.tags);
+    let options = key_options(p.attributes, p.tags, p.release_policy)?;
     let name = name.to_string();
     let hsm = p.hsm.unwrap_or(false);
     let jwk = p.key;
@@ -215,6 +231,10 @@ async fn update(
         expires: a.exp.map(Some),
         key_ops: p.key_ops,
         tags: p.tags,
+        release_policy: p
+            .release_policy
+            .map(KeyReleasePolicyWire::into_policy)
+            .transpose()?,
     };
     let (name, version) = (name.to_string(), version.map(str::to_string));
     let b = ctx

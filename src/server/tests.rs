@@ -224,6 +224,9 @@ impl Rig {
             Op::KeyRestore => json!({ "value": self.backup }),
             Op::KeyImport => json!({ "key": { "kty": "oct", "k": b(32) }, "Hsm": true }),
             Op::KeyUpdate | Op::KeyUpdateVersion => json!({ "tags": { "a": "b" } }),
+            Op::KeyUpdateRotationPolicy => json!({ "lifetimeActions": [
+                { "trigger": { "timeAfterCreate": "P90D" }, "action": { "type": "Rotate" } }
+            ] }),
             Op::KeyCreate => json!({ "kty": "EC-HSM" }),
             Op::KeySign => json!({ "alg": "ES256", "value": b(32) }),
             Op::KeyVerify => json!({ "alg": "ES256", "digest": b(32), "value": b(64) }),
