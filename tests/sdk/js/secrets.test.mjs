@@ -466,7 +466,8 @@ test("a vault of kind `vault` holds secrets (https://kv.localhost:PORT)", async 
   const set = await kv.setSecret(name, value);
   assert.equal(set.properties.id, `https://kv.localhost:${hsm.port}/secrets/${name}/${set.properties.version}`);
   assert.equal((await kv.getSecret(name)).value, value);
-  assert.deepEqual([...new Set(scopes)], ["https://vault.azure.net/.default"]);
+  // NAME.localhost:PORT: the challenge names https://localhost:PORT, which the SDK's check accepts
+  assert.deepEqual([...new Set(scopes)], [`https://localhost:${hsm.port}/.default`]);
   await expectRestError(client.getSecret(name), 404, "SecretNotFound");
 });
 

@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from localhsm_support import KV_SCOPE, FakeCredential, LocalHsm, ServerProcess, public_key_from_jwk, unique_name
+from localhsm_support import FakeCredential, LocalHsm, ServerProcess, public_key_from_jwk, unique_name
 
 DAY = 86400
 SDK_API_VERSION = "2026-04-01"  # what azure-keyvault-certificates 4.12 sends when given none
@@ -1127,7 +1127,7 @@ def test_vault_of_kind_vault_holds_certificates(hsm):
     cert = _create(v.certs, name, _ec_policy(f"CN={name}"))
     assert cert.id == f"https://kv.localhost:{hsm.port}/certificates/{name}/{cert.properties.version}"
     _check_certificate(v, cert, name)
-    assert credential.calls[-1]["scopes"] == [KV_SCOPE]
+    assert credential.calls[-1]["scopes"] == [f"https://localhost:{hsm.port}/.default"]
     with pytest.raises(ResourceNotFoundError):
         hsm.certificate_client().get_certificate(name)  # vaults are separate
 

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from localhsm_support import (
     CURVES,
-    KV_SCOPE,
     MHSM_SCOPE,
     RSA_OPS,
     SUPPORTED_API_VERSIONS,
@@ -393,7 +392,8 @@ def test_vault_kind_challenge_resource(server, kv_vault):
     credential = FakeCredential()
     client = server.key_client(kv_vault, credential=credential)
     client.create_ec_key(unique_name("kvchal"), curve="P-256")
-    assert credential.calls[0]["scopes"] == [KV_SCOPE]
+    # NAME.localhost:PORT: the challenge names the parent domain, https://localhost:PORT
+    assert credential.calls[0]["scopes"] == [f"https://localhost:{server.port}/.default"]
 
 
 def test_vault_kind_software_keys(server, kv_client, kv_vault):

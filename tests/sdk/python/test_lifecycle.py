@@ -237,7 +237,8 @@ def test_unauthenticated_requests_get_the_key_vault_challenge(server, kv_vault):
 
     resp = server.http("GET", f"{server.vault_url(kv_vault)}/keys?api-version=7.5", auth=False)
     assert resp.status_code == 401
-    assert _challenge(resp)["resource"] == "https://vault.azure.net"
+    # NAME.localhost:PORT: the parent domain, which the SDKs' challenge check accepts
+    assert _challenge(resp)["resource"] == f"https://localhost:{server.port}"
 
     # This is exactly the SDK's discovery request: the original POST with its body
     # stripped and Content-Length: 0. It must be a 401, not a 400 about the body.

@@ -22,7 +22,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.secrets import DeletedSecret, KeyVaultSecret, SecretProperties
 
-from localhsm_support import KV_SCOPE, MHSM_SCOPE, FakeCredential, LocalHsm, ServerProcess, unique_name
+from localhsm_support import MHSM_SCOPE, FakeCredential, LocalHsm, ServerProcess, unique_name
 
 DAY = 86400
 MAX_VALUE_BYTES = 25 * 1024  # Key Vault's 25 KB limit on a secret value
@@ -535,7 +535,7 @@ def test_vault_of_kind_vault_holds_secrets(hsm):
     s = client.set_secret(name, value)
     assert s.id == f"https://kv.localhost:{hsm.port}/secrets/{name}/{s.properties.version}"
     assert client.get_secret(name).value == value
-    assert credential.calls[-1]["scopes"] == [KV_SCOPE]
+    assert credential.calls[-1]["scopes"] == [f"https://localhost:{hsm.port}/.default"]
     # vaults are separate: the default vault has no such secret
     with pytest.raises(ResourceNotFoundError):
         hsm.secret_client().get_secret(name)

@@ -59,18 +59,18 @@ export function freePort() {
 }
 
 /**
- * Start `localhsm serve --data DIR --addr 127.0.0.1:PORT` and wait for the ready line.
+ * Start `localhsm serve --data DIR --addr 127.0.0.1:PORT [...args]` and wait for the ready line.
  * Retries with a new port if the process exits before becoming ready
  * (the free port may have been taken in between).
  */
-export async function startServer({ attempts = 3, env = {} } = {}) {
+export async function startServer({ attempts = 3, env = {}, args = [] } = {}) {
   const bin = localhsmBinary();
   let lastError;
   for (let i = 0; i < attempts; i++) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "localhsm-js-"));
     const port = await freePort();
     try {
-      return await launch(bin, dataDir, port, env);
+      return await launch(bin, dataDir, port, env, args);
     } catch (err) {
       rmSync(dataDir, { recursive: true, force: true });
       lastError = err;
@@ -80,10 +80,10 @@ export async function startServer({ attempts = 3, env = {} } = {}) {
   throw lastError;
 }
 
-function launch(bin, dataDir, port, env) {
+function launch(bin, dataDir, port, env, args = []) {
   const addr = `127.0.0.1:${port}`;
   const readyLine = `localhsm listening on https://${addr}`;
-  const child = spawn(bin, ["serve", "--data", dataDir, "--addr", addr], {
+  const child = spawn(bin, ["serve", "--data", dataDir, "--addr", addr, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
