@@ -438,8 +438,13 @@ fn announce(data_dir: &Path, addr: SocketAddr, cert: &Path) {
         "  TLS certificate (trust it in your client): {}",
         cert.display()
     );
-    println!("  vault URL: https://localhost:{port}  (vault NAME: https://NAME.localhost:{port})");
-    println!("  Python: KeyClient(\"https://localhost:{port}\", credential, verify_challenge_resource=False, connection_verify=\"{}\")", cert.display());
+    println!(
+        "  vault URL: https://default.localhost:{port}  (vault NAME: https://NAME.localhost:{port})"
+    );
+    println!(
+        "  Azure SDKs, application code unchanged: eval \"$(localhsm env --data {})\"",
+        data_dir.display()
+    );
     println!("  Secrets: SecretClient(\"https://localhost:{port}\", ...) with the same options; the default vault and vaults of kind vault hold secrets.");
     println!("  Dev only: POST /management/time-shift moves this server's clock forward.");
     use std::io::Write;
