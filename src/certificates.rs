@@ -148,7 +148,7 @@ fn is_pfx(content_type: &str) -> bool {
 
 /// A policy with every field Key Vault reports, defaults filled as Key Vault fills them,
 /// and checked.
-fn normalize(mut p: CertificatePolicy, now: UnixTime) -> Result<CertificatePolicy> {
+pub(crate) fn normalize(mut p: CertificatePolicy, now: UnixTime) -> Result<CertificatePolicy> {
     let kp = p.key_props.get_or_insert_with(Default::default);
     let kty = kp.kty.unwrap_or(if kp.crv.is_some() {
         KeyType::Ec

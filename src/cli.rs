@@ -16,6 +16,7 @@
 //! leaves.
 
 mod access;
+mod apply;
 pub mod args;
 pub mod certificates;
 pub mod client;
@@ -119,6 +120,7 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         }
         Command::Deleted(cmd) => commands::deleted(c, p, cmd),
         Command::TimeShift(a) => commands::time_shift(c, p, a),
+        Command::Apply(a) => apply::apply(c, p, a),
         Command::Role(cmd) => access::role(c, p, cmd),
         Command::Log(cmd) => access::log(c, p, cmd),
         Command::CustomerData(cmd) => access::customer_data(c, p, cmd),
@@ -144,6 +146,7 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
             enforce: args.enforce_rbac,
             admins: args.admin,
         },
+        seed: args.seed,
         strict_api_version: args.strict_api_version,
         identity: crate::server::identity::LocalIdentity {
             oid: args.identity_oid,

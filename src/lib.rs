@@ -108,6 +108,7 @@ pub mod audit;
 pub mod customer_data;
 pub mod hazmat;
 pub mod rbac;
+pub mod seed;
 // faces
 #[cfg(feature = "server")]
 pub mod api;

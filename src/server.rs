@@ -337,6 +337,8 @@ pub struct ServeOptions {
     pub tls: Option<tls::TlsFiles>,
     /// Access control for every vault (off: any caller may do anything).
     pub access: crate::AccessPolicy,
+    /// A seed file to apply before serving (see [`crate::seed`]).
+    pub seed: Option<PathBuf>,
     /// Who the managed-identity endpoint's tokens name.
     pub identity: identity::LocalIdentity,
     /// Accept only the api-versions of the specifications, not later ones.
@@ -363,6 +365,21 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     };
     let store = state.store.clone();
     store.set_access_policy(opts.access.clone());
+    if let Some(path) = opts.seed.clone() {
+        let (s, p) = (store.clone(), path.clone());
+        let report = tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+            let file = crate::seed::read_file(&p).map_err(|e| e.to_string())?;
+            crate::seed::apply(&s, &file.parsed.seed).map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .await?
+        .map_err(|e| format!("seed {e}"))?;
+        println!(
+            "seeded from {}: {} created, {} unchanged",
+            path.display(),
+            report.created.len(),
+            report.unchanged.len()
+        );
+    }
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
     // After the store is opened (and so locked): a second server on the same directory

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("audit", 10),
     ("hazmat", 10),
     ("customer_data", 11),
+    ("seed", 11),
     // faces
     ("vectors", 12),
     ("api", 12),

@@ -165,6 +165,7 @@ routes! {
     CustomerDataExport:   POST   "management/customer-data/export",     Admin,                       "CustomerDataExport";
     CustomerDataDelete:   POST   "management/customer-data/delete",     Admin,                       "CustomerDataDelete";
     TimeShift:            POST   "management/time-shift",               Admin,                       "TimeShift";
+    SeedApply:            POST   "management/apply",                    Admin,                       "SeedApply";
 }
 
 /// How a role route's grammar starts: the scope, then Key Vault's authorization provider.

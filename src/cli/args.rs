@@ -137,6 +137,17 @@ pub enum Command {
     /// catches up; do not use it on data you care about.
     #[command(after_help = "Example:\n  localhsm time-shift 7776000   # 90 days")]
     TimeShift(TimeShiftArgs),
+    /// Create what a seed file (YAML or JSON) describes: vaults, keys, secrets,
+    /// certificates and role assignments.
+    ///
+    /// Through the running server when one holds the data directory, else in-process. The
+    /// whole file is checked before anything is written: a file with an error changes
+    /// nothing and its line is named. What exists and matches the file is left alone, so
+    /// applying a file twice changes nothing; what exists and differs (or is soft-deleted)
+    /// is reported with every other such entry, and then too nothing is written: a seed
+    /// never overwrites. `localhsm serve --seed FILE` applies one at start.
+    #[command(after_help = APPLY_HELP)]
+    Apply(ApplyArgs),
     /// Role assignments and role definitions (local RBAC): Managed HSM's roles in managedhsm
     /// vaults, Key Vault's (Secrets User, Secrets Officer, Reader, Administrator) in vaults
     /// that hold secrets.
@@ -368,6 +379,10 @@ pub struct ServeArgs {
     /// (repeatable).
     #[arg(long, value_name = "OBJECT_ID")]
     pub admin: Vec<String>,
+    /// A seed file (YAML or JSON) to apply before serving, as `localhsm apply FILE` does;
+    /// the server does not start when it has an error or conflicts with the store.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
     /// Accept only the api-versions of Key Vault's REST specifications (7.0 to the newest
     /// this build knows); without it, a later version is served with the newest one's
     /// behaviour, and logged once.
@@ -402,6 +417,50 @@ pub struct TokenArgs {
     #[arg(long)]
     pub tenant: Option<String>,
 }
+
+/// `localhsm apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The seed file: `.yaml`/`.yml` or `.json` (else JSON when it starts with `{`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// The seed file format, for `localhsm apply --help`.
+const APPLY_HELP: &str = "\
+Format (every field but the names is optional; paths are relative to the file):
+  vaults:
+    - name: payments               # created when missing
+      kind: vault                  # vault (default; the default vault is a managedhsm) | managedhsm
+      retentionDays: 7             # 7..90, default 90
+      purgeProtection: false
+      keys:
+        - name: signer             # generated: kty EC|EC-HSM|RSA|RSA-HSM|oct|oct-HSM
+          kty: EC
+          curve: P-256             # EC: P-256|P-384|P-521|P-256K; RSA/oct: size: 2048 ...
+          keyOps: [sign, verify]
+          enabled: true
+          tags: {team: payments}
+          exportable: false        # true needs releasePolicy: {JSON policy object}
+        - name: imported           # imported: jwk: {inline JWK} or \"@file.json\",
+          pem: \"@keys/ec.pem\"       #   or pem: PEM text or \"@file.pem\"; kty: X-HSM for HSM
+      secrets:
+        - name: db-password
+          value: s3cret            # or valueFile: path (its exact content)
+          contentType: text/plain
+          tags: {env: dev}
+      certificates:                # self-signed, from Key Vault's certificate policy
+        - name: web
+          policy: {key_props: {kty: EC, crv: P-256}, x509_props: {subject: CN=web.localhost}}
+      roleAssignments:
+        - role: Key Vault Crypto User   # name, short name or id
+          principal: 11111111-2222-3333-4444-555555555555
+          scope: /keys/signer      # default /
+          name: GUID               # optional; matched by role, principal and scope otherwise
+
+Example:
+  localhsm apply examples/seed.yaml
+  localhsm serve --seed examples/seed.yaml";
 
 /// `localhsm time-shift`.
 #[derive(Debug, clap::Args)]

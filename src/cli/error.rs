@@ -194,6 +194,7 @@ impl RequestInfo<'_> {
             O::CustomerDataExport => "customer-data export",
             O::CustomerDataDelete => "customer-data delete",
             O::TimeShift => "time-shift",
+            O::SeedApply => "apply",
             O::SecretSet => "secret set",
             O::SecretRestore => "secret restore",
             O::SecretUpdate | O::SecretUpdateVersion => "secret update",

@@ -181,6 +181,19 @@ pub(crate) async fn handle(
                 renewed_certificates: lifetime.renewed,
             })
         }
+        Op::SeedApply => {
+            let req: crate::seed::ApplyRequest = parse_json(body)?;
+            let report = blocking(state, move |s| {
+                let parsed = crate::seed::parse(
+                    req.text.expose(),
+                    req.format,
+                    crate::seed::Files::Given(req.files),
+                )?;
+                crate::seed::apply(&s, &parsed.seed)
+            })
+            .await?;
+            ok(report)
+        }
         other => Err(ApiError::misrouted(other)),
     }
 }
