@@ -881,8 +881,7 @@ fn subject(p: &CertificatePolicy) -> Option<&str> {
 /// A role assignment.
 #[derive(Debug)]
 pub struct RoleSeed {
-    /// Role: a built-in role's id, name or short name (`Crypto User`), or a custom role's
-    /// id or name.
+    /// Role: a built-in role's id, name or short name (`Crypto User`).
     pub role: String,
     /// The principal's object ID.
     pub principal: String,
@@ -1174,7 +1173,7 @@ fn plan_vault<'a>(
     };
     for r in &v.role_assignments {
         let label = role_label(&v.name, r);
-        let role_id = match resolve_role(live.as_ref(), kind, &v.name, &r.role)? {
+        let role_id = match resolve_role(kind, &v.name, &r.role) {
             Ok(id) => id,
             Err(why) => {
                 conflicts.push(format!("{label}: {why}"));
@@ -1382,13 +1381,8 @@ fn certificate_found(vault: &Vault, c: &CertificateSeed) -> Result<Found> {
 }
 
 /// The role definition id `role` names in a vault of `kind`: a built-in role's id, name or
-/// short name, or a custom role's id or name. `Ok(Err(why))` when it names none.
-fn resolve_role(
-    live: Option<&Vault>,
-    kind: VaultKind,
-    vault: &str,
-    role: &str,
-) -> Result<std::result::Result<String, String>> {
+/// short name; `Err(why)` when it names none.
+fn resolve_role(kind: VaultKind, vault: &str, role: &str) -> std::result::Result<String, String> {
     let wanted = role.to_ascii_lowercase();
     let builtin = crate::rbac::roles_available_in(kind, vault).find(|r| {
         let name = r.name.to_ascii_lowercase();
@@ -1398,17 +1392,10 @@ fn resolve_role(
         r.id.eq_ignore_ascii_case(&wanted) || name == wanted || short.as_deref() == Some(&wanted)
     });
     if let Some(r) = builtin {
-        return Ok(Ok(r.id.to_string()));
+        return Ok(r.id.to_string());
     }
-    if let Some(v) = live {
-        if let Some(c) = v.custom_roles()?.into_iter().find(|c| {
-            c.id.eq_ignore_ascii_case(&wanted) || c.role_name.eq_ignore_ascii_case(&wanted)
-        }) {
-            return Ok(Ok(c.id));
-        }
-    }
-    Ok(Err(format!(
+    Err(format!(
         "no role {role:?} in this {} (`localhsm role definitions` lists them)",
         kind.as_str()
-    )))
+    ))
 }
