@@ -15,8 +15,6 @@ use crate::model::key_policies::{
 };
 use crate::vault::{Store, Vault};
 
-use super::KeyVersion;
-
 /// What one pass of [`Store::run_key_rotations`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KeyRotationReport {
@@ -98,6 +96,7 @@ impl Vault {
     /// Runs this vault's due key lifetime actions; see [`Store::run_key_rotations`].
     fn run_key_rotations(&self, report: &mut KeyRotationReport) -> Result<()> {
         let now = self.core().now();
+        let vault = self.record()?;
         let keys = self.keys();
         let mut next: Option<String> = None;
         loop {
@@ -112,8 +111,8 @@ impl Vault {
                 let Some(current) = record.current().map(str::to_string) else {
                     continue;
                 };
-                let v: KeyVersion = match keys.version(&record.name, &current) {
-                    Ok(v) => v,
+                let v = match self.bundle_of_record(&vault, &record, Some(&current)) {
+                    Ok(b) => b.attributes,
                     Err(Error::NotFound { .. }) => continue,
                     Err(e) => return Err(e),
                 };

@@ -12,10 +12,15 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::DAY;
 use crate::clock::UnixTime;
 use crate::crypto::Base64Url;
 use crate::error::{Error, Result};
+
+/// Seconds in a day (as [`crate::model::DAY`], which this module cannot import: the model
+/// imports it).
+const DAY: u64 = 86_400;
+/// Longest content type a release policy may name (as a secret's).
+const MAX_CONTENT_TYPE_LEN: usize = 255;
 
 /// Shortest `expiryTime` Key Vault accepts in a rotation policy.
 pub const MIN_EXPIRY_TIME: u64 = 28 * DAY;
@@ -348,7 +353,12 @@ pub fn validate_release_policy(p: &KeyReleasePolicy) -> Result<()> {
             p.data.0.len()
         )));
     }
-    super::validate_content_type(Some(&p.content_type))
+    if p.content_type.chars().count() > MAX_CONTENT_TYPE_LEN {
+        return Err(bad(format!(
+            "release_policy: contentType must be at most {MAX_CONTENT_TYPE_LEN} characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Key Vault's refusal of an exportable key without a release policy.
