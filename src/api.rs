@@ -12,6 +12,7 @@
 //! SDKs depend on; each call is one row of [`routes::ROUTES`], which names its path, its
 //! operation, its data action and its access-log name.
 
+pub mod admin;
 pub mod certificates;
 pub mod keys;
 pub mod management;
@@ -21,6 +22,7 @@ pub mod secrets;
 pub mod unimplemented;
 pub mod versions;
 
+pub use admin::*;
 pub use certificates::*;
 pub use keys::*;
 pub use management::*;

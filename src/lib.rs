@@ -104,6 +104,7 @@ pub mod keys;
 pub mod secrets;
 pub mod vault;
 // services
+pub mod administration;
 pub mod audit;
 pub mod customer_data;
 pub mod hazmat;

@@ -33,6 +33,7 @@ use crate::model::access::{
     validate_principal_id, CertificatePermission, KeyPermission, Permissions, SecretPermission,
     MAX_ACCESS_POLICIES,
 };
+pub use crate::model::access::{CustomRole, RolePermissions};
 use crate::model::{holds, Caller, VaultInfo, VaultKind, VaultOptions};
 use crate::store::{decode, encode, KeyRange, Table, Write};
 use crate::vault::{Authorizer, Store, Vault};
@@ -120,10 +121,19 @@ impl RoleDefinition {
     pub fn published_data_actions(&self) -> Vec<&'static str> {
         match self.published {
             Some(p) => p.data_actions.to_vec(),
-            None => self.data_actions.iter().map(|a| a.as_str()).collect(),
+            None => self
+                .data_actions
+                .iter()
+                .filter(|a| !UNPUBLISHED.contains(a))
+                .map(|a| a.as_str())
+                .collect(),
         }
     }
 }
+
+/// Data actions Azure does not publish (the settings API's), which Managed HSM
+/// Administrator grants here but its published definition does not list.
+const UNPUBLISHED: &[DataAction] = &[DataAction::SettingsRead, DataAction::SettingsWrite];
 
 use DataAction as A;
 
@@ -227,6 +237,8 @@ pub const BUILT_IN_ROLES: &[RoleDefinition] = &[
             A::BackupStatus,
             A::RestoreStart,
             A::RestoreStatus,
+            A::SettingsRead,
+            A::SettingsWrite,
         ],
         published: None,
     },
@@ -590,16 +602,118 @@ pub fn scope_contains(outer: &str, inner: &str) -> bool {
         })
 }
 
-/// The data actions a set of assignments grants at `resource`, as a mask.
+/// The data actions a set of assignments grants at `resource`, as a mask: each assigned
+/// role is a built-in one or one of the vault's `custom` roles.
 pub(crate) fn granted<'a>(
     assignments: impl IntoIterator<Item = &'a RoleAssignment>,
     resource: &str,
+    custom: &[CustomRole],
 ) -> Grant {
     assignments
         .into_iter()
         .filter(|a| scope_covers(&a.scope, resource))
-        .filter_map(|a| role_definition(&a.role_definition_id))
-        .fold(Grant::default(), |g, r| g.union(r.grant()))
+        .filter_map(|a| match role_definition(&a.role_definition_id) {
+            Some(r) => Some(r.grant()),
+            None => custom
+                .iter()
+                .find(|c| c.id.eq_ignore_ascii_case(&a.role_definition_id))
+                .map(custom_role_grant),
+        })
+        .fold(Grant::default(), Grant::union)
+}
+
+// --- custom role definitions --------------------------------------------------------------
+
+/// Whether a data action pattern names `action`: compared without regard to case, `*`
+/// standing for any run of characters (`Microsoft.KeyVault/managedHsm/keys/*`), as Azure
+/// reads the data actions of a role definition.
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| go(rest, &a[i..])),
+            Some((c, rest)) => a
+                .split_first()
+                .is_some_and(|(d, tail)| c.eq_ignore_ascii_case(d) && go(rest, tail)),
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// What a custom role grants: for each permission block, the data actions its
+/// `dataActions` name less those its `notDataActions` name; the union of the blocks.
+pub fn custom_role_grant(role: &CustomRole) -> Grant {
+    let actions: Vec<DataAction> = DataAction::ALL
+        .iter()
+        .copied()
+        .filter(|a| {
+            role.permissions.iter().any(|p| {
+                p.data_actions.iter().any(|d| action_matches(d, a.as_str()))
+                    && !p
+                        .not_data_actions
+                        .iter()
+                        .any(|d| action_matches(d, a.as_str()))
+            })
+        })
+        .collect();
+    Grant::of(&actions)
+}
+
+/// Most custom role definitions a vault holds.
+pub const MAX_CUSTOM_ROLES: usize = 64;
+
+/// Checks a custom role definition before it is stored and returns it normalized: a GUID
+/// name that is not a built-in role's, data actions that each name at least one of Managed
+/// HSM's, and assignable scopes that are scopes (`/` when none are given).
+fn validated_custom_role(role: CustomRole) -> Result<CustomRole> {
+    crate::model::validate_chars("role definition", &role.id, 64, false, " (a GUID)")?;
+    if role_definition(&role.id).is_some() {
+        return Err(Error::bad_parameter(format!(
+            "role definition {:?} is a built-in role, which cannot be changed; give the custom \
+             role a new GUID",
+            role.id
+        )));
+    }
+    if role.role_name.len() > 512 || role.description.len() > 2048 {
+        return Err(Error::bad_parameter(
+            "roleName is at most 512 characters and description at most 2048",
+        ));
+    }
+    if role.permissions.len() > 16 {
+        return Err(Error::bad_parameter(
+            "a role definition has at most 16 permission blocks",
+        ));
+    }
+    for p in &role.permissions {
+        for pattern in p.data_actions.iter().chain(&p.not_data_actions) {
+            let known = pattern.len() <= 256
+                && DataAction::ALL
+                    .iter()
+                    .any(|a| action_matches(pattern, a.as_str()));
+            if !known {
+                let shown: String = pattern.chars().take(80).collect();
+                return Err(Error::bad_parameter(format!(
+                    "data action {shown:?} names none of Managed HSM's data actions \
+                     (Microsoft.KeyVault/managedHsm/keys/read/action, ...; `*` is a wildcard)"
+                )));
+            }
+        }
+    }
+    let mut scopes = Vec::new();
+    for s in &role.assignable_scopes {
+        let s = normalize_scope(s)?;
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    if scopes.is_empty() {
+        scopes.push("/".into());
+    }
+    Ok(CustomRole {
+        id: role.id.to_ascii_lowercase(),
+        assignable_scopes: scopes,
+        ..role
+    })
 }
 
 /// The admins' grant: everything their roles allow, everywhere.
@@ -807,7 +921,7 @@ impl Authorizer for RoleAuthorizer {
             .into_iter()
             .filter(|a| a.principal_id.eq_ignore_ascii_case(oid))
             .collect();
-        Ok(granted(&mine, scope))
+        Ok(granted(&mine, scope, &record.custom_roles))
     }
 }
 
@@ -1054,6 +1168,17 @@ impl Vault {
         self.require(DataAction::RoleAssignmentsWrite, "/")?;
         let vault = self.record()?;
         validate_assignment_name(name)?;
+        let guid = role_definition_id
+            .rsplit('/')
+            .next()
+            .unwrap_or(role_definition_id);
+        if let Some(custom) = vault
+            .custom_roles
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(guid))
+        {
+            return self.assign_custom_role(scope, name, custom, principal_id);
+        }
         let role =
             role_definition(role_definition_id).ok_or_else(|| Error::RoleDefinitionNotFound {
                 id: role_definition_id.to_string(),
@@ -1138,6 +1263,148 @@ impl Vault {
         let vault = self.record()?;
         Ok(roles_available_in(vault.kind, &vault.name).collect())
     }
+
+    /// The vault's custom role definitions, in the order they were made.
+    pub fn custom_roles(&self) -> Result<Vec<CustomRole>> {
+        self.require(DataAction::RoleDefinitionsRead, "/")?;
+        Ok(self.record()?.custom_roles.clone())
+    }
+
+    /// The custom role definition `id` (a GUID, or a role definition id path ending in one).
+    pub fn custom_role(&self, id: &str) -> Result<CustomRole> {
+        let guid = id.rsplit('/').next().unwrap_or(id);
+        self.custom_roles()?
+            .into_iter()
+            .find(|c| c.id.eq_ignore_ascii_case(guid))
+            .ok_or_else(|| Error::RoleDefinitionNotFound { id: id.to_string() })
+    }
+
+    /// Creates, or replaces, the custom role definition `role.id`, defined at `scope`
+    /// (Managed HSM defines roles at `/` only). Its role name may not be another role's.
+    /// Returns it as stored.
+    pub fn set_custom_role(&self, scope: &str, role: CustomRole) -> Result<CustomRole> {
+        self.require(DataAction::RoleDefinitionsWrite, "/")?;
+        self.record()?;
+        if normalize_scope(scope)? != "/" {
+            return Err(Error::bad_parameter(format!(
+                "role definitions are made at scope \"/\", not {scope:?}; narrow where one \
+                 applies with assignableScopes"
+            )));
+        }
+        let role = validated_custom_role(role)?;
+        let stored = role.clone();
+        self.core().update_vault(self.name(), |r| {
+            let clash = !role.role_name.is_empty()
+                && (BUILT_IN_ROLES
+                    .iter()
+                    .any(|b| b.name.eq_ignore_ascii_case(&role.role_name))
+                    || r.custom_roles.iter().any(|c| {
+                        c.id != role.id && c.role_name.eq_ignore_ascii_case(&role.role_name)
+                    }));
+            if clash {
+                return Err(Error::bad_parameter(format!(
+                    "a role named {:?} already exists; role names are unique",
+                    role.role_name
+                )));
+            }
+            match r.custom_roles.iter().position(|c| c.id == role.id) {
+                Some(i) => r.custom_roles[i] = role.clone(),
+                None if r.custom_roles.len() >= MAX_CUSTOM_ROLES => {
+                    return Err(Error::bad_parameter(format!(
+                        "vault {:?} has {MAX_CUSTOM_ROLES} custom role definitions, the most \
+                         it may have; delete one first",
+                        r.name
+                    )))
+                }
+                None => r.custom_roles.push(role.clone()),
+            }
+            Ok(())
+        })?;
+        Ok(stored)
+    }
+
+    /// Deletes the custom role definition `id` and returns it. A built-in role cannot be
+    /// deleted, nor a role that assignments still hold (delete those first).
+    pub fn delete_custom_role(&self, scope: &str, id: &str) -> Result<CustomRole> {
+        self.require(DataAction::RoleDefinitionsDelete, "/")?;
+        self.record()?;
+        normalize_scope(scope)?;
+        if let Some(b) = role_definition(id) {
+            return Err(Error::bad_parameter(format!(
+                "{:?} is a built-in role definition, which cannot be deleted",
+                b.name
+            )));
+        }
+        let role = self.custom_role(id)?;
+        let holders: Vec<String> = self
+            .role_assignments_raw()?
+            .into_iter()
+            .filter(|a| a.role_definition_id.eq_ignore_ascii_case(&role.id))
+            .map(|a| a.name)
+            .collect();
+        if !holders.is_empty() {
+            return Err(Error::bad_parameter(format!(
+                "role definition {:?} is assigned by role assignments {}; delete them first",
+                role.id,
+                holders.join(", ")
+            )));
+        }
+        self.core().update_vault(self.name(), |r| {
+            r.custom_roles.retain(|c| c.id != role.id);
+            Ok(())
+        })?;
+        Ok(role)
+    }
+
+    /// Assigns a custom role: at a scope its `assignableScopes` contain.
+    fn assign_custom_role(
+        &self,
+        scope: &str,
+        name: &str,
+        role: &CustomRole,
+        principal_id: &str,
+    ) -> Result<RoleAssignment> {
+        if principal_id.trim().is_empty() || principal_id.len() > 128 {
+            return Err(Error::bad_parameter(
+                "principalId must be the principal's object ID",
+            ));
+        }
+        let normalized = normalize_scope(scope)?;
+        if !role
+            .assignable_scopes
+            .iter()
+            .any(|s| scope_contains(s, &normalized))
+        {
+            return Err(Error::bad_parameter(format!(
+                "role {:?} may be assigned at {}, not at {scope:?}",
+                role.id,
+                role.assignable_scopes.join(", ")
+            )));
+        }
+        let vault = self.record()?;
+        if let Some(kind) = scope_kind(&normalized) {
+            if !holds(vault.kind, &vault.name, kind) {
+                return Err(Error::bad_parameter(format!(
+                    "scope {scope:?} is invalid here: vault {:?} holds no {}s",
+                    vault.name,
+                    kind.noun()
+                )));
+            }
+        }
+        let assignment = RoleAssignment {
+            name: name.to_ascii_lowercase(),
+            scope: normalized,
+            role_definition_id: role.id.clone(),
+            principal_id: principal_id.to_string(),
+        };
+        self.core().storage.backend().apply(&[Write::Put(
+            Table::RoleAssignments,
+            assignment_id(self.name(), name),
+            encode(&assignment),
+        )])?;
+        self.core().commit()?;
+        Ok(assignment)
+    }
 }
 
 #[cfg(test)]
@@ -1165,7 +1432,7 @@ mod tests {
 
     fn check(cases: &[Case<'_>]) {
         for (name, at, allowed, denied) in cases {
-            let grant = granted(&[assignment(role(name).id, "/")], at);
+            let grant = granted(&[assignment(role(name).id, "/")], at, &[]);
             for a in *allowed {
                 assert!(grant.allows(*a), "{name} must allow {a:?} at {at}");
             }
@@ -1528,6 +1795,115 @@ mod tests {
     }
 
     #[test]
+    fn data_action_patterns_match_as_azure_reads_them() {
+        let sign = A::Sign.as_str();
+        assert!(action_matches(sign, sign));
+        assert!(action_matches(
+            "microsoft.keyvault/MANAGEDHSM/keys/sign/action",
+            sign
+        ));
+        assert!(action_matches("Microsoft.KeyVault/managedHsm/keys/*", sign));
+        assert!(action_matches(
+            "Microsoft.KeyVault/managedHsm/*/sign/action",
+            sign
+        ));
+        assert!(action_matches("*", sign));
+        assert!(!action_matches(
+            "Microsoft.KeyVault/managedHsm/keys/sign",
+            sign
+        ));
+        assert!(!action_matches(
+            "Microsoft.KeyVault/managedHsm/keys/verify/action",
+            sign
+        ));
+        assert!(!action_matches("", sign));
+    }
+
+    #[test]
+    fn custom_roles_grant_their_actions_less_the_excluded_ones() {
+        let custom = |allow: &[&str], deny: &[&str]| CustomRole {
+            id: "c1".into(),
+            role_name: String::new(),
+            description: String::new(),
+            permissions: vec![RolePermissions {
+                data_actions: allow.iter().map(|s| s.to_string()).collect(),
+                not_data_actions: deny.iter().map(|s| s.to_string()).collect(),
+                ..RolePermissions::default()
+            }],
+            assignable_scopes: vec!["/".into()],
+        };
+        let keys_but_delete = custom(
+            &["Microsoft.KeyVault/managedHsm/keys/*"],
+            &[
+                "Microsoft.KeyVault/managedHsm/keys/delete",
+                "*/deletedKeys/*",
+            ],
+        );
+        let g = custom_role_grant(&keys_but_delete);
+        for a in [A::Sign, A::KeysRead, A::KeysCreate, A::KeysExport] {
+            assert!(g.allows(a), "{a:?}");
+        }
+        for a in [
+            A::KeysDelete,
+            A::DeletedKeysDelete,
+            A::DeletedKeysRecover,
+            A::Rng,
+            A::RoleAssignmentsWrite,
+            A::SecretsGet,
+        ] {
+            assert!(!g.allows(a), "{a:?}");
+        }
+        // Assigned: the grant follows the assignment's scope, as a built-in role's does.
+        let at = |scope: &str, resource: &str| {
+            let mut a = assignment("c1", scope);
+            a.role_definition_id = "C1".into();
+            granted(&[a], resource, std::slice::from_ref(&keys_but_delete))
+        };
+        assert!(at("/keys/k", "/keys/k").allows(A::Sign));
+        assert!(!at("/keys/k", "/keys/other").allows(A::Sign));
+        assert!(at("/", "/keys/other").allows(A::Sign));
+        // An assignment of a role the vault does not define grants nothing.
+        assert!(!granted(&[assignment("c2", "/")], "/keys/k", &[keys_but_delete]).allows(A::Sign));
+        // Blocks are unioned; an exclusion applies to its own block.
+        let mut two = custom(&[A::Sign.as_str()], &[]);
+        two.permissions.push(RolePermissions {
+            data_actions: vec![A::Verify.as_str().into()],
+            not_data_actions: vec![A::Sign.as_str().into()],
+            ..RolePermissions::default()
+        });
+        let g = custom_role_grant(&two);
+        assert!(g.allows(A::Sign) && g.allows(A::Verify) && !g.allows(A::KeysRead));
+    }
+
+    #[test]
+    fn custom_roles_are_checked_before_they_are_stored() {
+        let ok = CustomRole {
+            id: "0B2C3D4E-0000-4000-8000-000000000001".into(),
+            role_name: "r".into(),
+            description: String::new(),
+            permissions: vec![RolePermissions {
+                data_actions: vec!["Microsoft.KeyVault/managedHsm/keys/*".into()],
+                ..RolePermissions::default()
+            }],
+            assignable_scopes: vec!["/KEYS".into(), "/keys".into()],
+        };
+        let v = validated_custom_role(ok.clone()).unwrap();
+        assert_eq!(v.id, "0b2c3d4e-0000-4000-8000-000000000001");
+        assert_eq!(v.assignable_scopes, ["/keys"]);
+        let built_in = CustomRole {
+            id: "21dbd100-6940-42c2-9190-5d6cb909625b".into(),
+            ..ok.clone()
+        };
+        assert!(validated_custom_role(built_in).is_err());
+        let mut unknown = ok.clone();
+        unknown.permissions[0].data_actions = vec!["Microsoft.Compute/*".into()];
+        assert!(validated_custom_role(unknown).is_err());
+        let mut bad_scope = ok;
+        bad_scope.assignable_scopes = vec!["/nowhere".into()];
+        assert!(validated_custom_role(bad_scope).is_err());
+    }
+
+    #[test]
     fn roles_belong_to_vault_kinds() {
         let names = |kind, vault| -> Vec<&str> {
             roles_available_in(kind, vault).map(|r| r.name).collect()
@@ -1558,10 +1934,10 @@ mod tests {
         let secrets_user = "4633458b-17de-408a-b874-0445c86b69e6";
         let path =
             format!("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{user}");
-        assert!(granted(&[assignment(&path, "/keys/k")], "/keys/k").allows(A::Sign));
-        assert!(!granted(&[assignment(user, "/keys/other")], "/keys/k").allows(A::Sign));
-        assert!(granted(&[assignment(user, "/keys")], "/keys/k").allows(A::Sign));
-        assert!(granted(&[assignment(user, "/keys")], "/").allows(A::Rng));
+        assert!(granted(&[assignment(&path, "/keys/k")], "/keys/k", &[]).allows(A::Sign));
+        assert!(!granted(&[assignment(user, "/keys/other")], "/keys/k", &[]).allows(A::Sign));
+        assert!(granted(&[assignment(user, "/keys")], "/keys/k", &[]).allows(A::Sign));
+        assert!(granted(&[assignment(user, "/keys")], "/", &[]).allows(A::Rng));
         assert_eq!(normalize_scope("/keys/MyKey/").unwrap(), "/keys/mykey");
         assert_eq!(normalize_scope("").unwrap(), "/");
         assert_eq!(
@@ -1581,13 +1957,13 @@ mod tests {
         assert!(normalize_scope("/keys/a/b").is_err());
         // Secrets scopes: a secret's scope covers that secret only; /keys covers no secret.
         let get = |at: &str, resource: &str| {
-            granted(&[assignment(secrets_user, at)], resource).allows(A::SecretsGet)
+            granted(&[assignment(secrets_user, at)], resource, &[]).allows(A::SecretsGet)
         };
         assert!(get("/secrets/db", "/secrets/db"));
         assert!(!get("/secrets/db", "/secrets/other"));
         assert!(get("/secrets", "/secrets/other") && get("/", "/secrets/other"));
         assert!(!get("/keys", "/secrets/db"));
-        assert!(!granted(&[assignment(user, "/secrets")], "/keys/k").allows(A::Sign));
+        assert!(!granted(&[assignment(user, "/secrets")], "/keys/k", &[]).allows(A::Sign));
         assert!(
             scope_contains("/secrets", "/secrets/db") && !scope_contains("/keys", "/secrets/db")
         );
@@ -1595,7 +1971,7 @@ mod tests {
         // and issuers (checked at `/certificates`); neither `/keys` nor `/secrets` does.
         let officer = "a4417e6f-fecd-4de8-b567-7b0420556985";
         let cert = |at: &str, resource: &str, a: DataAction| {
-            granted(&[assignment(officer, at)], resource).allows(a)
+            granted(&[assignment(officer, at)], resource, &[]).allows(a)
         };
         assert!(cert(
             "/certificates/web",
@@ -1625,10 +2001,12 @@ mod tests {
         assert!(!cert("/keys", "/certificates/web", A::CertificatesRead));
         assert!(!cert("/secrets", "/certificates/web", A::CertificatesRead));
         assert!(!cert("/keys", "/certificates", A::CertificateContactsWrite));
-        assert!(
-            !granted(&[assignment(secrets_user, "/certificates")], "/secrets/web")
-                .allows(A::SecretsGet)
-        );
+        assert!(!granted(
+            &[assignment(secrets_user, "/certificates")],
+            "/secrets/web",
+            &[]
+        )
+        .allows(A::SecretsGet));
         assert!(scope_contains("/certificates", "/certificates/web"));
         assert!(!scope_contains("/certificates", "/certificatesx/web"));
         assert!(!scope_contains("/certificates/web", "/certificates"));

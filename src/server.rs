@@ -15,6 +15,7 @@
 //! (`error::parse_json`); bad input is a 4xx in Key Vault's error shape, never a 5xx or a
 //! panic.
 
+mod admin;
 pub mod auth;
 mod certificates;
 mod context;
@@ -264,6 +265,9 @@ async fn dispatch(
     if op.route().is_scoped() {
         let name = p.get("name").unwrap_or_default();
         return roles::handle(ctx, op, p.scope(), name, body).await;
+    }
+    if admin::serves(op) {
+        return admin::handle(ctx, op, p, body).await;
     }
     let target = (object.map_or("", |(_, n)| n), p.version());
     match op.route().object_kind() {

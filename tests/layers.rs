@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("hazmat", 10),
     ("customer_data", 11),
     ("seed", 11),
+    ("administration", 10),
     // faces
     ("vectors", 12),
     ("api", 12),

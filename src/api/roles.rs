@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::routes::Op;
 use crate::error::{Error, Result};
-use crate::rbac::{RoleAssignment, RoleDefinition};
+use crate::rbac::{CustomRole, RoleAssignment, RoleDefinition, RolePermissions};
 
 /// The prefix of a role definition id.
 pub const DEFINITION_PREFIX: &str =
@@ -82,9 +82,9 @@ pub struct RoleDefinitionProperties {
     pub assignable_scopes: Vec<String>,
 }
 
-/// A set of allowed (and excluded) actions.
+/// A set of allowed (and excluded) actions (a list a request leaves out is empty).
 #[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Permission {
     /// Control-plane actions.
     pub actions: Vec<String>,
@@ -131,6 +131,92 @@ impl From<&RoleDefinition> for RoleDefinitionWire {
                     ..Permission::default()
                 }],
                 assignable_scopes: vec!["/".into()],
+            },
+        }
+    }
+}
+
+/// Body of `PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{name}`: a
+/// custom role definition.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RoleDefinitionCreateParameters {
+    /// What it is and allows.
+    pub properties: RoleDefinitionCreateProperties,
+}
+
+/// A custom role definition as a request gives it: what it leaves out is empty (the SDKs
+/// send no role name or description when none is given).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleDefinitionCreateProperties {
+    /// Its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// What it is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `CustomRole`, the only type a request may make.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What it allows.
+    pub permissions: Vec<Permission>,
+    /// Where it may be assigned (`/` when none are given).
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A custom role definition's `type`.
+pub const CUSTOM_ROLE_TYPE: &str = "CustomRole";
+
+impl RoleDefinitionCreateParameters {
+    /// The custom role `name` (its GUID) this request defines.
+    pub fn into_custom_role(self, name: &str) -> Result<CustomRole> {
+        let p = self.properties;
+        if let Some(kind) = p.kind.as_deref().filter(|k| *k != CUSTOM_ROLE_TYPE) {
+            let shown: String = kind.chars().take(40).collect();
+            return Err(Error::bad_parameter(format!(
+                "a role definition made here is a {CUSTOM_ROLE_TYPE}, not {shown:?}"
+            )));
+        }
+        Ok(CustomRole {
+            id: name.to_string(),
+            role_name: p.role_name.unwrap_or_default(),
+            description: p.description.unwrap_or_default(),
+            permissions: p
+                .permissions
+                .into_iter()
+                .map(|p| RolePermissions {
+                    actions: p.actions,
+                    not_actions: p.not_actions,
+                    data_actions: p.data_actions,
+                    not_data_actions: p.not_data_actions,
+                })
+                .collect(),
+            assignable_scopes: p.assignable_scopes,
+        })
+    }
+}
+
+impl From<&CustomRole> for RoleDefinitionWire {
+    fn from(r: &CustomRole) -> Self {
+        Self {
+            id: format!("{DEFINITION_PREFIX}{}", r.id),
+            name: r.id.clone(),
+            kind: "Microsoft.Authorization/roleDefinitions".into(),
+            properties: RoleDefinitionProperties {
+                role_name: r.role_name.clone(),
+                description: r.description.clone(),
+                kind: CUSTOM_ROLE_TYPE.into(),
+                permissions: r
+                    .permissions
+                    .iter()
+                    .map(|p| Permission {
+                        actions: p.actions.clone(),
+                        not_actions: p.not_actions.clone(),
+                        data_actions: p.data_actions.clone(),
+                        not_data_actions: p.not_data_actions.clone(),
+                    })
+                    .collect(),
+                assignable_scopes: r.assignable_scopes.clone(),
             },
         }
     }

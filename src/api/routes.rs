@@ -148,6 +148,16 @@ routes! {
     RoleDefinitionGet:    GET    "{scope}/providers/Microsoft.Authorization/roleDefinitions/{name}", Data(A::RoleDefinitionsRead),   "RoleDefinitionGet";
     RoleDefinitionSet:    PUT    "{scope}/providers/Microsoft.Authorization/roleDefinitions/{name}", Data(A::RoleDefinitionsWrite),  "RoleDefinitionSet";
     RoleDefinitionDelete: DELETE "{scope}/providers/Microsoft.Authorization/roleDefinitions/{name}", Data(A::RoleDefinitionsDelete), "RoleDefinitionDelete";
+    SettingList:          GET    "settings",                            Data(A::SettingsRead),       "SettingList";
+    SettingGet:           GET    "settings/{name}",                     Data(A::SettingsRead),       "SettingGet";
+    SettingUpdate:        PATCH  "settings/{name}",                     Data(A::SettingsWrite),      "SettingUpdate";
+    FullBackup:           POST   "backup",                              Data(A::BackupStart),        "FullBackup";
+    PreFullBackup:        POST   "prebackup",                           Data(A::BackupStart),        "PreFullBackup";
+    FullBackupStatus:     GET    "backup/{name}/pending",               Data(A::BackupStatus),       "FullBackupStatus";
+    FullRestore:          PUT    "restore",                             Data(A::RestoreStart),       "FullRestore";
+    PreFullRestore:       PUT    "prerestore",                          Data(A::RestoreStart),       "PreFullRestore";
+    RestoreStatus:        GET    "restore/{name}/pending",              Data(A::RestoreStatus),      "RestoreStatus";
+    SelectiveKeyRestore:  PUT    "keys/{key}/restore",                  Data(A::RestoreStart),       "SelectiveKeyRestore";
     VaultList:            GET    "management/vaults",                   Admin,                       "VaultList";
     VaultCreate:          POST   "management/vaults",                   Admin,                       "VaultCreate";
     VaultGet:             GET    "management/vaults/{vault}",           Admin,                       "VaultGet";

@@ -62,6 +62,12 @@ pub(crate) struct VaultRecord {
     /// Who hears about certificates' lifetime events (Key Vault's certificate contacts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) certificate_contacts: Vec<crate::model::certificates::Contact>,
+    /// A Managed HSM's account settings that differ from their defaults, by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) settings: std::collections::BTreeMap<String, String>,
+    /// The vault's custom role definitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) custom_roles: Vec<crate::model::access::CustomRole>,
 }
 
 /// Access-log retention when none was set.

@@ -150,6 +150,8 @@ impl Core {
             enable_rbac_authorization,
             access_policies: Vec::new(),
             certificate_contacts: Vec::new(),
+            settings: Default::default(),
+            custom_roles: Vec::new(),
         };
         let id = vault_id(name);
         self.transact(|tx| {

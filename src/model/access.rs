@@ -150,6 +150,12 @@ data_actions! {
     CertificateIssuersWrite = "Microsoft.KeyVault/vaults/certificatecas/write",
     /// Delete certificate issuers.
     CertificateIssuersDelete = "Microsoft.KeyVault/vaults/certificatecas/delete",
+    /// Read a Managed HSM's account settings. Azure publishes no data action for the
+    /// settings API; this name follows the pattern of the others, so a custom role can
+    /// grant it, and Managed HSM Administrator holds it.
+    SettingsRead = "Microsoft.KeyVault/managedHsm/settings/read/action",
+    /// Change a Managed HSM's account settings (see [`DataAction::SettingsRead`]).
+    SettingsWrite = "Microsoft.KeyVault/managedHsm/settings/write/action",
 }
 
 /// What a caller may do at one scope: a set of data actions.
@@ -472,6 +478,42 @@ impl AccessPolicyEntry {
                 .as_deref()
                 .is_none_or(|t| tenant_id.is_some_and(|c| c.eq_ignore_ascii_case(t)))
     }
+}
+
+/// A custom role definition, as a vault stores it: Managed HSM's `CustomRole`, made with
+/// `KeyVaultAccessControlClient.set_role_definition`. Holds no principal: who holds the
+/// role is said by role assignments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomRole {
+    /// Its name: a GUID, lowercase.
+    pub id: String,
+    /// Its display name (may be empty, as the SDKs send it when none is given).
+    pub role_name: String,
+    /// What it is for (may be empty).
+    pub description: String,
+    /// What it allows, as given: data actions may hold `*` wildcards.
+    pub permissions: Vec<RolePermissions>,
+    /// The scopes it may be assigned at (normalized: `/`, `/keys`, ...).
+    pub assignable_scopes: Vec<String>,
+}
+
+/// One permission block of a role definition: allowed actions less excluded ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolePermissions {
+    /// Control-plane actions (kept and shown; nothing local checks them).
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// Control-plane actions excluded.
+    #[serde(default)]
+    pub not_actions: Vec<String>,
+    /// Data actions allowed, `*` matching any run of characters.
+    #[serde(default)]
+    pub data_actions: Vec<String>,
+    /// Data actions subtracted from those allowed.
+    #[serde(default)]
+    pub not_data_actions: Vec<String>,
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //!
 //! Layer: faces (server). May import `api` (bodies, route table), the core (`vault`,
 //! `rbac`) and `server::{context, error}`. Invariant: the core checks the caller's data
-//! action on every call; custom role definitions are refused as unsupported, not as absent;
-//! a vault lists and gets only the role definitions it offers.
+//! action on every call; a vault lists and gets the built-in role definitions it offers,
+//! then its custom ones (made, replaced and deleted here; a built-in one cannot be).
 
 use axum::response::Response;
 
@@ -15,7 +15,7 @@ use super::error::{parse_json, ApiError};
 use crate::api::routes::Op;
 use crate::api::{
     ListResult, RoleAssignmentCreateParameters, RoleAssignmentFilter, RoleAssignmentWire,
-    RoleDefinitionWire,
+    RoleDefinitionCreateParameters, RoleDefinitionWire,
 };
 
 /// Answers a request for one of the role routes, at `scope`, on the assignment or
@@ -67,23 +67,44 @@ pub(crate) async fn handle(
             ok(RoleAssignmentWire::from(&a))
         }
         Op::RoleDefinitionList => {
-            let defs = ctx.vault()?.role_definitions()?;
+            let vault = ctx.vault()?;
+            let mut value: Vec<RoleDefinitionWire> = vault
+                .role_definitions()?
+                .into_iter()
+                .map(RoleDefinitionWire::from)
+                .collect();
+            value.extend(vault.custom_roles()?.iter().map(RoleDefinitionWire::from));
             ok(ListResult {
-                value: defs.into_iter().map(RoleDefinitionWire::from).collect(),
+                value,
                 next_link: None,
             })
         }
         Op::RoleDefinitionGet => {
-            let defs = ctx.vault()?.role_definitions()?;
-            let def = defs
+            let vault = ctx.vault()?;
+            let guid = name.rsplit('/').next().unwrap_or(&name);
+            match vault
+                .role_definitions()?
                 .into_iter()
-                .find(|d| d.id.eq_ignore_ascii_case(&name))
-                .ok_or(crate::Error::RoleDefinitionNotFound { id: name })?;
-            ok(RoleDefinitionWire::from(def))
+                .find(|d| d.id.eq_ignore_ascii_case(guid))
+            {
+                Some(def) => ok(RoleDefinitionWire::from(def)),
+                None => ok(RoleDefinitionWire::from(&vault.custom_role(&name)?)),
+            }
         }
-        Op::RoleDefinitionSet | Op::RoleDefinitionDelete => Err(ApiError::bad_parameter(
-            "custom role definitions are not supported; assign a built-in role",
-        )),
+        Op::RoleDefinitionSet => {
+            let p: RoleDefinitionCreateParameters = parse_json(body)?;
+            let role = p.into_custom_role(&name)?;
+            let stored = ctx
+                .blocking(move |v| v.set_custom_role(&scope, role))
+                .await?;
+            created(RoleDefinitionWire::from(&stored))
+        }
+        Op::RoleDefinitionDelete => {
+            let gone = ctx
+                .blocking(move |v| v.delete_custom_role(&scope, &name))
+                .await?;
+            ok(RoleDefinitionWire::from(&gone))
+        }
         other => Err(ApiError::misrouted(other)),
     }
 }
