@@ -411,6 +411,14 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         wait_for_signal().await;
         shutdown.graceful_shutdown(Some(Duration::from_secs(5)));
     });
+    let keeper = owner.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            keeper.restore_if_missing();
+        }
+    });
     let sweeper = store.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

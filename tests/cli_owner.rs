@@ -181,6 +181,15 @@ fn the_cli_is_the_owner_of_an_enforcing_server() {
         ok(dir, &["key", "list"]);
     }
 
+    // Removed while the server runs, it is written again within seconds.
+    std::fs::remove_file(&credential).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !credential.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&credential).unwrap(), secret);
+    ok(dir, &["log", "list"]);
+
     // A clean stop removes the credential with the server file.
     let mut server = server;
     server.stop();

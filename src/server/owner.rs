@@ -7,10 +7,12 @@
 //! Layer: faces (server). May import `model`, `crypto` and `server::error`. Invariants: the
 //! secret is compared in constant time, never logged, never in `Debug`, and zeroized when
 //! dropped; a new one is written at every start (an old file grants nothing once its server
-//! is gone) and removed on a clean stop; and no token can claim the owner's object ID.
+//! is gone), written again if removed while the server runs, and removed on a clean stop;
+//! and no token can claim the owner's object ID.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::http::{Extensions, StatusCode};
@@ -35,6 +37,8 @@ pub struct OwnerCredential {
     /// The operating-system user running the server: the owner's `upn` in access logs.
     user: String,
     path: PathBuf,
+    /// Set on a clean stop: the file is gone for good.
+    retired: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for OwnerCredential {
@@ -47,9 +51,7 @@ impl std::fmt::Debug for OwnerCredential {
 
 impl OwnerCredential {
     /// Creates a new secret and writes it to `DIR/owner.token`, readable by the file's
-    /// owner only. The file is written under a temporary name (created exclusively, so
-    /// never through a planted link) and renamed into place, so a reader sees a whole
-    /// secret or none.
+    /// owner only.
     pub fn create(dir: &Path) -> std::io::Result<Self> {
         let bytes = Zeroizing::new(
             crate::crypto::random_bytes(SECRET_BYTES)
@@ -58,20 +60,7 @@ impl OwnerCredential {
         let secret =
             Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*bytes));
         let path = dir.join(OWNER_FILE);
-        let tmp = dir.join(format!("{OWNER_FILE}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.open(&tmp).and_then(|mut f| {
-            f.write_all(secret.as_bytes())?;
-            f.sync_all()
-        });
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        write_private(&path, &secret)?;
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .unwrap_or_else(|_| "owner".into());
@@ -79,7 +68,24 @@ impl OwnerCredential {
             secret: Arc::new(secret),
             user: format!("{user}@localhost"),
             path,
+            retired: Arc::default(),
         })
+    }
+
+    /// Writes the file again if someone removed it while the server runs (the server calls
+    /// this every few seconds), so the CLI does not lose its way in.
+    pub fn restore_if_missing(&self) {
+        if self.retired.load(Ordering::SeqCst) || self.path.exists() {
+            return;
+        }
+        match write_private(&self.path, &self.secret) {
+            Ok(()) => {
+                tracing::info!(path = %self.path.display(), "wrote the owner's credential again")
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot write the owner's credential")
+            }
+        }
     }
 
     /// Whether `token` is this credential, compared in constant time.
@@ -99,12 +105,34 @@ impl OwnerCredential {
 
     /// Removes the file (on a clean stop), if it still holds this credential.
     pub fn remove(&self) {
+        self.retired.store(true, Ordering::SeqCst);
         if let Ok(text) = std::fs::read(&self.path).map(Zeroizing::new) {
             if self.secret.as_bytes().ct_eq(&text).into() {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
     }
+}
+
+/// Writes `secret` to `path`, readable by its owner only: under a temporary name (created
+/// exclusively, so never through a planted link), then renamed into place, so a reader sees
+/// a whole secret or none.
+fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(secret.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Who a request's bearer `token` names: the store's owner when it is the owner's
@@ -176,6 +204,14 @@ mod tests {
         let other = identify(&ext, &near, Caller::default()).unwrap();
         assert_eq!(other.object_id, None);
 
+        // Removed while the server runs: written again, the same secret.
+        std::fs::remove_file(dir.path().join(OWNER_FILE)).unwrap();
+        cred.restore_if_missing();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(OWNER_FILE)).unwrap(),
+            secret
+        );
+
         // A new start writes a new secret; the old one names no one.
         let again = OwnerCredential::create(dir.path()).unwrap();
         assert!(!again.matches(&secret));
@@ -186,5 +222,10 @@ mod tests {
         );
         again.remove();
         assert!(!dir.path().join(OWNER_FILE).exists());
+        again.restore_if_missing();
+        assert!(
+            !dir.path().join(OWNER_FILE).exists(),
+            "not after a clean stop"
+        );
     }
 }
