@@ -881,7 +881,8 @@ fn subject(p: &CertificatePolicy) -> Option<&str> {
 /// A role assignment.
 #[derive(Debug)]
 pub struct RoleSeed {
-    /// Role: a built-in role's id, name or short name (`Crypto User`).
+    /// Role: a built-in role's id, name or short name (`Crypto User`), or a custom role's
+    /// id or name (one the vault holds already).
     pub role: String,
     /// The principal's object ID.
     pub principal: String,
@@ -1173,7 +1174,7 @@ fn plan_vault<'a>(
     };
     for r in &v.role_assignments {
         let label = role_label(&v.name, r);
-        let role_id = match resolve_role(kind, &v.name, &r.role) {
+        let role_id = match resolve_role(live.as_ref(), kind, &v.name, &r.role)? {
             Ok(id) => id,
             Err(why) => {
                 conflicts.push(format!("{label}: {why}"));
@@ -1381,8 +1382,14 @@ fn certificate_found(vault: &Vault, c: &CertificateSeed) -> Result<Found> {
 }
 
 /// The role definition id `role` names in a vault of `kind`: a built-in role's id, name or
-/// short name; `Err(why)` when it names none.
-fn resolve_role(kind: VaultKind, vault: &str, role: &str) -> std::result::Result<String, String> {
+/// short name, or one of the vault's custom roles by id or name (`live`: the vault, when it
+/// exists already). `Ok(Err(why))` when it names none.
+fn resolve_role(
+    live: Option<&Vault>,
+    kind: VaultKind,
+    vault: &str,
+    role: &str,
+) -> Result<std::result::Result<String, String>> {
     let wanted = role.to_ascii_lowercase();
     let builtin = crate::rbac::roles_available_in(kind, vault).find(|r| {
         let name = r.name.to_ascii_lowercase();
@@ -1392,10 +1399,18 @@ fn resolve_role(kind: VaultKind, vault: &str, role: &str) -> std::result::Result
         r.id.eq_ignore_ascii_case(&wanted) || name == wanted || short.as_deref() == Some(&wanted)
     });
     if let Some(r) = builtin {
-        return Ok(r.id.to_string());
+        return Ok(Ok(r.id.to_string()));
     }
-    Err(format!(
+    if let Some(v) = live {
+        let custom = v.custom_roles()?.into_iter().find(|c| {
+            c.id.eq_ignore_ascii_case(&wanted) || c.role_name.eq_ignore_ascii_case(&wanted)
+        });
+        if let Some(c) = custom {
+            return Ok(Ok(c.id));
+        }
+    }
+    Ok(Err(format!(
         "no role {role:?} in this {} (`localhsm role definitions` lists them)",
         kind.as_str()
-    ))
+    )))
 }

@@ -370,4 +370,38 @@ vaults:
     )
     .unwrap_err();
     assert!(err.contains("no role \"Key Vault Nobody\""), "{err}");
+
+    // A custom role the vault holds, by its name.
+    let hsm = "vaults:\n  - name: hsm\n    kind: managedhsm\n";
+    apply_text(&t.store, hsm, Format::Yaml, &dir).unwrap();
+    let role = localhsm::rbac::CustomRole {
+        id: "0b5e4a51-0000-4000-8000-00000000c0de".into(),
+        role_name: "Signers".into(),
+        description: String::new(),
+        permissions: vec![localhsm::rbac::RolePermissions {
+            data_actions: vec!["Microsoft.KeyVault/managedHsm/keys/sign/action".into()],
+            ..Default::default()
+        }],
+        assignable_scopes: vec!["/".into()],
+    };
+    t.store
+        .vault("hsm")
+        .unwrap()
+        .set_custom_role("/", role)
+        .unwrap();
+    let custom = format!("{hsm}    roleAssignments:\n      - {{role: signers, principal: p-3}}\n");
+    let first = apply_text(&t.store, &custom, Format::Yaml, &dir).unwrap();
+    assert_eq!(first.created.len(), 1, "{first:?}");
+    let assigned = t
+        .store
+        .vault("hsm")
+        .unwrap()
+        .list_role_assignments(None)
+        .unwrap();
+    assert_eq!(
+        assigned[0].role_definition_id,
+        "0b5e4a51-0000-4000-8000-00000000c0de"
+    );
+    let again = apply_text(&t.store, &custom, Format::Yaml, &dir).unwrap();
+    assert!(again.created.is_empty(), "{again:?}");
 }
