@@ -453,7 +453,7 @@ Format (every field but the names is optional; paths are relative to the file):
         - name: web
           policy: {key_props: {kty: EC, crv: P-256}, x509_props: {subject: CN=web.localhost}}
       roleAssignments:
-        - role: Key Vault Crypto User   # name, short name or id
+        - role: Key Vault Crypto User   # name, short name or id; or a custom role's
           principal: 11111111-2222-3333-4444-555555555555
           scope: /keys/signer      # default /
           name: GUID               # optional; matched by role, principal and scope otherwise
