@@ -428,7 +428,8 @@ pub struct ApplyArgs {
 
 /// The seed file format, for `localhsm apply --help`.
 const APPLY_HELP: &str = "\
-Format (every field but the names is optional; paths are relative to the file):
+Format (paths are relative to the file; besides names, a key needs kty, jwk or pem, a secret
+value or valueFile, a certificate its policy, a role assignment role and principal):
   vaults:
     - name: payments               # created when missing
       kind: vault                  # vault (default; the default vault is a managedhsm) | managedhsm
