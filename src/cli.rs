@@ -16,6 +16,7 @@
 //! leaves.
 
 mod access;
+mod admin;
 mod apply;
 pub mod args;
 pub mod certificates;
@@ -124,6 +125,8 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Role(cmd) => access::role(c, p, cmd),
         Command::Log(cmd) => access::log(c, p, cmd),
         Command::CustomerData(cmd) => access::customer_data(c, p, cmd),
+        Command::Setting(cmd) => admin::setting(c, p, cmd),
+        Command::Backup(cmd) => admin::backup(c, p, cmd),
         Command::AccessPolicy(cmd) => policies::access_policy(c, p, cmd),
         Command::Serve(_) | Command::Token(_) | Command::Vectors(_) | Command::Env(_) => {
             Err(CliError::bare(

@@ -2582,3 +2582,94 @@ fn certificates_go_through_a_running_server() {
         assert_eq!(ssl.key_pubkey(&opened), ssl.cert_pubkey(&cli_pem));
     }
 }
+
+#[test]
+fn settings_full_backup_restore_and_custom_roles() {
+    let cli = Cli::new();
+    let arm = "AllowKeyManagementOperationsThroughARM";
+    let listed = cli.ok(&["setting", "list"]);
+    assert!(listed.contains(arm) && listed.contains("false"), "{listed}");
+    let set = cli.json(&["setting", "set", arm, "true"]);
+    assert_eq!(
+        (set["name"].as_str(), set["value"].as_str()),
+        (Some(arm), Some("true"))
+    );
+    assert_eq!(cli.json(&["setting", "get", arm])["value"], "true");
+    cli.fails(1, &["setting", "set", arm, "maybe"]);
+
+    cli.ok(&[
+        "key", "create", "signer", "--kty", "EC-HSM", "--curve", "P-256",
+    ]);
+    let container = "https://myacct.blob.core.windows.net/backups";
+    let made = cli.json(&["backup", "create", "--container", container]);
+    let folder_url = made["azureStorageBlobContainerUri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        folder_url.starts_with(&format!("{container}/mhsm-default-")),
+        "{folder_url}"
+    );
+    let folder = folder_url.rsplit('/').next().unwrap();
+    assert!(cli
+        .path("backups/myacct/backups")
+        .join(folder)
+        .join("keys/signer.bkp")
+        .is_file());
+    cli.ok(&["key", "delete", "signer"]);
+    cli.ok(&["deleted", "purge", "signer"]);
+    let restored = cli.ok(&["backup", "restore", &folder_url, "--key", "signer"]);
+    assert!(restored.contains("1 keys restored"), "{restored}");
+    cli.ok(&["key", "get", "signer"]);
+    cli.fails_with_hint(
+        &["backup", "restore", &format!("{container}/mhsm-none-1")],
+        "nothing was changed",
+    );
+
+    let defined = cli.json(&[
+        "role",
+        "define",
+        "--name",
+        "Signer only",
+        "--data-actions",
+        "Microsoft.KeyVault/managedHsm/keys/sign/action",
+        "--assignable-scope",
+        "/keys",
+    ]);
+    let guid = defined["value"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(defined["value"][0]["properties"]["type"], "CustomRole");
+    let assigned = cli.json(&[
+        "role",
+        "assign",
+        "--role",
+        "signer only",
+        "--principal",
+        "11111111-2222-3333-4444-555555555555",
+        "--scope",
+        "/keys/signer",
+    ]);
+    let assignment = assigned["value"][0]["name"].as_str().unwrap().to_string();
+    assert!(assigned["value"][0]["properties"]["roleDefinitionId"]
+        .as_str()
+        .unwrap()
+        .ends_with(&guid));
+    assert_eq!(
+        cli.json(&["role", "show-definition", &guid])["value"][0]["properties"]["roleName"],
+        "Signer only"
+    );
+    // Still assigned: refused; unassigned: deleted.
+    cli.fails(1, &["role", "delete-definition", "Signer only"]);
+    cli.ok(&["role", "remove", &assignment]);
+    cli.ok(&["role", "delete-definition", "Signer only"]);
+    cli.fails_with_hint(
+        &["role", "show-definition", &guid],
+        "localhsm role definitions",
+    );
+    for args in [
+        vec!["setting", "--help"],
+        vec!["backup", "create", "--help"],
+        vec!["role", "define", "--help"],
+    ] {
+        assert!(cli.ok(&args).contains("Example:"), "{args:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `localhsm role`, `log` and `customer-data`: access control (role assignments of Managed
-//! HSM's and Key Vault's built-in roles), access logs and customer-data requests, through
-//! the same REST client as every other command.
+//! HSM's and Key Vault's built-in roles and of a vault's custom roles, and custom role
+//! definitions), access logs and customer-data requests, through the same REST client as
+//! every other command.
 //!
 //! Layer: faces (CLI). May import `api` (route table, bodies), `rbac` (the built-in roles)
 //! and `cli::{args, client, dates, error, output}`; nothing imports it but
@@ -12,8 +13,10 @@ use super::client::{read, Client, Status};
 use super::error::CliError;
 use super::output::{Printer, Shape};
 use crate::api::{
-    AccessLogParams, CustomerDataRequest, ListResult, Op, RoleAssignmentCreateParameters,
-    RoleAssignmentFilter, RoleAssignmentProperties, RoleAssignmentWire,
+    AccessLogParams, CustomerDataRequest, ListResult, Op, Permission,
+    RoleAssignmentCreateParameters, RoleAssignmentFilter, RoleAssignmentProperties,
+    RoleAssignmentWire, RoleDefinitionCreateParameters, RoleDefinitionCreateProperties,
+    RoleDefinitionWire, CUSTOM_ROLE_TYPE,
 };
 use crate::clock::parse_time;
 use crate::rbac::BUILT_IN_ROLES;
@@ -78,10 +81,19 @@ pub fn role(c: &Client, p: &Printer, cmd: RoleCommand) -> Result<Status, CliErro
                 Some(n) => n,
                 None => new_assignment_name()?,
             };
+            let role_definition_id = match role_id(&role) {
+                Ok(id) => id.to_string(),
+                // Not a built-in role: one of the vault's custom roles, if it has one so named.
+                Err(e) => find_definition(c, &role)
+                    .ok()
+                    .filter(|d| d.properties.kind == CUSTOM_ROLE_TYPE)
+                    .map(|d| d.name)
+                    .ok_or(e)?,
+            };
             let body = RoleAssignmentCreateParameters {
                 properties: RoleAssignmentProperties {
                     scope: None,
-                    role_definition_id: role_id(&role)?.to_string(),
+                    role_definition_id,
                     principal_id: principal,
                 },
             };
@@ -105,8 +117,64 @@ pub fn role(c: &Client, p: &Printer, cmd: RoleCommand) -> Result<Status, CliErro
             let v = c.call(Op::RoleDefinitionList, &["/"])?;
             p.show(Shape::RoleDefinitions, &v);
         }
+        RoleCommand::Define {
+            name,
+            description,
+            data_actions,
+            not_data_actions,
+            assignable_scopes,
+            id,
+        } => {
+            let id = match id {
+                Some(id) => id,
+                None => new_assignment_name()?,
+            };
+            let body = RoleDefinitionCreateParameters {
+                properties: RoleDefinitionCreateProperties {
+                    role_name: Some(name),
+                    description: Some(description),
+                    kind: Some(CUSTOM_ROLE_TYPE.into()),
+                    permissions: vec![Permission {
+                        data_actions,
+                        not_data_actions,
+                        ..Permission::default()
+                    }],
+                    assignable_scopes,
+                },
+            };
+            let v = c.call_with(Op::RoleDefinitionSet, &["/", &id], &body)?;
+            p.show(Shape::RoleDefinitions, &json!({ "value": [v] }));
+        }
+        RoleCommand::ShowDefinition { role } => {
+            let d = find_definition(c, &role)?;
+            let v = serde_json::to_value(&d).unwrap_or_default();
+            p.show(Shape::RoleDefinitions, &json!({ "value": [v] }));
+        }
+        RoleCommand::DeleteDefinition { role } => {
+            let d = find_definition(c, &role)?;
+            let v = c.call(Op::RoleDefinitionDelete, &["/", &d.name])?;
+            p.show(Shape::RoleDefinitions, &json!({ "value": [v] }));
+        }
     }
     Ok(Status::Done)
+}
+
+/// A role definition of the vault by GUID or role name (without regard to case).
+fn find_definition(c: &Client, role: &str) -> Result<RoleDefinitionWire, CliError> {
+    let all: ListResult<RoleDefinitionWire> = read(&c.call(Op::RoleDefinitionList, &["/"])?)?;
+    let wanted = role.trim();
+    all.value
+        .into_iter()
+        .find(|d| {
+            d.name.eq_ignore_ascii_case(wanted)
+                || d.properties.role_name.eq_ignore_ascii_case(wanted)
+        })
+        .ok_or_else(|| {
+            CliError::new(
+                format!("the vault has no role definition {role:?}"),
+                "`localhsm role definitions` lists them; `localhsm role define` makes a custom one",
+            )
+        })
 }
 
 fn log_params(f: LogFilter) -> Result<AccessLogParams, CliError> {

@@ -176,6 +176,21 @@ pub enum Command {
         after_help = "Example:\n  localhsm customer-data export --device-id sensor-42"
     )]
     CustomerData(CustomerDataCommand),
+    /// A Managed HSM's account settings (--vault NAME, a Managed HSM; default: the default
+    /// vault), as KeyVaultSettingsClient reads and changes them.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm setting list\n  localhsm setting set AllowKeyManagementOperationsThroughARM true"
+    )]
+    Setting(super::admin::SettingCommand),
+    /// Full backup and restore of a Managed HSM's keys (--vault NAME), to a folder in the
+    /// data directory named from a blob container URL, as KeyVaultBackupClient makes them.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm backup create --container https://myaccount.blob.core.windows.net/backups\n  \
+                      localhsm backup restore https://myaccount.blob.core.windows.net/backups/mhsm-default-2026120216232200"
+    )]
+    Backup(super::admin::BackupCommand),
     /// Key Vault access policies: who may do what in a vault of kind vault.
     ///
     /// A vault of kind vault uses one of Key Vault's two permission models. With RBAC (the
@@ -210,7 +225,7 @@ pub enum RoleCommand {
     )]
     Assign {
         /// The role: a built-in role's name (\"Crypto User\", \"Managed HSM Crypto Officer\",
-        /// \"Secrets User\") or id.
+        /// \"Secrets User\") or id, or a custom role's name or GUID (`role define`).
         #[arg(long)]
         role: String,
         /// The principal's object ID.
@@ -232,9 +247,54 @@ pub enum RoleCommand {
         /// The assignment's name.
         name: String,
     },
-    /// List the role definitions this vault offers and what they allow.
+    /// List the role definitions this vault offers (built-in, then custom) and what they
+    /// allow.
     #[command(after_help = "Example:\n  localhsm role definitions --output json")]
     Definitions,
+    /// Create (or, with --id, replace) a custom role definition, assignable like a
+    /// built-in role with `role assign --role NAME`.
+    ///
+    /// Data actions are Managed HSM's (`localhsm role definitions --output json` shows
+    /// them); `*` matches any run of characters, so Microsoft.KeyVault/managedHsm/keys/*
+    /// is every key action. --not-data-actions are taken away from what --data-actions
+    /// allow. Needs Managed HSM's roleDefinitions/write action (an admin, Administrator,
+    /// Crypto Officer or Policy Administrator).
+    #[command(
+        after_help = "Example:\n  localhsm role define --name \"Key user, no delete\" --data-actions 'Microsoft.KeyVault/managedHsm/keys/*' \\\n      --not-data-actions Microsoft.KeyVault/managedHsm/keys/delete --assignable-scope /keys"
+    )]
+    Define {
+        /// The role's name (unique among the vault's roles).
+        #[arg(long)]
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Data actions it allows (comma-separated; `*` is a wildcard).
+        #[arg(long, value_delimiter = ',', required = true)]
+        data_actions: Vec<String>,
+        /// Data actions taken away from those (comma-separated; `*` is a wildcard).
+        #[arg(long, value_delimiter = ',')]
+        not_data_actions: Vec<String>,
+        /// Where it may be assigned (repeatable): /, /keys or /keys/NAME [default: /].
+        #[arg(long = "assignable-scope")]
+        assignable_scopes: Vec<String>,
+        /// The definition's GUID, to replace an existing one [default: a new one].
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show one role definition (built-in or custom) by GUID or name.
+    #[command(after_help = "Example:\n  localhsm role show-definition \"Key user, no delete\"")]
+    ShowDefinition {
+        /// The definition's GUID or role name.
+        role: String,
+    },
+    /// Delete a custom role definition (by GUID or name). Built-in roles cannot be deleted;
+    /// remove a custom role's assignments first.
+    #[command(after_help = "Example:\n  localhsm role delete-definition \"Key user, no delete\"")]
+    DeleteDefinition {
+        /// The definition's GUID or role name.
+        role: String,
+    },
 }
 
 /// `localhsm access-policy ...`.
