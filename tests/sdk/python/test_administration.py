@@ -39,7 +39,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
-from localhsm_support import FakeCredential, bytes_to_int, public_key_from_jwk, unique_name
+from localhsm_support import (
+    SUPPORTED_API_VERSIONS,
+    FakeCredential,
+    bytes_to_int,
+    public_key_from_jwk,
+    unique_name,
+)
 
 ARM_SETTING = "AllowKeyManagementOperationsThroughARM"
 CONTAINER = "https://localbackups.blob.core.windows.net/hsm-backups"
@@ -49,16 +55,16 @@ CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b"
 BACKUP_ROLE = "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8"
 
 
-def settings_client(srv, vault=None, credential=None) -> KeyVaultSettingsClient:
+def settings_client(srv, vault=None, credential=None, **kwargs) -> KeyVaultSettingsClient:
     client = KeyVaultSettingsClient(srv.vault_url(vault), credential or srv.credential,
-                                    **srv._client_kwargs({}))
+                                    **srv._client_kwargs(kwargs))
     srv._clients.append(client)
     return client
 
 
-def backup_client(srv, vault=None, credential=None) -> KeyVaultBackupClient:
+def backup_client(srv, vault=None, credential=None, **kwargs) -> KeyVaultBackupClient:
     client = KeyVaultBackupClient(srv.vault_url(vault), credential or srv.credential,
-                                  **srv._client_kwargs({}))
+                                  **srv._client_kwargs(kwargs))
     srv._clients.append(client)
     return client
 
@@ -111,6 +117,15 @@ def test_settings_list_get_and_update(fresh_server):
 
     assert client.update_setting(KeyVaultSetting(name=ARM_SETTING, value=False)).value == "false"
     assert client.get_setting(ARM_SETTING).getboolean() is False
+
+
+@pytest.mark.parametrize("api_version", [v for v in SUPPORTED_API_VERSIONS if v not in ("7.2", "7.3", "7.4")])
+def test_settings_at_every_api_version_that_has_them(fresh_server, api_version):
+    vault = "set-" + api_version.replace(".", "-")
+    fresh_server.ensure_vault(vault, kind="managedhsm")
+    client = settings_client(fresh_server, vault, api_version=api_version)
+    assert client.update_setting(KeyVaultSetting(name=ARM_SETTING, value=True)).value == "true"
+    assert [(s.name, s.value) for s in client.list_settings()] == [(ARM_SETTING, "true")]
 
 
 def test_settings_belong_to_managed_hsms(fresh_server):
@@ -214,6 +229,18 @@ def test_backups_restore_into_another_hsm_of_the_same_store(fresh_server):
     moved = target.get_key(key.name)
     assert moved.properties.version == key.properties.version
     assert moved.key.x == key.key.x and moved.key.y == key.key.y
+
+
+@pytest.mark.parametrize("api_version", SUPPORTED_API_VERSIONS)
+def test_backup_and_restore_at_every_api_version(fresh_server, api_version):
+    vault = "bk-" + api_version.replace(".", "-")
+    keys = fresh_server.hsm_with_keys(vault, ["versioned"])
+    before = keys.get_key("versioned")
+    backups = backup_client(fresh_server, vault, api_version=api_version)
+    folder_url = backups.begin_backup(CONTAINER, sas_token=SAS).result().folder_url
+    _delete_and_purge(keys, "versioned")
+    backups.begin_restore(folder_url, sas_token=SAS, key_name="versioned").wait()
+    assert keys.get_key("versioned").id == before.id
 
 
 def test_pre_backup_pre_restore_and_failures(fresh_server):
