@@ -175,6 +175,33 @@ fn rotation_policy_show_set_and_refusals() {
 
     let err = cli.fails(1, &["key", "rotation-policy", "show", "missing"]);
     assert!(err.contains("missing"), "{err}");
+
+    // A time shift runs the policies and says what it rotated.
+    cli.ok(&[
+        "key",
+        "rotation-policy",
+        "set",
+        "signer",
+        "--rotate-after",
+        "P30D",
+    ]);
+    let before = cli.json(&["key", "get", "signer"])["key"]["kid"].clone();
+    let quiet = cli.json(&["time-shift", &(29 * 86_400).to_string()]);
+    assert_eq!(quiet["rotatedKeys"], json!([]));
+    // In process, each command starts from the system clock (the store only keeps it from
+    // going back), so this shift alone passes the 30 days.
+    let shifted = cli.json(&["time-shift", &(31 * 86_400).to_string()]);
+    let rotated = shifted["rotatedKeys"].as_array().expect("rotatedKeys");
+    assert_eq!(rotated.len(), 1, "{shifted}");
+    let now = cli.json(&["key", "get", "signer"]);
+    assert_ne!(now["key"]["kid"], before);
+    let version = now["key"]["kid"]
+        .as_str()
+        .and_then(|k| k.rsplit('/').next())
+        .expect("version");
+    assert_eq!(rotated[0], format!("default/signer/{version}"));
+    let table = cli.ok(&["time-shift", "60"]);
+    assert!(table.contains("rotated keys"), "{table}");
 }
 
 #[test]

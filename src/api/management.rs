@@ -204,6 +204,10 @@ pub struct TimeShiftResult {
     /// Certificates the shift renewed (AutoRenew came due), as `vault/name/version`.
     #[serde(default)]
     pub renewed_certificates: Vec<String>,
+    /// Keys the shift rotated (their rotation policy's Rotate action came due), as
+    /// `vault/name/new-version`.
+    #[serde(default)]
+    pub rotated_keys: Vec<String>,
 }
 
 /// The query of `GET /management/vaults/{name}/accesslog` (absent parameters are left

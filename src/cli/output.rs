@@ -198,6 +198,7 @@ fn table(shape: Shape, v: &Value) -> String {
             ("purged secrets", names(v.get("purgedSecrets"))),
             ("purged vaults", names(v.get("purgedVaults"))),
             ("renewed certificates", names(v.get("renewedCertificates"))),
+            ("rotated keys", names(v.get("rotatedKeys"))),
         ]),
     }
 }

@@ -152,7 +152,11 @@ pub(crate) fn blob(bytes: Vec<u8>) -> Result<Response, ApiError> {
 /// after a time shift.
 pub(crate) fn housekeeping(
     store: &crate::Store,
-) -> crate::Result<(crate::SweepReport, crate::certificates::LifetimeReport)> {
+) -> crate::Result<(
+    crate::SweepReport,
+    crate::certificates::LifetimeReport,
+    crate::keys::KeyRotationReport,
+)> {
     let swept = store.sweep()?;
     let lifetime = store.run_lifetime_actions()?;
     let system = Caller::local();
@@ -183,8 +187,9 @@ pub(crate) fn housekeeping(
             },
         )?;
     }
-    record_key_rotations(store, &store.run_key_rotations()?)?;
-    Ok((swept, lifetime))
+    let rotations = store.run_key_rotations()?;
+    record_key_rotations(store, &rotations)?;
+    Ok((swept, lifetime, rotations))
 }
 
 /// Records what the keys' rotation policies did in each vault's access log, as the

@@ -167,7 +167,7 @@ pub(crate) async fn handle(
         Op::TimeShift => {
             let req: TimeShiftRequest = parse_json(body)?;
             let clock = state.clock.clone();
-            let (report, lifetime) = blocking(state, move |s| {
+            let (report, lifetime, rotations) = blocking(state, move |s| {
                 clock.shift_forward(req.seconds);
                 housekeeping(&s)
             })
@@ -179,6 +179,7 @@ pub(crate) async fn handle(
                 purged_secrets: report.secrets,
                 purged_vaults: report.vaults,
                 renewed_certificates: lifetime.renewed,
+                rotated_keys: rotations.rotated,
             })
         }
         Op::SeedApply => {

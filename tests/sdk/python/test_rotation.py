@@ -188,11 +188,13 @@ def test_auto_rotation_happens_after_a_time_shift(srv, keys):
     _set(keys, name, [_rotate_after("P30D")], expires_in="P90D")
     srv.time_shift(29 * DAY)
     assert [p.version for p in _versions(keys, name)] == [first.properties.version]
-    now = srv.time_shift(DAY + 60)
+    shifted = srv.mgmt("POST", "time-shift", {"seconds": DAY + 60}).json()
+    now = shifted["now"]
     versions = _versions(keys, name)
     assert len(versions) == 2, versions
     current = keys.get_key(name)
     assert current.properties.version != first.properties.version
+    assert f"default/{name}/{current.properties.version}" in shifted["rotatedKeys"], shifted
     assert abs(current.properties.created_on.timestamp() - now) < 120
     assert current.properties.expires_on - current.properties.created_on == timedelta(days=90)
     assert current.properties.tags == {"team": "a"} and current.key.crv == "P-256"
