@@ -10,7 +10,7 @@
 //! `tags`, and `sealed`: the key material (`KeyMaterial::to_sealable`) sealed with the
 //! binding of `store::seal`. Every change to the material makes a new version. A version
 //! may carry a `release_policy`; the key's rotation policy lives on its object record
-//! ([`rotation`]).
+//! (see `keys/rotation.rs`).
 
 mod rotation;
 
