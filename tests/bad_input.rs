@@ -70,6 +70,9 @@ struct Setup {
     ec_v1: String,
     ec_v2: String,
     oct_v: String,
+    /// A ciphertext under `oct` whose CBC padding is wrong by construction (its last
+    /// plaintext byte is 0), so A256CBCPAD decrypt fails for any key, not by chance.
+    bad_padding: String,
     rsa_v: String,
     ec_backup: String,
     gone_backup: String,
@@ -121,6 +124,20 @@ fn setup(api: &Api) -> Setup {
         )
         .expect("create oct key")
         .version;
+    let bad_padding = {
+        use localhsm::crypto::{AesParams, EncryptionAlgorithm};
+        let iv = [0x61u8; 16];
+        let params = AesParams {
+            iv: Some(&iv),
+            ..AesParams::default()
+        };
+        let sealed = default
+            .key("oct", Some(&oct_v))
+            .expect("oct key")
+            .encrypt(EncryptionAlgorithm::A256Cbc, &[0u8; 32], params)
+            .expect("A256CBC encrypt");
+        b64url_encode(&sealed.ciphertext)
+    };
     let rsa_v = default
         .import_key(
             "rsa",
@@ -199,6 +216,7 @@ fn setup(api: &Api) -> Setup {
         ec_v1,
         ec_v2,
         oct_v,
+        bad_padding,
         rsa_v,
         ec_backup,
         gone_backup,
@@ -1592,7 +1610,7 @@ fn table(s: &Setup) -> Vec<Case> {
         (oct("decrypt"), json!({"alg": "A256GCM", "value": d32, "iv": b64(12), "tag": b64(15)}), "tag must be 16 bytes for A256GCM, got 15"),
         (oct("decrypt"), json!({"alg": "A256GCM", "value": d32, "iv": b64(12), "tag": b64(16)}), "cryptographic operation failed"),
         (oct("decrypt"), json!({"alg": "A256CBC", "value": b64(20), "iv": b64(16)}), "non-zero multiple of 16 bytes"),
-        (oct("decrypt"), json!({"alg": "A256CBCPAD", "value": d32, "iv": b64(16)}), "cryptographic operation failed"),
+        (oct("decrypt"), json!({"alg": "A256CBCPAD", "value": s.bad_padding, "iv": b64(16)}), "cryptographic operation failed"),
         (oct("decrypt"), json!({"alg": "A192CBC", "value": d32, "iv": b64(16)}), "A192CBC is not supported for a 256-bit oct key"),
         (oct("wrapkey"), json!({"alg": "A256KW", "value": b64(15)}), "at least 16 bytes, in multiples of 8"),
         (oct("wrapkey"), json!({"alg": "A256KW", "value": b64(20)}), "at least 16 bytes, in multiples of 8"),
