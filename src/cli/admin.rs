@@ -3,10 +3,13 @@
 //! and `KeyVaultBackupClient` make.
 //!
 //! Layer: faces (CLI). May import `api` (route table, bodies) and `cli::{client, error,
-//! output}`; nothing imports it but [`crate::cli`]. Invariant: as in [`super::commands`],
+//! output}`; nothing imports it but [`crate::cli`] (and `cli::args` its leaf [`grammar`]). Invariant: as in [`super::commands`],
 //! every call is a row of the route table with a wire-type body.
 
-use clap::Subcommand;
+pub mod grammar;
+
+pub use grammar::{BackupCommand, SettingCommand};
+
 use serde_json::Value;
 
 use super::client::{read, Client, Status};
@@ -16,67 +19,6 @@ use crate::api::{
     JobStatusWire, Op, RestoreOperationParameters, SasTokenParameter,
     SelectiveKeyRestoreOperationParameters, SettingWire, SettingsListResult, UpdateSettingRequest,
 };
-
-/// `localhsm setting ...`.
-#[derive(Debug, Subcommand)]
-pub enum SettingCommand {
-    /// List the Managed HSM's account settings with their values.
-    #[command(after_help = "Example:\n  localhsm setting list --vault hsm1")]
-    List,
-    /// Show one setting.
-    #[command(
-        after_help = "Example:\n  localhsm setting get AllowKeyManagementOperationsThroughARM"
-    )]
-    Get {
-        /// The setting's name.
-        name: String,
-    },
-    /// Change a setting (a boolean takes true or false).
-    #[command(
-        after_help = "Example:\n  localhsm setting set AllowKeyManagementOperationsThroughARM true"
-    )]
-    Set {
-        /// The setting's name.
-        name: String,
-        /// Its new value.
-        value: String,
-    },
-}
-
-/// `localhsm backup ...`.
-#[derive(Debug, Subcommand)]
-pub enum BackupCommand {
-    /// Back up every key of the Managed HSM (--vault) into a new folder of a blob container.
-    ///
-    /// Nothing leaves the machine: the folder is DATA/backups/ACCOUNT/CONTAINER/FOLDER in
-    /// the data directory, named from the container URL as `begin_backup` is given it, so
-    /// code that backs up to Azure Storage and restores from it runs unchanged. Each key is
-    /// kept as its sealed backup blob, which only this store can open. Prints the folder's
-    /// URL, which `backup restore` (and the SDKs' begin_restore) take.
-    #[command(
-        after_help = "Example:\n  localhsm backup create --container https://myaccount.blob.core.windows.net/backups"
-    )]
-    Create {
-        /// The blob container's URL: https://ACCOUNT.blob.core.windows.net/CONTAINER.
-        #[arg(long)]
-        container: String,
-    },
-    /// Restore the keys of a full backup (or, with --key, one of them) into the vault.
-    ///
-    /// Never overwrites or purges: a key already present with exactly the backup's versions
-    /// is left as it is; if any key of the backup is in the way (changed since, or
-    /// soft-deleted), nothing is restored and the keys in the way are named.
-    #[command(
-        after_help = "Example:\n  localhsm backup restore https://myaccount.blob.core.windows.net/backups/mhsm-default-2026120216232200\n  localhsm backup restore FOLDER_URL --key signer"
-    )]
-    Restore {
-        /// The backup folder's URL, as `backup create` printed it.
-        folder_url: String,
-        /// Restore only this key.
-        #[arg(long)]
-        key: Option<String>,
-    },
-}
 
 fn setting_table(settings: &[SettingWire]) -> String {
     let mut out = format!("{:<42} {:<8} {}\n", "NAME", "VALUE", "TYPE");

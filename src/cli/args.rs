@@ -182,7 +182,7 @@ pub enum Command {
         subcommand,
         after_help = "Example:\n  localhsm setting list\n  localhsm setting set AllowKeyManagementOperationsThroughARM true"
     )]
-    Setting(super::admin::SettingCommand),
+    Setting(super::admin::grammar::SettingCommand),
     /// Full backup and restore of a Managed HSM's keys (--vault NAME), to a folder in the
     /// data directory named from a blob container URL, as KeyVaultBackupClient makes them.
     #[command(
@@ -190,7 +190,7 @@ pub enum Command {
         after_help = "Example:\n  localhsm backup create --container https://myaccount.blob.core.windows.net/backups\n  \
                       localhsm backup restore https://myaccount.blob.core.windows.net/backups/mhsm-default-2026120216232200"
     )]
-    Backup(super::admin::BackupCommand),
+    Backup(super::admin::grammar::BackupCommand),
     /// Key Vault access policies: who may do what in a vault of kind vault.
     ///
     /// A vault of kind vault uses one of Key Vault's two permission models. With RBAC (the
