@@ -151,6 +151,13 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
         },
         seed: args.seed,
         strict_api_version: args.strict_api_version,
+        limits: crate::server::listener::ConnectionLimits {
+            max_connections: args.max_connections as usize,
+            handshake_timeout: args.handshake_timeout,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            idle_timeout: args.idle_timeout,
+        },
         identity: crate::server::identity::LocalIdentity {
             oid: args.identity_oid,
             upn: args.identity_upn,

@@ -22,6 +22,7 @@ mod context;
 pub mod error;
 pub mod identity;
 mod keys;
+pub mod listener;
 mod management;
 pub mod owner;
 mod roles;
@@ -262,6 +263,7 @@ async fn dispatch(
     if let Some((kind, name)) = object {
         crate::model::validate_name(kind.noun(), name)?;
     }
+    ctx.authorize(op, p)?;
     if op.route().is_scoped() {
         let name = p.get("name").unwrap_or_default();
         return roles::handle(ctx, op, p.scope(), name, body).await;
@@ -347,6 +349,8 @@ pub struct ServeOptions {
     pub identity: identity::LocalIdentity,
     /// Accept only the api-versions of the specifications, not later ones.
     pub strict_api_version: bool,
+    /// The connection bound and the timeouts that close stalled connections.
+    pub limits: listener::ConnectionLimits,
 }
 
 /// What [`SERVER_FILE`] holds.
@@ -385,7 +389,6 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         );
     }
     let (tls_config, trust_cert) = tls::server_config(&opts.data_dir, opts.tls.as_ref())?;
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config));
     // After the store is opened (and so locked): a second server on the same directory
     // stops before it could replace the running one's credential.
     let owner = owner::OwnerCredential::create(&opts.data_dir).map_err(|e| {
@@ -404,13 +407,6 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         .layer(axum::Extension(VersionPolicy {
             strict: opts.strict_api_version,
         }));
-    let handle = axum_server::Handle::new();
-
-    let shutdown = handle.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        shutdown.graceful_shutdown(Some(Duration::from_secs(5)));
-    });
     let keeper = owner.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -431,19 +427,17 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
             }
         }
     });
-    let listening = handle.clone();
-    let data_dir = opts.data_dir.clone();
-    let cert = trust_cert.clone();
-    tokio::spawn(async move {
-        if let Some(addr) = listening.listening().await {
-            announce(&data_dir, addr, &cert);
+    let result = match tokio::net::TcpListener::bind(opts.addr).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                announce(&opts.data_dir, addr, &trust_cert);
+            }
+            let tls = Arc::new(tls_config);
+            listener::run(listener, tls, app, opts.limits, wait_for_signal()).await;
+            Ok(())
         }
-    });
-
-    let result = axum_server::bind_rustls(opts.addr, rustls_config)
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await;
+        Err(e) => Err(e),
+    };
     let _ = std::fs::remove_file(opts.data_dir.join(SERVER_FILE));
     owner.remove();
     store.flush()?;

@@ -290,6 +290,27 @@ pub(crate) trait Authorizer: Send + Sync {
     fn grant(&self, vault: &Vault, scope: &str) -> Result<Grant>;
 }
 
+/// An authorizer that answers for one scope from a grant already evaluated in this
+/// request ([`Vault::checked`]) and asks its inner authorizer for any other scope.
+struct Remembered {
+    inner: Arc<dyn Authorizer>,
+    scope: String,
+    grant: Grant,
+}
+
+impl Authorizer for Remembered {
+    fn caller(&self) -> &Caller {
+        self.inner.caller()
+    }
+
+    fn grant(&self, vault: &Vault, scope: &str) -> Result<Grant> {
+        if scope == self.scope {
+            return Ok(self.grant);
+        }
+        self.inner.grant(vault, scope)
+    }
+}
+
 /// A vault, for a caller. Cheap to clone. Every call re-checks that the vault is still live
 /// and that the caller may make it.
 #[derive(Clone)]
@@ -385,6 +406,28 @@ impl Vault {
     pub(crate) fn require(&self, action: DataAction, scope: &str) -> Result<()> {
         self.grant(scope)?
             .require(action, &self.caller_label(), scope)
+    }
+
+    /// Checks that the caller may perform `action` at `scope` before anything is looked
+    /// up (so a refusal says nothing of what exists), and returns this vault remembering
+    /// the caller's grant at `scope`: the operation's own check at that scope is then a
+    /// comparison, not a second evaluation.
+    pub(crate) fn checked(&self, action: DataAction, scope: &str) -> Result<Vault> {
+        let Some(inner) = &self.access else {
+            return Ok(self.clone());
+        };
+        let grant = inner.grant(self, scope)?;
+        grant.require(action, &self.caller_label(), scope)?;
+        let remembered = Remembered {
+            inner: inner.clone(),
+            scope: scope.to_string(),
+            grant,
+        };
+        Ok(Vault::new(
+            self.store.clone(),
+            self.name.clone(),
+            Some(Arc::new(remembered)),
+        ))
     }
 
     /// Checks that the caller may perform `action` on the object `name` of `kind`.

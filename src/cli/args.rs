@@ -458,6 +458,31 @@ pub struct ServeArgs {
     /// Tenant ID (`tid`) of the local managed identity.
     #[arg(long, value_name = "TENANT_ID", default_value = crate::server::auth::DEV_TENANT)]
     pub identity_tid: String,
+    /// Connections open at once. At the bound, new connections wait (unaccepted, in the
+    /// system's listen queue) until a slot frees; the timeouts below free every slot a stalled
+    /// client holds.
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Connection limits")]
+    pub max_connections: u32,
+    /// Time a new connection has for its TLS handshake (units ms, s, m).
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = crate::server::listener::parse_timeout,
+          help_heading = "Connection limits")]
+    pub handshake_timeout: std::time::Duration,
+    /// Time a request has for its headers: from the handshake on a new connection, from the
+    /// request's first byte on a kept-alive one. Then the connection is closed.
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = crate::server::listener::parse_timeout,
+          help_heading = "Connection limits")]
+    pub header_timeout: std::time::Duration,
+    /// Time a request has for its body, from the end of its headers; a late body is answered
+    /// 400 and the connection closed.
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = crate::server::listener::parse_timeout,
+          help_heading = "Connection limits")]
+    pub body_timeout: std::time::Duration,
+    /// Time a connection may stay open with no request in flight and no answer being
+    /// written (keep-alive).
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = crate::server::listener::parse_timeout,
+          help_heading = "Connection limits")]
+    pub idle_timeout: std::time::Duration,
 }
 
 /// `localhsm env`: everything it needs is the data directory and the global --vault.

@@ -17,7 +17,7 @@ use axum::Json;
 use base64::Engine as _;
 
 use super::error::ApiError;
-use crate::api::routes::Op;
+use crate::api::routes::{Access, Op, Params};
 use crate::api::{BaseUrl, BlobValue, ListResult};
 use crate::audit::CallRecord;
 use crate::clock::OffsetClock;
@@ -274,6 +274,45 @@ impl Ctx {
             .store
             .vault_as(&self.vault_name, self.caller.clone())?;
         Ok(self.vault.get_or_init(|| v))
+    }
+
+    /// Checks, before any object is looked up, that the caller may make the call `op` at
+    /// the scope the request names (`/keys/NAME`, `/keys`, or the vault), so an
+    /// unauthorized caller gets the same 403 whether or not the object exists, as from
+    /// Key Vault. The answer is kept with the request's vault: the operation's own check at
+    /// that scope does not evaluate the caller's roles again. Role routes check their own
+    /// scope; a restore is checked by the core at the scope of the object its blob names
+    /// (before any lookup), since the request names none.
+    pub(crate) fn authorize(&self, op: Op, p: &Params<'_>) -> Result<(), ApiError> {
+        let route = op.route();
+        let Access::Data(action) = route.access else {
+            return Ok(());
+        };
+        if route.is_scoped()
+            || matches!(
+                op,
+                Op::KeyRestore | Op::SecretRestore | Op::CertificateRestore
+            )
+            || !self.state.store.policy().enforce
+        {
+            return Ok(());
+        }
+        let scope = match (p.object(), route.object_kind()) {
+            (Some((kind, name)), _) => crate::vault::object_scope(kind, name),
+            (None, Some(kind)) => format!("/{}s", kind.noun()),
+            (None, None) => "/".to_string(),
+        };
+        let checked = match self.vault.get() {
+            Some(v) => v.checked(action, &scope)?,
+            None => self
+                .state
+                .store
+                .vault_as(&self.vault_name, self.caller.clone())?
+                .checked(action, &scope)?,
+        };
+        // First use of the vault in this request (dispatch calls this before any handler).
+        let _ = self.vault.set(checked);
+        Ok(())
     }
 
     /// Runs a call on the request's vault off the async workers (it may write, and so

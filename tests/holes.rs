@@ -1,0 +1,177 @@
+//! Smaller holes found by adversarial testing, each closed and kept closed.
+//!
+//! Guards against: an unauthorized caller learning whether a key, secret or certificate
+//! exists from the status of a refused call (the lookup ran before the permission check).
+
+mod support;
+
+use axum::body::Body;
+use axum::http::Request;
+use localhsm::AccessPolicy;
+use serde_json::{json, Value};
+use support::{kv, Api, Reply};
+
+/// Sends a Key Vault call (`api-version=7.5`) to `host` with a token naming `oid`.
+fn call(api: &Api, oid: &str, method: &str, host: &str, path: &str, body: Option<Value>) -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = localhsm::server::auth::mint_token(oid, None, None, now);
+    let req = Request::builder()
+        .method(method)
+        .uri(kv(path))
+        .header("host", host)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .unwrap();
+    api.send(req)
+}
+
+fn ok(r: Reply, what: &str) -> Value {
+    assert!(
+        (200..300).contains(&r.status),
+        "{what}: {} {}",
+        r.status,
+        r.json
+    );
+    r.json
+}
+
+const ADMIN: &str = "admin-oid";
+/// Crypto User on the key `other` only: a role, but not at the scopes asked about.
+const NEIGHBOUR: &str = "neighbour-oid";
+/// No role at all.
+const STRANGER: &str = "stranger-oid";
+/// Crypto User and Secrets User and Certificate User at `/`: the control, who may look.
+const READER: &str = "reader-oid";
+
+/// A default vault with a key `thekey`, a deleted key `gonekey`, a secret `thesecret`
+/// and a certificate `thecert`, access control on, and the principals above.
+fn guarded() -> Api {
+    let api = Api::new();
+    api.store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec![ADMIN.into()],
+    });
+    let admin = |method: &str, path: &str, body: Value| {
+        ok(
+            call(&api, ADMIN, method, "localhost", path, Some(body)),
+            path,
+        )
+    };
+    for name in ["thekey", "other", "gonekey"] {
+        admin(
+            "POST",
+            &format!("/keys/{name}/create"),
+            json!({"kty": "EC", "crv": "P-256"}),
+        );
+    }
+    ok(
+        call(&api, ADMIN, "DELETE", "localhost", "/keys/gonekey", None),
+        "delete",
+    );
+    admin("PUT", "/secrets/thesecret", json!({"value": "hush"}));
+    admin(
+        "POST",
+        "/certificates/thecert/create",
+        json!({"policy": {"x509_props": {"subject": "CN=thecert"}, "issuer": {"name": "Self"}}}),
+    );
+    let assign = |n: u32, scope: &str, role: &str, who: &str| {
+        admin(
+            "PUT",
+            &format!("{scope}/providers/Microsoft.Authorization/roleAssignments/0000000{n}-0000-0000-0000-000000000000"),
+            json!({"properties": {"roleDefinitionId": role, "principalId": who}}),
+        )
+    };
+    // Managed HSM Crypto User; Key Vault Secrets User; Key Vault Certificate User.
+    let crypto_user = "21dbd100-6940-42c2-9190-5d6cb909625b";
+    assign(1, "/keys/other", crypto_user, NEIGHBOUR);
+    assign(2, "", crypto_user, READER);
+    assign(3, "", "4633458b-17de-408a-b874-0445c86b69e6", READER);
+    assign(4, "", "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", READER);
+    api
+}
+
+#[test]
+fn a_refused_caller_cannot_tell_a_missing_object_from_an_existing_one() {
+    let api = guarded();
+    let digest = json!({"alg": "ES256", "value": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"});
+    // (method, path with NAME for the object's name, existing name, body)
+    let routes: &[(&str, &str, &str, Option<Value>)] = &[
+        ("GET", "/keys/NAME", "thekey", None),
+        ("GET", "/keys/NAME/versions", "thekey", None),
+        ("POST", "/keys/NAME//sign", "thekey", Some(digest.clone())),
+        (
+            "POST",
+            "/keys/NAME//encrypt",
+            "thekey",
+            Some(json!({"alg": "RSA-OAEP", "value": "AAAA"})),
+        ),
+        ("POST", "/keys/NAME/backup", "thekey", None),
+        ("GET", "/deletedkeys/NAME", "gonekey", None),
+        ("GET", "/secrets/NAME", "thesecret", None),
+        ("GET", "/deletedsecrets/NAME", "thesecret", None),
+        ("GET", "/certificates/NAME", "thecert", None),
+        ("GET", "/certificates/NAME/policy", "thecert", None),
+    ];
+    for who in [STRANGER, NEIGHBOUR] {
+        for (method, template, existing, body) in routes {
+            let there = call(
+                &api,
+                who,
+                method,
+                "localhost",
+                &template.replace("NAME", existing),
+                body.clone(),
+            );
+            let missing = call(
+                &api,
+                who,
+                method,
+                "localhost",
+                &template.replace("NAME", "missing"),
+                body.clone(),
+            );
+            let what = format!("{who}: {method} {template}");
+            assert_eq!(there.status, 403, "{what} (existing): {}", there.json);
+            assert_eq!(missing.status, 403, "{what} (missing): {}", missing.json);
+            assert_eq!(there.code(), Some("Forbidden"), "{what}");
+            assert_eq!(there.code(), missing.code(), "{what}");
+            assert_eq!(
+                there
+                    .message()
+                    .map(|m| m.replace(&format!("/{existing}"), "/NAME")),
+                missing.message().map(|m| m.replace("/missing", "/NAME")),
+                "{what}"
+            );
+        }
+    }
+    // The control: a caller with the rights sees the difference.
+    for (path, missing, body) in [
+        (
+            "/keys/thekey//sign",
+            "/keys/missing//sign",
+            Some(digest.clone()),
+        ),
+        ("/secrets/thesecret", "/secrets/missing", None),
+        ("/certificates/thecert", "/certificates/missing", None),
+    ] {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let there = call(&api, READER, method, "localhost", path, body.clone());
+        assert_eq!(there.status, 200, "{path}: {}", there.json);
+        let r = call(&api, READER, method, "localhost", missing, body);
+        assert_eq!(r.status, 404, "{missing}: {}", r.json);
+    }
+    // The neighbour still signs with the key it was given.
+    let r = call(
+        &api,
+        NEIGHBOUR,
+        "POST",
+        "localhost",
+        "/keys/other//sign",
+        Some(digest),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+}
