@@ -94,18 +94,56 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-/// The vault a host names: `{vault}.localhost[:port]`, else the default vault.
-pub fn vault_for_host(host: &str) -> String {
-    if host.starts_with('[') {
-        return DEFAULT_VAULT.to_string();
-    }
-    let name = match host.rsplit_once(':') {
-        Some((h, port)) if port.parse::<u16>().is_ok() => h,
-        _ => host,
+/// The vault a host names: `{vault}.localhost[:port]` that vault, `localhost`, an IP
+/// address or another host name the default vault. A host that is malformed, or that
+/// reads as a vault's host but is not one (`a.b.localhost`, `v2.localhost.`), is a 400
+/// naming it: answering from another vault would hand out ids of a host that was not
+/// served. Whether the named vault exists is the caller's next question (404
+/// `VaultNotFound`).
+pub fn vault_for_host(host: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_parameter(format!(
+            "the Host {host:?} {why}; use NAME.localhost[:port] for the vault NAME, or \
+             localhost or an IP address for the default vault"
+        ))
     };
-    match name.to_ascii_lowercase().strip_suffix(".localhost") {
-        Some(label) if !label.is_empty() && !label.contains('.') => label.to_string(),
-        _ => DEFAULT_VAULT.to_string(),
+    let port_ok = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+    };
+    if let Some(rest) = host.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']').ok_or_else(|| bad("is malformed"))?;
+        let port_fits = match after.strip_prefix(':') {
+            Some(p) => port_ok(p),
+            None => after.is_empty(),
+        };
+        if ip.parse::<std::net::Ipv6Addr>().is_err() || !port_fits {
+            return Err(bad("is malformed"));
+        }
+        return Ok(DEFAULT_VAULT.to_string());
+    }
+    let name = match host.split_once(':') {
+        Some((h, p)) if port_ok(p) => h,
+        Some(_) => return Err(bad("has a malformed port")),
+        None => host,
+    };
+    let name = name.to_ascii_lowercase();
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(DEFAULT_VAULT.to_string());
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(bad("is not a valid host name"));
+    }
+    match name.strip_suffix(".localhost") {
+        None => Ok(DEFAULT_VAULT.to_string()),
+        Some(label) if !label.contains('.') => Ok(label.to_string()),
+        Some(_) => Err(bad("has more labels than NAME.localhost")),
     }
 }
 
@@ -177,7 +215,7 @@ async fn route(
         } else {
             state
                 .store
-                .vault_info(&vault_for_host(&host))
+                .vault_info(&vault_for_host(&host)?)
                 .map(|v| v.kind)
                 .unwrap_or_default()
         };
@@ -216,7 +254,7 @@ async fn route(
     }
     let ctx = Ctx::new(
         state,
-        vault_for_host(&host),
+        vault_for_host(&host)?,
         BaseUrl(format!("https://{host}")),
         api_version.to_string(),
         caller,

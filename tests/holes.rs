@@ -1,7 +1,9 @@
 //! Smaller holes found by adversarial testing, each closed and kept closed.
 //!
 //! Guards against: an unauthorized caller learning whether a key, secret or certificate
-//! exists from the status of a refused call (the lookup ran before the permission check).
+//! exists from the status of a refused call (the lookup ran before the permission check);
+//! a host that is malformed or names no vault (`v2.localhost.`, `x.v2.localhost`) acting on
+//! the default vault while the ids it returns name another host.
 
 mod support;
 
@@ -9,7 +11,7 @@ use axum::body::Body;
 use axum::http::Request;
 use localhsm::AccessPolicy;
 use serde_json::{json, Value};
-use support::{kv, Api, Reply};
+use support::{create_vault, hsm, kv, Api, Reply};
 
 /// Sends a Key Vault call (`api-version=7.5`) to `host` with a token naming `oid`.
 fn call(api: &Api, oid: &str, method: &str, host: &str, path: &str, body: Option<Value>) -> Reply {
@@ -174,4 +176,64 @@ fn a_refused_caller_cannot_tell_a_missing_object_from_an_existing_one() {
         Some(digest),
     );
     assert_eq!(r.status, 200, "{}", r.json);
+}
+
+#[test]
+fn a_host_names_one_vault_or_is_refused() {
+    let api = Api::new();
+    create_vault(&api.store, "v2", hsm(7, false));
+    let create = |host: &str, name: &str| {
+        api.kv_at(
+            "POST",
+            host,
+            &format!("/keys/{name}/create"),
+            Some(json!({"kty": "EC", "crv": "P-256"})),
+        )
+    };
+    let names = |vault: &str| {
+        let v = api.store.vault(vault).unwrap();
+        let page = v.list_keys(25, None).unwrap();
+        page.items.iter().map(|b| b.name.clone()).collect::<Vec<_>>()
+    };
+    for (i, host) in [
+        "v2.localhost.",
+        "x.v2.localhost",
+        "x.v2.localhost:8443",
+        "v2.localhost.:8443",
+        "localhost.",
+        "v2..localhost",
+        "v2.localhost:port",
+        "[::1",
+        "bad host",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = create(host, &format!("k{i}"));
+        assert_eq!((r.status, r.code()), (400, Some("BadParameter")), "{host}: {}", r.json);
+        assert!(r.message().unwrap().contains(host), "{host}: {}", r.json);
+        assert_eq!(r.error_shape_problem(), None);
+    }
+    assert!(names("default").is_empty(), "{:?}", names("default"));
+    assert!(names("v2").is_empty());
+
+    let r = create("nosuch.localhost:8443", "k");
+    assert_eq!((r.status, r.code()), (404, Some("VaultNotFound")), "{}", r.json);
+
+    // The hosts that do name a vault, and the ids they give back.
+    for (host, vault, key) in [
+        ("v2.localhost:8443", "v2", "a"),
+        ("V2.LOCALHOST", "v2", "b"),
+        ("localhost", "default", "c"),
+        ("localhost:8443", "default", "d"),
+        ("default.localhost", "default", "e"),
+        ("127.0.0.1:8443", "default", "f"),
+        ("[::1]:8443", "default", "g"),
+    ] {
+        let r = create(host, key);
+        assert_eq!(r.status, 200, "{host}: {}", r.json);
+        let kid = r.json["key"]["kid"].as_str().unwrap();
+        assert!(kid.starts_with(&format!("https://{host}/keys/{key}/")), "{kid}");
+        assert!(names(vault).contains(&key.to_string()), "{host}: {:?}", names(vault));
+    }
 }

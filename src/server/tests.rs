@@ -24,12 +24,35 @@ use serde_json::{json, Value};
 
 #[test]
 fn host_picks_vault() {
-    assert_eq!(vault_for_host("localhost:8443"), "default");
-    assert_eq!(vault_for_host("127.0.0.1:8443"), "default");
-    assert_eq!(vault_for_host("pp.localhost:8443"), "pp");
-    assert_eq!(vault_for_host("PP.LOCALHOST"), "pp");
-    assert_eq!(vault_for_host("a.b.localhost"), "default");
-    assert_eq!(vault_for_host("[::1]:8443"), "default");
+    let vault = |h: &str| vault_for_host(h).map_err(|e| e.status().as_u16());
+    assert_eq!(vault("localhost:8443"), Ok("default".into()));
+    assert_eq!(vault("localhost"), Ok("default".into()));
+    assert_eq!(vault("127.0.0.1:8443"), Ok("default".into()));
+    assert_eq!(vault("10.0.0.7"), Ok("default".into()));
+    assert_eq!(vault("pp.localhost:8443"), Ok("pp".into()));
+    assert_eq!(vault("PP.LOCALHOST"), Ok("pp".into()));
+    assert_eq!(vault("default.localhost"), Ok("default".into()));
+    assert_eq!(vault("[::1]:8443"), Ok("default".into()));
+    assert_eq!(vault("[::1]"), Ok("default".into()));
+    assert_eq!(vault("devbox:8443"), Ok("default".into()));
+    for bad in [
+        "a.b.localhost",
+        "v2.localhost.",
+        "localhost.",
+        ".localhost",
+        "v2..localhost",
+        "v2.localhost:",
+        "v2.localhost:99999",
+        "v2.localhost:1:2",
+        "[::1",
+        "[nope]:1",
+        "[::1]x",
+        "v 2.localhost",
+        "-v.localhost",
+        "",
+    ] {
+        assert_eq!(vault(bad), Err(400), "{bad:?}");
+    }
 }
 
 /// A store with access control on, the objects every data-plane row can act on, and one
