@@ -210,6 +210,18 @@ pub enum Error {
         /// The assignment's name.
         name: String,
     },
+    /// A role assignment's name is taken at another scope: a name is bound to the scope it
+    /// was made at, as in Azure.
+    #[error(
+        "role assignment {name:?} already exists at scope {scope:?}; delete it there, or \
+         choose another name (a new GUID)"
+    )]
+    RoleAssignmentExists {
+        /// The assignment's name.
+        name: String,
+        /// The scope it lives at.
+        scope: String,
+    },
     /// No role definition of that id exists.
     #[error("role definition {id:?} was not found")]
     RoleDefinitionNotFound {
@@ -373,6 +385,7 @@ impl Error {
             Error::NotExportable => forbidden("KeyNotExportable"),
             Error::AccessDenied { .. } => forbidden("AccessDenied"),
             Error::RoleAssignmentNotFound { .. } => w(404, "RoleAssignmentNotFound", None),
+            Error::RoleAssignmentExists { .. } => w(409, "RoleAssignmentExists", None),
             Error::RoleDefinitionNotFound { .. } => w(404, "RoleDefinitionNotFound", None),
             Error::BadParameter(_)
             | Error::AlgorithmNotSupported { .. }

@@ -1234,9 +1234,27 @@ impl Vault {
             role_definition_id: role.id.to_string(),
             principal_id: principal_id.to_string(),
         };
+        self.put_assignment(assignment)
+    }
+
+    /// Stores `assignment` under its name, unless the name is taken at another scope: a
+    /// name is bound to its scope (Azure answers 409), so a PUT elsewhere never moves it.
+    /// At its own scope a PUT replaces it (the same content: no change).
+    fn put_assignment(&self, assignment: RoleAssignment) -> Result<RoleAssignment> {
+        let id = assignment_id(self.name(), &assignment.name);
+        let existing: Option<RoleAssignment> =
+            self.core()
+                .storage
+                .get_as(Table::RoleAssignments, &id, "role assignment")?;
+        if let Some(e) = existing.filter(|e| e.scope != assignment.scope) {
+            return Err(Error::RoleAssignmentExists {
+                name: assignment.name,
+                scope: e.scope,
+            });
+        }
         self.core().storage.backend().apply(&[Write::Put(
             Table::RoleAssignments,
-            assignment_id(self.name(), name),
+            id,
             encode(&assignment),
         )])?;
         self.core().commit()?;
@@ -1397,13 +1415,7 @@ impl Vault {
             role_definition_id: role.id.clone(),
             principal_id: principal_id.to_string(),
         };
-        self.core().storage.backend().apply(&[Write::Put(
-            Table::RoleAssignments,
-            assignment_id(self.name(), name),
-            encode(&assignment),
-        )])?;
-        self.core().commit()?;
-        Ok(assignment)
+        self.put_assignment(assignment)
     }
 }
 

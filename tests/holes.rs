@@ -193,7 +193,10 @@ fn a_host_names_one_vault_or_is_refused() {
     let names = |vault: &str| {
         let v = api.store.vault(vault).unwrap();
         let page = v.list_keys(25, None).unwrap();
-        page.items.iter().map(|b| b.name.clone()).collect::<Vec<_>>()
+        page.items
+            .iter()
+            .map(|b| b.name.clone())
+            .collect::<Vec<_>>()
     };
     for (i, host) in [
         "v2.localhost.",
@@ -210,7 +213,12 @@ fn a_host_names_one_vault_or_is_refused() {
     .enumerate()
     {
         let r = create(host, &format!("k{i}"));
-        assert_eq!((r.status, r.code()), (400, Some("BadParameter")), "{host}: {}", r.json);
+        assert_eq!(
+            (r.status, r.code()),
+            (400, Some("BadParameter")),
+            "{host}: {}",
+            r.json
+        );
         assert!(r.message().unwrap().contains(host), "{host}: {}", r.json);
         assert_eq!(r.error_shape_problem(), None);
     }
@@ -218,7 +226,12 @@ fn a_host_names_one_vault_or_is_refused() {
     assert!(names("v2").is_empty());
 
     let r = create("nosuch.localhost:8443", "k");
-    assert_eq!((r.status, r.code()), (404, Some("VaultNotFound")), "{}", r.json);
+    assert_eq!(
+        (r.status, r.code()),
+        (404, Some("VaultNotFound")),
+        "{}",
+        r.json
+    );
 
     // The hosts that do name a vault, and the ids they give back.
     for (host, vault, key) in [
@@ -233,7 +246,70 @@ fn a_host_names_one_vault_or_is_refused() {
         let r = create(host, key);
         assert_eq!(r.status, 200, "{host}: {}", r.json);
         let kid = r.json["key"]["kid"].as_str().unwrap();
-        assert!(kid.starts_with(&format!("https://{host}/keys/{key}/")), "{kid}");
-        assert!(names(vault).contains(&key.to_string()), "{host}: {:?}", names(vault));
+        assert!(
+            kid.starts_with(&format!("https://{host}/keys/{key}/")),
+            "{kid}"
+        );
+        assert!(
+            names(vault).contains(&key.to_string()),
+            "{host}: {:?}",
+            names(vault)
+        );
     }
+}
+
+#[test]
+fn a_role_assignment_name_is_bound_to_its_scope() {
+    let api = Api::new();
+    let name = "6f2a41f4-0000-4000-8000-00000000beef";
+    let at =
+        |scope: &str| format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+    let body = |who: &str| {
+        json!({"properties": {
+            "roleDefinitionId": "21dbd100-6940-42c2-9190-5d6cb909625b",
+            "principalId": who,
+        }})
+    };
+    let put = |scope: &str, who: &str| api.kv("PUT", &at(scope), Some(body(who)));
+    let first = put("/keys/a", "alice");
+    assert_eq!(first.status, 201, "{}", first.json);
+    // The same name, scope and content again: idempotent.
+    let again = put("/keys/a", "alice");
+    assert_eq!(again.status, 201, "{}", again.json);
+    assert_eq!(again.json, first.json);
+
+    for scope in ["/keys/b", "/keys", "", "/KEYS/B"] {
+        let r = put(scope, "alice");
+        assert_eq!(
+            (r.status, r.code()),
+            (409, Some("RoleAssignmentExists")),
+            "{scope}: {}",
+            r.json
+        );
+        assert!(r.message().unwrap().contains("/keys/a"), "{}", r.json);
+        assert_eq!(r.error_shape_problem(), None);
+        let moved = api.kv("GET", &at(scope), None);
+        assert_eq!(moved.status, 404, "{scope}: {}", moved.json);
+    }
+    // Still where it was made, unchanged, and the only one of its name.
+    let kept = api.kv("GET", &at("/keys/a"), None);
+    assert_eq!(kept.status, 200, "{}", kept.json);
+    assert_eq!(kept.json, first.json);
+    let all = api.kv(
+        "GET",
+        "/providers/Microsoft.Authorization/roleAssignments",
+        None,
+    );
+    let named: Vec<_> = all.json["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == name)
+        .collect();
+    assert_eq!(named.len(), 1, "{}", all.json);
+
+    // Deleted where it lives, the name is free for another scope.
+    assert_eq!(api.kv("DELETE", &at("/keys/a"), None).status, 200);
+    let r = put("/keys/b", "alice");
+    assert_eq!(r.status, 201, "{}", r.json);
 }
