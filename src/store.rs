@@ -61,11 +61,13 @@ use serde::Serialize;
 use crate::clock::UnixTime;
 use crate::crypto::{random_bytes, SecretBytes};
 use crate::error::{Error, Result};
+pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
 use seal::{Purpose, Sealer};
 pub use seam::{Backend, KeyRange, Rows, Table, Txn, Write};
 pub use sled::SledBackend;
+pub(crate) use sled::DB_DIR;
 
 /// The schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -162,9 +164,14 @@ impl Storage {
             }
         }
         let salt_backend = backend.clone();
-        let master = master_key::resolve(source, dir, move || {
+        let master = master_key::resolve(source, dir, fresh, move || {
             if let Some(s) = salt_backend.get(Table::Meta, META_SALT)? {
                 return Ok(s);
+            }
+            // An existing store without a salt was sealed under a key, not a passphrase:
+            // refuse without writing one into it.
+            if !fresh {
+                return Err(Error::WrongMasterKey);
             }
             let salt = random_bytes(16)?;
             salt_backend.apply(&[Write::Put(Table::Meta, META_SALT.to_vec(), salt.clone())])?;

@@ -76,7 +76,14 @@ impl StoreBuilder {
     pub fn open(&mut self) -> Result<Store> {
         let source = std::mem::replace(&mut self.master_key, MasterKeySource::Default);
         let (backend, dir): (Arc<dyn Backend>, Option<&Path>) = match &self.location {
-            Location::Dir(dir) => (Arc::new(SledBackend::open(dir)?), Some(dir)),
+            Location::Dir(dir) => {
+                crate::store::refuse_missing_key_file(
+                    &source,
+                    dir,
+                    &dir.join(crate::store::DB_DIR),
+                )?;
+                (Arc::new(SledBackend::open(dir)?), Some(dir))
+            }
             Location::Backend(b) => (b.clone(), None),
         };
         let (storage, high_water) = Storage::open(backend, source, dir, self.defer_flush)?;

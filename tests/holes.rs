@@ -3,7 +3,9 @@
 //! Guards against: an unauthorized caller learning whether a key, secret or certificate
 //! exists from the status of a refused call (the lookup ran before the permission check);
 //! a host that is malformed or names no vault (`v2.localhost.`, `x.v2.localhost`) acting on
-//! the default vault while the ids it returns name another host.
+//! the default vault while the ids it returns name another host; a role-assignment PUT at
+//! another scope moving the assignment; a failed open leaving files behind (a new
+//! `master.key` beside a store sealed under the old one).
 
 mod support;
 
@@ -312,4 +314,71 @@ fn a_role_assignment_name_is_bound_to_its_scope() {
     assert_eq!(api.kv("DELETE", &at("/keys/a"), None).status, 200);
     let r = put("/keys/b", "alice");
     assert_eq!(r.status, 201, "{}", r.json);
+}
+
+/// Every path under `dir`, relative, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, at: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(at).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+            if path.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_failed_open_leaves_no_files_behind() {
+    use localhsm::store::KEY_FILE_NAME;
+    use localhsm::{MasterKeySource, Store};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), MasterKeySource::KeyFile).unwrap();
+        localhsm::server::ensure_default_vault(&store).unwrap();
+        store.flush().unwrap();
+    }
+    let key_file = dir.path().join(KEY_FILE_NAME);
+    let key = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let before = listing(dir.path());
+
+    let e = Store::open(dir.path(), MasterKeySource::KeyFile).unwrap_err();
+    assert!(matches!(e, localhsm::Error::MasterKey(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains(KEY_FILE_NAME) && text.contains("missing"),
+        "{text}"
+    );
+    assert_eq!(listing(dir.path()), before);
+    // The server's and the CLI's way in fails the same way, before writing anything of its own.
+    assert!(localhsm::server::open_dev_store(dir.path()).is_err());
+    assert_eq!(listing(dir.path()), before);
+    // A passphrase does not open a store sealed under a key, and writes no salt into it.
+    let pass = MasterKeySource::Passphrase(localhsm::crypto::SecretBytes::new(b"guess".to_vec()));
+    let e = Store::open(dir.path(), pass).unwrap_err();
+    assert!(matches!(e, localhsm::Error::WrongMasterKey), "{e:?}");
+    // This one had to open the database to read its salt, and sled writes a snapshot of
+    // its log on every open: that file is sled's own, nothing else is new.
+    let sled_snapshot = |p: &String| !p.starts_with("db/snap.");
+    let after: Vec<String> = listing(dir.path())
+        .into_iter()
+        .filter(sled_snapshot)
+        .collect();
+    assert_eq!(after, before);
+
+    // With its key back, the store opens as it was.
+    std::fs::write(&key_file, key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let store = Store::open(dir.path(), MasterKeySource::KeyFile).unwrap();
+    assert!(store.vault("default").is_ok());
 }

@@ -74,15 +74,18 @@ pub fn parse_master_key(text: &str) -> Result<SecretBytes> {
 }
 
 /// Resolves `source` for the store whose key file (if any) lives in `dir`. `salt`
-/// supplies the per-store passphrase salt.
+/// supplies the per-store passphrase salt. Only a `fresh` store (one with nothing sealed
+/// yet) gets a new key file: for an existing store a missing file is an error that
+/// creates nothing, since no new key could open what the old one sealed.
 pub(crate) fn resolve(
     source: MasterKeySource,
     dir: Option<&Path>,
+    fresh: bool,
     salt: impl FnOnce() -> Result<Vec<u8>>,
 ) -> Result<SecretBytes> {
     let key_file = || {
         match dir {
-        Some(dir) => key_file(dir),
+        Some(dir) => key_file(dir, fresh),
         None => Err(Error::MasterKey(format!(
             "this store has no data directory for a key file; set {MASTER_KEY_ENV} or give a passphrase"
         ))),
@@ -113,6 +116,35 @@ pub(crate) fn resolve(
     }
 }
 
+/// Refuses, before anything in `dir` is opened or written, to open the existing store
+/// there (its database `db` exists) when `source` reads the key file and the file is
+/// missing: opening the database would already write to it, and a new key could not open
+/// what the old one sealed.
+pub(crate) fn refuse_missing_key_file(
+    source: &MasterKeySource,
+    dir: &Path,
+    db: &Path,
+) -> Result<()> {
+    let reads_file = match source {
+        MasterKeySource::KeyFile => true,
+        MasterKeySource::Default => std::env::var_os(MASTER_KEY_ENV).is_none(),
+        _ => false,
+    };
+    if reads_file && db.exists() && !dir.join(KEY_FILE_NAME).exists() {
+        return Err(missing_key_file(dir));
+    }
+    Ok(())
+}
+
+fn missing_key_file(dir: &Path) -> Error {
+    Error::MasterKey(format!(
+        "{} is missing, and the store in {} is sealed under the key it held: put the file \
+         back from your backup, or give that key in {MASTER_KEY_ENV}",
+        dir.join(KEY_FILE_NAME).display(),
+        dir.display()
+    ))
+}
+
 fn from_env() -> Result<Option<SecretBytes>> {
     match std::env::var(MASTER_KEY_ENV) {
         Ok(v) => {
@@ -125,7 +157,7 @@ fn from_env() -> Result<Option<SecretBytes>> {
     }
 }
 
-fn key_file(dir: &Path) -> Result<SecretBytes> {
+fn key_file(dir: &Path, may_create: bool) -> Result<SecretBytes> {
     let path = dir.join(KEY_FILE_NAME);
     match fs::read(&path) {
         Ok(bytes) => {
@@ -136,7 +168,8 @@ fn key_file(dir: &Path) -> Result<SecretBytes> {
             })?;
             parse_master_key(text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => create_key_file(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing_key_file(dir)),
         Err(e) => Err(Error::MasterKey(format!(
             "cannot read {}: {e}",
             path.display()

@@ -36,6 +36,9 @@ fn is_lock_error(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
 }
 
+/// The database's directory inside the data directory.
+pub(crate) const DB_DIR: &str = "db";
+
 impl SledBackend {
     /// Opens (or creates) the data directory `dir` (mode 0700) and the database in
     /// `dir/db`. Fails with [`Error::StoreLocked`] when
@@ -53,7 +56,7 @@ impl SledBackend {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let path = dir.join("db");
+        let path = dir.join(DB_DIR);
         let mut attempt = 0;
         let db = loop {
             match sled::Config::new().path(&path).open() {
