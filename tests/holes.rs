@@ -382,3 +382,191 @@ fn a_failed_open_leaves_no_files_behind() {
     let store = Store::open(dir.path(), MasterKeySource::KeyFile).unwrap();
     assert!(store.vault("default").is_ok());
 }
+
+/// An RSA key with public exponent `e` made by `openssl` in `dir`: (PKCS#8 PEM, PKCS#1
+/// PEM, a self-signed certificate PEM, a PFX under the password `pw`).
+fn openssl_rsa(dir: &std::path::Path, e: u32) -> (String, String, String, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (key, pkcs1, cert, pfx) = (
+        format!("k{e}.pem"),
+        format!("k{e}.rsa.pem"),
+        format!("c{e}.pem"),
+        format!("c{e}.pfx"),
+    );
+    let exp = format!("rsa_keygen_pubexp:{e}");
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-pkeyopt",
+        &exp,
+        "-out",
+        &key,
+    ]);
+    run(&["rsa", "-in", &key, "-traditional", "-out", &pkcs1]);
+    let subject = format!("/CN=e{e}");
+    run(&[
+        "req", "-x509", "-new", "-key", &key, "-subj", &subject, "-days", "30", "-out", &cert,
+    ]);
+    run(&[
+        "pkcs12", "-export", "-inkey", &key, "-in", &cert, "-passout", "pass:pw", "-out", &pfx,
+    ]);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    (
+        read(&key),
+        read(&pkcs1),
+        read(&cert),
+        std::fs::read(dir.join(&pfx)).unwrap(),
+    )
+}
+
+/// The private JWK of a PKCS#8 PEM RSA key, with `e` replaced when `e` is given.
+fn rsa_jwk(pem: &str, e: Option<&[u8]>) -> Value {
+    use base64::Engine as _;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let k = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+    let b = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let u = |v: &rsa::BigUint| b(&v.to_bytes_be());
+    json!({
+        "kty": "RSA",
+        "n": u(k.n()),
+        "e": e.map_or_else(|| u(k.e()), b),
+        "d": u(k.d()),
+        "p": u(&k.primes()[0]),
+        "q": u(&k.primes()[1]),
+        "dp": u(k.dp().unwrap()),
+        "dq": u(k.dq().unwrap()),
+        "qi": u(&k.crt_coefficient().unwrap()),
+    })
+}
+
+#[test]
+fn rsa_import_takes_only_the_exponent_65537_on_every_path() {
+    use base64::Engine as _;
+    let api = Api::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let pem_policy = json!({"secret_props": {"contentType": "application/x-pem-file"}});
+    // Every import path: a JWK, a certificate with its key as PKCS#8 PEM, as PKCS#1 PEM,
+    // and a PFX.
+    let imports = |tag: &str, (key, pkcs1, cert, pfx): &(String, String, String, Vec<u8>)| {
+        vec![
+            (
+                "JWK",
+                api.kv(
+                    "PUT",
+                    &format!("/keys/jwk{tag}"),
+                    Some(json!({"key": rsa_jwk(key, None)})),
+                ),
+            ),
+            (
+                "PKCS#8 PEM",
+                api.kv(
+                    "POST",
+                    &format!("/certificates/pem{tag}/import"),
+                    Some(json!({"value": format!("{key}{cert}"), "policy": pem_policy})),
+                ),
+            ),
+            (
+                "PKCS#1 PEM",
+                api.kv(
+                    "POST",
+                    &format!("/certificates/rsa{tag}/import"),
+                    Some(json!({"value": format!("{pkcs1}{cert}"), "policy": pem_policy})),
+                ),
+            ),
+            (
+                "PFX",
+                api.kv(
+                    "POST",
+                    &format!("/certificates/pfx{tag}/import"),
+                    Some(json!({
+                        "value": base64::engine::general_purpose::STANDARD.encode(pfx),
+                        "pwd": "pw",
+                    })),
+                ),
+            ),
+        ]
+    };
+    let good = openssl_rsa(tmp.path(), 65537);
+    for (path, r) in imports("f4", &good) {
+        assert!(
+            matches!(r.status, 200 | 201),
+            "{path}, e = 65537: {} {}",
+            r.status,
+            r.json
+        );
+    }
+    for e in [3, 17] {
+        let bad = openssl_rsa(tmp.path(), e);
+        for (path, r) in imports(&format!("e{e}"), &bad) {
+            assert_eq!(
+                (r.status, r.code()),
+                (400, Some("BadParameter")),
+                "{path}, e = {e}: {}",
+                r.json
+            );
+            let m = r.message().unwrap();
+            assert!(
+                m.contains("65537") && m.contains(&format!("e = {e}")),
+                "{path}: {m}"
+            );
+        }
+    }
+    // Exponents no key generator makes: the rule answers before the arithmetic does.
+    for (e, shown) in [
+        (&[2u8][..], "2"),
+        (&[1], "1"),
+        (&[1, 0, 0], "65536"),
+        (&[0, 1, 0, 1], "65537"),
+    ] {
+        let r = api.kv(
+            "PUT",
+            &format!("/keys/odd{shown}"),
+            Some(json!({"key": rsa_jwk(&good.0, Some(e))})),
+        );
+        if shown == "65537" {
+            // A leading zero byte is the same number.
+            assert_eq!(r.status, 200, "{}", r.json);
+            continue;
+        }
+        assert_eq!(
+            (r.status, r.code()),
+            (400, Some("BadParameter")),
+            "e = {shown}: {}",
+            r.json
+        );
+        assert!(
+            r.message().unwrap().contains(&format!("e = {shown}")),
+            "{}",
+            r.json
+        );
+    }
+    // Nothing refused was stored.
+    let keys = api.kv("GET", "/keys", None).json;
+    let names: Vec<&str> = keys["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("e3") && !n.contains("e17")),
+        "{names:?}"
+    );
+}

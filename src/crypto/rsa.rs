@@ -62,6 +62,35 @@ fn not_rsa(alg: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The one public exponent an imported RSA private key may have: 65537 (F4), the one
+/// localhsm generates and the one Key Vault's documentation names. Small exponents (3,
+/// 17) invite the low-exponent attacks on badly padded messages, and even or unit
+/// exponents are not RSA at all; one rule for every import path keeps the set of keys a
+/// store can hold the set it can make.
+pub const IMPORT_EXPONENT: u32 = 65_537;
+
+/// Refuses an imported key's public exponent `e` (big-endian) unless it is
+/// [`IMPORT_EXPONENT`].
+fn require_import_exponent(e: &[u8]) -> Result<()> {
+    let e = strip_leading_zeros(e);
+    if e == &IMPORT_EXPONENT.to_be_bytes()[1..] {
+        return Ok(());
+    }
+    let shown = match e.len() {
+        0 => "0".to_string(),
+        1..=8 => {
+            let mut word = [0u8; 8];
+            word[8 - e.len()..].copy_from_slice(e);
+            u64::from_be_bytes(word).to_string()
+        }
+        n => format!("a {}-bit number", n * 8 - e[0].leading_zeros() as usize),
+    };
+    Err(Error::bad_parameter(format!(
+        "RSA public exponent e must be {IMPORT_EXPONENT}, this key has e = {shown}; \
+         localhsm imports only RSA keys with e = {IMPORT_EXPONENT}"
+    )))
+}
+
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[start..]
@@ -266,6 +295,7 @@ impl RsaPrivateKey {
                 "RSA key size must be 2048, 3072 or 4096 bits, this key has {bits}"
             )));
         }
+        require_import_exponent(e)?;
         let mut members = vec![("d", d), ("p", p), ("q", q)];
         if let Some((dp, dq, qi)) = crt {
             members.extend([("dp", dp), ("dq", dq), ("qi", qi)]);
@@ -354,6 +384,7 @@ impl RsaPrivateKey {
                 "RSA key size must be 2048, 3072 or 4096 bits, this key has {bits}"
             )));
         }
+        require_import_exponent(key.public_exponent.as_bytes())?;
         Self::from_pkcs8(SecretBytes::from_slice(der))
     }
 
