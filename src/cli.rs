@@ -91,7 +91,13 @@ pub fn run() -> ExitCode {
         }
         command => {
             let printer = Printer { format: cli.output };
+            let dev_clock = matches!(&command, Command::TimeShift(a) if a.dev_clock);
             let result = Transport::open(&dir)
+                .inspect(|t| {
+                    if dev_clock {
+                        t.allow_time_shift();
+                    }
+                })
                 .and_then(|t| Client::new(t, cli.vault, cli.token))
                 .and_then(|client| rest(&client, &printer, command));
             match result {
@@ -149,6 +155,7 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
             enforce: args.enforce_rbac,
             admins: args.admin,
         },
+        dev_clock: args.dev_clock,
         seed: args.seed,
         strict_api_version: args.strict_api_version,
         limits: crate::server::listener::ConnectionLimits {

@@ -7,7 +7,7 @@
 //! the one place they are turned into text and back (the proleptic Gregorian calendar, by
 //! Howard Hinnant's `days_from_civil` and `civil_from_days`, rather than a date crate).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, the unit Key Vault uses for every date on the wire.
@@ -61,23 +61,69 @@ impl Clock for ManualClock {
     }
 }
 
+/// The longest shift [`OffsetClock::shift`] takes in one call: 3650 days (about ten years),
+/// far enough for any retention (at most 90 days) or certificate lifetime a user wants to
+/// watch, short of a jump that would make every date meaningless.
+pub const MAX_SHIFT_SECS: u64 = 3650 * 86_400;
+
 /// The system clock plus an offset that only grows: the dev server's "time travel", so a user
 /// can watch a soft-deleted key reach its purge date without waiting for it.
+///
+/// A shift can reach scheduled purge dates, and so ends the wait that purge protection
+/// imposes: [`OffsetClock::shift`] refuses until [`OffsetClock::allow_shifts`] is called
+/// (`localhsm serve --dev-clock`).
 #[derive(Debug, Default)]
-pub struct OffsetClock(AtomicI64);
+pub struct OffsetClock {
+    offset: AtomicI64,
+    shifts_allowed: AtomicBool,
+}
+
+/// Why [`OffsetClock::shift`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftRefused {
+    /// Shifts were never allowed on this clock.
+    Disabled,
+    /// More than [`MAX_SHIFT_SECS`] in one call.
+    TooFar,
+}
 
 impl OffsetClock {
-    /// A clock that starts at the system time.
+    /// A clock that starts at the system time, with shifts not allowed.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Moves this clock forward by `secs` and returns the new time.
+    /// Lets [`OffsetClock::shift`] move this clock from now on (there is no way back: a
+    /// dev store stays one).
+    pub fn allow_shifts(&self) {
+        self.shifts_allowed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`OffsetClock::allow_shifts`] was called.
+    pub fn shifts_allowed(&self) -> bool {
+        self.shifts_allowed.load(Ordering::SeqCst)
+    }
+
+    /// A user's shift: forward by `secs`, at most [`MAX_SHIFT_SECS`], only when shifts are
+    /// allowed. Returns the new time.
+    pub fn shift(&self, secs: u64) -> Result<UnixTime, ShiftRefused> {
+        if !self.shifts_allowed() {
+            return Err(ShiftRefused::Disabled);
+        }
+        if secs > MAX_SHIFT_SECS {
+            return Err(ShiftRefused::TooFar);
+        }
+        Ok(self.shift_forward(secs))
+    }
+
+    /// Moves this clock forward by `secs` and returns the new time, unchecked: for the
+    /// store's own catch-up and for tests; a user's shift goes through
+    /// [`OffsetClock::shift`].
     pub fn shift_forward(&self, secs: u64) -> UnixTime {
         let secs = i64::try_from(secs).unwrap_or(i64::MAX);
         // Saturating: a wrapping add would turn a huge shift into a step backwards.
         let _ = self
-            .0
+            .offset
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
                 Some(o.saturating_add(secs))
             });
@@ -86,7 +132,8 @@ impl OffsetClock {
 
     /// Moves this clock forward, if needed, so it reads at least `t`. A dev server that was
     /// shifted forward and restarted resumes from the store's latest time instead of
-    /// standing still until the system clock catches up.
+    /// standing still until the system clock catches up (with or without shifts allowed:
+    /// the store's time never runs backwards).
     pub fn catch_up_to(&self, t: UnixTime) {
         let behind = t.saturating_sub(self.now());
         if behind > 0 {
@@ -96,7 +143,7 @@ impl OffsetClock {
 
     /// How far ahead of the system clock this clock runs, in seconds.
     pub fn offset(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.offset.load(Ordering::SeqCst)
     }
 }
 
@@ -251,6 +298,23 @@ mod tests {
             let (y, m, d) = civil_from_days(day);
             assert_eq!(days_from_civil(y, m, d), day);
         }
+    }
+
+    #[test]
+    fn shifts_need_permission_and_stay_within_the_bound() {
+        let clock = OffsetClock::new();
+        assert_eq!(clock.shift(60), Err(ShiftRefused::Disabled));
+        assert_eq!(clock.offset(), 0, "a refused shift moves nothing");
+        clock.allow_shifts();
+        assert_eq!(clock.shift(MAX_SHIFT_SECS + 1), Err(ShiftRefused::TooFar));
+        assert_eq!(clock.offset(), 0);
+        assert!(clock.shift(MAX_SHIFT_SECS).is_ok());
+        assert!(clock.shift(0).is_ok());
+        assert_eq!(clock.offset(), MAX_SHIFT_SECS as i64);
+        // The store's own catch-up is not a user's shift: it works either way.
+        let fresh = OffsetClock::new();
+        fresh.catch_up_to(SystemClock.now() + 3600);
+        assert!(fresh.offset() >= 3599);
     }
 
     #[test]

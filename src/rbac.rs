@@ -899,12 +899,7 @@ impl Authorizer for RoleAuthorizer {
         if crate::model::access::is_owner(oid) {
             return Ok(Grant::ALL);
         }
-        if self
-            .policy
-            .admins
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(oid))
-        {
+        if self.policy.is_admin(oid) {
             return Ok(admin_grant());
         }
         let record = vault.record()?;

@@ -387,6 +387,8 @@ pub struct ServeOptions {
     pub identity: identity::LocalIdentity,
     /// Accept only the api-versions of the specifications, not later ones.
     pub strict_api_version: bool,
+    /// Let `POST /management/time-shift` move the clock (`--dev-clock`); off, it is refused.
+    pub dev_clock: bool,
     /// The connection bound and the timeouts that close stalled connections.
     pub limits: listener::ConnectionLimits,
 }
@@ -405,10 +407,16 @@ pub struct ServerFile {
 /// Runs the server until Ctrl-C or SIGTERM; flushes the store on the way out.
 pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // Before the store is opened: an empty or malformed --admin stops the start.
+    opts.access.validate()?;
     let state = {
         let dir = opts.data_dir.clone();
         tokio::task::spawn_blocking(move || open_dev_store(&dir)).await??
     };
+    if opts.dev_clock {
+        state.clock.allow_shifts();
+        println!("dev clock on: time-shift may move this server's clock forward, past purge dates");
+    }
     let store = state.store.clone();
     store.set_access_policy(opts.access.clone());
     if let Some(path) = opts.seed.clone() {
@@ -507,7 +515,7 @@ fn announce(data_dir: &Path, addr: SocketAddr, cert: &Path) {
         data_dir.display()
     );
     println!("  Secrets: SecretClient(\"https://localhost:{port}\", ...) with the same options; the default vault and vaults of kind vault hold secrets.");
-    println!("  Dev only: POST /management/time-shift moves this server's clock forward.");
+    println!("  Dev only: with --dev-clock, POST /management/time-shift moves this server's clock forward.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
 }

@@ -196,8 +196,16 @@ fn vaults_create_list_show_delete_recover_purge() {
     assert_eq!(updated["purgeProtection"], true);
     assert_eq!(updated["recoveryLevel"], "Recoverable");
 
-    // Dev-only time travel: the deleted key in pp reaches its purge date.
-    let shifted = cli.json(&["time-shift", &(91 * 86_400).to_string()]);
+    // Dev-only time travel, off unless asked for: the refusal says how to turn it on.
+    let refused = cli.fails(1, &["time-shift", &(91 * 86_400).to_string()]);
+    assert!(
+        refused.contains("localhsm serve --dev-clock") && refused.contains("--dev-clock"),
+        "{refused}"
+    );
+    let too_far = cli.fails(1, &["time-shift", "--dev-clock", "315360001"]);
+    assert!(too_far.contains("at most 315360000"), "{too_far}");
+    // The deleted key in pp reaches its purge date.
+    let shifted = cli.json(&["time-shift", "--dev-clock", &(91 * 86_400).to_string()]);
     assert_eq!(shifted["purgedKeys"], serde_json::json!(["pp/k"]));
 
     // Usage errors are clap's: exit status 2.
@@ -735,7 +743,15 @@ fn every_command_has_help_with_an_example() {
         let out = cli.ok(&args);
         assert!(out.contains("Example:"), "{args:?}: {out}");
     }
-    assert!(cli.ok(&["time-shift", "--help"]).contains("Dev only"));
+    let shift_help = cli.ok(&["time-shift", "--help"]);
+    for want in [
+        "Dev only",
+        "serve --dev-clock",
+        "purge protection",
+        "3650 days",
+    ] {
+        assert!(shift_help.contains(want), "{want}: {shift_help}");
+    }
     let create = cli.ok(&["cert", "create", "--help"]);
     for want in [
         "--issuer Unknown",

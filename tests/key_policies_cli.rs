@@ -186,11 +186,11 @@ fn rotation_policy_show_set_and_refusals() {
         "P30D",
     ]);
     let before = cli.json(&["key", "get", "signer"])["key"]["kid"].clone();
-    let quiet = cli.json(&["time-shift", &(29 * 86_400).to_string()]);
+    let quiet = cli.json(&["time-shift", "--dev-clock", &(29 * 86_400).to_string()]);
     assert_eq!(quiet["rotatedKeys"], json!([]));
     // In process, each command starts from the system clock (the store only keeps it from
     // going back), so this shift alone passes the 30 days.
-    let shifted = cli.json(&["time-shift", &(31 * 86_400).to_string()]);
+    let shifted = cli.json(&["time-shift", "--dev-clock", &(31 * 86_400).to_string()]);
     let rotated = shifted["rotatedKeys"].as_array().expect("rotatedKeys");
     assert_eq!(rotated.len(), 1, "{shifted}");
     let now = cli.json(&["key", "get", "signer"]);
@@ -200,7 +200,7 @@ fn rotation_policy_show_set_and_refusals() {
         .and_then(|k| k.rsplit('/').next())
         .expect("version");
     assert_eq!(rotated[0], format!("default/signer/{version}"));
-    let table = cli.ok(&["time-shift", "60"]);
+    let table = cli.ok(&["time-shift", "--dev-clock", "60"]);
     assert!(table.contains("rotated keys"), "{table}");
 }
 

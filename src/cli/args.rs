@@ -132,10 +132,16 @@ pub enum Command {
     /// Dev only: move the clock forward by SECONDS and purge what has come due.
     ///
     /// Lets you watch soft-deleted keys and vaults reach their scheduled purge date without
-    /// waiting. Works with or without a running server. The store never lets its time run
-    /// backwards, so the shift stays in effect for this data directory until real time
-    /// catches up; do not use it on data you care about.
-    #[command(after_help = "Example:\n  localhsm time-shift 7776000   # 90 days")]
+    /// waiting. Off unless allowed: a running server must have been started with
+    /// `serve --dev-clock`; with no server, pass `--dev-clock` here. At most 3650 days per
+    /// call. A shift reaches purge dates, so it ends the wait that purge protection imposes.
+    /// The store never lets its time run backwards, so the shift stays in effect for this
+    /// data directory until real time catches up; do not use it on data you care about.
+    #[command(
+        after_help = "Example:\n  localhsm serve --dev-clock   # then, elsewhere:\n  \
+                            localhsm time-shift 7776000   # 90 days\n  \
+                            localhsm time-shift --dev-clock 7776000   # no server running"
+    )]
     TimeShift(TimeShiftArgs),
     /// Create what a seed file (YAML or JSON) describes: vaults, keys, secrets,
     /// certificates and role assignments.
@@ -436,9 +442,14 @@ pub struct ServeArgs {
     pub enforce_rbac: bool,
     /// An object ID that holds Managed HSM Administrator, Crypto Officer and Crypto User and
     /// Key Vault Administrator at `/` in every vault, and may use the management API
-    /// (repeatable).
-    #[arg(long, value_name = "OBJECT_ID")]
+    /// (repeatable). 1 to 128 characters of 0-9, a-z, A-Z and - (a GUID fits).
+    #[arg(long, value_name = "OBJECT_ID", value_parser = admin_object_id)]
     pub admin: Vec<String>,
+    /// Allow `time-shift` (`POST /management/time-shift`) to move this server's clock
+    /// forward, at most 3650 days per call. For development stores only: a shift can reach
+    /// scheduled purge dates, and so ends the wait that purge protection imposes.
+    #[arg(long)]
+    pub dev_clock: bool,
     /// A seed file (YAML or JSON) to apply before serving, as `localhsm apply FILE` does;
     /// the server does not start when it has an error or conflicts with the store.
     #[arg(long, value_name = "FILE")]
@@ -483,6 +494,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = crate::server::listener::parse_timeout,
           help_heading = "Connection limits")]
     pub idle_timeout: std::time::Duration,
+}
+
+/// An `--admin` value: an object ID, never empty, blank or with characters no object ID has.
+fn admin_object_id(s: &str) -> Result<String, String> {
+    crate::model::access::validate_principal_id("--admin", s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// `localhsm env`: everything it needs is the data directory and the global --vault.
@@ -551,8 +569,12 @@ Example:
 /// `localhsm time-shift`.
 #[derive(Debug, clap::Args)]
 pub struct TimeShiftArgs {
-    /// Seconds to move the clock forward.
+    /// Seconds to move the clock forward (at most 315360000, 3650 days, per call).
     pub seconds: u64,
+    /// Allow the shift on a data directory no server holds (the store this command opens
+    /// itself). A running server allows shifts only when started with `serve --dev-clock`.
+    #[arg(long)]
+    pub dev_clock: bool,
 }
 
 /// `localhsm vault ...`.

@@ -285,6 +285,10 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
             "`localhsm key list{vf}` shows the keys of this vault; deleted keys show in \
              `localhsm deleted list{vf}`"
         ),
+        ("DevClockDisabled", _) => "time-shift is for development stores: start the server \
+             with `localhsm serve --dev-clock`, or with no server running pass --dev-clock to \
+             `localhsm time-shift` itself"
+            .to_string(),
         ("VaultNotFound", _) if req.is_management() => {
             "`localhsm vault list` shows the vaults, `localhsm vault list --deleted` the deleted ones"
                 .to_string()

@@ -98,6 +98,14 @@ impl Transport {
         }
     }
 
+    /// Lets `time-shift` move the clock of the store this process opened (`--dev-clock`).
+    /// A running server decides for itself (`serve --dev-clock`); nothing changes there.
+    pub fn allow_time_shift(&self) {
+        if let Transport::Local(l) = self {
+            l.clock.allow_shifts();
+        }
+    }
+
     /// Sends one request.
     pub fn send(&self, req: Outgoing<'_>) -> Result<Reply, CliError> {
         match self {
@@ -111,6 +119,7 @@ impl Transport {
 pub struct Local {
     runtime: tokio::runtime::Runtime,
     app: axum::Router,
+    clock: Arc<crate::clock::OffsetClock>,
 }
 
 impl Local {
@@ -123,6 +132,7 @@ impl Local {
         tracing::debug!(dir = %dir.display(), "opened the store in-process");
         Ok(Self {
             runtime,
+            clock: state.clock.clone(),
             app: crate::server::router(state),
         })
     }

@@ -205,6 +205,22 @@ pub struct AccessPolicy {
     pub admins: Vec<String>,
 }
 
+impl AccessPolicy {
+    /// Whether `oid` is one of [`AccessPolicy::admins`]. A caller without an object ID (an
+    /// empty one included) is never an admin, whatever the list holds.
+    pub fn is_admin(&self, oid: &str) -> bool {
+        !oid.trim().is_empty() && self.admins.iter().any(|a| a.eq_ignore_ascii_case(oid))
+    }
+
+    /// Checks every admin as an object ID ([`validate_principal_id`]): an empty or malformed
+    /// `--admin` is refused at start rather than matching callers it was never meant for.
+    pub fn validate(&self) -> Result<()> {
+        self.admins
+            .iter()
+            .try_for_each(|a| validate_principal_id("--admin", a))
+    }
+}
+
 /// The object ID of the store's owner: the person who holds the data directory and its
 /// master key. The server names a caller so only when it presents the owner's local
 /// credential (`DIR/owner.token`), never because a token claims it; such a caller passes

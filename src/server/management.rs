@@ -16,6 +16,7 @@ use crate::api::{
     AccessLogParams, CreateVaultRequest, CustomerDataRequest, SetAccessPolicyRequest,
     TimeShiftRequest, TimeShiftResult, UpdateVaultRequest, Values, VaultWire,
 };
+use crate::clock::{ShiftRefused, MAX_SHIFT_SECS};
 use crate::model::{Caller, VaultInfo, VaultOptions, MAX_RETENTION_DAYS};
 use crate::rbac::check_permission_model;
 use crate::Store;
@@ -42,9 +43,7 @@ pub(crate) fn require_admin(state: &AppState, caller: &Caller) -> Result<(), Api
         return Ok(());
     }
     let oid = caller.object_id.as_deref().unwrap_or("");
-    if crate::model::access::is_owner(oid)
-        || policy.admins.iter().any(|a| a.eq_ignore_ascii_case(oid))
-    {
+    if crate::model::access::is_owner(oid) || policy.is_admin(oid) {
         return Ok(());
     }
     Err(crate::Error::AccessDenied {
@@ -166,12 +165,8 @@ pub(crate) async fn handle(
         }
         Op::TimeShift => {
             let req: TimeShiftRequest = parse_json(body)?;
-            let clock = state.clock.clone();
-            let (report, lifetime, rotations) = blocking(state, move |s| {
-                clock.shift_forward(req.seconds);
-                housekeeping(&s)
-            })
-            .await?;
+            state.clock.shift(req.seconds).map_err(shift_refused)?;
+            let (report, lifetime, rotations) = blocking(state, |s| housekeeping(&s)).await?;
             ok(TimeShiftResult {
                 now: state.store.now(),
                 offset_seconds: state.clock.offset(),
@@ -196,6 +191,24 @@ pub(crate) async fn handle(
             ok(report)
         }
         other => Err(ApiError::misrouted(other)),
+    }
+}
+
+/// A refused `time-shift`, worded so the user knows how to get what they asked for.
+fn shift_refused(why: ShiftRefused) -> ApiError {
+    match why {
+        ShiftRefused::Disabled => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "DevClockDisabled",
+            "time-shift is off: this server was started without --dev-clock. A shift can \
+             reach scheduled purge dates, and so ends the wait purge protection imposes; to \
+             allow it on a development store, restart with `localhsm serve --dev-clock` (or, \
+             with no server running, `localhsm time-shift --dev-clock SECONDS`)",
+        ),
+        ShiftRefused::TooFar => ApiError::bad_parameter(format!(
+            "seconds must be at most {MAX_SHIFT_SECS} (3650 days, about 10 years) per \
+             time-shift; shift again to go further"
+        )),
     }
 }
 

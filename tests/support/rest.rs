@@ -17,6 +17,9 @@ pub struct Api {
     pub app: axum::Router,
     pub store: Store,
     pub dir: tempfile::TempDir,
+    /// The server's clock: shifts are refused until `clock.allow_shifts()`, as a server
+    /// started without `--dev-clock` refuses them.
+    pub clock: Arc<OffsetClock>,
 }
 
 /// An HTTP answer: status, raw body, and the body as JSON when it is JSON.
@@ -89,9 +92,10 @@ impl Api {
     /// Serves `store` in-process (`dir`: its directory, kept as long as the harness).
     pub fn serve(store: Store, dir: tempfile::TempDir) -> Self {
         ensure_default_vault(&store).expect("default vault");
+        let clock = Arc::new(OffsetClock::new());
         let app = router(AppState {
             store: store.clone(),
-            clock: Arc::new(OffsetClock::new()),
+            clock: clock.clone(),
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -103,6 +107,7 @@ impl Api {
             app,
             store,
             dir,
+            clock,
         }
     }
 

@@ -37,7 +37,7 @@ function remember(privateKey) {
 }
 
 before(async () => {
-  hsm = await startServer({ env: { LOCALHSM_LOG: "trace" } });
+  hsm = await startServer({ env: { LOCALHSM_LOG: "trace" }, args: ["--dev-clock"] });
 });
 
 after(async () => {

@@ -21,7 +21,7 @@ let hsm;
 let client;
 
 before(async () => {
-  hsm = await startServer();
+  hsm = await startServer({ args: ["--dev-clock"] });
   client = hsm.keyClient();
 });
 

@@ -72,24 +72,28 @@ def _running_server(prefix: str, extra_args=None, credential=None):
 @pytest.fixture(scope="session")
 def server():
     """Start ``localhsm serve`` on a free port + temp dir; yield a LocalHsm handle."""
-    with _running_server("localhsm-py-sdk-") as handle:
+    # --dev-clock: test_lifecycle's last test moves this server's clock.
+    with _running_server("localhsm-py-sdk-", ["--dev-clock"]) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def fresh_server():
     """A second server (access control off) of the module's own, for tests that need a
-    store nobody else touches (customer-data requests, access logs)."""
-    with _running_server("localhsm-py-sdk-fresh-") as handle:
+    store nobody else touches (customer-data requests, access logs, rotation after a
+    time-shift: it starts with --dev-clock)."""
+    with _running_server("localhsm-py-sdk-fresh-", ["--dev-clock"]) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def enforced_server():
-    """A server started with ``--enforce-rbac --admin <oid>``. Its default credential
-    (used for SDK clients and the management API) is that admin's."""
+    """A server started with ``--enforce-rbac --admin <oid> --dev-clock``. Its default
+    credential (used for SDK clients and the management API) is that admin's; the dev clock
+    is on so a refused time-shift shows the admin check, not the switch."""
     admin = FakeCredential(object_id=str(uuid.uuid4()), upn="admin@localhsm.test")
-    with _running_server("localhsm-py-sdk-rbac-", ["--enforce-rbac", "--admin", admin.object_id],
+    with _running_server("localhsm-py-sdk-rbac-",
+                         ["--enforce-rbac", "--admin", admin.object_id, "--dev-clock"],
                          credential=admin) as handle:
         yield handle
 

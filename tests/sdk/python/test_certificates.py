@@ -73,7 +73,7 @@ PRIVATE_VALUES: List[bytes] = []
 @pytest.fixture(scope="module")
 def hsm():
     root = Path(tempfile.mkdtemp(prefix="localhsm-py-sdk-certs-"))
-    process = ServerProcess(root / "data", env={"LOCALHSM_LOG": "trace"})
+    process = ServerProcess(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
     try:
         process.start()
     except RuntimeError as exc:

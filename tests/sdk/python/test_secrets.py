@@ -46,7 +46,7 @@ def _utc(dt: datetime) -> datetime:
 @pytest.fixture(scope="module")
 def hsm():
     root = Path(tempfile.mkdtemp(prefix="localhsm-py-sdk-secrets-"))
-    process = ServerProcess(root / "data", env={"LOCALHSM_LOG": "trace"})
+    process = ServerProcess(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
     try:
         process.start()
     except RuntimeError as exc:
