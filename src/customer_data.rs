@@ -21,6 +21,9 @@
 //! purges the tied keys, secrets and certificates (a certificate with its key and secret;
 //! under purge protection one waits for its scheduled purge date, and the report says so),
 //! and redacts the subject's object ID, UPN and IP address in the access-log records.
+//! What it cannot remove at once (under purge protection, or in a soft-deleted vault) waits
+//! for its scheduled purge date; a later export marks each such object `awaitingPurge` and,
+//! when nothing else is left, says so in its `note`.
 
 use serde::Serialize;
 
@@ -175,6 +178,10 @@ pub struct ExportedKey {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
+    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
+    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_purge: Option<String>,
     /// The matching versions.
     pub versions: Vec<ExportedKeyVersion>,
 }
@@ -206,6 +213,10 @@ pub struct ExportedSecret {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
+    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
+    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_purge: Option<String>,
     /// The matching versions.
     pub versions: Vec<ExportedSecretVersion>,
 }
@@ -256,6 +267,10 @@ pub struct ExportedCertificate {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
+    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
+    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_purge: Option<String>,
     /// The matching versions.
     pub versions: Vec<ExportedCertificateVersion>,
 }
@@ -317,6 +332,59 @@ pub struct CustomerDataExport {
     pub generated: UnixTime,
     /// Per vault, only vaults that hold something.
     pub vaults: Vec<VaultExport>,
+    /// Set when everything listed only waits for its scheduled purge date (as after a
+    /// customer-data delete): says so, and why it cannot go sooner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What a customer-data delete cannot remove at once, and says so in a later export.
+const ONLY_AWAITING_PURGE: &str = "everything listed waits for its scheduled purge date \
+    (soft-deleted under purge protection, or in a soft-deleted vault) and is purged \
+    automatically then; nothing can purge it sooner, a customer-data delete included";
+
+/// Why an object found in `info` is still held, when it only waits to be purged.
+fn awaiting_purge(info: &VaultInfo, deleted: bool) -> Option<String> {
+    if info.deleted_date.is_some() {
+        let when = info
+            .scheduled_purge_date
+            .map_or_else(|| "its scheduled purge date".into(), crate::clock::rfc3339);
+        return Some(format!(
+            "the vault is soft-deleted: purged with it at {when}"
+        ));
+    }
+    (deleted && info.purge_protection).then(|| {
+        "soft-deleted under purge protection: purged automatically at its scheduled purge \
+         date, not sooner"
+            .to_string()
+    })
+}
+
+impl VaultExport {
+    /// Marks what only waits to be purged; true when that is everything this vault holds
+    /// about the subject.
+    fn mark_awaiting_purge(&mut self, info: &VaultInfo) -> bool {
+        let mut only_awaiting = self.role_assignments.is_empty()
+            && self.access_policies.is_empty()
+            && self.certificate_contacts.is_empty()
+            && self.certificate_issuers.is_empty()
+            && self.access_log.is_empty();
+        macro_rules! mark {
+            ($list:expr, $deleted:expr) => {
+                for item in &mut $list {
+                    item.awaiting_purge = awaiting_purge(info, $deleted);
+                    only_awaiting &= item.awaiting_purge.is_some();
+                }
+            };
+        }
+        mark!(self.keys, false);
+        mark!(self.deleted_keys, true);
+        mark!(self.secrets, false);
+        mark!(self.deleted_secrets, true);
+        mark!(self.certificates, false);
+        mark!(self.deleted_certificates, true);
+        only_awaiting
+    }
 }
 
 /// A key, secret or certificate that could not be purged yet.
@@ -390,6 +458,7 @@ fn exported(
         name: name.to_string(),
         deleted_date: deletion.map(|d| d.deleted_date),
         scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
+        awaiting_purge: None,
         versions: matching,
     })
 }
@@ -414,6 +483,7 @@ fn exported_secret(
         name: name.to_string(),
         deleted_date: deletion.map(|d| d.deleted_date),
         scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
+        awaiting_purge: None,
         versions: matching,
     })
 }
@@ -578,6 +648,7 @@ impl Store {
                     name,
                     deleted_date: deletion.map(|d| d.deleted_date),
                     scheduled_purge_date: deletion.map(|d| d.scheduled_purge_date),
+                    awaiting_purge: None,
                     versions: matching,
                 });
             }
@@ -610,6 +681,7 @@ impl Store {
     /// Everything tied to `subject`, in every vault (live and soft-deleted).
     pub fn export_customer_data(&self, subject: &Subject) -> Result<CustomerDataExport> {
         let mut vaults = Vec::new();
+        let mut only_awaiting = true;
         for (vault, info) in self.every_vault()? {
             let (role_assignments, access_policies) = match subject {
                 Subject::Principal(oid) => (
@@ -631,7 +703,7 @@ impl Store {
                 .into_iter()
                 .filter(|r| subject.made(r))
                 .collect::<Vec<_>>();
-            let export = VaultExport {
+            let mut export = VaultExport {
                 vault: info.name.clone(),
                 vault_deleted: info.deleted_date.is_some(),
                 role_assignments,
@@ -662,12 +734,14 @@ impl Store {
                 && export.certificate_issuers.is_empty()
                 && export.access_log.is_empty();
             if !empty {
+                only_awaiting &= export.mark_awaiting_purge(&info);
                 vaults.push(export);
             }
         }
         Ok(CustomerDataExport {
             subject: subject.describe(),
             generated: self.now(),
+            note: (only_awaiting && !vaults.is_empty()).then(|| ONLY_AWAITING_PURGE.to_string()),
             vaults,
         })
     }

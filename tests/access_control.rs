@@ -2296,3 +2296,117 @@ fn customer_data_by_email_through_the_management_api() {
         .is_empty());
     expect_err(default.get_certificate_contacts(), "ContactsNotFound");
 }
+
+/// A customer-data delete reaches soft-deleted vaults: recovering the vault afterwards does
+/// not give the principal its role assignments back. A second export lists only what waits
+/// for its purge date (a key soft-deleted under purge protection, a key in a soft-deleted
+/// vault), each with the reason, and says so.
+#[test]
+fn customer_data_delete_covers_soft_deleted_vaults_and_a_second_export_says_what_waits() {
+    let api = Api::new();
+    let store = &api.store;
+    store.create_vault("pp", hsm(7, true)).unwrap();
+    store.create_vault("gone", hsm(7, false)).unwrap();
+    let mine: Tags = [("owner".to_string(), "oid-1".to_string())].into();
+    ec(store, "pp", "held", mine.clone());
+    ec(store, "gone", "inside", mine);
+    for v in ["pp", "gone"] {
+        store
+            .vault(v)
+            .unwrap()
+            .create_role_assignment("/", &format!("r-{v}"), CRYPTO_USER, "OID-1")
+            .unwrap();
+    }
+    store
+        .vault("gone")
+        .unwrap()
+        .create_role_assignment("/keys", "r-other", CRYPTO_USER, "oid-2")
+        .unwrap();
+    store.delete_vault("gone").unwrap();
+    let post = |op: &str| {
+        let r = api.raw(
+            "POST",
+            "localhost",
+            &format!("/management/customer-data/{op}"),
+            json!({"principal": "oid-1"}).to_string().into_bytes(),
+        );
+        assert_eq!(r.status, 200, "{op}: {}", r.json);
+        r.json
+    };
+    let vault_of = |export: &Value, name: &str| -> Value {
+        export["vaults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["vault"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no vault {name} in {export}"))
+    };
+
+    let first = post("export");
+    assert!(
+        first.get("note").is_none(),
+        "live data is not only waiting: {first}"
+    );
+    assert_eq!(
+        vault_of(&first, "gone")["roleAssignments"][0]["name"],
+        "r-gone"
+    );
+    assert_eq!(vault_of(&first, "gone")["vaultDeleted"], true);
+    assert_eq!(vault_of(&first, "pp")["roleAssignments"][0]["name"], "r-pp");
+
+    let report = post("delete");
+    let mut removed: Vec<String> =
+        serde_json::from_value(report["roleAssignmentsRemoved"].clone()).unwrap();
+    removed.sort();
+    assert_eq!(removed, ["gone/r-gone", "pp/r-pp"]);
+
+    let second = post("export");
+    let note = second["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("waits for its scheduled purge date"),
+        "the second export says what it is: {second}"
+    );
+    assert_eq!(second["vaults"].as_array().unwrap().len(), 2, "{second}");
+    for v in second["vaults"].as_array().unwrap() {
+        assert_eq!(v["roleAssignments"], json!([]), "{v}");
+        assert_eq!(v["accessLog"], json!([]), "{v}");
+    }
+    let pp = vault_of(&second, "pp");
+    assert_eq!(pp["keys"], json!([]));
+    assert_eq!(pp["deletedKeys"][0]["name"], "held");
+    assert!(pp["deletedKeys"][0]["scheduledPurgeDate"].is_u64());
+    assert!(pp["deletedKeys"][0]["awaitingPurge"]
+        .as_str()
+        .unwrap()
+        .contains("purge protection"));
+    let gone = vault_of(&second, "gone");
+    assert_eq!(gone["keys"][0]["name"], "inside");
+    assert!(gone["keys"][0]["awaitingPurge"]
+        .as_str()
+        .unwrap()
+        .starts_with("the vault is soft-deleted: purged with it at "));
+
+    // Recovering the vault does not bring the principal's roles back; others keep theirs.
+    let r = api.raw(
+        "POST",
+        "localhost",
+        "/management/vaults/gone/recover",
+        vec![],
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    let listed = api.kv_at(
+        "GET",
+        "gone.localhost",
+        "/providers/Microsoft.Authorization/roleAssignments",
+        None,
+    );
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    let principals: Vec<&str> = listed.json["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["properties"]["principalId"].as_str())
+        .collect();
+    assert_eq!(principals, ["oid-2"], "{}", listed.json);
+}
