@@ -194,15 +194,22 @@ impl Client {
             path: &full,
             token: &self.token,
             body: body.as_ref().map(|b| b.to_string().into_bytes()),
-        })?;
+        });
+        let named = body
+            .as_ref()
+            .and_then(|b| b.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        // The body may hold a secret's value or a key's private members: wiped once sent.
+        if let Some(b) = body {
+            crate::server::error::wipe_json(b);
+        }
+        let reply = reply?;
         if !(200..300).contains(&reply.status) {
             let subject = ["key", "secret", "certificate", "vault", "name"]
                 .iter()
                 .find_map(|p| route.arg(args, p));
-            let named = body
-                .as_ref()
-                .and_then(|b| b.get("name"))
-                .and_then(Value::as_str);
+            let named = named.as_deref();
             return Err(CliError::from_response(
                 reply.status,
                 &reply.body,

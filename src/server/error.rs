@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::json;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::api::unimplemented::Missing;
 use crate::api::Lookup;
@@ -155,11 +156,16 @@ pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 ///   for [`DRAIN_TIME`], before the 413 goes out (a body declared larger than that is
 ///   answered at once: waiting for it would not help);
 /// - a chunked body is read until it passes the limit, then drained the same way.
+///
+/// A body may carry private key members or secret values, so it is read into memory that
+/// is wiped when dropped: the buffer grows by copying into a larger wiped buffer (never by
+/// a reallocation that would free an unwiped copy), and each chunk the connection handed
+/// over is wiped once copied, when this request holds it alone.
 pub async fn read_body(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,
-) -> Result<Bytes, ApiError> {
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -174,7 +180,7 @@ pub async fn read_body(
         }
         return Err(ApiError::too_large(limit));
     }
-    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut buf = Zeroizing::new(Vec::with_capacity(declared.map_or(0, |n| n as usize)));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| {
             ApiError::bad_parameter("the request body could not be read to its end")
@@ -187,9 +193,25 @@ pub async fn read_body(
             drain(body, (limit64 + DRAIN_BYTES).saturating_sub(read)).await;
             return Err(ApiError::too_large(limit));
         }
-        buf.extend_from_slice(&data);
+        append_wiped(&mut buf, data);
     }
-    Ok(Bytes::from(buf))
+    Ok(buf)
+}
+
+/// Appends `data` to `buf` without leaving an unwiped copy behind: a full `buf` moves into
+/// a larger one and the old is wiped; `data` is wiped after the copy when nothing else
+/// shares it.
+fn append_wiped(buf: &mut Zeroizing<Vec<u8>>, data: Bytes) {
+    let needed = buf.len() + data.len();
+    if needed > buf.capacity() {
+        let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(buf.capacity() * 2)));
+        grown.extend_from_slice(buf);
+        *buf = grown;
+    }
+    buf.extend_from_slice(&data);
+    if let Ok(mut own) = data.try_into_mut() {
+        own.as_mut().zeroize();
+    }
 }
 
 /// Reads and discards up to `bytes` more of `body` (or until it ends, fails, or
@@ -222,6 +244,28 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     match fast.map(serde_json::from_str::<T>) {
         Some(Ok(value)) => Ok(value),
         _ => parse_strictly(body),
+    }
+}
+
+/// Drops a parsed JSON value, wiping every string in it (member names too) first.
+pub(crate) fn wipe_json(mut value: serde_json::Value) {
+    wipe_strings(&mut value);
+}
+
+/// Wipes every string of `value` in place: string values end empty, objects end without
+/// members (their names wiped).
+fn wipe_strings(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe_strings),
+        Value::Object(members) => {
+            for (mut name, mut v) in std::mem::take(members) {
+                name.zeroize();
+                wipe_strings(&mut v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -285,7 +329,7 @@ fn parse_strictly<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             "the request body is not valid JSON: {e}"
         )))
     })?;
-    let given = match value {
+    let given = match &value {
         serde_json::Value::Object(_) => None,
         serde_json::Value::Array(_) => Some("an array"),
         serde_json::Value::String(_) => Some("a string"),
@@ -293,6 +337,9 @@ fn parse_strictly<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         serde_json::Value::Bool(_) => Some("a boolean"),
         serde_json::Value::Null => Some("null"),
     };
+    // The syntax pass's copy of the body holds whatever the body held (private JWK
+    // members, a secret's value): wiped, not just freed.
+    wipe_json(value);
     if let Some(given) = given {
         return Err(ApiError::bad_parameter(format!(
             "invalid request body: a JSON object is required, not {given}"
@@ -371,5 +418,68 @@ mod tests {
             5
         ));
         assert!(!nesting_within("[".repeat(300).as_bytes(), 127));
+    }
+
+    #[test]
+    fn a_parsed_body_is_wiped_to_its_last_string() {
+        let mut v: serde_json::Value = serde_json::from_str(
+            r#"{"key": {"kty": "RSA", "d": "c2VjcmV0LWQ", "p": "cA", "oth": [{"r": "cjE"}]},
+                "value": "hush-hush", "tags": {"hush-name": "x"}, "n": 1, "ok": true}"#,
+        )
+        .unwrap();
+        wipe_strings(&mut v);
+        let left = v.to_string();
+        for secret in ["c2VjcmV0LWQ", "cA", "cjE", "hush", "RSA"] {
+            assert!(!left.contains(secret), "{secret} survives in {left}");
+        }
+        assert_eq!(left, "{}");
+        let mut list = serde_json::json!(["a-secret", ["nested-secret"], 5]);
+        wipe_strings(&mut list);
+        assert_eq!(list, serde_json::json!(["", [""], 5]));
+    }
+
+    #[test]
+    fn bodies_and_the_wire_types_that_carry_secrets_are_zeroizing() {
+        // A body read in several chunks arrives whole, in memory wiped on drop.
+        struct Chunks(std::collections::VecDeque<Bytes>);
+        impl hyper::body::Body for Chunks {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>>
+            {
+                std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+            }
+        }
+        let chunks = (0..40).map(|i| Bytes::from(vec![b'a' + (i % 26) as u8; 1000]));
+        let body = Body::new(Chunks(chunks.collect()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let read: Zeroizing<Vec<u8>> = rt
+            .block_on(read_body(&HeaderMap::new(), body, 1 << 20))
+            .unwrap();
+        assert_eq!(read.len(), 40_000);
+        assert!(read[..1000].iter().all(|&b| b == b'a'));
+        assert!(read[39_000..].iter().all(|&b| b == b'a' + 13));
+
+        // The members that hold private key parts and secret values are types that wipe
+        // themselves on drop; a change to a plain type fails to compile here.
+        use crate::crypto::{SecretBase64Url, SecretString};
+        fn wiped_jwk_member(_: &Option<SecretBase64Url>) {}
+        fn wiped_text(_: &SecretString) {}
+        let jwk = crate::crypto::Jwk::default();
+        for member in [&jwk.d, &jwk.p, &jwk.q, &jwk.dp, &jwk.dq, &jwk.qi, &jwk.k] {
+            wiped_jwk_member(member);
+        }
+        let secret: crate::api::SecretSetParameters =
+            serde_json::from_str(r#"{"value": "v"}"#).unwrap();
+        wiped_text(&secret.value);
+        let cert: crate::api::CertificateImportParameters =
+            serde_json::from_str(r#"{"value": "v", "pwd": "p"}"#).unwrap();
+        wiped_text(&cert.value);
+        wiped_text(cert.pwd.as_ref().unwrap());
     }
 }
