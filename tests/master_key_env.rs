@@ -110,7 +110,10 @@ fn master_key_from_the_environment() {
     match open(dir.path(), || MasterKeySource::Default) {
         Err(e @ Error::MasterKey(_)) => {
             let msg = e.to_string();
-            assert!(msg.contains(KEY_FILE_NAME) && msg.contains(MASTER_KEY_ENV), "{msg}");
+            assert!(
+                msg.contains(KEY_FILE_NAME) && msg.contains(MASTER_KEY_ENV),
+                "{msg}"
+            );
         }
         other => panic!("expected MasterKey, got {other:?}"),
     }
