@@ -3,7 +3,9 @@
 //! vault.
 //!
 //! Layer: services. Imports [`crate::audit`] and [`crate::rbac`] (beside it, below it in
-//! that order), the objects layer and the base layer; nothing imports it but the faces.
+//! that order), the objects layer, the lifecycle (to soft-delete and purge in a
+//! soft-deleted vault, which the objects' own calls refuse) and the base layer; nothing
+//! imports it but the faces.
 //!
 //! What is tied to a subject: role assignments and access policies naming its object ID;
 //! keys, secrets and their deleted counterparts whose tags carry it (device IDs live in
@@ -15,15 +17,16 @@
 //!
 //! Export returns them (keys as metadata, public parts and tags, never private material;
 //! secrets as metadata and tags, never their values; certificates as subject, alternative
-//! names, attributes and tags, never the private key, PFX or PEM). Delete removes the
-//! assignments, access policies, contacts and issuer administrator entries (in
-//! soft-deleted vaults too; an issuer stays, without the entry), soft-deletes and then
-//! purges the tied keys, secrets and certificates (a certificate with its key and secret;
-//! under purge protection one waits for its scheduled purge date, and the report says so),
-//! and redacts the subject's object ID, UPN and IP address in the access-log records.
-//! What it cannot remove at once (under purge protection, or in a soft-deleted vault) waits
-//! for its scheduled purge date; a later export marks each such object `awaitingPurge` and,
-//! when nothing else is left, says so in its `note`.
+//! names, attributes and tags, never the private key, PFX or PEM). Delete acts on every
+//! vault, soft-deleted ones included, so that recovering a vault gives nothing back: it
+//! removes the assignments, access policies, contacts and issuer administrator entries (an
+//! issuer stays, without the entry), soft-deletes the tied keys, secrets and certificates
+//! (a certificate with its key and secret) under their vault's retention and then purges
+//! them, and redacts the subject's object ID, UPN and IP address in the access-log records.
+//! Purge protection is never bypassed: under it a soft-deleted object waits for its
+//! scheduled purge date (or its soft-deleted vault's, when that comes first), and the
+//! report says so; a later export marks each such object `awaitingPurge` with that date
+//! and, when nothing else is left, says so in its `note`.
 
 use serde::Serialize;
 
@@ -31,6 +34,7 @@ use crate::audit::{AccessLogRecord, LogQuery};
 use crate::clock::UnixTime;
 use crate::crypto::x509::{self, ParsedCertificate};
 use crate::error::{Error, ObjectKind, Result};
+use crate::lifecycle::objects::purge_in;
 use crate::model::certificates::{
     AdministratorDetails, CertificateAttributes, CertificateBundle, Contact,
     SubjectAlternativeNames,
@@ -178,8 +182,8 @@ pub struct ExportedKey {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
-    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
-    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    /// Why it is still held and until when, when it only waits to be purged (soft-deleted
+    /// under purge protection): what a customer-data delete leaves behind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awaiting_purge: Option<String>,
     /// The matching versions.
@@ -213,8 +217,8 @@ pub struct ExportedSecret {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
-    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
-    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    /// Why it is still held and until when, when it only waits to be purged (soft-deleted
+    /// under purge protection): what a customer-data delete leaves behind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awaiting_purge: Option<String>,
     /// The matching versions.
@@ -267,8 +271,8 @@ pub struct ExportedCertificate {
     /// Soft-deleted: when it will be purged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_purge_date: Option<UnixTime>,
-    /// Why it is still held, when it only waits to be purged (soft-deleted under purge
-    /// protection, or in a soft-deleted vault): what a customer-data delete leaves behind.
+    /// Why it is still held and until when, when it only waits to be purged (soft-deleted
+    /// under purge protection): what a customer-data delete leaves behind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awaiting_purge: Option<String>,
     /// The matching versions.
@@ -340,24 +344,42 @@ pub struct CustomerDataExport {
 
 /// What a customer-data delete cannot remove at once, and says so in a later export.
 const ONLY_AWAITING_PURGE: &str = "everything listed waits for its scheduled purge date \
-    (soft-deleted under purge protection, or in a soft-deleted vault) and is purged \
-    automatically then; nothing can purge it sooner, a customer-data delete included";
+    (soft-deleted under purge protection) and is purged automatically then; nothing can \
+    purge it sooner, a customer-data delete included";
 
-/// Why an object found in `info` is still held, when it only waits to be purged.
-fn awaiting_purge(info: &VaultInfo, deleted: bool) -> Option<String> {
-    if info.deleted_date.is_some() {
-        let when = info
-            .scheduled_purge_date
-            .map_or_else(|| "its scheduled purge date".into(), crate::clock::rfc3339);
-        return Some(format!(
-            "the vault is soft-deleted: purged with it at {when}"
-        ));
+/// When an object soft-deleted under purge protection in the vault `info` goes, and why
+/// not sooner: at its own scheduled purge date `own`, or with its soft-deleted vault when
+/// the vault's comes first.
+fn held_until(info: &VaultInfo, own: UnixTime) -> (UnixTime, String) {
+    let date = crate::clock::rfc3339;
+    match info.scheduled_purge_date.filter(|vault| *vault < own) {
+        Some(vault) => (
+            vault,
+            format!(
+                "soft-deleted under purge protection in a soft-deleted vault: purged with the \
+                 vault at {} (at {}, its own scheduled purge date, if the vault is recovered \
+                 first); nothing can purge it sooner",
+                date(vault),
+                date(own)
+            ),
+        ),
+        None => (
+            own,
+            format!(
+                "soft-deleted under purge protection: purged automatically at {}, its \
+                 scheduled purge date; nothing can purge it sooner",
+                date(own)
+            ),
+        ),
     }
-    (deleted && info.purge_protection).then(|| {
-        "soft-deleted under purge protection: purged automatically at its scheduled purge \
-         date, not sooner"
-            .to_string()
-    })
+}
+
+/// Why an object in the vault `info` is still held, when it only waits to be purged: it is
+/// soft-deleted (`scheduled_purge_date` is its own) and purge protection holds it. A live
+/// object, or one that may be purged, is what a customer-data delete would remove.
+fn awaiting_purge(info: &VaultInfo, scheduled_purge_date: Option<UnixTime>) -> Option<String> {
+    let own = scheduled_purge_date.filter(|_| info.purge_protection)?;
+    Some(held_until(info, own).1)
 }
 
 impl VaultExport {
@@ -370,19 +392,21 @@ impl VaultExport {
             && self.certificate_issuers.is_empty()
             && self.access_log.is_empty();
         macro_rules! mark {
-            ($list:expr, $deleted:expr) => {
+            ($($list:expr),*) => {$(
                 for item in &mut $list {
-                    item.awaiting_purge = awaiting_purge(info, $deleted);
+                    item.awaiting_purge = awaiting_purge(info, item.scheduled_purge_date);
                     only_awaiting &= item.awaiting_purge.is_some();
                 }
-            };
+            )*};
         }
-        mark!(self.keys, false);
-        mark!(self.deleted_keys, true);
-        mark!(self.secrets, false);
-        mark!(self.deleted_secrets, true);
-        mark!(self.certificates, false);
-        mark!(self.deleted_certificates, true);
+        mark!(
+            self.keys,
+            self.deleted_keys,
+            self.secrets,
+            self.deleted_secrets,
+            self.certificates,
+            self.deleted_certificates
+        );
         only_awaiting
     }
 }
@@ -395,7 +419,8 @@ pub struct AwaitingPurge {
     pub vault: String,
     /// Key, secret or certificate name.
     pub name: String,
-    /// When it will be purged.
+    /// When it will be purged: its own scheduled purge date, or its soft-deleted vault's
+    /// when that comes first.
     pub scheduled_purge_date: Option<UnixTime>,
     /// Why it waits.
     pub reason: String,
@@ -415,19 +440,19 @@ pub struct DeletionReport {
     pub keys_deleted: Vec<String>,
     /// Keys purged, as `vault/name`.
     pub keys_purged: Vec<String>,
-    /// Keys that must wait (purge protection, or a soft-deleted vault).
+    /// Keys that must wait (purge protection).
     pub keys_awaiting_purge: Vec<AwaitingPurge>,
     /// Secrets soft-deleted, as `vault/name`.
     pub secrets_deleted: Vec<String>,
     /// Secrets purged, as `vault/name`.
     pub secrets_purged: Vec<String>,
-    /// Secrets that must wait (purge protection, or a soft-deleted vault).
+    /// Secrets that must wait (purge protection).
     pub secrets_awaiting_purge: Vec<AwaitingPurge>,
     /// Certificates soft-deleted (with their keys and secrets), as `vault/name`.
     pub certificates_deleted: Vec<String>,
     /// Certificates purged (with their keys and secrets), as `vault/name`.
     pub certificates_purged: Vec<String>,
-    /// Certificates that must wait (purge protection, or a soft-deleted vault).
+    /// Certificates that must wait (purge protection).
     pub certificates_awaiting_purge: Vec<AwaitingPurge>,
     /// Certificate contacts removed, as `vault/email`.
     pub certificate_contacts_removed: Vec<String>,
@@ -527,7 +552,65 @@ fn exported_certificate_version(
     })
 }
 
-/// What deleting one kind of tagged object in one vault did, and where it goes in the report.
+/// What an object of `kind` is deleted and purged with, in one transaction, as the
+/// certificate API does: a certificate's key and secret of the same name.
+fn parts(kind: ObjectKind) -> &'static [ObjectKind] {
+    match kind {
+        ObjectKind::Certificate => &[ObjectKind::Key, ObjectKind::Secret],
+        ObjectKind::Key | ObjectKind::Secret => &[],
+    }
+}
+
+/// Soft-deletes the live object `name` of `kind` (with its parts), whether its vault is live
+/// or soft-deleted, under the vault's retention: the vault's own delete calls refuse a
+/// vault that is not live, and an object left live there would come back with the vault.
+/// Gone already (deleted meanwhile by someone else) is fine: the purge that follows finds it.
+fn soft_delete(vault: &Vault, kind: ObjectKind, name: &str) -> Result<()> {
+    let core = vault.core();
+    let now = core.now();
+    let deleted = core.transact(|tx| {
+        let deleted = match vault.objects(kind).delete_in_any_vault(tx, name, now) {
+            Ok(record) => record.deletion,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for part in parts(kind) {
+            match vault.objects(*part).delete_in_any_vault(tx, name, now) {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    })?;
+    core.commit()?;
+    if let Some(d) = deleted {
+        core.queued(d.scheduled_purge_date);
+    }
+    if kind != ObjectKind::Secret {
+        // A handle resolved on the key (a recovered vault's, say) must not outlive it.
+        vault.reconcile(name)?;
+    }
+    Ok(())
+}
+
+/// Purges the soft-deleted object `name` of `kind` (with its parts) in a live or
+/// soft-deleted vault, unless purge protection holds it ([`Error::PurgeProtected`]).
+fn purge(vault: &Vault, kind: ObjectKind, name: &str) -> Result<()> {
+    let core = vault.core();
+    let now = core.now();
+    let id = vault.objects(kind).id(name);
+    core.transact(|tx| {
+        if purge_in(tx, kind, &id, false, now)? {
+            for part in parts(kind) {
+                purge_in(tx, *part, &id, false, now)?;
+            }
+        }
+        Ok(())
+    })?;
+    core.commit()
+}
+
+/// What deleting one kind of tied object in one vault did, and where it goes in the report.
 struct Erased<'r> {
     deleted: &'r mut Vec<String>,
     purged: &'r mut Vec<String>,
@@ -535,44 +618,35 @@ struct Erased<'r> {
 }
 
 impl Erased<'_> {
-    /// Soft-deletes the `live` objects, then purges them and the `deleted` ones, as the
-    /// vault's rules allow; in a soft-deleted vault, everything waits for the vault's purge.
+    /// Soft-deletes the `live` objects of `kind` in `vault` (live or soft-deleted), then
+    /// purges them and the `deleted` ones where purge protection allows; the rest waits,
+    /// listed with the date it goes and why not sooner.
     fn erase(
         &mut self,
+        vault: &Vault,
         info: &VaultInfo,
-        noun: &str,
+        kind: ObjectKind,
         (live, deleted): (Vec<String>, Vec<String>),
-        delete: impl Fn(&str) -> Result<()>,
-        purge: impl Fn(&str) -> Result<()>,
     ) -> Result<()> {
-        if info.deleted_date.is_some() {
-            for name in live.into_iter().chain(deleted) {
-                self.awaiting.push(AwaitingPurge {
-                    vault: info.name.clone(),
-                    name,
-                    scheduled_purge_date: info.scheduled_purge_date,
-                    reason: format!("the vault is soft-deleted; its {noun} are purged with it"),
-                });
-            }
-            return Ok(());
-        }
         for name in &live {
-            delete(name)?;
+            soft_delete(vault, kind, name)?;
             self.deleted.push(format!("{}/{name}", info.name));
         }
         for name in live.into_iter().chain(deleted) {
-            match purge(&name) {
+            match purge(vault, kind, &name) {
                 Ok(()) => self.purged.push(format!("{}/{name}", info.name)),
                 Err(Error::PurgeProtected {
                     scheduled_purge_date,
                     ..
-                }) => self.awaiting.push(AwaitingPurge {
-                    vault: info.name.clone(),
-                    name,
-                    scheduled_purge_date: Some(scheduled_purge_date),
-                    reason: "purge protection: purged automatically at its scheduled purge date"
-                        .into(),
-                }),
+                }) => {
+                    let (date, reason) = held_until(info, scheduled_purge_date);
+                    self.awaiting.push(AwaitingPurge {
+                        vault: info.name.clone(),
+                        name,
+                        scheduled_purge_date: Some(date),
+                        reason,
+                    });
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -746,10 +820,10 @@ impl Store {
         })
     }
 
-    /// Removes what is tied to `subject`: its role assignments, access policies,
-    /// certificate contacts and issuer administrator entries (in every vault, soft-deleted
-    /// ones too); its tagged keys and secrets and its certificates (soft-delete, then purge
-    /// where the vault's rules allow); and its identity in access-log records.
+    /// Removes what is tied to `subject`, in every vault, soft-deleted ones too: its role
+    /// assignments, access policies, certificate contacts and issuer administrator entries;
+    /// its tagged keys and secrets and its certificates (soft-delete, then purge unless
+    /// purge protection holds them); and its identity in access-log records.
     pub fn delete_customer_data(&self, subject: &Subject) -> Result<DeletionReport> {
         let mut report = DeletionReport {
             subject: subject.describe(),
@@ -780,13 +854,7 @@ impl Store {
                 purged: &mut report.keys_purged,
                 awaiting: &mut report.keys_awaiting_purge,
             }
-            .erase(
-                &info,
-                "keys",
-                keys,
-                |n| vault.delete_key(n).map(drop),
-                |n| vault.purge_deleted_key(n),
-            )?;
+            .erase(&vault, &info, ObjectKind::Key, keys)?;
             let secrets = (
                 names(&self.tagged_secrets(&vault, &info, subject, false)?, |s| {
                     &s.name
@@ -800,13 +868,7 @@ impl Store {
                 purged: &mut report.secrets_purged,
                 awaiting: &mut report.secrets_awaiting_purge,
             }
-            .erase(
-                &info,
-                "secrets",
-                secrets,
-                |n| vault.delete_secret(n).map(drop),
-                |n| vault.purge_deleted_secret(n),
-            )?;
+            .erase(&vault, &info, ObjectKind::Secret, secrets)?;
             let certificates = (
                 names(
                     &self.tied_certificates(&vault, &info, subject, false)?,
@@ -822,13 +884,7 @@ impl Store {
                 purged: &mut report.certificates_purged,
                 awaiting: &mut report.certificates_awaiting_purge,
             }
-            .erase(
-                &info,
-                "certificates",
-                certificates,
-                |n| vault.delete_certificate(n).map(drop),
-                |n| vault.purge_deleted_certificate(n),
-            )?;
+            .erase(&vault, &info, ObjectKind::Certificate, certificates)?;
             if info.holds(ObjectKind::Certificate) {
                 for c in vault
                     .remove_certificate_contacts_raw(|c| subject.has_address(c.email.as_deref()))?

@@ -1099,8 +1099,15 @@ fn customer_data_covers_secrets_by_tag_without_their_values() {
         v.sort();
         v
     };
-    assert_eq!(sorted(report.secrets_deleted.clone()), ["kv/s1", "kvpp/s2"]);
-    assert_eq!(sorted(report.secrets_purged.clone()), ["kv/s1", "kv/s3"]);
+    assert_eq!(
+        sorted(report.secrets_deleted.clone()),
+        ["gone/s4", "kv/s1", "kvpp/s2"]
+    );
+    assert_eq!(
+        sorted(report.secrets_purged.clone()),
+        ["gone/s4", "kv/s1", "kv/s3"],
+        "a soft-deleted vault without purge protection holds nothing back"
+    );
     let mut waiting: Vec<(String, String, Option<u64>)> = report
         .secrets_awaiting_purge
         .iter()
@@ -1109,19 +1116,12 @@ fn customer_data_covers_secrets_by_tag_without_their_values() {
     waiting.sort();
     assert_eq!(
         waiting,
-        [
-            ("gone".to_string(), "s4".to_string(), Some(T0 + 7 * DAY)),
-            ("kvpp".into(), "s2".into(), Some(T0 + 7 * DAY))
-        ]
+        [("kvpp".to_string(), "s2".to_string(), Some(T0 + 7 * DAY))]
     );
     assert!(report
         .secrets_awaiting_purge
         .iter()
-        .any(|w| w.reason.contains("purge protection")));
-    assert!(report
-        .secrets_awaiting_purge
-        .iter()
-        .any(|w| w.reason.contains("soft-deleted")));
+        .all(|w| w.reason.contains("purge protection")));
     assert_eq!(report.keys_purged, ["hsm/k1"]);
     // What was not about the subject stays; what was is gone for good.
     assert_eq!(
@@ -1145,7 +1145,7 @@ fn customer_data_covers_secrets_by_tag_without_their_values() {
             .unwrap()
             .vaults
             .is_empty(),
-        "purged at their dates, with the soft-deleted vault"
+        "purged at its date"
     );
 }
 
@@ -2298,9 +2298,9 @@ fn customer_data_by_email_through_the_management_api() {
 }
 
 /// A customer-data delete reaches soft-deleted vaults: recovering the vault afterwards does
-/// not give the principal its role assignments back. A second export lists only what waits
-/// for its purge date (a key soft-deleted under purge protection, a key in a soft-deleted
-/// vault), each with the reason, and says so.
+/// not give the principal its role assignments or its tagged key back. A second export
+/// lists only what waits for its purge date (a key soft-deleted under purge protection),
+/// with the reason, and says so.
 #[test]
 fn customer_data_delete_covers_soft_deleted_vaults_and_a_second_export_says_what_waits() {
     let api = Api::new();
@@ -2367,7 +2367,7 @@ fn customer_data_delete_covers_soft_deleted_vaults_and_a_second_export_says_what
         note.contains("waits for its scheduled purge date"),
         "the second export says what it is: {second}"
     );
-    assert_eq!(second["vaults"].as_array().unwrap().len(), 2, "{second}");
+    assert_eq!(second["vaults"].as_array().unwrap().len(), 1, "{second}");
     for v in second["vaults"].as_array().unwrap() {
         assert_eq!(v["roleAssignments"], json!([]), "{v}");
         assert_eq!(v["accessLog"], json!([]), "{v}");
@@ -2380,12 +2380,11 @@ fn customer_data_delete_covers_soft_deleted_vaults_and_a_second_export_says_what
         .as_str()
         .unwrap()
         .contains("purge protection"));
-    let gone = vault_of(&second, "gone");
-    assert_eq!(gone["keys"][0]["name"], "inside");
-    assert!(gone["keys"][0]["awaitingPurge"]
-        .as_str()
+    // No purge protection: purged in the soft-deleted vault.
+    assert!(report["keysPurged"]
+        .as_array()
         .unwrap()
-        .starts_with("the vault is soft-deleted: purged with it at "));
+        .contains(&json!("gone/inside")));
 
     // Recovering the vault does not bring the principal's roles back; others keep theirs.
     let r = api.raw(
@@ -2409,4 +2408,8 @@ fn customer_data_delete_covers_soft_deleted_vaults_and_a_second_export_says_what
         .filter_map(|a| a["properties"]["principalId"].as_str())
         .collect();
     assert_eq!(principals, ["oid-2"], "{}", listed.json);
+    for path in ["/keys/inside", "/deletedkeys/inside"] {
+        let r = api.kv_at("GET", "gone.localhost", path, None);
+        assert_eq!(r.status, 404, "{path}: {}", r.json);
+    }
 }

@@ -366,8 +366,31 @@ impl<'a> Objects<'a> {
         name: &str,
         now: UnixTime,
     ) -> Result<ObjectRecord> {
-        let id = self.id(name);
         let vault = Core::live_vault_tx(tx, self.vault)?;
+        self.soft_delete_in(tx, &vault, name, now)
+    }
+
+    /// [`Objects::delete_in`] whether the vault is live or soft-deleted (not while it is
+    /// being purged), under the vault's retention: for customer-data deletes, so that
+    /// recovering the vault brings the object back soft-deleted, never live.
+    pub(crate) fn delete_in_any_vault(
+        &self,
+        tx: &mut dyn Txn,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<ObjectRecord> {
+        let vault = Core::unpurged_vault_tx(tx, self.vault)?;
+        self.soft_delete_in(tx, &vault, name, now)
+    }
+
+    fn soft_delete_in(
+        &self,
+        tx: &mut dyn Txn,
+        vault: &VaultRecord,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<ObjectRecord> {
+        let id = self.id(name);
         let mut object = tx
             .get_as::<ObjectRecord>(Table::Objects(self.kind), &id, self.kind.noun())?
             .ok_or_else(|| self.not_found(name, None))?;

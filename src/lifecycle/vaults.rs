@@ -22,7 +22,7 @@ use crate::model::{
     validate_vault_name, VaultInfo, VaultKind, VaultOptions, DAY, MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
 };
-use crate::store::{decode, KeyRange, Rows, Storage, Table, TxnExt, Write};
+use crate::store::{decode, KeyRange, Rows, Storage, Table, Txn, TxnExt, Write};
 
 /// What a sweep purged.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -198,12 +198,7 @@ impl Core {
     ) -> Result<VaultInfo> {
         let id = vault_id(name);
         let info = self.transact(|tx| {
-            let mut r = tx
-                .get_as::<VaultRecord>(Table::Vaults, &id, "vault")?
-                .filter(|r| !r.purging)
-                .ok_or_else(|| Error::VaultNotFound {
-                    vault: name.to_string(),
-                })?;
+            let mut r = Core::unpurged_vault_tx(tx, name)?;
             change(&mut r)?;
             tx.put_as(Table::Vaults, &id, &r)?;
             Ok(r.info())
@@ -211,6 +206,17 @@ impl Core {
         self.vault_changed();
         self.commit()?;
         Ok(info)
+    }
+
+    /// Inside a transaction: the vault's record, live or soft-deleted, or `VaultNotFound`
+    /// when there is none or it is being purged (what it holds is going, so nothing may
+    /// change in it).
+    pub(crate) fn unpurged_vault_tx(tx: &mut dyn Txn, name: &str) -> Result<VaultRecord> {
+        tx.get_as::<VaultRecord>(Table::Vaults, &vault_id(name), "vault")?
+            .filter(|r| !r.purging)
+            .ok_or_else(|| Error::VaultNotFound {
+                vault: name.to_string(),
+            })
     }
 
     /// A vault's settings, live or soft-deleted.

@@ -29,9 +29,9 @@ pub use rest::{kid_version, kv, Api, Reply};
 pub use rng::{seed_from_env, usize_from_env, Rng};
 pub use server::{http, localhsm_bin, localhsm_command, serve_command, Server};
 pub use store::{
-    all_pages, create_vault, default_hsm, ec_key, ec_key_with, exercise_key, hsm, oct_key, raw_db,
-    snapshot, snapshot_diff, tags, test_key_spec, vault_snapshot, Opener, TempStore, DAY, MASTER,
-    T0,
+    all_pages, create_vault, default_hsm, ec_key, ec_key_with, exercise_key, hsm, key_vault,
+    oct_key, raw_db, snapshot, snapshot_diff, tags, test_key_spec, vault_snapshot, Opener,
+    TempStore, DAY, MASTER, T0,
 };
 pub use vectors::{vector_file, vector_jwk, vector_key_json};
 

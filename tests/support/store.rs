@@ -237,6 +237,16 @@ pub fn hsm(retention_days: u32, purge_protection: bool) -> VaultOptions {
     }
 }
 
+/// A vault of kind `vault` (keys, secrets and certificates) with `retention_days` of
+/// soft-delete retention.
+pub fn key_vault(retention_days: u32, purge_protection: bool) -> VaultOptions {
+    VaultOptions {
+        kind: VaultKind::Vault,
+        retention_days,
+        purge_protection,
+    }
+}
+
 /// A Managed HSM vault with the default retention and no purge protection.
 pub fn default_hsm() -> VaultOptions {
     VaultOptions {

@@ -614,22 +614,43 @@ def test_customer_data_by_device_id(fresh_server):
     assert [(w["vault"], w["name"]) for w in report["keysAwaitingPurge"]] == [(pp, pp_name)]
 
 
-def test_customer_data_in_a_soft_deleted_vault_waits_for_the_vault(fresh_server):
+def test_customer_data_in_soft_deleted_vaults_nothing_comes_back_with_the_vault(fresh_server):
     srv = fresh_server
-    name = _vault(srv, "cd-doomed", kind="managedhsm", retentionDays=7)
     device = f"meter-{uuid.uuid4().hex[:8]}"
-    key = srv.key_client(name).create_ec_key(unique_name("m"), curve="P-256", hardware_protected=True,
-                                             tags={"deviceId": device})
-    deleted = srv.mgmt("DELETE", f"vaults/{name}", expect=(200,)).json()
+    doomed = _vault(srv, "cd-doomed", kind="managedhsm", retentionDays=7)
+    doomed_pp = _vault(srv, "cd-doomed-pp", kind="managedhsm", retentionDays=7, purgeProtection=True)
+    keys = {v: srv.key_client(v).create_ec_key(unique_name("m"), curve="P-256", hardware_protected=True,
+                                               tags={"deviceId": device}).name
+            for v in (doomed, doomed_pp)}
+    deleted = {v: srv.mgmt("DELETE", f"vaults/{v}", expect=(200,)).json() for v in keys}
     export = _by_vault(_export(srv, deviceId=device))
-    assert export[name]["vaultDeleted"] is True
-    assert [k["name"] for k in export[name]["keys"]] == [key.name]
+    assert export[doomed_pp]["vaultDeleted"] is True
+    assert [k["name"] for k in export[doomed_pp]["keys"]] == [keys[doomed_pp]]
+    assert "awaitingPurge" not in export[doomed_pp]["keys"][0]  # live: a delete removes it
+
+    # soft-deleted in the soft-deleted vaults; purged unless purge protection holds it
     report = srv.mgmt("POST", "customer-data/delete", {"deviceId": device}).json()
-    assert report["keysPurged"] == [] and report["keysDeleted"] == []
+    assert sorted(report["keysDeleted"]) == sorted(f"{v}/{n}" for v, n in keys.items())
+    assert report["keysPurged"] == [f"{doomed}/{keys[doomed]}"]
+    # it goes with the vault, whose date comes first
     assert [(w["vault"], w["name"], w["scheduledPurgeDate"]) for w in report["keysAwaitingPurge"]] == [
-        (name, key.name, deleted["scheduledPurgeDate"])]
-    srv.mgmt("DELETE", f"deletedvaults/{name}", expect=(204,))
-    assert _export(srv, deviceId=device)["vaults"] == []
+        (doomed_pp, keys[doomed_pp], deleted[doomed_pp]["scheduledPurgeDate"])]
+    again = _export(srv, deviceId=device)
+    assert [v["vault"] for v in again["vaults"]] == [doomed_pp] and "note" in again
+    assert "purge protection" in again["vaults"][0]["deletedKeys"][0]["awaitingPurge"]
+
+    # recovering the vaults gives the keys back soft-deleted (or not at all), never live
+    for v in keys:
+        srv.mgmt("POST", f"vaults/{v}/recover", expect=(200,))
+        with pytest.raises(ResourceNotFoundError):
+            srv.key_client(v).get_key(keys[v])
+    with pytest.raises(ResourceNotFoundError):
+        srv.key_client(doomed).get_deleted_key(keys[doomed])
+    held = srv.key_client(doomed_pp).get_deleted_key(keys[doomed_pp])
+    assert held.properties.tags == {"deviceId": device}
+    with pytest.raises(HttpResponseError) as info:
+        srv.key_client(doomed_pp).purge_deleted_key(keys[doomed_pp])
+    assert info.value.status_code == 403
 
 
 def test_customer_data_by_principal(fresh_server):
