@@ -40,6 +40,17 @@ use crate::model::{
 use crate::vault::{object_scope, Vault};
 
 const KEY: ObjectKind = ObjectKind::Key;
+/// What a [`KeyHandle`] can be used for: a caller granted none of these at a key's scope has
+/// no use for its handle.
+const HANDLE_ACTIONS: [DataAction; 7] = [
+    DataAction::KeysRead,
+    DataAction::Sign,
+    DataAction::Verify,
+    DataAction::Encrypt,
+    DataAction::Decrypt,
+    DataAction::Wrap,
+    DataAction::Unwrap,
+];
 
 /// One key version as stored: public parts and attributes in the clear, the private
 /// material sealed.
@@ -645,12 +656,17 @@ impl Vault {
     /// cryptographic operations. Resolved handles are cached, so this is cheap after the
     /// first call.
     pub fn key(&self, name: &str, version: Option<&str>) -> Result<KeyHandle> {
-        let handle = self.resolve(name, version)?;
         if !self.is_checked() {
-            return Ok(handle);
+            return self.resolve(name, version);
         }
+        // The grant comes first: a caller who may use no key here is refused before the
+        // lookup, so the answer says nothing of whether the key exists.
         let scope = object_scope(KEY, name);
         let grant = self.grant(&scope)?;
+        if !HANDLE_ACTIONS.iter().any(|a| grant.allows(*a)) {
+            grant.require(DataAction::KeysRead, &self.caller_label(), &scope)?;
+        }
+        let handle = self.resolve(name, version)?;
         Ok(handle.with_access(grant, self.caller_label(), scope))
     }
 

@@ -122,15 +122,15 @@ fn every_built_in_role_allows_exactly_its_data_actions_through_the_vault() {
             "{}: backup",
             role.name
         );
-        let h = v.key("k", None).unwrap();
+        let h = || v.key("k", None);
         assert_eq!(
-            !is_denied(h.sign(SignatureAlgorithm::ES256, &digest)),
+            !is_denied(h().and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))),
             has(DataAction::Sign),
             "{}: sign",
             role.name
         );
         assert_eq!(
-            !is_denied(h.verify(SignatureAlgorithm::ES256, &digest, &[0; 64])),
+            !is_denied(h().and_then(|h| h.verify(SignatureAlgorithm::ES256, &digest, &[0; 64]))),
             has(DataAction::Verify),
             "{}: verify",
             role.name
@@ -146,6 +146,40 @@ fn every_built_in_role_allows_exactly_its_data_actions_through_the_vault() {
 }
 
 #[test]
+fn a_refused_library_caller_learns_nothing_of_which_keys_exist() {
+    let ts = with_hsm_vault();
+    let store = &ts.store;
+    ec(store, "hsm", "present", Tags::new());
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    let stranger = store.vault_as("hsm", caller("stranger")).unwrap();
+    // Without a grant, a missing key and an existing one get the same refusal: the lookup
+    // (and an unseal on a cache miss) waits for the permission check.
+    for name in ["present", "absent"] {
+        assert!(
+            is_denied(stranger.key(name, None)),
+            "{name}: a caller with no key right must be refused before the lookup"
+        );
+    }
+    // With a right at the key's scope, the lookup runs and says what exists.
+    let admin = store.vault_as("hsm", caller("admin")).unwrap();
+    let crypto_user = BUILT_IN_ROLES
+        .iter()
+        .find(|r| r.name == "Managed HSM Crypto User")
+        .unwrap();
+    admin
+        .create_role_assignment("/keys", "a1", crypto_user.id, "stranger")
+        .unwrap();
+    assert!(stranger.key("present", None).is_ok());
+    assert!(matches!(
+        stranger.key("absent", None),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
 fn scope_and_admins() {
     let ts = with_hsm_vault();
     let store = &ts.store;
@@ -158,8 +192,7 @@ fn scope_and_admins() {
     let anyone = store.vault_as("hsm", caller("nobody")).unwrap();
     assert!(anyone
         .key("mine", None)
-        .unwrap()
-        .sign(SignatureAlgorithm::ES256, &digest)
+        .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
         .is_ok());
 
     store.set_access_policy(AccessPolicy {
@@ -173,14 +206,12 @@ fn scope_and_admins() {
     );
     assert!(admin
         .key("mine", None)
-        .unwrap()
-        .sign(SignatureAlgorithm::ES256, &digest)
+        .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
         .is_ok());
     let v = store.vault_as("hsm", caller("u")).unwrap();
     assert!(is_denied(
         v.key("mine", None)
-            .unwrap()
-            .sign(SignatureAlgorithm::ES256, &digest)
+            .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
     ));
     assert!(
         is_denied(v.create_role_assignment("/", "x", user, "u")),
@@ -191,13 +222,11 @@ fn scope_and_admins() {
         .unwrap();
     assert!(v
         .key("mine", None)
-        .unwrap()
-        .sign(SignatureAlgorithm::ES256, &digest)
+        .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
         .is_ok());
     assert!(is_denied(
         v.key("other", None)
-            .unwrap()
-            .sign(SignatureAlgorithm::ES256, &digest)
+            .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
     ));
     // A caller with no object ID gets nothing.
     let anonymous = store.vault_as("hsm", Caller::default()).unwrap();
@@ -208,8 +237,7 @@ fn scope_and_admins() {
     admin.delete_role_assignment("/keys/mine", "a1").unwrap();
     assert!(is_denied(
         v.key("mine", None)
-            .unwrap()
-            .sign(SignatureAlgorithm::ES256, &digest)
+            .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
     ));
     expect_err(
         admin.delete_role_assignment("/keys/mine", "a1"),
@@ -462,9 +490,11 @@ fn key_vault_secret_roles_allow_and_refuse_what_azure_does() {
         let v = store.vault_as("kv", caller(who)).unwrap();
         assert_eq!(!denied(v.get_key("k", None)), read, "{who}: get key");
         assert_eq!(!denied(v.list_keys(25, None)), read, "{who}: list keys");
-        let h = v.key("k", None).unwrap();
         assert_eq!(
-            !denied(h.sign(SignatureAlgorithm::ES256, &digest)),
+            !denied(
+                v.key("k", None)
+                    .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
+            ),
             sign,
             "{who}: sign"
         );
@@ -548,8 +578,7 @@ fn the_default_vault_offers_both_families() {
     let digest = HashAlg::Sha256.digest(b"m");
     assert!(u
         .key("k", None)
-        .unwrap()
-        .sign(SignatureAlgorithm::ES256, &digest)
+        .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
         .is_ok());
     // `/keys` is HSM-wide for keys, but reaches no secret.
     default
@@ -670,8 +699,7 @@ fn access_policy_vaults_follow_their_policies_and_ignore_role_assignments() {
     assert!(bob.get_key("k", None).is_ok());
     assert!(bob
         .key("k", None)
-        .unwrap()
-        .sign(SignatureAlgorithm::ES256, &digest)
+        .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
         .is_ok());
     assert!(denied(bob.list_keys(25, None)));
     assert!(denied(bob.create_key(
@@ -1734,8 +1762,7 @@ fn key_vault_certificate_roles_allow_and_refuse_what_azure_does() {
     assert!(denied(
         officer
             .key("c-officer", None)
-            .unwrap()
-            .sign(SignatureAlgorithm::ES256, &digest)
+            .and_then(|h| h.sign(SignatureAlgorithm::ES256, &digest))
     ));
     // `--admin` principals: every certificate action, and the contents.
     issue(
