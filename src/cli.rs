@@ -29,6 +29,7 @@ pub mod output;
 mod owner;
 pub mod policies;
 mod secrets;
+mod store_backup;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -76,6 +77,15 @@ pub fn run() -> ExitCode {
         Command::Env(_) => env::run(&dir, cli.vault),
         // Vectors need no store or server.
         Command::Vectors(cmd) => crate::vectors::cli::run(cmd, cli.output == OutputFormat::Json),
+        // A restore must find the store closed, and a backup reaches it its own way.
+        Command::Store(
+            cmd @ (args::StoreCommand::Backup { .. } | args::StoreCommand::Restore { .. }),
+        ) => finish(store_backup::run(
+            &dir,
+            cli.token,
+            &Printer { format: cli.output },
+            cmd,
+        )),
         Command::Token(args) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             println!(
@@ -100,14 +110,19 @@ pub fn run() -> ExitCode {
                 })
                 .and_then(|t| Client::new(t, cli.vault, cli.token))
                 .and_then(|client| rest(&client, &printer, command));
-            match result {
-                Ok(Status::Done) => ExitCode::SUCCESS,
-                Ok(Status::Negative) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(result)
+        }
+    }
+}
+
+/// The exit status of a command that ended with `result`, its error printed.
+fn finish(result: Result<Status, CliError>) -> ExitCode {
+    match result {
+        Ok(Status::Done) => ExitCode::SUCCESS,
+        Ok(Status::Negative) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -134,11 +149,13 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Setting(cmd) => admin::setting(c, p, cmd),
         Command::Backup(cmd) => admin::backup(c, p, cmd),
         Command::AccessPolicy(cmd) => policies::access_policy(c, p, cmd),
-        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) | Command::Env(_) => {
-            Err(CliError::bare(
-                "serve, token, vectors and env do not talk to the store through the REST API",
-            ))
-        }
+        Command::Serve(_)
+        | Command::Token(_)
+        | Command::Vectors(_)
+        | Command::Env(_)
+        | Command::Store(_) => Err(CliError::bare(
+            "serve, token, vectors, env and store do not talk to the store through the REST API",
+        )),
     }
 }
 

@@ -292,6 +292,14 @@ pub enum Error {
         /// Which record.
         what: String,
     },
+    /// A whole-store backup file cannot be restored (damaged, cut short, from a newer
+    /// release, sealed under another master key), or the restore cannot write where asked.
+    /// The message says what to do; the target was left as it was.
+    #[error("{problem}")]
+    StoreBackup {
+        /// What is wrong, in a sentence.
+        problem: String,
+    },
     /// The storage engine failed.
     #[error("storage error: {0}")]
     Storage(String),
@@ -391,7 +399,8 @@ impl Error {
             | Error::AlgorithmNotSupported { .. }
             | Error::NotSupportedByVaultKind { .. }
             | Error::CryptoFailure
-            | Error::InvalidBackup => w(400, "BadParameter", None),
+            | Error::InvalidBackup
+            | Error::StoreBackup { .. } => w(400, "BadParameter", None),
             Error::WrongMasterKey
             | Error::MasterKey(_)
             | Error::UnsupportedSchema { .. }

@@ -46,6 +46,7 @@
 //! so a sealed value copied to another place does not open. A backend never sees a
 //! plaintext secret.
 
+mod gate;
 mod master_key;
 mod memory;
 pub(crate) mod seal;
@@ -61,6 +62,7 @@ use serde::Serialize;
 use crate::clock::UnixTime;
 use crate::crypto::{random_bytes, SecretBytes};
 use crate::error::{Error, Result};
+pub use gate::RestoreReport;
 pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
@@ -125,6 +127,8 @@ impl TxnExt for dyn Txn + '_ {
 /// An opened backend with its sealing keys: what the lifecycle stores through.
 pub(crate) struct Storage {
     backend: Arc<dyn Backend>,
+    /// The same backend, for whole-store backups (`store::gate`).
+    gate: Arc<gate::Gate>,
     sealer: Sealer,
     dir: Option<PathBuf>,
     defer_flush: bool,
@@ -208,8 +212,11 @@ impl Storage {
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map_or(0, u64::from_be_bytes);
         backend.flush()?;
+        // Outside every other wrapper, so a whole-store backup copies what was acknowledged.
+        let gate = Arc::new(gate::Gate::new(backend));
         let storage = Self {
-            backend,
+            backend: gate.clone(),
+            gate,
             sealer,
             dir: dir.map(Path::to_path_buf),
             defer_flush,
@@ -308,5 +315,43 @@ impl Storage {
     /// Opens a backup blob's payload.
     pub(crate) fn unseal_backup(&self, aad: &[u8], sealed: &[u8]) -> Option<SecretBytes> {
         self.sealer.open(Purpose::Backup, aad, sealed)
+    }
+
+    /// A sealed copy of every record of the store, as of one moment (see `store::gate`).
+    pub(crate) fn backup(&self) -> Result<Vec<u8>> {
+        let salt = self.backend.get(Table::Meta, META_SALT)?;
+        self.gate.backup(&self.sealer, SCHEMA_VERSION, salt.as_deref())
+    }
+
+    /// Restores the backup `file` into the data directory `dir` (see `store::gate`): the
+    /// whole file is checked under the master key from `source` before anything is written,
+    /// the store is rebuilt through this storage stack beside the target and checked by a
+    /// second open, and only then moved into place, replacing a store there only with
+    /// `force`.
+    pub(crate) fn restore(
+        dir: &Path,
+        file: &[u8],
+        source: MasterKeySource,
+        force: bool,
+    ) -> Result<RestoreReport> {
+        let header = gate::Header::read(file, SCHEMA_VERSION)?;
+        let master = gate::restore_key(source, dir, &header)?;
+        let image = gate::Image::open(&Sealer::new(&master)?, &header, file)?;
+        let high_water = image
+            .meta(META_TIME)
+            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+            .map_or(0, u64::from_be_bytes);
+        let target = gate::Target::prepare(dir, force)?;
+        let open = |d: &Path| {
+            let backend = Arc::new(SledBackend::open(d)?);
+            Self::open(backend, MasterKeySource::Bytes(master.duplicate()), Some(d), false)
+        };
+        let (staging, _) = open(target.staging())?;
+        let mut report = image.write_to(staging.backend())?;
+        staging.flush_now(high_water)?;
+        drop(staging);
+        drop(open(target.staging())?);
+        report.replaced = target.swap()?;
+        Ok(report)
     }
 }

@@ -18,7 +18,7 @@ use crate::lifecycle::records::{vault_prefix, VaultRecord};
 use crate::lifecycle::{Core, SweepReport};
 use crate::model::access::{AccessPolicy, DataAction, Grant};
 use crate::model::{Caller, VaultInfo, VaultKind, VaultOptions};
-use crate::store::{Backend, MasterKeySource, SledBackend, Storage};
+use crate::store::{Backend, MasterKeySource, RestoreReport, SledBackend, Storage};
 
 /// Most random bytes one `/rng` call returns, as Managed HSM limits it.
 pub const MAX_RANDOM_BYTES: usize = 128;
@@ -262,6 +262,31 @@ impl Store {
     /// store was opened with [`StoreBuilder::defer_flush`]).
     pub fn flush(&self) -> Result<()> {
         self.core().flush()
+    }
+
+    /// A copy of the whole store (every vault, object, deleted object, role assignment,
+    /// issuer, setting, the access log and the clock's high-water mark) as one point in
+    /// time, sealed under a key derived from the master key: it holds nothing in the clear
+    /// and is useless without that key. Changes wait while the store is read; reads and key
+    /// operations do not. [`Store::restore`] brings it back.
+    pub fn backup(&self) -> Result<Vec<u8>> {
+        self.core().storage.backup()
+    }
+
+    /// Restores a [`Store::backup`] into the data directory `dir`, whose store must be
+    /// closed. The master key comes from `master_key` as at [`Store::open`] (it must be the
+    /// key of the store the backup was made from; a key file is never created). The whole
+    /// backup is checked first: a wrong key, a damaged, cut-short or reordered file, or one
+    /// from a newer release is an error that leaves `dir` as it was. A store already in
+    /// `dir` is replaced only when `force` is `true` (its master key file stays). Restored
+    /// deleted objects stay deleted with their scheduled purge dates; nothing is purged.
+    pub fn restore(
+        dir: impl AsRef<Path>,
+        backup: &[u8],
+        master_key: MasterKeySource,
+        force: bool,
+    ) -> Result<RestoreReport> {
+        Storage::restore(dir.as_ref(), backup, master_key, force)
     }
 
     /// The access policy in force.

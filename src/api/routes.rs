@@ -176,6 +176,7 @@ routes! {
     CustomerDataDelete:   POST   "management/customer-data/delete",     Admin,                       "CustomerDataDelete";
     TimeShift:            POST   "management/time-shift",               Admin,                       "TimeShift";
     SeedApply:            POST   "management/apply",                    Admin,                       "SeedApply";
+    StoreBackup:          GET    "management/store/backup",             Admin,                       "StoreBackup";
 }
 
 /// How a role route's grammar starts: the scope, then Key Vault's authorization provider.

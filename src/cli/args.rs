@@ -212,6 +212,13 @@ pub enum Command {
                       localhsm --vault app access-policy set --object-id 11111111-2222-3333-4444-555555555555 --secret-permissions get,list"
     )]
     AccessPolicy(AccessPolicyCommand),
+    /// The whole store: back it up and restore it (every vault, with everything in it).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm store backup localhsm.backup\n  \
+                      localhsm store restore localhsm.backup --data ~/.local/share/localhsm-restored"
+    )]
+    Store(StoreCommand),
 }
 
 /// `localhsm role ...`.
@@ -1268,6 +1275,60 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 /// Parses a time given as Unix seconds or RFC 3339.
 fn parse_time(s: &str) -> Result<UnixTime, String> {
     crate::clock::parse_time(s)
+}
+
+/// `localhsm store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Write a sealed copy of the whole store to FILE, while it serves.
+    ///
+    /// The copy holds every vault (live and soft-deleted) with its keys, secrets,
+    /// certificates, deleted objects and their scheduled purge dates, role assignments,
+    /// access policies, issuers, settings and access log, and the store's clock: everything
+    /// in the data directory's database, as one point in time. When `localhsm serve` holds
+    /// the data directory the server makes the copy (changes wait a moment while it reads;
+    /// signing and other reads do not); otherwise this command opens the store itself.
+    ///
+    /// The file is encrypted and authenticated under a key derived from the store's master
+    /// key (master.key in the data directory, or LOCALHSM_MASTER_KEY): it holds nothing in
+    /// the clear, and without that master key it cannot be restored. Keep the master key
+    /// safe, apart from the backups. The file is written with mode 0600; one that exists is
+    /// replaced.
+    #[command(
+        after_help = "Example:\n  localhsm store backup /backups/localhsm-$(date +%F).backup\n  \
+                      cp ~/.local/share/localhsm/master.key /safe/place/   # once: the backup needs it"
+    )]
+    Backup {
+        /// Where to write the backup.
+        file: PathBuf,
+    },
+    /// Restore the whole store from a file `localhsm store backup` wrote.
+    ///
+    /// Restores into --data DIR, which must hold no store (a new directory is fine), or,
+    /// with --force, replaces the store there (DIR/db and the DIR/store.* files; the master
+    /// key file stays). Stop `localhsm serve` on DIR first: a store in use is never
+    /// replaced.
+    ///
+    /// The master key is read as by every command: LOCALHSM_MASTER_KEY, else DIR/master.key.
+    /// It must be the key of the store the backup was made from, so to restore into a new
+    /// directory copy that master.key there first (mode 0600) or set LOCALHSM_MASTER_KEY.
+    /// The whole file is checked before anything is written: a wrong key, a damaged,
+    /// truncated or reordered file, or one from a newer localhsm is an error, and DIR is
+    /// left as it was. Restored deleted objects stay deleted with their scheduled purge
+    /// dates; a restore purges nothing.
+    #[command(
+        after_help = "Example:\n  mkdir -m 700 /srv/localhsm && cp /safe/place/master.key /srv/localhsm/\n  \
+                      localhsm store restore localhsm.backup --data /srv/localhsm\n  \
+                      localhsm store restore localhsm.backup --force   # replace a damaged store"
+    )]
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace the store DIR holds (its database and store.* files; never the master
+        /// key file).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[cfg(test)]

@@ -163,6 +163,12 @@ impl Client {
         self.exchange(op, args, &path, body)
     }
 
+    /// Calls `op` with `args` in its path and returns the answer's bytes as they are (for
+    /// answers that are not JSON, such as a sealed store backup).
+    pub fn call_bytes(&self, op: Op, args: &[&str]) -> Result<Vec<u8>, CliError> {
+        self.exchange_raw(op, args, &op.path(args), None)
+    }
+
     /// Sends one request for `op` to `path` (with its query) and returns the JSON answer
     /// (`null` for an empty one), or the server's error with a hint. Key Vault calls get
     /// `api-version` added.
@@ -173,6 +179,29 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CliError> {
+        let answer = self.exchange_raw(op, args, path, body)?;
+        if answer.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&answer).map_err(|e| {
+            CliError::new(
+                format!(
+                    "the answer to {} {path} is not JSON: {e}",
+                    op.route().method
+                ),
+                "is the server the same localhsm version as this CLI?",
+            )
+        })
+    }
+
+    /// [`Client::exchange`], returning the answer's bytes.
+    fn exchange_raw(
+        &self,
+        op: Op,
+        args: &[&str],
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Vec<u8>, CliError> {
         let route = op.route();
         let mut full = path.to_string();
         if !route.is_management() && !path.contains("api-version=") {
@@ -221,15 +250,7 @@ impl Client {
                 },
             ));
         }
-        if reply.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&reply.body).map_err(|e| {
-            CliError::new(
-                format!("the answer to {} {path} is not JSON: {e}", route.method),
-                "is the server the same localhsm version as this CLI?",
-            )
-        })
+        Ok(reply.body)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/management/...`: vault management (with Key Vault's permission model), vault access
-//! policies, access logs, customer-data requests and the dev-mode clock, for a running
-//! server. Not part of the Key Vault API; the same bearer token is required.
+//! policies, access logs, customer-data requests, the dev-mode clock and whole-store backups,
+//! for a running server. Not part of the Key Vault API; the same bearer token is required.
 //!
 //! Layer: faces (server). May import `api` (bodies, route table), the core (`store`,
 //! `model`, `audit`) and `server::{context, error}`. Invariant: when access control is on,
@@ -189,6 +189,12 @@ pub(crate) async fn handle(
             })
             .await?;
             ok(report)
+        }
+        Op::StoreBackup => {
+            // Sealed under the master key: the bytes are safe to hand over as they are.
+            let sealed = blocking(state, |s| s.backup()).await?;
+            let content_type = [(axum::http::header::CONTENT_TYPE, "application/octet-stream")];
+            Ok((content_type, sealed).into_response())
         }
         other => Err(ApiError::misrouted(other)),
     }

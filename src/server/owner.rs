@@ -60,7 +60,7 @@ impl OwnerCredential {
         let secret =
             Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*bytes));
         let path = dir.join(OWNER_FILE);
-        write_private(&path, &secret)?;
+        write_private(&path, secret.as_bytes())?;
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .unwrap_or_else(|_| "owner".into());
@@ -78,7 +78,7 @@ impl OwnerCredential {
         if self.retired.load(Ordering::SeqCst) || self.path.exists() {
             return;
         }
-        match write_private(&self.path, &self.secret) {
+        match write_private(&self.path, self.secret.as_bytes()) {
             Ok(()) => {
                 tracing::info!(path = %self.path.display(), "wrote the owner's credential again")
             }
@@ -114,10 +114,10 @@ impl OwnerCredential {
     }
 }
 
-/// Writes `secret` to `path`, readable by its owner only: under a temporary name (created
+/// Writes `bytes` to `path`, readable by its owner only: under a temporary name (created
 /// exclusively, so never through a planted link), then renamed into place, so a reader sees
-/// a whole secret or none.
-fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+/// the whole file or none (the owner's credential here, a store backup in the CLI).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
@@ -125,7 +125,7 @@ fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options.open(&tmp).and_then(|mut f| {
-        f.write_all(secret.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()
     });
     if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {

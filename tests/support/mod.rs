@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use errors::{error_name, expect_err, expect_wire_err, fails_with, outcome};
 pub use rest::{kid_version, kv, Api, Reply};
 pub use rng::{seed_from_env, usize_from_env, Rng};
-pub use server::{http, localhsm_bin, localhsm_command, serve_command, Server};
+pub use server::{http, localhsm_at, localhsm_bin, localhsm_command, serve_command, Server};
 pub use store::{
     all_pages, create_vault, default_hsm, ec_key, ec_key_with, exercise_key, hsm, key_vault,
     oct_key, raw_db, snapshot, snapshot_diff, tags, test_key_spec, vault_snapshot, Opener,

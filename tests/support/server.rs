@@ -43,6 +43,16 @@ pub fn localhsm_command() -> std::process::Command {
     cmd
 }
 
+/// Runs `localhsm --data DIR ARGS...` ([`localhsm_command`]) to the end.
+pub fn localhsm_at(dir: &Path, args: &[&str]) -> std::process::Output {
+    localhsm_command()
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run localhsm")
+}
+
 /// `localhsm serve --data DIR --addr 127.0.0.1:0` with a clean environment plus `env`.
 pub fn serve_command(dir: &Path, env: &[(&str, &str)]) -> std::process::Command {
     let mut cmd = localhsm_command();
