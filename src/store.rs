@@ -63,6 +63,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{random_bytes, SecretBytes};
 use crate::error::{Error, Result};
 pub use gate::RestoreReport;
+pub(crate) use gate::RestoreStep;
 pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
@@ -320,19 +321,21 @@ impl Storage {
     /// A sealed copy of every record of the store, as of one moment (see `store::gate`).
     pub(crate) fn backup(&self) -> Result<Vec<u8>> {
         let salt = self.backend.get(Table::Meta, META_SALT)?;
-        self.gate.backup(&self.sealer, SCHEMA_VERSION, salt.as_deref())
+        self.gate
+            .backup(&self.sealer, SCHEMA_VERSION, salt.as_deref())
     }
 
     /// Restores the backup `file` into the data directory `dir` (see `store::gate`): the
     /// whole file is checked under the master key from `source` before anything is written,
     /// the store is rebuilt through this storage stack beside the target and checked by a
     /// second open, and only then moved into place, replacing a store there only with
-    /// `force`.
+    /// `force`. `check` is asked at each [`RestoreStep`] and may refuse.
     pub(crate) fn restore(
         dir: &Path,
         file: &[u8],
         source: MasterKeySource,
         force: bool,
+        check: &mut dyn FnMut(RestoreStep<'_>) -> Result<()>,
     ) -> Result<RestoreReport> {
         let header = gate::Header::read(file, SCHEMA_VERSION)?;
         let master = gate::restore_key(source, dir, &header)?;
@@ -341,16 +344,26 @@ impl Storage {
             .meta(META_TIME)
             .and_then(|v| <[u8; 8]>::try_from(v).ok())
             .map_or(0, u64::from_be_bytes);
+        check(RestoreStep::Checked)?;
         let target = gate::Target::prepare(dir, force)?;
         let open = |d: &Path| {
             let backend = Arc::new(SledBackend::open(d)?);
-            Self::open(backend, MasterKeySource::Bytes(master.duplicate()), Some(d), false)
+            Self::open(
+                backend,
+                MasterKeySource::Bytes(master.duplicate()),
+                Some(d),
+                false,
+            )
         };
         let (staging, _) = open(target.staging())?;
         let mut report = image.write_to(staging.backend())?;
         staging.flush_now(high_water)?;
         drop(staging);
         drop(open(target.staging())?);
+        check(RestoreStep::Built {
+            staging: target.staging(),
+            key: &master,
+        })?;
         report.replaced = target.swap()?;
         Ok(report)
     }

@@ -18,7 +18,7 @@ use crate::lifecycle::records::{vault_prefix, VaultRecord};
 use crate::lifecycle::{Core, SweepReport};
 use crate::model::access::{AccessPolicy, DataAction, Grant};
 use crate::model::{Caller, VaultInfo, VaultKind, VaultOptions};
-use crate::store::{Backend, MasterKeySource, RestoreReport, SledBackend, Storage};
+use crate::store::{Backend, MasterKeySource, RestoreReport, RestoreStep, SledBackend, Storage};
 
 /// Most random bytes one `/rng` call returns, as Managed HSM limits it.
 pub const MAX_RANDOM_BYTES: usize = 128;
@@ -286,7 +286,25 @@ impl Store {
         master_key: MasterKeySource,
         force: bool,
     ) -> Result<RestoreReport> {
-        Storage::restore(dir.as_ref(), backup, master_key, force)
+        let dir = dir.as_ref();
+        let source = force.then(|| again(&master_key));
+        let mut before = None;
+        Storage::restore(dir, backup, master_key, force, &mut |step| match step {
+            // Only once the file is known good is the store it replaces opened.
+            RestoreStep::Checked => {
+                before = source.as_ref().and_then(|s| protected_in(dir, s));
+                Ok(())
+            }
+            RestoreStep::Built { staging, key } => {
+                let Some(before) = &before else {
+                    return Ok(());
+                };
+                let restored = Store::builder(staging)
+                    .master_key(MasterKeySource::Bytes(key.duplicate()))
+                    .open()?;
+                keeps(dir, before, &protected(&restored, None)?)
+            }
+        })
     }
 
     /// The access policy in force.
@@ -311,6 +329,118 @@ impl Store {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
     }
+}
+
+/// What a store keeps under purge protection, by vault, kind and name (no kind: the vault
+/// itself): `None` for what is live, else the scheduled purge date of what is soft-deleted.
+type Protected = std::collections::BTreeMap<(String, Option<ObjectKind>, String), Option<UnixTime>>;
+
+/// What a store holds in its purge-protected vaults: everything live, and what is
+/// soft-deleted and, when `now` is given, not yet due. Runs no sweep: nothing is purged.
+fn protected(store: &Store, now: Option<UnixTime>) -> Result<Protected> {
+    let core = store.core();
+    let mut out = Protected::new();
+    for vault in core.all_vaults()? {
+        if !vault.purge_protection || vault.purging {
+            continue;
+        }
+        let state = |deletion: &Option<crate::model::DeletionInfo>| match deletion {
+            None => Some(None),
+            Some(d) if now.is_none_or(|now| d.scheduled_purge_date > now) => {
+                Some(Some(d.scheduled_purge_date))
+            }
+            Some(_) => None,
+        };
+        if let Some(s) = state(&vault.deletion) {
+            out.insert((vault.name.clone(), None, String::new()), s);
+        }
+        for kind in ObjectKind::ALL {
+            let objects = Objects::new(core, kind, &vault.name);
+            for deleted in [false, true] {
+                let mut next = None;
+                loop {
+                    let page = objects.page(deleted, 1000, next.as_deref())?;
+                    for record in page.items {
+                        if let Some(s) = state(&record.deletion) {
+                            out.insert((vault.name.clone(), Some(kind), record.name), s);
+                        }
+                    }
+                    next = page.next;
+                    if next.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the store in `dir` holds under purge protection, when it opens with `source`.
+/// `None` when it does not: held by a server (the restore then refuses), or unreadable
+/// (damaged, rolled back, sealed under another key), when nothing in it can be vouched for
+/// and replacing it is what `force` is for.
+fn protected_in(dir: &Path, source: &MasterKeySource) -> Option<Protected> {
+    if !dir.join(crate::store::DB_DIR).exists() {
+        return None;
+    }
+    let store = Store::builder(dir).master_key(again(source)).open().ok()?;
+    protected(&store, Some(store.now())).ok()
+}
+
+/// The same master key source again.
+fn again(source: &MasterKeySource) -> MasterKeySource {
+    match source {
+        MasterKeySource::Default => MasterKeySource::Default,
+        MasterKeySource::Env => MasterKeySource::Env,
+        MasterKeySource::KeyFile => MasterKeySource::KeyFile,
+        MasterKeySource::Passphrase(p) => MasterKeySource::Passphrase(p.duplicate()),
+        MasterKeySource::Bytes(b) => MasterKeySource::Bytes(b.duplicate()),
+    }
+}
+
+/// Refuses a restore over the store in `dir` that would lose what it holds under purge
+/// protection (`before`): each of it must be in the restored store (`after`) live, or
+/// soft-deleted with a scheduled purge date no earlier.
+fn keeps(dir: &Path, before: &Protected, after: &Protected) -> Result<()> {
+    let lost: Vec<String> = before
+        .iter()
+        .filter(|(id, was)| match (was, after.get(*id)) {
+            (_, Some(None)) => false,
+            (Some(due), Some(Some(now_due))) => now_due < due,
+            _ => true,
+        })
+        .map(|((vault, kind, name), was)| {
+            let what = match kind {
+                Some(kind) => format!("{kind} {name:?} in vault {vault:?}"),
+                None => format!("vault {vault:?}"),
+            };
+            match was {
+                Some(due) => format!(
+                    "{what} (deleted, not to be purged before {})",
+                    crate::clock::rfc3339(*due)
+                ),
+                None => format!("{what} (live)"),
+            }
+        })
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let shown = lost.len().min(5);
+    let more = match lost.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Err(Error::StoreBackup {
+        problem: format!(
+            "the store in {} holds, under purge protection, what the backup does not keep: \
+             {}{more}. Replacing it would purge that before its scheduled purge date; restore \
+             a backup made since, or into another --data DIR. Nothing was changed",
+            dir.display(),
+            lost[..shown].join(", ")
+        ),
+    })
 }
 
 /// Decides what a vault's caller may do; [`crate::rbac`] provides the one that reads role

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use localhsm::crypto::{SecretBytes, SignatureAlgorithm};
 use localhsm::{AccessPolicy, Error, MasterKeySource, Store};
 use serde_json::{json, Value};
-use support::{http, localhsm_at, raw_db, Api, Opener, Server, MASTER};
+use support::{create_vault, ec_key, hsm, http, localhsm_at, raw_db, Api, Opener, Server, MASTER};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -409,6 +409,75 @@ fn damaged_foreign_or_newer_files_are_refused_and_the_target_is_untouched() {
         .and_then(|v| v.get_secret("s59", None))
         .expect("secret");
     assert_eq!(value.value.expect("a value").expose(), "00059".repeat(4000));
+}
+
+#[test]
+fn a_forced_restore_never_purges_what_purge_protection_keeps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = Opener::new().open(dir);
+    let kv = create_vault(&store, "kv", hsm(7, true));
+    let free = create_vault(&store, "free", hsm(7, false));
+    let before_any = store.backup().unwrap();
+    ec_key(&kv, "k");
+    ec_key(&free, "loose");
+    kv.delete_key("k").unwrap();
+    free.delete_key("loose").unwrap();
+    let due = kv
+        .get_deleted_key("k")
+        .unwrap()
+        .deletion
+        .scheduled_purge_date;
+    let with_deleted = store.backup().unwrap();
+    drop((kv, free, store));
+
+    // The older backup lacks the deleted, protected key: replacing the store would purge it
+    // early. (The unprotected one may go.)
+    let message = refused(dir, &before_any, master(), true);
+    assert!(
+        message.contains("key \"k\" in vault \"kv\"") && message.contains("purge protection"),
+        "{message}"
+    );
+    assert!(!message.contains("loose"), "{message}");
+    let store = Opener::new().open(dir);
+    let kv = store.vault("kv").unwrap();
+    assert_eq!(
+        kv.get_deleted_key("k")
+            .unwrap()
+            .deletion
+            .scheduled_purge_date,
+        due
+    );
+
+    // A protected key made live after the backup: not lost either.
+    ec_key(&kv, "k2");
+    drop((kv, store));
+    let message = refused(dir, &with_deleted, master(), true);
+    assert!(
+        message.contains("key \"k2\" in vault \"kv\" (live)"),
+        "{message}"
+    );
+
+    // A backup that keeps both (the deleted one with its date) replaces the store.
+    let store = Opener::new().open(dir);
+    let both = store.backup().unwrap();
+    store.vault("kv").unwrap().delete_key("k2").unwrap();
+    drop(store);
+    let report = Store::restore(dir, &both, master(), true).expect("restore");
+    assert!(report.replaced);
+    let store = Opener::new().open(dir);
+    let kv = store.vault("kv").unwrap();
+    assert!(
+        kv.get_key("k2", None).is_ok(),
+        "live again, as in the backup"
+    );
+    assert_eq!(
+        kv.get_deleted_key("k")
+            .unwrap()
+            .deletion
+            .scheduled_purge_date,
+        due
+    );
 }
 
 #[test]

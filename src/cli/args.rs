@@ -1315,7 +1315,10 @@ pub enum StoreCommand {
     /// The whole file is checked before anything is written: a wrong key, a damaged,
     /// truncated or reordered file, or one from a newer localhsm is an error, and DIR is
     /// left as it was. Restored deleted objects stay deleted with their scheduled purge
-    /// dates; a restore purges nothing.
+    /// dates; a restore purges nothing. Nor does --force: when the store it would replace
+    /// opens, everything in its purge-protected vaults must be in the backup, live or deleted
+    /// with a purge date no earlier, or the restore is refused. A store that does not open
+    /// (damaged, rolled back) is replaced.
     #[command(
         after_help = "Example:\n  mkdir -m 700 /srv/localhsm && cp /safe/place/master.key /srv/localhsm/\n  \
                       localhsm store restore localhsm.backup --data /srv/localhsm\n  \

@@ -486,6 +486,19 @@ impl Image {
     }
 }
 
+/// How far a restore has got, for the checks of its caller.
+pub(crate) enum RestoreStep<'a> {
+    /// The whole file is checked; nothing is written yet.
+    Checked,
+    /// The new store is built in `staging`, sealed under `key`, and not yet in place.
+    Built {
+        /// The staging directory (a data directory).
+        staging: &'a Path,
+        /// The master key.
+        key: &'a SecretBytes,
+    },
+}
+
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
