@@ -43,11 +43,12 @@ pub use error::CliError;
 use output::Printer;
 use transport::Transport;
 
-/// The storage engine's own records stop at `warn`, whatever `LOCALHSM_LOG` asks for: sled
-/// writes debug and trace records from epoch-deferred destructors, which can run while a
-/// thread's locals are torn down, where the log formatter cannot reach its buffer and the
-/// process aborts.
-pub const QUIET_ENGINE: &str = "sled=warn";
+/// The storage engine's own records are off, whatever `LOCALHSM_LOG` asks for: sled writes
+/// debug and trace records from epoch-deferred destructors, which can run while a thread's
+/// locals are torn down, where the log formatter cannot reach its buffer and the process
+/// aborts; and its error records are `Debug` text (`Io(Os { code: 28, .. })`). The store's
+/// backend logs what sled reports, in words.
+pub const QUIET_ENGINE: &str = "sled=off";
 
 /// The data directory: `--data`, else the user's data directory.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {

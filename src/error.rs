@@ -53,6 +53,14 @@ fn kind_hint(kind: &str) -> &'static str {
     }
 }
 
+/// "the data directory DIR", or without a path when it is not known.
+fn data_dir(dir: Option<&str>) -> String {
+    match dir {
+        Some(d) => format!("the data directory {d}"),
+        None => "the data directory".to_string(),
+    }
+}
+
 fn with_version(name: &str, version: Option<&str>) -> String {
     match version {
         Some(v) => format!("{name}/{v}"),
@@ -286,6 +294,19 @@ pub enum Error {
         /// The data directory.
         dir: String,
     },
+    /// The file system holding the store has no space left (or the user's disk quota is
+    /// spent): the change was refused, and nothing of it was stored. Writes resume by
+    /// themselves once there is space again; reads and key operations go on meanwhile.
+    #[error(
+        "the disk holding {} is full, so this change was not saved; free space on it and \
+         writes resume without a restart (reads, sign, verify, wrap and unwrap keep working \
+         meanwhile)",
+        data_dir(dir.as_deref())
+    )]
+    DiskFull {
+        /// The data directory, when it is known where the write went.
+        dir: Option<String>,
+    },
     /// A stored record failed its integrity check or could not be decoded.
     #[error("stored record {what} is damaged or was not written by this store")]
     Corrupt {
@@ -401,6 +422,9 @@ impl Error {
             | Error::CryptoFailure
             | Error::InvalidBackup
             | Error::StoreBackup { .. } => w(400, "BadParameter", None),
+            // 507, not 503 with Retry-After: the SDKs retry a 503 for their whole retry
+            // budget, and a full disk waits for a person, not for time.
+            Error::DiskFull { .. } => w(507, "InsufficientStorage", None),
             Error::WrongMasterKey
             | Error::MasterKey(_)
             | Error::UnsupportedSchema { .. }
@@ -413,7 +437,30 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Storage(e.to_string())
+        if is_disk_full(&e) {
+            return Error::DiskFull { dir: None };
+        }
+        Error::Storage(io_sentence(&e))
+    }
+}
+
+/// Whether an I/O error says the file system (or the user's quota) has no space left. By
+/// kind, not OS code: an error cloned by the storage engine keeps only its kind.
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// An I/O error in words for a person: the system's own sentence for an OS error ("No
+/// space left on device (os error 28)"), else the name of its kind. Never the error's
+/// `Debug` form, which a wrapped error's text can carry (the storage engine wraps one as
+/// `Os { code: 28, kind: StorageFull, .. }`).
+pub(crate) fn io_sentence(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(_) => e.to_string(),
+        None => e.kind().to_string(),
     }
 }
 
@@ -448,5 +495,41 @@ mod tests {
         assert!(e
             .to_string()
             .contains("the certificate can only be recovered"));
+    }
+
+    #[test]
+    fn io_errors_read_as_sentences() {
+        use std::io::{Error as Io, ErrorKind};
+        // ENOSPC and EDQUOT, from the system or as the storage engine re-wraps them (its
+        // clone keeps only the kind, with the original's Debug form as the text).
+        let wrapped = Io::new(
+            ErrorKind::StorageFull,
+            r#"Os { code: 28, kind: StorageFull, message: "No space left on device" }"#,
+        );
+        for io in [
+            Io::from_raw_os_error(28),
+            Io::from_raw_os_error(122),
+            wrapped,
+        ] {
+            let e = Error::from(io);
+            assert!(matches!(e, Error::DiskFull { dir: None }), "{e:?}");
+            let wire = e.wire();
+            assert_eq!((wire.status, wire.code), (507, "InsufficientStorage"));
+            let message = e.to_string();
+            assert!(message.starts_with("the disk holding the data directory is full"));
+        }
+        let e = Error::DiskFull {
+            dir: Some("/srv/hsm".into()),
+        };
+        assert!(e
+            .to_string()
+            .contains("the data directory /srv/hsm is full"));
+        let e = Error::from(Io::other("could not lock: Os { code: 11 }"));
+        assert_eq!(e.to_string(), "storage error: other error");
+        let e = Error::from(Io::from_raw_os_error(13));
+        assert!(
+            e.to_string().contains("Permission denied (os error 13)"),
+            "{e}"
+        );
     }
 }

@@ -115,6 +115,10 @@ impl CliError {
             Error::Storage(_) => format!(
                 "check that {d} is a directory you can write to, and that the disk is not full"
             ),
+            Error::DiskFull { .. } => format!(
+                "free space on the disk holding {d} (`df -h {d}` shows how much is left), then \
+                 run the command again"
+            ),
             _ => return Self::bare(e.to_string()),
         };
         Self::new(e.to_string(), hint)
@@ -360,6 +364,10 @@ fn api_hint(code: &str, inner: &str, req: &RequestInfo<'_>) -> Option<String> {
         ("InternalError", _) => {
             "run the command again with LOCALHSM_LOG=debug, or read the server's log".to_string()
         }
+        ("InsufficientStorage", _) => "see what fills it with `df -h` on the data directory; \
+                                       once there is space, run the command again (no restart \
+                                       is needed)"
+            .to_string(),
         ("NotFound" | "MethodNotAllowed", _) => {
             "the server does not offer this call: is it the same localhsm version as this CLI?"
                 .to_string()

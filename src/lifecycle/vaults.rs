@@ -411,10 +411,19 @@ impl Core {
                 vault: name.to_string(),
             })
     }
-    /// Sweeps when the earliest queued purge is due; no storage read when none is.
+    /// Sweeps when the earliest queued purge is due; no storage read when none is. A full
+    /// disk defers the sweep instead of failing the call that ran into it (a read or a sign
+    /// needs no write): what is due stays queued, for the first call after space returns.
     pub(crate) fn sweep_if_due(&self) -> Result<()> {
         if self.next_due.load(Ordering::SeqCst) <= self.now() {
-            self.sweep()?;
+            match self.sweep() {
+                Err(Error::DiskFull { .. }) => {
+                    tracing::debug!("the disk is full: due purges wait for space");
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(())
     }

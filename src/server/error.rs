@@ -107,7 +107,9 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let wire = e.wire();
-        if wire.status >= 500 {
+        if let Error::DiskFull { .. } = e {
+            tracing::warn!(error = %e, "a write was refused");
+        } else if wire.status >= 500 {
             tracing::error!(error = %e, "internal error");
         }
         Self {

@@ -199,6 +199,14 @@ pub trait Backend: Send + Sync + 'static {
     fn flush(&self) -> Result<()>;
     /// A number no earlier call returned (unique for the life of the store).
     fn next_id(&self) -> Result<u64>;
+    /// How many times the engine has dropped changes it had committed but not flushed
+    /// (sled, when it opens its database again after an I/O error such as a full disk).
+    /// Such changes were never acknowledged; a wrapper that keeps in memory what the
+    /// backend holds reloads it when this number moves. An engine that never drops a
+    /// committed change keeps the default, 0.
+    fn reopens(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]
