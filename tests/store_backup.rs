@@ -481,6 +481,30 @@ fn a_forced_restore_never_purges_what_purge_protection_keeps() {
 }
 
 #[test]
+fn a_store_sealed_under_a_passphrase_restores_with_it() {
+    let pass = |p: &str| MasterKeySource::Passphrase(SecretBytes::new(p.as_bytes().to_vec()));
+    let from = tempfile::tempdir().unwrap();
+    let store = Opener::source(move || pass("open sesame")).open(from.path());
+    ec_key(&create_vault(&store, "default", hsm(7, false)), "signer");
+    let file = store.backup().unwrap();
+    drop(store);
+    let to = tempfile::tempdir().unwrap();
+    for wrong in [pass("open sesame?"), master()] {
+        let message = refused(to.path(), &file, wrong, false);
+        assert!(message.contains("another master key"), "{message}");
+    }
+    // The salt travels in the backup: the same passphrase gives the same key there.
+    Store::restore(to.path(), &file, pass("open sesame"), false).expect("restore");
+    let store = Opener::source(move || pass("open sesame")).open(to.path());
+    let digest = [1u8; 32];
+    let sig = sign(&store, "signer", &digest);
+    let handle = store.vault("default").and_then(|v| v.key("signer", None));
+    assert!(handle
+        .and_then(|h| h.verify(SignatureAlgorithm::ES256, &digest, &sig))
+        .unwrap());
+}
+
+#[test]
 fn only_administrators_and_the_owner_take_a_backup_under_access_control() {
     let api = Api::new();
     api.store.set_access_policy(AccessPolicy {
