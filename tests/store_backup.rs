@@ -210,6 +210,12 @@ fn a_restore_brings_back_every_record_and_deleted_objects_stay_deleted() {
     let report = Store::restore(&restored_dir, &file, master(), false).expect("restore");
     assert!(!report.replaced);
     assert_eq!(report.vaults, ["default", "kv"]);
+    #[cfg(unix)]
+    assert_eq!(
+        mode(&restored_dir),
+        0o700,
+        "a new data directory is its owner's"
+    );
     assert_eq!(records(&restored_dir), before, "every record, as it was");
 
     let restored = Api::serve(

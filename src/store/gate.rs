@@ -577,7 +577,14 @@ impl Target {
         } else {
             None
         };
-        std::fs::create_dir_all(dir).map_err(|e| io_problem("create", dir, &e))?;
+        // A new data directory is its owner's alone, as `SledBackend::open` makes it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| io_problem("create", dir, &e))?;
         let staging = dir.join(format!(".restore-{}", std::process::id()));
         if staging.exists() {
             std::fs::remove_dir_all(&staging)
