@@ -212,7 +212,8 @@ pub enum Command {
                       localhsm --vault app access-policy set --object-id 11111111-2222-3333-4444-555555555555 --secret-permissions get,list"
     )]
     AccessPolicy(AccessPolicyCommand),
-    /// The whole store: back it up and restore it (every vault, with everything in it).
+    /// The whole store, every vault with everything in it: back it up, restore it, check
+    /// it and repair it.
     #[command(
         subcommand,
         after_help = "Example:\n  localhsm store backup localhsm.backup\n  \
