@@ -601,6 +601,7 @@ fn a_backup_while_serving_and_writing_holds_a_prefix_of_the_writes() {
     };
     let count = || acked.lock().unwrap().len();
     while count() < 30 {
+        assert!(!writer.is_finished(), "the writer stopped early");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let file = tmp.path().join("store.backup");
@@ -610,6 +611,7 @@ fn a_backup_while_serving_and_writing_holds_a_prefix_of_the_writes() {
     assert!(out.contains("Backed up the store"), "{out}");
     let at_end = after + 10;
     while count() < at_end {
+        assert!(!writer.is_finished(), "the writer stopped early");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     stop.store(true, Ordering::SeqCst);
