@@ -30,6 +30,7 @@ mod owner;
 pub mod policies;
 mod secrets;
 mod store_backup;
+mod store_integrity;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -84,6 +85,14 @@ pub fn run() -> ExitCode {
         ) => finish(store_backup::run(
             &dir,
             cli.token,
+            &Printer { format: cli.output },
+            cmd,
+        )),
+        // Both open the store themselves, refusing nothing, so they need it free.
+        Command::Store(
+            cmd @ (args::StoreCommand::Verify {} | args::StoreCommand::Repair { .. }),
+        ) => finish(store_integrity::run(
+            &dir,
             &Printer { format: cli.output },
             cmd,
         )),

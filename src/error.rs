@@ -324,6 +324,61 @@ pub enum Error {
     /// The storage engine failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// The store cannot prove it is the state it last acknowledged (damaged, rolled back,
+    /// emptied, or its anchor is gone), so it is not opened and never served.
+    #[error(
+        "the store in {dir} {problem}, so it was not opened. Restore it from a backup \
+         (`localhsm store restore FILE`, with a file made by `localhsm store backup`), or run \
+         `localhsm store verify --data {dir}` to see what is intact and \
+         `localhsm store repair --data {dir}` to keep it and report what was lost"
+    )]
+    StoreIntegrity {
+        /// The data directory (or the backend's description).
+        dir: String,
+        /// What is wrong.
+        problem: IntegrityProblem,
+    },
+}
+
+/// Why a store failed its integrity check at open (see `crate::store` for the checks).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntegrityProblem {
+    /// Records changed or were lost outside a commit, or the engine found damage.
+    #[error("is damaged: {0}")]
+    Damaged(String),
+    /// The database is an older state than the anchor acknowledges.
+    #[error(
+        "was rolled back: its database is {commits} commit(s) older than the state it last \
+         acknowledged (store.anchor records commit {anchored}, the database holds commit {found})"
+    )]
+    RolledBack {
+        /// How many acknowledged commits the database lacks.
+        commits: u64,
+        /// The commit the anchor records.
+        anchored: u64,
+        /// The commit the database holds.
+        found: u64,
+    },
+    /// The database is missing or empty while the anchor shows it held data.
+    #[error(
+        "has lost its database: db/ is missing or empty, but store.anchor shows it held data \
+         (commit {anchored}); it is not made a new, empty store unless you ask with \
+         `localhsm store repair --accept-loss`"
+    )]
+    DatabaseLost {
+        /// The commit the anchor records.
+        anchored: u64,
+    },
+    /// The anchor file is missing for a store that has one.
+    #[error(
+        "has no store.anchor, the record outside the database that proves the database is \
+         the latest state"
+    )]
+    AnchorMissing,
+    /// The anchor file does not authenticate or cannot be read.
+    #[error("has a damaged store.anchor: {0}")]
+    AnchorDamaged(String),
 }
 
 /// How an error is reported on the wire: HTTP status, Key Vault error code, inner error code.
@@ -430,7 +485,9 @@ impl Error {
             | Error::UnsupportedSchema { .. }
             | Error::StoreLocked { .. }
             | Error::Corrupt { .. }
-            | Error::Storage(_) => w(500, "InternalError", None),
+            | Error::Storage(_)
+            // Refused at open, before anything serves: never reaches a request.
+            | Error::StoreIntegrity { .. } => w(500, "InternalError", None),
         }
     }
 }

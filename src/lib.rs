@@ -109,6 +109,7 @@ pub mod audit;
 pub mod customer_data;
 pub mod hazmat;
 pub mod rbac;
+pub mod repair;
 pub mod seed;
 // faces
 #[cfg(feature = "server")]

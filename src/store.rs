@@ -29,14 +29,33 @@
 //!   that a scan followed by a transaction is safe, e.g. a vault is marked `purging` before
 //!   its contents are removed).
 //!
-//! # On-disk format (schema 1)
+//! # On-disk format (schema 2)
 //!
 //! Values are JSON records (see [`crate::lifecycle`] for their layout, and
 //! [`crate::keys`] for key versions); secrets inside them are sealed first. The `meta` table
 //! holds `schema` (u32 big-endian), `check` (a known value sealed under the master key, so a
-//! wrong key fails at open), `salt` (the passphrase salt) and `time` (u64 big-endian, the
-//! latest time the store has acted on). sled keeps each table as a tree of the same name
-//! in `DIR/db/`.
+//! wrong key fails at open), `salt` (the passphrase salt), `time` (u64 big-endian, the
+//! latest time the store has acted on) and `integrity` (the commit counter and the digest
+//! of every other record, MACed). sled keeps each table as a tree of the same name in
+//! `DIR/db/`; beside it, `DIR/store.anchor` and `DIR/store.journal` hold the evidence that
+//! the database is the latest acknowledged state.
+//!
+//! Schema 1 had no `integrity` record, anchor or journal; its stores are migrated once at
+//! open (one transaction writes the digest and the new schema, then the anchor is written),
+//! after which builds that read only schema 1 refuse them by the schema check.
+//!
+//! # Tamper and rollback evidence
+//!
+//! Every backend is opened through `store::integrity`, which checks at open that the
+//! store is the state it last acknowledged and refuses it otherwise with
+//! [`Error::StoreIntegrity`]: records changed or lost outside a commit (a flipped byte that
+//! made the engine fall back to an older log, a truncated file), a database older than
+//! its anchor (a copy of `db/` put back), an empty or missing database where an anchor shows
+//! one existed (never silently a new store), a missing or damaged anchor. The engine's own
+//! report of damage at open is refused the same way. `localhsm store verify` reports all
+//! of it; `localhsm store repair` salvages what is intact, soft-deletes what the removal
+//! journal says was deleted after the database's state, and re-anchors. The wrapper sits
+//! under the backup gate (`store::gate`), so a whole-store backup copies what it accounts.
 //!
 //! # Sealing
 //!
@@ -47,6 +66,7 @@
 //! plaintext secret.
 
 mod gate;
+pub(crate) mod integrity;
 mod master_key;
 mod memory;
 pub(crate) mod seal;
@@ -61,9 +81,13 @@ use serde::Serialize;
 
 use crate::clock::UnixTime;
 use crate::crypto::{random_bytes, SecretBytes};
-use crate::error::{Error, Result};
+use crate::error::{Error, IntegrityProblem, Result};
 pub use gate::RestoreReport;
 pub(crate) use gate::RestoreStep;
+pub use integrity::{
+    Anchor, IntegrityReport, JournalEntry, JournalEvent, ANCHOR_FILE, JOURNAL_FILE,
+};
+use integrity::{Checks, IntegrityBackend, Start};
 pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
@@ -72,8 +96,10 @@ pub use seam::{Backend, KeyRange, Rows, Table, Txn, Write};
 pub use sled::SledBackend;
 pub(crate) use sled::DB_DIR;
 
-/// The schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this build reads and writes (and migrates to, from 1).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The schema before integrity records, which this build migrates at open.
+const SCHEMA_V1: u32 = 1;
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_CHECK: &[u8] = b"check";
@@ -130,6 +156,8 @@ pub(crate) struct Storage {
     backend: Arc<dyn Backend>,
     /// The same backend, for whole-store backups (`store::gate`).
     gate: Arc<gate::Gate>,
+    /// The integrity wrapper under the gate (`store::integrity`).
+    integrity: Arc<IntegrityBackend>,
     sealer: Sealer,
     dir: Option<PathBuf>,
     defer_flush: bool,
@@ -145,27 +173,67 @@ impl std::fmt::Debug for Storage {
 
 impl Storage {
     /// Opens `backend` with the master key from `source`: checks the schema, checks the
-    /// master key against the sealed known value (or writes both into a new store), and
-    /// returns the storage with the latest time the store has acted on. `dir` is where the
-    /// key file lives, for [`MasterKeySource::KeyFile`] and [`MasterKeySource::Default`].
+    /// master key against the sealed known value (or writes both into a new store), checks
+    /// that the store is the state it last acknowledged (see the module docs; a failure is
+    /// [`Error::StoreIntegrity`]), and returns the storage with the latest time the store
+    /// has acted on. `dir` is where the key file, the anchor and the journal live.
     pub(crate) fn open(
         backend: Arc<dyn Backend>,
         source: MasterKeySource,
         dir: Option<&Path>,
         defer_flush: bool,
     ) -> Result<(Self, UnixTime)> {
+        Self::open_with(backend, source, dir, defer_flush, Checks::Enforce)
+            .map(|(storage, time, _)| (storage, time))
+    }
+
+    /// [`Storage::open`] for `store verify` and `store repair`: integrity problems are
+    /// reported rather than refused, and nothing is written (a store with no schema, or of
+    /// schema 1, is an error: there is nothing to inspect yet).
+    pub(crate) fn open_for_inspection(
+        backend: Arc<dyn Backend>,
+        source: MasterKeySource,
+        dir: Option<&Path>,
+    ) -> Result<(Self, IntegrityReport)> {
+        Self::open_with(backend, source, dir, false, Checks::Inspect)
+            .map(|(storage, _, report)| (storage, report))
+    }
+
+    fn open_with(
+        backend: Arc<dyn Backend>,
+        source: MasterKeySource,
+        dir: Option<&Path>,
+        defer_flush: bool,
+        checks: Checks,
+    ) -> Result<(Self, UnixTime, IntegrityReport)> {
         let schema = backend.get(Table::Meta, META_SCHEMA)?;
         let fresh = schema.is_none();
+        let mut found_schema = SCHEMA_VERSION;
         if let Some(found) = schema {
             let found = <[u8; 4]>::try_from(found.as_slice())
                 .map(u32::from_be_bytes)
                 .unwrap_or(0);
-            if found != SCHEMA_VERSION {
+            if found != SCHEMA_VERSION && found != SCHEMA_V1 {
                 return Err(Error::UnsupportedSchema {
                     dir: backend.location(),
                     found,
                     supported: SCHEMA_VERSION,
                 });
+            }
+            found_schema = found;
+        }
+        if fresh {
+            // An empty database where an anchor shows a store existed: the database was
+            // emptied or removed. Never a new store unless the user asks (`store repair
+            // --accept-loss`).
+            if let Some(dir) = dir.filter(|d| integrity::has_anchor(d)) {
+                return Err(database_lost(dir));
+            }
+            if checks == Checks::Inspect {
+                return Err(Error::Storage(format!(
+                    "there is no store in {} to inspect",
+                    backend.location()
+                )));
             }
         }
         let salt_backend = backend.clone();
@@ -192,15 +260,9 @@ impl Storage {
                 }
             }
             None if fresh => {
+                // The schema record comes with the first integrity record, in one commit.
                 let check = sealer.seal(Purpose::Record, CHECK_AAD, CHECK_PLAINTEXT)?;
-                backend.apply(&[
-                    Write::Put(Table::Meta, META_CHECK.to_vec(), check),
-                    Write::Put(
-                        Table::Meta,
-                        META_SCHEMA.to_vec(),
-                        SCHEMA_VERSION.to_be_bytes().to_vec(),
-                    ),
-                ])?;
+                backend.apply(&[Write::Put(Table::Meta, META_CHECK.to_vec(), check)])?;
             }
             None => {
                 return Err(Error::Corrupt {
@@ -208,21 +270,42 @@ impl Storage {
                 })
             }
         }
-        let high_water = backend
+        let start = if fresh {
+            Start::Created
+        } else if found_schema == SCHEMA_V1 {
+            Start::Migrate
+        } else {
+            Start::Existing
+        };
+        let (integrity, report) = integrity::open(
+            backend,
+            sealer.integrity_key(),
+            dir,
+            start,
+            (META_SCHEMA, SCHEMA_VERSION.to_be_bytes().to_vec()),
+            checks,
+        )?;
+        let integrity = Arc::new(integrity);
+        let high_water = integrity
             .get(Table::Meta, META_TIME)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map_or(0, u64::from_be_bytes);
-        backend.flush()?;
         // Outside every other wrapper, so a whole-store backup copies what was acknowledged.
-        let gate = Arc::new(gate::Gate::new(backend));
+        let gate = Arc::new(gate::Gate::new(integrity.clone()));
         let storage = Self {
             backend: gate.clone(),
             gate,
+            integrity,
             sealer,
             dir: dir.map(Path::to_path_buf),
             defer_flush,
         };
-        Ok((storage, high_water))
+        Ok((storage, high_water, report))
+    }
+
+    /// The integrity wrapper over the backend, for `store verify` and `store repair`.
+    pub(crate) fn integrity(&self) -> &IntegrityBackend {
+        &self.integrity
     }
 
     /// The data directory, for a store that has one.
@@ -367,4 +450,27 @@ impl Storage {
         report.replaced = target.swap()?;
         Ok(report)
     }
+}
+
+/// The refusal for a data directory whose anchor outlived its database.
+fn database_lost(dir: &Path) -> Error {
+    Error::StoreIntegrity {
+        dir: dir.display().to_string(),
+        problem: IntegrityProblem::DatabaseLost {
+            anchored: integrity::anchored_counter_unchecked(dir).unwrap_or(0),
+        },
+    }
+}
+
+/// Refuses, before the engine opens (and so creates) anything, a data directory whose
+/// anchor shows a store but whose database is missing or empty.
+pub(crate) fn refuse_lost_database(dir: &Path) -> Result<()> {
+    if !integrity::has_anchor(dir) {
+        return Ok(());
+    }
+    let file = dir.join(DB_DIR).join("db");
+    if std::fs::metadata(file).map_or(true, |m| m.len() == 0) {
+        return Err(database_lost(dir));
+    }
+    Ok(())
 }

@@ -82,6 +82,7 @@ impl StoreBuilder {
                     dir,
                     &dir.join(crate::store::DB_DIR),
                 )?;
+                crate::store::refuse_lost_database(dir)?;
                 (Arc::new(SledBackend::open(dir)?), Some(dir))
             }
             Location::Backend(b) => (b.clone(), None),

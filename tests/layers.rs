@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("customer_data", 11),
     ("seed", 11),
     ("administration", 10),
+    ("repair", 10),
     // faces
     ("vectors", 12),
     ("api", 12),

@@ -5,7 +5,8 @@
 //! acknowledged write; private key material reaching the data directory in the clear (raw, hex,
 //! base64 or base64url); the master key file being readable by others; a wrong master key, a
 //! damaged or moved sealed record, or a store of another schema being read as garbage or
-//! panicking instead of failing clearly (`WrongMasterKey`, `Corrupt`, `UnsupportedSchema`);
+//! panicking instead of failing clearly (`WrongMasterKey`, `UnsupportedSchema`; a record
+//! edited outside a commit refuses the whole store at open, and `store verify` names it);
 //! two processes opening one store at once instead of `StoreLocked`.
 //!
 //! The damage tests edit the sled trees directly (see `src/lifecycle/records.rs`) while the store
@@ -396,13 +397,6 @@ fn sealed_bytes(record: &serde_json::Value) -> Vec<u8> {
         .expect("base64url")
 }
 
-fn assert_corrupt<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
-    match r {
-        Err(e @ Error::Corrupt { .. }) => assert_eq!(e.wire().status, 500),
-        other => panic!("{what}: expected Corrupt, got {other:?}"),
-    }
-}
-
 #[test]
 fn tampered_or_moved_sealed_record_is_corrupt() {
     let ts = TempStore::new();
@@ -438,16 +432,67 @@ fn tampered_or_moved_sealed_record_is_corrupt() {
         r["sealed"] = URL_SAFE_NO_PAD.encode(&s[..10]).into();
     });
 
+    // Records changed outside a commit: the store refuses to open rather than serve them.
+    assert_refused_as_damaged(opener(T0).try_open(dir.path()));
+    // `store verify` names exactly the damaged versions (and the keys that name them).
+    let report = verify_retrying(dir.path());
+    let mut bad: Vec<String> = report
+        .bad_records
+        .iter()
+        .filter(|b| b.table == "versions")
+        .map(|b| b.key.clone())
+        .collect();
+    bad.sort();
+    assert_eq!(
+        bad,
+        vec![
+            format!("vault/a/{a}"),
+            format!("vault/b/{b}"),
+            format!("vault/d/{d}")
+        ]
+    );
+    // `store repair` drops them; the undamaged key is unaffected and signs.
+    let repaired = localhsm::repair::repair(dir.path(), master, false).expect("repair");
+    assert!(repaired.dropped.len() >= 3, "{:?}", repaired.dropped);
     let store = opener(T0).open(dir.path());
     let v = store.vault("vault").unwrap();
-    for name in ["a", "b", "d"] {
-        assert_corrupt(v.key(name, None), name);
-        assert_corrupt(v.backup_key(name), name);
-    }
-    // The undamaged key is unaffected, and the store still lists everything.
     let h = v.key("c", None).unwrap();
     assert!(h.sign(SignatureAlgorithm::ES256, &[2u8; 32]).is_ok());
-    assert_eq!(v.list_keys(10, None).unwrap().items.len(), 4);
+    let names: Vec<String> = v
+        .list_keys(10, None)
+        .unwrap()
+        .items
+        .iter()
+        .map(|k| k.name.clone())
+        .collect();
+    assert_eq!(names, vec!["c".to_string()]);
+}
+
+fn master() -> MasterKeySource {
+    MasterKeySource::Bytes(localhsm::crypto::SecretBytes::new(support::MASTER.to_vec()))
+}
+
+fn assert_refused_as_damaged<T: std::fmt::Debug>(r: Result<T, Error>) {
+    match r {
+        Err(Error::StoreIntegrity {
+            problem: localhsm::error::IntegrityProblem::Damaged(_),
+            ..
+        }) => {}
+        other => panic!("expected a refusal as damaged, got {other:?}"),
+    }
+}
+
+/// `store verify`, retried while sled still holds the lock of a store just closed.
+fn verify_retrying(dir: &Path) -> localhsm::repair::VerifyReport {
+    for _ in 0..100 {
+        match localhsm::repair::verify(dir, master()) {
+            Err(Error::StoreLocked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => return r.expect("verify"),
+        }
+    }
+    panic!("the store stayed locked");
 }
 
 #[test]
@@ -458,10 +503,17 @@ fn undecodable_version_record_is_corrupt() {
     edit_sealed(dir.path(), &format!("vault/k/{version}"), |r| {
         r["sealed"] = "not base64url!".into()
     });
-    let store = opener(T0).open(dir.path());
-    let v = store.vault("vault").unwrap();
-    assert_corrupt(v.key("k", None), "key");
-    assert_corrupt(v.get_key("k", None), "get_key");
+    assert_refused_as_damaged(opener(T0).try_open(dir.path()));
+    let report = verify_retrying(dir.path());
+    assert!(!report.is_clean());
+    assert!(
+        report
+            .bad_records
+            .iter()
+            .any(|b| b.key == format!("vault/k/{version}") && b.why == "does not decode"),
+        "{:?}",
+        report.bad_records
+    );
 }
 
 #[test]

@@ -1333,6 +1333,57 @@ pub enum StoreCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Check that the store is the state it last acknowledged, and report what is not.
+    ///
+    /// Every open checks this and refuses a store that fails (the server does not start,
+    /// commands stop with an error); verify runs the same checks without refusing, and
+    /// more, and prints a report. The checks:
+    ///
+    ///   - digest: one scan of every record must give the digest the last commit recorded
+    ///     in the database; otherwise records were changed or lost outside a commit (a
+    ///     damaged or truncated db/ file, from which the database engine fell back to an
+    ///     older state, or an edit);
+    ///   - anchor: DIR/store.anchor, written after every acknowledged change, records the
+    ///     latest commit; a database at an older commit was rolled back (an old copy of db/
+    ///     put back) and the report says how many acknowledged commits it lacks; the anchor
+    ///     must be present and authenticate under the master key;
+    ///   - journal: DIR/store.journal lists every delete, recover and purge; its lines must
+    ///     verify, and an object it says was deleted must not be live in the database;
+    ///   - records: every record decodes and every sealed key, secret and certificate opens
+    ///     under the master key.
+    ///
+    /// Exit status 0 when all is well, 1 otherwise. The store must not be in use: stop
+    /// `localhsm serve` on DIR first.
+    #[command(after_help = "Recovery, when verify reports a problem:
+                        localhsm store restore FILE --force   # from a `store backup`, the best answer
+                        localhsm store repair                 # keep what is intact, report what was lost
+
+                      Example:
+  localhsm store verify --data /srv/localhsm")]
+    Verify {},
+    /// Keep what is intact in a store that fails its checks, and make it open again.
+    ///
+    /// Drops records that do not decode or whose sealed value does not open (an object
+    /// keeps its good versions), recomputes the digest, moves the commit counter past the
+    /// anchor and writes a new anchor. After a rollback it soft-deletes every object and
+    /// vault that the journal says was deleted or purged after the database's state, so a
+    /// deleted key never comes back live (recover one if it should be); nothing is purged.
+    /// It reports what was lost: the acknowledged commits the database lacks, and every
+    /// record dropped. Prefer `store restore` from a backup when you have one: what
+    /// repair cannot bring back (keys created after an old copy, say) is gone.
+    ///
+    /// When the database is gone (db/ missing or emptied while store.anchor remains), there
+    /// is nothing to salvage, and repair refuses unless --accept-loss says to start a new,
+    /// empty store there. The store must not be in use: stop `localhsm serve` on DIR first.
+    #[command(after_help = "Example:
+  localhsm store verify --data /srv/localhsm || localhsm store repair --data /srv/localhsm
+                        localhsm store repair --accept-loss   # db/ is gone: start an empty store")]
+    Repair {
+        /// When the database is gone, start a new, empty store in its place (the old anchor
+        /// and journal are kept beside it as store.anchor.lost-N and store.journal.lost-N).
+        #[arg(long)]
+        accept_loss: bool,
+    },
 }
 
 #[cfg(test)]

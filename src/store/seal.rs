@@ -43,6 +43,9 @@ pub(crate) enum Purpose {
     Record,
     /// Backup blobs handed to callers.
     Backup,
+    /// The MAC key of the store's integrity records (`store::integrity`): the record digest,
+    /// the anchor and the removal journal.
+    Integrity,
 }
 
 impl Purpose {
@@ -50,6 +53,7 @@ impl Purpose {
         match self {
             Purpose::Record => b"localhsm v1 record sealing key",
             Purpose::Backup => b"localhsm v1 backup sealing key",
+            Purpose::Integrity => b"localhsm v2 integrity MAC key",
         }
     }
 }
@@ -58,6 +62,7 @@ impl Purpose {
 pub(crate) struct Sealer {
     record: Aes256Gcm,
     backup: Aes256Gcm,
+    integrity: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -81,25 +86,38 @@ impl Sealer {
             return Err(Error::MasterKey("the master key must be 32 bytes".into()));
         }
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"localhsm").extract(master.expose());
-        let derive = |p: Purpose| -> Result<Aes256Gcm> {
+        let expand = |p: Purpose| -> Result<zeroize::Zeroizing<[u8; 32]>> {
             let mut key = zeroize::Zeroizing::new([0u8; 32]);
             prk.expand(&[p.info()], Len32)
                 .and_then(|okm| okm.fill(&mut key[..]))
                 .map_err(|_| Error::MasterKey("key derivation failed".into()))?;
-            Aes256Gcm::new_from_slice(&key[..])
+            Ok(key)
+        };
+        let derive = |p: Purpose| -> Result<Aes256Gcm> {
+            Aes256Gcm::new_from_slice(&expand(p)?[..])
                 .map_err(|_| Error::MasterKey("key derivation failed".into()))
         };
         Ok(Self {
             record: derive(Purpose::Record)?,
             backup: derive(Purpose::Backup)?,
+            integrity: ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &expand(Purpose::Integrity)?[..],
+            ),
         })
     }
 
-    fn cipher(&self, purpose: Purpose) -> &Aes256Gcm {
+    fn cipher(&self, purpose: Purpose) -> Option<&Aes256Gcm> {
         match purpose {
-            Purpose::Record => &self.record,
-            Purpose::Backup => &self.backup,
+            Purpose::Record => Some(&self.record),
+            Purpose::Backup => Some(&self.backup),
+            Purpose::Integrity => None,
         }
+    }
+
+    /// The MAC key of the integrity records ([`Purpose::Integrity`]).
+    pub(crate) fn integrity_key(&self) -> ring::hmac::Key {
+        self.integrity.clone()
     }
 
     /// Seals `plaintext` bound to `aad`.
@@ -107,6 +125,7 @@ impl Sealer {
         let nonce = random_bytes(NONCE_LEN)?;
         let ct = self
             .cipher(purpose)
+            .ok_or_else(|| Error::Storage("the integrity key does not seal".into()))?
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -130,7 +149,7 @@ impl Sealer {
             return None;
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
-        self.cipher(purpose)
+        self.cipher(purpose)?
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
             .ok()
             .map(SecretBytes::new)

@@ -411,6 +411,15 @@ fn open_handles(path: &Path, location: &str) -> Result<Handles> {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // Damage found while recovering the log: refused as damaged, never served.
+            Err(sled::Error::Corruption { .. }) => {
+                return Err(Error::StoreIntegrity {
+                    dir: location.to_string(),
+                    problem: crate::error::IntegrityProblem::Damaged(
+                        "the database engine found damage in db/ as it opened".into(),
+                    ),
+                })
+            }
             other => break other.map_err(|e| engine_error(location, e))?,
         }
     };
