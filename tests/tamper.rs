@@ -7,9 +7,10 @@
 //! served, a removed anchor going unnoticed, the server or a command running on any of
 //! these; and a repair that brings deleted keys back live.
 //!
-//! The corruption trials flip one byte at a random offset of `db/db` (seeded: the seed and
-//! each trial's offset are printed; `LOCALHSM_TAMPER_SEED` replays a run): every trial must be
-//! refused as damaged, rolled back or lost, or open with exactly the acknowledged state.
+//! The corruption trials flip one bit at a random offset of `db/db` (32 trials) and zero a
+//! random 4 KiB page of it (8 trials), seeded (the seed and each failing trial's offset are
+//! printed; `LOCALHSM_TAMPER_SEED` replays a run): every trial must be refused as damaged,
+//! rolled back or lost, or open with exactly the acknowledged state.
 
 mod support;
 
@@ -136,7 +137,7 @@ fn serve_refuses(dir: &Path) -> String {
 }
 
 #[test]
-fn flipped_bytes_are_refused_or_open_the_acknowledged_state() {
+fn flipped_bits_and_zeroed_pages_are_refused_or_open_the_acknowledged_state() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let template = tmp.path().join("template");
     let acked = build(&template, 60, 20);
@@ -147,14 +148,25 @@ fn flipped_bytes_are_refused_or_open_the_acknowledged_state() {
     let mut rng = Rng::new(seed);
     let (mut refused, mut intact) = (0, 0);
     let mut failures = Vec::new();
-    for trial in 0..32 {
-        let offset = rng.below(len);
+    // 32 flips of one bit, then 8 zeroed 4 KiB pages.
+    for trial in 0..40 {
+        let zeroed = trial >= 32;
+        let offset = if zeroed {
+            rng.below(len.div_ceil(4096)) * 4096
+        } else {
+            rng.below(len)
+        };
         let bit = 1u8 << rng.below(8);
         let dir = tmp.path().join(format!("trial-{trial}"));
         copy_dir(&template, &dir);
         let file = dir.join("db").join("db");
         let mut bytes = std::fs::read(&file).expect("read db");
-        bytes[offset as usize] ^= bit;
+        if zeroed {
+            let end = (offset as usize + 4096).min(bytes.len());
+            bytes[offset as usize..end].fill(0);
+        } else {
+            bytes[offset as usize] ^= bit;
+        }
         std::fs::write(&file, &bytes).expect("write db");
         let opened = opener().try_open(&dir);
         match problem(&opened) {
@@ -182,7 +194,7 @@ fn flipped_bytes_are_refused_or_open_the_acknowledged_state() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
-    println!("32 trials: {refused} refused, {intact} opened intact");
+    println!("40 trials (32 flips, 8 zeroed pages): {refused} refused, {intact} opened intact");
     assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
 }
 
