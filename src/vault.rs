@@ -299,6 +299,10 @@ pub(crate) trait Authorizer: Send + Sync {
 
 /// An authorizer that answers for one scope from a grant already evaluated in this
 /// request ([`Vault::checked`]) and asks its inner authorizer for any other scope.
+#[cfg_attr(
+    not(feature = "server"),
+    allow(dead_code, reason = "only the server checks a request's grant once")
+)]
 struct Remembered {
     inner: Arc<dyn Authorizer>,
     scope: String,
@@ -419,6 +423,10 @@ impl Vault {
     /// up (so a refusal says nothing of what exists), and returns this vault remembering
     /// the caller's grant at `scope`: the operation's own check at that scope is then a
     /// comparison, not a second evaluation.
+    #[cfg_attr(
+        not(feature = "server"),
+        allow(dead_code, reason = "only the server checks a request's grant once")
+    )]
     pub(crate) fn checked(&self, action: DataAction, scope: &str) -> Result<Vault> {
         let Some(inner) = &self.access else {
             return Ok(self.clone());
