@@ -27,6 +27,7 @@ pub mod error;
 mod input;
 pub mod output;
 mod owner;
+mod pkcs11;
 pub mod policies;
 mod secrets;
 pub mod transport;
@@ -76,6 +77,8 @@ pub fn run() -> ExitCode {
         Command::Env(_) => env::run(&dir, cli.vault),
         // Vectors need no store or server.
         Command::Vectors(cmd) => crate::vectors::cli::run(cmd, cli.output == OutputFormat::Json),
+        // The PINs live in the vault's record, which no REST route reaches.
+        Command::Pkcs11(cmd) => pkcs11::run(&dir, cli.vault.as_deref(), cmd),
         Command::Token(args) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             println!(
@@ -134,11 +137,13 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         Command::Setting(cmd) => admin::setting(c, p, cmd),
         Command::Backup(cmd) => admin::backup(c, p, cmd),
         Command::AccessPolicy(cmd) => policies::access_policy(c, p, cmd),
-        Command::Serve(_) | Command::Token(_) | Command::Vectors(_) | Command::Env(_) => {
-            Err(CliError::bare(
-                "serve, token, vectors and env do not talk to the store through the REST API",
-            ))
-        }
+        Command::Serve(_)
+        | Command::Token(_)
+        | Command::Vectors(_)
+        | Command::Env(_)
+        | Command::Pkcs11(_) => Err(CliError::bare(
+            "serve, token, vectors, env and pkcs11 do not talk to the store through the REST API",
+        )),
     }
 }
 
