@@ -518,6 +518,9 @@ pub struct EnvArgs {}
 pub enum Pkcs11Command {
     /// Set the token's SO PIN and user PIN (stored as slow hashes; the vault's keys stay).
     /// Opens the store itself: stop a running server first.
+    #[command(
+        after_help = "Example:\n  localhsm pkcs11 init-token --vault default --so-pin 87654321 --pin 123456"
+    )]
     InitToken(InitTokenArgs),
 }
 
