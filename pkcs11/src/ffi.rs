@@ -19,7 +19,7 @@ use cryptoki_sys::*;
 use localhsm::crypto::KeyOperation;
 use zeroize::Zeroizing;
 
-use crate::mechanisms::{CipherOp, DigestOp, Mechanism, Params, SignOp, MECHANISMS, R};
+use crate::mechanisms::{CipherOp, DigestOp, Mechanism, Params, SignOp, R};
 use crate::module::{self, log};
 use crate::objects::{AttrValue, Template, CK_UNAVAILABLE_INFORMATION};
 use localhsm::crypto::pin::{MAX_PIN_LEN, MIN_PIN_LEN};
@@ -471,8 +471,11 @@ pub unsafe extern "C" fn C_GetMechanismList(
     count: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        module::get()?.slot_vault(slot)?;
-        let types: Vec<CK_MECHANISM_TYPE> = MECHANISMS.iter().map(|m| m.0).collect();
+        let types: Vec<CK_MECHANISM_TYPE> = module::get()?
+            .mechanisms(slot)?
+            .iter()
+            .map(|m| m.0)
+            .collect();
         // SAFETY: by contract.
         unsafe { deliver(&types, list, count) }.map(|_| ())
     })
@@ -489,16 +492,16 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     info: *mut CK_MECHANISM_INFO,
 ) -> CK_RV {
     guard(|| {
-        module::get()?.slot_vault(slot)?;
-        let (_, min, max, flags) = MECHANISMS
-            .iter()
+        let (_, min, max, flags) = module::get()?
+            .mechanisms(slot)?
+            .into_iter()
             .find(|m| m.0 == ty)
             .ok_or(CKR_MECHANISM_INVALID)?;
         // SAFETY: by contract.
         let info = unsafe { out(info) }?;
-        info.ulMinKeySize = *min;
-        info.ulMaxKeySize = *max;
-        info.flags = *flags;
+        info.ulMinKeySize = min;
+        info.ulMaxKeySize = max;
+        info.flags = flags;
         Ok(())
     })
 }

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::mechanisms::{
-    op_error, store_error, wrap_algorithm, CipherOp, DigestOp, Mechanism, SignOp, R,
+    op_error, store_error, wrap_algorithm, CipherOp, DigestOp, Mechanism, SignOp, MECHANISMS, R,
 };
 use crate::objects::{
     curve_of_params, family_of_key_type, key_objects, Object, ObjectRef, Template, ID_TAG,
@@ -291,6 +291,21 @@ impl Module {
             sessions: on_slot().count() as CK_ULONG,
             rw_sessions: on_slot().filter(|s| s.rw).count() as CK_ULONG,
         })
+    }
+
+    /// The mechanisms the token of `slot` offers: a vault of kind `vault` holds no oct keys
+    /// (as in Key Vault), so its token has no AES mechanisms.
+    pub fn mechanisms(
+        &self,
+        slot: CK_SLOT_ID,
+    ) -> R<Vec<(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)>> {
+        let name = self.slot_vault(slot)?;
+        let kind = self.store.vault_info(&name).map_err(store_error)?.kind;
+        Ok(MECHANISMS
+            .iter()
+            .filter(|m| kind == VaultKind::ManagedHsm || !is_aes(m.0))
+            .copied()
+            .collect())
     }
 
     /// `C_InitToken`: sets the SO PIN of the slot's vault and clears its user PIN. The
@@ -902,6 +917,13 @@ impl Module {
         let bundle = self.import_secret(s, SecretBytes::from_slice(value), template)?;
         self.single_handle(&bundle, spec)
     }
+}
+
+fn is_aes(m: CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        m,
+        CKM_AES_KEY_GEN | CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_AES_KEY_WRAP
+    )
 }
 
 /// A name for a key whose template gave no label.

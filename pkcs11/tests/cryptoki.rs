@@ -34,14 +34,15 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The module cargo built beside this test (target/<profile>/), or LOCALHSM_PKCS11_MODULE.
+/// The module cargo built for this test run, or LOCALHSM_PKCS11_MODULE. `cargo test` builds
+/// the cdylib into target/<profile>/deps, beside the test binary, and copies it up to
+/// target/<profile>/ only on `cargo build`; the copy there may be stale.
 fn module_path() -> PathBuf {
     if let Some(p) = std::env::var_os("LOCALHSM_PKCS11_MODULE") {
         return p.into();
     }
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("liblocalhsm_pkcs11.so");
+    let path = exe.parent().unwrap().join("liblocalhsm_pkcs11.so");
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
@@ -194,6 +195,16 @@ fn vaults_are_tokens_and_login_takes_the_pins() {
     assert_eq!(default.model(), "managedhsm");
     let kv = slot_of(&p, "kv");
     assert!(!p.get_token_info(kv).unwrap().token_initialized());
+    // A vault of kind `vault` holds no AES keys, and its token says so.
+    let hsm_mechs = p.get_mechanism_list(slot_of(&p, "default")).unwrap();
+    let kv_mechs = p.get_mechanism_list(kv).unwrap();
+    assert!(hsm_mechs.contains(&MechanismType::AES_GCM));
+    assert!(!kv_mechs.contains(&MechanismType::AES_GCM));
+    assert!(kv_mechs.contains(&MechanismType::ECDSA_SHA256));
+    assert_eq!(
+        rv(p.get_mechanism_info(kv, MechanismType::AES_KEY_GEN)),
+        RvError::MechanismInvalid
+    );
 
     // Login needs the right PIN; the user PIN of a fresh token is not set.
     let s = p.open_ro_session(kv).unwrap();
