@@ -670,6 +670,44 @@ fn sessions_work_from_many_threads() {
 }
 
 #[test]
+fn a_configuration_file_names_the_store_and_its_master_key() {
+    let _g = serial();
+    let f = Fixture::new();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("master.hex"),
+        format!("{MASTER_KEY}\n"),
+    )
+    .unwrap();
+    let conf = conf_dir.path().join("localhsm-pkcs11.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# the store\ndata = {}\nmaster_key_file = master.hex\n",
+            f.dir.path().display()
+        ),
+    )
+    .unwrap();
+    // Neither the environment's data directory nor its master key is used.
+    std::env::set_var("LOCALHSM_DATA", conf_dir.path().join("elsewhere"));
+    std::env::remove_var("LOCALHSM_MASTER_KEY");
+    std::env::set_var("LOCALHSM_PKCS11_CONF", &conf);
+    let p = f.load();
+    assert_eq!(p.get_slots_with_token().unwrap().len(), 2);
+    drop(p);
+    assert!(!conf_dir.path().join("elsewhere").exists());
+
+    // A wrong key, or a file that does not parse, fails C_Initialize.
+    std::fs::write(conf_dir.path().join("master.hex"), "11".repeat(32)).unwrap();
+    let p = Pkcs11::new(module_path()).unwrap();
+    let args = CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK);
+    assert_eq!(rv(p.initialize(args)), RvError::DeviceError);
+    std::fs::write(&conf, "colour = blue\n").unwrap();
+    assert_eq!(rv(p.initialize(args)), RvError::GeneralError);
+    std::env::remove_var("LOCALHSM_PKCS11_CONF");
+}
+
+#[test]
 fn a_store_held_elsewhere_fails_initialize_clearly() {
     let _g = serial();
     let f = Fixture::new();
