@@ -11,7 +11,8 @@
 //! [`crate::server`] (its router for the in-process transport, the development token) and
 //! the core's types; nothing imports the CLI but `main`. Its modules import one another
 //! only downwards: this file dispatches to the command modules (`commands`, `access`,
-//! `secrets`, `certificates`), which use [`client`], which uses [`transport`]; `args`,
+//! `secrets`, `certificates`), which use [`client`], which uses [`transport`] (`pkcs11` alone
+//! opens the store itself: the token PINs are on no REST route); `args`,
 //! `output`, `input`, `dates`, `error` and `certificates::grammar` (which `args` names) are
 //! leaves.
 
