@@ -11,7 +11,8 @@
 //! [`crate::server`] (its router for the in-process transport, the development token) and
 //! the core's types; nothing imports the CLI but `main`. Its modules import one another
 //! only downwards: this file dispatches to the command modules (`commands`, `access`,
-//! `secrets`, `certificates`), which use [`client`], which uses [`transport`]; `args`,
+//! `secrets`, `certificates`), which use [`client`], which uses [`transport`] (`pkcs11` alone
+//! opens the store itself: the token PINs are on no REST route); `args`,
 //! `output`, `input`, `dates`, `error` and `certificates::grammar` (which `args` names) are
 //! leaves.
 
@@ -27,6 +28,7 @@ pub mod error;
 mod input;
 pub mod output;
 mod owner;
+mod pkcs11;
 pub mod policies;
 mod secrets;
 mod store_backup;
@@ -96,6 +98,8 @@ pub fn run() -> ExitCode {
             &Printer { format: cli.output },
             cmd,
         )),
+        // The PINs live in the vault's record, which no REST route reaches.
+        Command::Pkcs11(cmd) => pkcs11::run(&dir, cli.vault.as_deref(), cmd),
         Command::Token(args) => {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             println!(
@@ -163,8 +167,9 @@ fn rest(c: &Client, p: &Printer, command: Command) -> Result<Status, CliError> {
         | Command::Token(_)
         | Command::Vectors(_)
         | Command::Env(_)
-        | Command::Store(_) => Err(CliError::bare(
-            "serve, token, vectors, env and store do not talk to the store through the REST API",
+        | Command::Store(_)
+        | Command::Pkcs11(_) => Err(CliError::bare(
+            "serve, token, vectors, env, store and pkcs11 do not talk to the store through the REST API",
         )),
     }
 }

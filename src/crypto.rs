@@ -22,6 +22,7 @@ pub mod alg;
 pub mod ec;
 pub mod jwk;
 pub(crate) mod oct;
+pub mod pin;
 pub(crate) mod pkcs12;
 pub(crate) mod random;
 pub mod rsa;

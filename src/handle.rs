@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::clock::UnixTime;
 use crate::crypto::{
-    AesParams, Encrypted, EncryptionAlgorithm, KeyMaterial, KeyOperation, KeyType, SecretBytes,
-    SignatureAlgorithm, WrapAlgorithm,
+    AesParams, Encrypted, EncryptionAlgorithm, KeyMaterial, KeyOperation, KeySpec, KeyType,
+    SecretBytes, SignatureAlgorithm, WrapAlgorithm,
 };
 use crate::error::{Error, ObjectKind, Result};
 use crate::lifecycle::StoreTime;
@@ -315,6 +315,12 @@ impl KeyHandle {
             return Err(Error::OperationNotPermitted { operation });
         }
         Ok(())
+    }
+
+    /// The key's type and size: its curve, modulus bits or AES key bits (for faces that
+    /// describe keys by size, such as PKCS#11's `CKA_VALUE_LEN` and `CKA_MODULUS_BITS`).
+    pub fn spec(&self) -> KeySpec {
+        self.0.material.spec()
     }
 
     /// Signs a digest the caller computed (its length must match `alg`'s hash). ECDSA

@@ -231,6 +231,28 @@ pub fn holds(vault_kind: VaultKind, vault: &str, kind: ObjectKind) -> bool {
     }
 }
 
+/// A vault's PKCS#11 token PINs, as slow hashes ([`crate::crypto::pin`]); the PINs
+/// themselves are never stored. `None`: not set yet.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPins {
+    /// The security officer's PIN hash (set by initializing the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub so: Option<String>,
+    /// The user's PIN hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl std::fmt::Debug for TokenPins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Slow hashes still help a guesser: not printed.
+        f.debug_struct("TokenPins")
+            .field("so", &self.so.as_ref().map(|_| "[set]"))
+            .field("user", &self.user.as_ref().map(|_| "[set]"))
+            .finish()
+    }
+}
+
 /// Attributes of a key version, as Key Vault reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

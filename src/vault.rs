@@ -17,7 +17,7 @@ use crate::lifecycle::objects::Objects;
 use crate::lifecycle::records::{vault_prefix, VaultRecord};
 use crate::lifecycle::{Core, SweepReport};
 use crate::model::access::{AccessPolicy, DataAction, Grant};
-use crate::model::{Caller, VaultInfo, VaultKind, VaultOptions};
+use crate::model::{Caller, TokenPins, VaultInfo, VaultKind, VaultOptions};
 use crate::store::{Backend, MasterKeySource, RestoreReport, RestoreStep, SledBackend, Storage};
 
 /// Most random bytes one `/rng` call returns, as Managed HSM limits it.
@@ -231,6 +231,26 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// The PIN hashes of a live vault's PKCS#11 token (all `None` until it is initialized).
+    /// Store-level, for the trusted local user: the PKCS#11 module and the CLI.
+    pub fn token_pins(&self, name: &str) -> Result<TokenPins> {
+        Ok(self
+            .core()
+            .live_vault(name)?
+            .token_pins
+            .clone()
+            .unwrap_or_default())
+    }
+
+    /// Replaces the PIN hashes of a live vault's PKCS#11 token (see [`crate::crypto::pin`]).
+    pub fn set_token_pins(&self, name: &str, pins: TokenPins) -> Result<()> {
+        self.core().update_vault(name, |r| {
+            r.token_pins = Some(pins.clone());
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// Soft-deletes a vault: what it holds becomes unreachable until it is recovered, and
@@ -455,6 +475,10 @@ pub(crate) trait Authorizer: Send + Sync {
 
 /// An authorizer that answers for one scope from a grant already evaluated in this
 /// request ([`Vault::checked`]) and asks its inner authorizer for any other scope.
+#[cfg_attr(
+    not(feature = "server"),
+    allow(dead_code, reason = "only the server checks a request's grant once")
+)]
 struct Remembered {
     inner: Arc<dyn Authorizer>,
     scope: String,
@@ -575,6 +599,10 @@ impl Vault {
     /// up (so a refusal says nothing of what exists), and returns this vault remembering
     /// the caller's grant at `scope`: the operation's own check at that scope is then a
     /// comparison, not a second evaluation.
+    #[cfg_attr(
+        not(feature = "server"),
+        allow(dead_code, reason = "only the server checks a request's grant once")
+    )]
     pub(crate) fn checked(&self, action: DataAction, scope: &str) -> Result<Vault> {
         let Some(inner) = &self.access else {
             return Ok(self.clone());

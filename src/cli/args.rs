@@ -168,6 +168,12 @@ pub enum Command {
         after_help = "Example:\n  localhsm log list --vault default --principal 11111111-2222-3333-4444-555555555555"
     )]
     Log(LogCommand),
+    /// Set up a vault's PKCS#11 token: its SO PIN and user PIN (see README, "PKCS#11").
+    #[command(
+        subcommand,
+        after_help = "Example:\n  localhsm pkcs11 init-token --vault default --so-pin 87654321 --pin 123456"
+    )]
+    Pkcs11(Pkcs11Command),
     /// Generate test-vector files from a seed, or check vector files (this project's format
     /// or Wycheproof's) against localhsm.
     #[command(
@@ -514,6 +520,28 @@ fn admin_object_id(s: &str) -> Result<String, String> {
 /// `localhsm env`: everything it needs is the data directory and the global --vault.
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {}
+
+/// `localhsm pkcs11 ...`.
+#[derive(Debug, Subcommand)]
+pub enum Pkcs11Command {
+    /// Set the token's SO PIN and user PIN (stored as slow hashes; the vault's keys stay).
+    /// Opens the store itself: stop a running server first.
+    #[command(
+        after_help = "Example:\n  localhsm pkcs11 init-token --vault default --so-pin 87654321 --pin 123456"
+    )]
+    InitToken(InitTokenArgs),
+}
+
+/// `localhsm pkcs11 init-token`.
+#[derive(Debug, clap::Args)]
+pub struct InitTokenArgs {
+    /// The security officer's PIN (4 to 64 bytes).
+    #[arg(long, value_name = "PIN")]
+    pub so_pin: String,
+    /// The user's PIN (4 to 64 bytes).
+    #[arg(long, value_name = "PIN")]
+    pub pin: String,
+}
 
 /// `localhsm token`.
 #[derive(Debug, clap::Args)]

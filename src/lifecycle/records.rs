@@ -68,6 +68,9 @@ pub(crate) struct VaultRecord {
     /// The vault's custom role definitions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) custom_roles: Vec<crate::model::access::CustomRole>,
+    /// The PIN hashes of the vault's PKCS#11 token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) token_pins: Option<crate::model::TokenPins>,
 }
 
 /// Access-log retention when none was set.

@@ -152,6 +152,7 @@ impl Core {
             certificate_contacts: Vec::new(),
             settings: Default::default(),
             custom_roles: Vec::new(),
+            token_pins: None,
         };
         let id = vault_id(name);
         self.transact(|tx| {
