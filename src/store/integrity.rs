@@ -1120,9 +1120,22 @@ impl Backend for IntegrityBackend {
     fn transact(&self, work: &mut dyn FnMut(&mut dyn Txn) -> Result<()>) -> Result<()> {
         let mut state = lock(&self.state);
         let counter = state.counter + 1;
-        let base = state.digest;
         let mut outcome = None;
         self.inner.transact(&mut |tx| {
+            // The base is the database's own record, read in this transaction, not the copy
+            // in memory: an engine that opens its database again (sled after a full disk)
+            // drops commits it never flushed, and the copy would still count them. The
+            // counter stays the one in memory, so it never repeats a number the journal may
+            // already hold.
+            let base = match tx.get(Table::Meta, META_INTEGRITY)? {
+                Some(raw) => decode_record(&self.key, &raw).map(|(_, d)| d),
+                None => None,
+            }
+            .ok_or_else(|| {
+                Error::Storage(
+                    "the store's integrity record is missing or does not authenticate".into(),
+                )
+            })?;
             let mut t = TrackingTxn {
                 inner: tx,
                 key: &self.key,
