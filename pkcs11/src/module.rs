@@ -14,6 +14,7 @@ use localhsm::crypto::pin::{hash_pin, verify_pin, MAX_PIN_LEN, MIN_PIN_LEN};
 use localhsm::crypto::{
     Jwk, KeyFamily, KeyOperation, KeySpec, KeyType, SecretBase64Url, SecretBytes,
 };
+use localhsm::model::certificates::CertificateBundle;
 use localhsm::model::{KeyBundle, KeyOptions, TokenPins, VaultKind};
 use localhsm::{Error, KeyHandle, Store, Vault};
 use zeroize::Zeroizing;
@@ -23,7 +24,8 @@ use crate::mechanisms::{
     op_error, store_error, wrap_algorithm, CipherOp, DigestOp, Mechanism, SignOp, MECHANISMS, R,
 };
 use crate::objects::{
-    curve_of_params, family_of_key_type, key_objects, Object, ObjectRef, Template, ID_TAG,
+    certificate_object, curve_of_params, data_object, family_of_key_type, key_id, key_objects,
+    Object, ObjectRef, Template, ID_TAG,
 };
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -534,8 +536,49 @@ impl Module {
             }
             match page.next {
                 Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        let mut next: Option<String> = None;
+        loop {
+            let page = match vault.list_certificates(100, next.as_deref(), false) {
+                Ok(p) => p,
+                // A Managed HSM holds no certificates (nor secrets).
+                Err(Error::NotSupportedByVaultKind { .. }) => return Ok(out),
+                Err(e) => return Err(store_error(e)),
+            };
+            for b in &page.items {
+                out.extend(certificate_object(b, Self::certificate_id(&vault, b)));
+            }
+            match page.next {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        if !private {
+            return Ok(out);
+        }
+        let mut next: Option<String> = None;
+        loop {
+            let page = match vault.list_secrets(100, next.as_deref()) {
+                Ok(p) => p,
+                Err(Error::NotSupportedByVaultKind { .. }) => return Ok(out),
+                Err(e) => return Err(store_error(e)),
+            };
+            // Listed without values: a value is unsealed only when it is read.
+            out.extend(page.items.iter().map(data_object));
+            match page.next {
+                Some(n) => next = Some(n),
                 None => return Ok(out),
             }
+        }
+    }
+
+    /// The `CKA_ID` of a certificate: its key's (same name and version), else the version.
+    fn certificate_id(vault: &Vault, b: &CertificateBundle) -> Vec<u8> {
+        match vault.get_key(&b.name, Some(&b.version)) {
+            Ok(key) => key_id(&key),
+            Err(_) => hex::decode(&b.version).unwrap_or_else(|_| b.version.as_bytes().to_vec()),
         }
     }
 
@@ -550,12 +593,33 @@ impl Module {
             return Err(CKR_OBJECT_HANDLE_INVALID);
         }
         let vault = self.vault(s)?;
+        let gone = |e| match e {
+            Error::NotFound { .. } | Error::IsDeleted { .. } => CKR_OBJECT_HANDLE_INVALID,
+            e => store_error(e),
+        };
+        match target.class {
+            CKO_CERTIFICATE => {
+                let b = vault
+                    .get_certificate(&target.name, Some(&target.version))
+                    .map_err(gone)?;
+                return certificate_object(&b, Self::certificate_id(&vault, &b))
+                    .ok_or(CKR_OBJECT_HANDLE_INVALID);
+            }
+            CKO_DATA => {
+                let b = match vault.get_secret(&target.name, Some(&target.version)) {
+                    Ok(b) => b,
+                    Err(Error::NotExportable | Error::Disabled { .. }) => vault
+                        .get_secret_properties(&target.name, Some(&target.version))
+                        .map_err(gone)?,
+                    Err(e) => return Err(gone(e)),
+                };
+                return Ok(data_object(&b));
+            }
+            _ => {}
+        }
         let bundle = vault
             .get_key(&target.name, Some(&target.version))
-            .map_err(|e| match e {
-                Error::NotFound { .. } | Error::IsDeleted { .. } => CKR_OBJECT_HANDLE_INVALID,
-                e => store_error(e),
-            })?;
+            .map_err(gone)?;
         let spec = self.spec_of(&vault, &bundle)?;
         key_objects(&bundle, spec)
             .into_iter()
@@ -573,7 +637,7 @@ impl Module {
             .visible_objects(s)?
             .into_iter()
             .filter(|o| o.matches(&template.0))
-            .map(|o| o.target)
+            .map(|o| o.target.clone())
             .collect::<Vec<_>>();
         let mut shared = lock(&self.shared);
         ops.find = Some(found.into_iter().map(|t| shared.handle_for(t)).collect());
@@ -602,7 +666,9 @@ impl Module {
                 op,
                 KeyOperation::Verify | KeyOperation::Encrypt | KeyOperation::WrapKey
             ),
-            _ => true,
+            CKO_SECRET_KEY => true,
+            // A certificate or a data object is no key.
+            _ => return Err(CKR_KEY_HANDLE_INVALID),
         };
         if !class_ok {
             return Err(CKR_KEY_FUNCTION_NOT_PERMITTED);
@@ -695,7 +761,7 @@ impl Module {
             .into_iter()
             .next()
             .ok_or(CKR_GENERAL_ERROR)?;
-        Ok(lock(&self.shared).handle_for(object.target))
+        Ok(lock(&self.shared).handle_for(object.target.clone()))
     }
 
     /// What a key-making call may ask for: a token object, never extractable (the store's
@@ -786,17 +852,23 @@ impl Module {
     }
 
     /// `C_DestroyObject`: the vault's soft delete of the whole key (every version, both
-    /// halves of a pair), under its retention and purge protection.
+    /// halves of a pair), certificate (with its key and secret) or secret, under its
+    /// retention and purge protection. A certificate's own key and secret are refused, as
+    /// the vault refuses them.
     pub fn destroy(&self, s: &SessionEntry, h: CK_OBJECT_HANDLE) -> R<()> {
         self.require_user(s)?;
         if !s.rw {
             return Err(CKR_SESSION_READ_ONLY);
         }
         let object = self.object(s, h)?;
-        self.vault(s)?
-            .delete_key(&object.target.name)
-            .map_err(store_error)?;
-        Ok(())
+        let vault = self.vault(s)?;
+        let name = &object.target.name;
+        match object.target.class {
+            CKO_CERTIFICATE => vault.delete_certificate(name).map(|_| ()),
+            CKO_DATA => vault.delete_secret(name).map(|_| ()),
+            _ => vault.delete_key(name).map(|_| ()),
+        }
+        .map_err(store_error)
     }
 
     /// `C_WrapKey`: wraps an AES key the vault lets out (an exportable one).
@@ -812,7 +884,8 @@ impl Module {
         let target = self
             .object(s, key)
             .map_err(|_| CKR_KEY_HANDLE_INVALID)?
-            .target;
+            .target
+            .clone();
         if target.class != CKO_SECRET_KEY {
             return Err(CKR_KEY_NOT_WRAPPABLE);
         }

@@ -1,13 +1,15 @@
 //! Keys as PKCS#11 objects: an EC or RSA key is a private and a public key object, an oct
 //! key a secret key object, each for the key's current version. Their attributes come from
 //! the key bundle (public JWK, `key_ops`, exportability) and are compared byte for byte
-//! against search templates.
+//! against search templates. A certificate is a `CKO_CERTIFICATE` object and a secret a
+//! `CKO_DATA` object, each for its current version too.
 
 use std::collections::BTreeMap;
 
 use cryptoki_sys::*;
 use localhsm::crypto::{CurveName, KeyFamily, KeyOperation, KeySpec};
-use localhsm::model::KeyBundle;
+use localhsm::model::certificates::CertificateBundle;
+use localhsm::model::{KeyBundle, SecretBundle};
 
 /// `CK_UNAVAILABLE_INFORMATION`: the length reported for an attribute that cannot be read.
 pub const CK_UNAVAILABLE_INFORMATION: CK_ULONG = CK_ULONG::MAX;
@@ -24,14 +26,23 @@ pub struct ObjectRef {
     pub name: String,
     /// The key version.
     pub version: String,
-    /// `CKO_PRIVATE_KEY`, `CKO_PUBLIC_KEY` or `CKO_SECRET_KEY`.
+    /// `CKO_PRIVATE_KEY`, `CKO_PUBLIC_KEY`, `CKO_SECRET_KEY` (a key), `CKO_CERTIFICATE` (a
+    /// certificate) or `CKO_DATA` (a secret).
     pub class: CK_OBJECT_CLASS,
 }
 
 impl ObjectRef {
     /// Whether only a logged-in user sees and uses the object.
     pub fn is_private(&self) -> bool {
-        self.class != CKO_PUBLIC_KEY
+        !matches!(self.class, CKO_PUBLIC_KEY | CKO_CERTIFICATE)
+    }
+
+    /// Whether the object shows a key (rather than a certificate or a secret).
+    pub fn is_key(&self) -> bool {
+        matches!(
+            self.class,
+            CKO_PRIVATE_KEY | CKO_PUBLIC_KEY | CKO_SECRET_KEY
+        )
     }
 }
 
@@ -47,12 +58,29 @@ pub enum AttrValue<'a> {
 }
 
 /// An object's attributes.
-#[derive(Debug)]
 pub struct Object {
     /// Which key version, as what.
     pub target: ObjectRef,
     values: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
     sensitive: Vec<CK_ATTRIBUTE_TYPE>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A data object's CKA_VALUE is a secret's value: only the attribute types are shown.
+        f.debug_struct("Object")
+            .field("target", &self.target)
+            .field("attributes", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        for v in self.values.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
 }
 
 impl Object {
@@ -110,7 +138,12 @@ pub fn curve_of_params(der: &[u8]) -> Option<CurveName> {
 
 /// DER `OCTET STRING` around `content` (`CKA_EC_POINT` is the point wrapped in one).
 fn der_octet_string(content: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x04];
+    der_tlv(0x04, content)
+}
+
+/// A DER element of `tag` around `content` (shorter than 64 KiB).
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
     let n = content.len();
     if n < 0x80 {
         out.push(n as u8);
@@ -267,6 +300,79 @@ pub fn key_objects(bundle: &KeyBundle, spec: KeySpec) -> Vec<Object> {
                 },
             ]
         }
+    }
+}
+
+/// The `CKO_CERTIFICATE` object of a certificate's version; `None` while it is pending (no
+/// DER yet) or when the DER does not parse. `id` is the `CKA_ID` of the certificate's key,
+/// so tools pair the certificate with its private key.
+pub fn certificate_object(bundle: &CertificateBundle, id: Vec<u8>) -> Option<Object> {
+    let der = bundle.cer.as_ref()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let mut m = BTreeMap::new();
+    m.insert(CKA_CLASS, ulong(CKO_CERTIFICATE));
+    m.insert(CKA_CERTIFICATE_TYPE, ulong(CKC_X_509));
+    m.insert(CKA_TOKEN, bool_attr(true));
+    m.insert(CKA_PRIVATE, bool_attr(false));
+    m.insert(CKA_MODIFIABLE, bool_attr(false));
+    m.insert(CKA_COPYABLE, bool_attr(false));
+    m.insert(CKA_DESTROYABLE, bool_attr(true));
+    m.insert(CKA_TRUSTED, bool_attr(false));
+    m.insert(CKA_CERTIFICATE_CATEGORY, ulong(0));
+    m.insert(CKA_LABEL, bundle.name.as_bytes().to_vec());
+    m.insert(CKA_ID, id);
+    m.insert(CKA_SUBJECT, tbs.subject.as_raw().to_vec());
+    m.insert(CKA_ISSUER, tbs.issuer.as_raw().to_vec());
+    // PKCS#11 wants the whole DER INTEGER, not only its content octets.
+    m.insert(CKA_SERIAL_NUMBER, der_tlv(0x02, tbs.raw_serial()));
+    m.insert(CKA_START_DATE, Vec::new());
+    m.insert(CKA_END_DATE, Vec::new());
+    m.insert(CKA_VALUE, der.clone());
+    Some(Object {
+        target: ObjectRef {
+            vault: bundle.vault.clone(),
+            name: bundle.name.clone(),
+            version: bundle.version.clone(),
+            class: CKO_CERTIFICATE,
+        },
+        values: m,
+        sensitive: Vec::new(),
+    })
+}
+
+/// The application every secret's `CKO_DATA` object names (`CKA_APPLICATION`).
+pub const DATA_APPLICATION: &str = "localhsm";
+
+/// The `CKO_DATA` object of a secret's version. Its `CKA_VALUE` is the secret's value when
+/// `bundle` carries it; a bundle without one (a value the vault will not hand out: a
+/// disabled version, a certificate's withheld key) reads as sensitive.
+pub fn data_object(bundle: &SecretBundle) -> Object {
+    let mut m = BTreeMap::new();
+    m.insert(CKA_CLASS, ulong(CKO_DATA));
+    m.insert(CKA_TOKEN, bool_attr(true));
+    m.insert(CKA_PRIVATE, bool_attr(true));
+    m.insert(CKA_MODIFIABLE, bool_attr(false));
+    m.insert(CKA_COPYABLE, bool_attr(false));
+    m.insert(CKA_DESTROYABLE, bool_attr(!bundle.managed));
+    m.insert(CKA_LABEL, bundle.name.as_bytes().to_vec());
+    m.insert(CKA_APPLICATION, DATA_APPLICATION.as_bytes().to_vec());
+    let mut sensitive = Vec::new();
+    match &bundle.value {
+        Some(v) => {
+            m.insert(CKA_VALUE, v.expose().as_bytes().to_vec());
+        }
+        None => sensitive.push(CKA_VALUE),
+    }
+    Object {
+        target: ObjectRef {
+            vault: bundle.vault.clone(),
+            name: bundle.name.clone(),
+            version: bundle.version.clone(),
+            class: CKO_DATA,
+        },
+        values: m,
+        sensitive,
     }
 }
 

@@ -990,3 +990,177 @@ mod raw {
         drop(f);
     }
 }
+
+#[test]
+fn certificates_and_secrets_are_certificate_and_data_objects() {
+    use localhsm::model::certificates::{
+        CertificateKeyProperties, CertificateOptions, CertificatePolicy, X509Properties,
+    };
+    use localhsm::model::SecretOptions;
+
+    let _g = serial();
+    let f = Fixture::new();
+    let (der, version) = {
+        let store = Fixture::open_store(f.dir.path());
+        let pins = TokenPins {
+            so: Some(hash_pin(SO_PIN.as_bytes()).unwrap()),
+            user: Some(hash_pin(USER_PIN.as_bytes()).unwrap()),
+        };
+        store.set_token_pins("kv", pins).unwrap();
+        let vault = store.vault("kv").unwrap();
+        let policy = CertificatePolicy {
+            key_props: Some(CertificateKeyProperties {
+                kty: Some(localhsm::crypto::KeyType::Ec),
+                ..Default::default()
+            }),
+            x509_props: Some(X509Properties {
+                subject: Some("CN=web.example.test, O=Contoso".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        vault
+            .create_certificate("web", policy, CertificateOptions::default())
+            .unwrap();
+        vault
+            .set_secret(
+                "db-password",
+                localhsm::crypto::SecretString::new("hunter2-but-longer".into()),
+                SecretOptions::default(),
+            )
+            .unwrap();
+        let c = vault.get_certificate("web", None).unwrap();
+        (c.cer.unwrap(), c.version)
+    };
+    let p = f.load();
+    let s = p.open_rw_session(slot_of(&p, "kv")).unwrap();
+
+    // Before login: the certificate is public, the secret is not even found.
+    let certs = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::Label(b"web".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(certs.len(), 1);
+    let cert = certs[0];
+    let attrs = s
+        .get_attributes(
+            cert,
+            &[
+                AttributeType::Value,
+                AttributeType::CertificateType,
+                AttributeType::Subject,
+                AttributeType::Issuer,
+                AttributeType::SerialNumber,
+                AttributeType::Private,
+                AttributeType::Trusted,
+                AttributeType::Token,
+            ],
+        )
+        .unwrap();
+    let (value, subject, issuer, serial) = match &attrs[..] {
+        [Attribute::Value(v), Attribute::CertificateType(t), Attribute::Subject(sub), Attribute::Issuer(iss), Attribute::SerialNumber(sn), Attribute::Private(false), Attribute::Trusted(false), Attribute::Token(true)] =>
+        {
+            assert_eq!(*t, cryptoki::object::CertificateType::X_509);
+            (v.clone(), sub.clone(), iss.clone(), sn.clone())
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(value, der);
+    let (_, parsed) = x509_parser::parse_x509_certificate(&value).unwrap();
+    let tbs = &parsed.tbs_certificate;
+    assert_eq!(subject, tbs.subject.as_raw());
+    // Self-signed: the issuer is the subject.
+    assert_eq!(issuer, tbs.subject.as_raw());
+    assert!(tbs.subject.to_string().contains("CN=web.example.test"));
+    // CKA_SERIAL_NUMBER is the DER INTEGER: tag, length, then the serial's octets.
+    assert_eq!(serial[0], 0x02);
+    assert_eq!(serial[1] as usize, serial.len() - 2);
+    assert_eq!(&serial[2..], tbs.raw_serial());
+    assert_eq!(
+        s.find_objects(&[Attribute::Class(ObjectClass::DATA)])
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        s.get_attributes(cert, &[AttributeType::Modulus]).unwrap(),
+        Vec::<Attribute>::new(),
+        "an attribute the object lacks is left out"
+    );
+    // A certificate is no key.
+    assert_eq!(
+        rv(s.sign(&Mechanism::Ecdsa, cert, &[1u8; 32])),
+        RvError::KeyHandleInvalid
+    );
+
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    // The certificate's CKA_ID is its private key's, so tools pair them.
+    let id = bytes_attr(&s, cert, AttributeType::Id);
+    assert_eq!(id, hex::decode(&version).unwrap());
+    let keys = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(id.clone()),
+        ])
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(bytes_attr(&s, keys[0], AttributeType::Label), b"web");
+
+    let data = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Label(b"db-password".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(data.len(), 1);
+    match &s
+        .get_attributes(
+            data[0],
+            &[
+                AttributeType::Value,
+                AttributeType::Application,
+                AttributeType::Private,
+                AttributeType::Modifiable,
+            ],
+        )
+        .unwrap()[..]
+    {
+        [Attribute::Value(v), Attribute::Application(app), Attribute::Private(true), Attribute::Modifiable(false)] =>
+        {
+            assert_eq!(v, b"hunter2-but-longer");
+            assert_eq!(app, b"localhsm");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The certificate's own secret (its key and chain) is a data object too, and the vault
+    // refuses to delete it apart from its certificate.
+    let managed = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Label(b"web".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(managed.len(), 1);
+    assert_eq!(rv(s.destroy_object(managed[0])), RvError::ActionProhibited);
+    assert_eq!(rv(s.destroy_object(keys[0])), RvError::ActionProhibited);
+
+    // Destroying them is the vault's soft delete.
+    s.destroy_object(data[0]).unwrap();
+    s.destroy_object(cert).unwrap();
+    assert!(s
+        .find_objects(&[Attribute::Label(b"db-password".to_vec())])
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .find_objects(&[Attribute::Label(b"web".to_vec())])
+        .unwrap()
+        .is_empty());
+    drop(s);
+    drop(p);
+    let store = Fixture::open_store(f.dir.path());
+    let vault = store.vault("kv").unwrap();
+    vault.get_deleted_secret("db-password").unwrap();
+    vault.get_deleted_certificate("web").unwrap();
+}

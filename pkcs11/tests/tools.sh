@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # liblocalhsm_pkcs11.so under tools written elsewhere: OpenSC's pkcs11-tool (listing, key
-# generation, sign and verify, decrypt, destroy, its --test suite, threads and fork) and
-# OpenSSL, which verifies signatures and encrypts with the public keys pkcs11-tool exports.
+# generation, sign and verify, decrypt, destroy, its --test suite, threads and fork,
+# certificates and secrets) and OpenSSL, which verifies signatures and encrypts with the
+# public keys pkcs11-tool exports, and reads the certificates it reads out.
 # Keys cross faces: a key the CLI creates signs through PKCS#11, and the CLI verifies it.
 #
 # Usage: pkcs11/tests/tools.sh   (after cargo build --release -p localhsm -p localhsm-pkcs11)
 #   LOCALHSM_PKCS11_MODULE  the module (default target/release/liblocalhsm_pkcs11.so)
-#   LOCALHSM_BIN            the CLI (default target/release/localhsm)
+#   LOCALHSM_BIN            the CLI (default: localhsm beside the module, as one
+#                           target directory builds both)
 # Installs OpenSC from Debian when pkcs11-tool is missing. Fails on any unexpected result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 module=$(realpath "${LOCALHSM_PKCS11_MODULE:-target/release/liblocalhsm_pkcs11.so}")
-bin=$(realpath "${LOCALHSM_BIN:-target/release/localhsm}")
+bin=$(realpath "${LOCALHSM_BIN:-$(dirname "$module")/localhsm}")
 test -f "$module" || { echo "no module at $module: cargo build --release -p localhsm-pkcs11" >&2; exit 1; }
 test -x "$bin" || { echo "no CLI at $bin: cargo build --release -p localhsm" >&2; exit 1; }
 
@@ -158,6 +160,26 @@ status=$?
 set -e
 [ "$status" -ne 124 ] || fail "--test-fork hung"
 grep -q 'CKR_DEVICE_ERROR' "$work/fork.txt" || { cat "$work/fork.txt"; fail "--test-fork: no clear error"; }
+
+step "certificates and secrets: CKO_CERTIFICATE and CKO_DATA objects (a vault of kind vault)"
+"$bin" vault create kv --kind vault >/dev/null
+"$bin" pkcs11 init-token --vault kv --so-pin "$so_pin" --pin "$pin"
+"$bin" cert create web-cert --vault kv --subject "CN=web.example.test, O=Contoso" --kty EC >/dev/null
+"$bin" secret set db-password 'kept in the vault' --vault kv >/dev/null
+kv() { p11 --token-label kv "$@"; }
+kv --list-objects --type cert | tee "$work/certs.txt"
+grep -q 'label: *web-cert$' "$work/certs.txt" || fail "web-cert not listed"
+kv --read-object --type cert --label web-cert -o "$work/web-cert.der" >/dev/null
+openssl x509 -inform DER -in "$work/web-cert.der" -noout -subject | tee "$work/subject.txt"
+grep -q 'CN *= *web.example.test' "$work/subject.txt" || fail "not the certificate's subject"
+# The certificate pairs with its private key: the same CKA_ID.
+cert_id=$(awk '$1 == "ID:" {print $2}' "$work/certs.txt")
+kv --login --pin "$pin" --list-objects --type privkey | grep -q "ID: *$cert_id\$" ||
+  fail "no private key with the certificate's ID $cert_id"
+# A secret is private: not even listed before login, read with its value after.
+if kv --list-objects --type data | grep -q "db-password"; then fail "a secret listed without login"; fi
+kv --login --pin "$pin" --read-object --type data --label db-password -o "$work/db-password" >/dev/null
+[ "$(cat "$work/db-password")" = 'kept in the vault' ] || fail "the secret's value differs"
 
 step "a store held by another process: C_Initialize fails clearly"
 "$bin" serve --addr 127.0.0.1:0 >"$work/serve.log" 2>&1 &
