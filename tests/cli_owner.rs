@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use serde_json::Value;
-use support::{localhsm_command, serve_command, Server};
+use support::{localhsm_at, localhsm_command, serve_command, Server};
 
 /// `localhsm serve --enforce-rbac --admin ADMIN` on `dir`, once it listens.
 fn serve_enforcing(dir: &Path) -> Server {
@@ -45,12 +45,7 @@ fn serve_enforcing(dir: &Path) -> Server {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
-    localhsm_command()
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run localhsm")
+    localhsm_at(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> Value {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 
-use support::{localhsm_command, repo_path, serve_command, Server};
+use support::{localhsm_at, repo_path, serve_command, Server};
 
 /// `localhsm serve ARGS` on `dir`, once it listens; what it printed before that.
 fn serve(dir: &Path, args: &[&str]) -> (Server, String) {
@@ -46,12 +46,7 @@ fn serve(dir: &Path, args: &[&str]) -> (Server, String) {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
-    localhsm_command()
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run localhsm")
+    localhsm_at(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {

@@ -1179,15 +1179,7 @@ impl Backend for IntegrityBackend {
         if writes.is_empty() {
             return Ok(());
         }
-        self.transact(&mut |tx| {
-            for w in writes {
-                match w {
-                    Write::Put(t, k, v) => tx.put(*t, k, v)?,
-                    Write::Delete(t, k) => tx.delete(*t, k)?,
-                }
-            }
-            Ok(())
-        })
+        self.transact(&mut |tx| Write::all_in(writes, tx))
     }
 
     fn flush(&self) -> Result<()> {

@@ -169,6 +169,20 @@ pub enum Write {
     Delete(Table, Vec<u8>),
 }
 
+impl Write {
+    /// Performs `writes` inside `tx`, in order: how an engine or wrapper without a native
+    /// blind batch turns [`Backend::apply`] into a transaction.
+    pub fn all_in(writes: &[Write], tx: &mut dyn Txn) -> Result<()> {
+        for w in writes {
+            match w {
+                Write::Put(t, k, v) => tx.put(*t, k, v)?,
+                Write::Delete(t, k) => tx.delete(*t, k)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The view a transaction works on; see the module docs for the contract.
 pub trait Txn {
     /// Reads a record, seeing this transaction's own writes.

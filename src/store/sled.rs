@@ -599,15 +599,7 @@ impl Backend for SledBackend {
             if writes.is_empty() {
                 return Ok(());
             }
-            return self.transact(&mut |tx| {
-                for w in writes {
-                    match w {
-                        Write::Put(t, k, v) => tx.put(*t, k, v)?,
-                        Write::Delete(t, k) => tx.delete(*t, k)?,
-                    }
-                }
-                Ok(())
-            });
+            return self.transact(&mut |tx| Write::all_in(writes, tx));
         };
         let mut batch = sled::Batch::default();
         for w in writes {
