@@ -1719,14 +1719,16 @@ impl Store {
     /// makes a new version; EmailContacts is reported once per version (the server records
     /// it in the access log). Costs in proportion to the certificates held.
     pub fn run_lifetime_actions(&self) -> Result<LifetimeReport> {
-        let mut report = LifetimeReport::default();
-        for info in self.list_vaults()? {
-            if !info.holds(CERT) {
-                continue;
+        self.housekeeping(|| {
+            let mut report = LifetimeReport::default();
+            for info in self.list_vaults()? {
+                if !info.holds(CERT) {
+                    continue;
+                }
+                self.vault(&info.name)?.run_lifetime_actions(&mut report)?;
             }
-            self.vault(&info.name)?.run_lifetime_actions(&mut report)?;
-        }
-        Ok(report)
+            Ok(report)
+        })
     }
 }
 

@@ -202,6 +202,8 @@ fn serve(dir: PathBuf, args: ServeArgs) -> ExitCode {
             upn: args.identity_upn,
             tid: args.identity_tid,
         },
+        store: args.store,
+        store_timeout: args.store_timeout,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -324,6 +324,16 @@ pub enum Error {
     /// The storage engine failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// A networked store (PostgreSQL) is out of reach for now: down, restarting, cut off,
+    /// or slower than the query timeout. Nothing of the change was acknowledged; the call
+    /// may be retried, and service resumes by itself when the database is back.
+    #[error("the store's database is unavailable ({0}); try again shortly")]
+    StoreUnavailable(String),
+    /// Another process (a replica on the same database) changed the same records at the
+    /// same moment, and the change kept conflicting after retries. Nothing of it was
+    /// applied.
+    #[error("the change conflicted with a concurrent change on another replica: {0}")]
+    StoreConflict(String),
     /// The store cannot prove it is the state it last acknowledged (damaged, rolled back,
     /// emptied, or its anchor is gone), so it is not opened and never served.
     #[error(
@@ -480,6 +490,10 @@ impl Error {
             // 507, not 503 with Retry-After: the SDKs retry a 503 for their whole retry
             // budget, and a full disk waits for a person, not for time.
             Error::DiskFull { .. } => w(507, "InsufficientStorage", None),
+            // 503 with `Retry-After` (set by the server): the SDKs retry it, and a database
+            // restart or failover is over in seconds.
+            Error::StoreUnavailable(_) => w(503, "ServiceUnavailable", None),
+            Error::StoreConflict(_) => w(409, "Conflict", None),
             Error::WrongMasterKey
             | Error::MasterKey(_)
             | Error::UnsupportedSchema { .. }

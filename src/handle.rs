@@ -466,6 +466,29 @@ impl HandleCache {
         Ok(())
     }
 
+    /// The ids of the keys with cached handles.
+    pub(crate) fn ids(&self) -> Vec<Vec<u8>> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.keys().cloned().collect()
+    }
+
+    /// Whether a key has cached handles.
+    pub(crate) fn holds(&self, id: &[u8]) -> bool {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.contains_key(id)
+    }
+
+    /// Kills the cached handles of one key, whose state cannot be read now: a later call
+    /// resolves it again from the store.
+    pub(crate) fn forget_key(&self, id: &[u8]) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = keys.remove(id) {
+            for h in entry.versions.values() {
+                h.set_policy(KeyPolicy::dead());
+            }
+        }
+    }
+
     /// Kills every cached handle whose id starts with `prefix` (a deleted vault's).
     pub(crate) fn forget(&self, prefix: &[u8]) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());

@@ -89,6 +89,41 @@ pub fn open_dev_store(dir: &Path) -> Result<AppState> {
     Ok(AppState { store, clock })
 }
 
+/// Opens the store at `url` (`postgres://...`) for the server, as [`open_dev_store`] does a
+/// data directory: the dev-mode clock, the default vault. The master key comes from
+/// `LOCALHSM_MASTER_KEY`, which every replica must be given (a store in a database has no
+/// directory for a key file). `timeout` bounds every call to the database.
+pub fn open_shared_store(url: &str, timeout: Duration) -> Result<AppState> {
+    #[cfg(feature = "postgres")]
+    {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(crate::Error::bad_parameter(
+                "--store takes a PostgreSQL address, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            ));
+        }
+        let options = crate::store::PostgresOptions {
+            timeout,
+            ..Default::default()
+        };
+        let backend = Arc::new(crate::store::PostgresBackend::connect(url, options)?);
+        let clock = Arc::new(OffsetClock::new());
+        let store = Store::builder_on(backend)
+            .master_key(crate::MasterKeySource::Env)
+            .clock(clock.clone())
+            .open()?;
+        clock.catch_up_to(store.now());
+        ensure_default_vault(&store)?;
+        Ok(AppState { store, clock })
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (url, timeout);
+        Err(crate::Error::bad_parameter(
+            "this build of localhsm has no PostgreSQL backend (cargo feature `postgres`)",
+        ))
+    }
+}
+
 /// The application: every route, over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
@@ -391,6 +426,11 @@ pub struct ServeOptions {
     pub dev_clock: bool,
     /// The connection bound and the timeouts that close stalled connections.
     pub limits: listener::ConnectionLimits,
+    /// A shared store (`postgres://...`) instead of the data directory's own; the data
+    /// directory then holds only this replica's TLS files and credentials.
+    pub store: Option<String>,
+    /// The longest a call waits for a shared store's database.
+    pub store_timeout: Duration,
 }
 
 /// What [`SERVER_FILE`] holds.
@@ -411,7 +451,12 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
     opts.access.validate()?;
     let state = {
         let dir = opts.data_dir.clone();
-        tokio::task::spawn_blocking(move || open_dev_store(&dir)).await??
+        let (shared, timeout) = (opts.store.clone(), opts.store_timeout);
+        tokio::task::spawn_blocking(move || match shared {
+            Some(url) => open_shared_store(&url, timeout),
+            None => open_dev_store(&dir),
+        })
+        .await??
     };
     if opts.dev_clock {
         state.clock.allow_shifts();

@@ -69,6 +69,8 @@ mod gate;
 pub(crate) mod integrity;
 mod master_key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub(crate) mod seal;
 mod seam;
 mod sled;
@@ -91,8 +93,10 @@ use integrity::{Checks, IntegrityBackend, Start};
 pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresBackend, PostgresOptions};
 use seal::{Purpose, Sealer};
-pub use seam::{Backend, KeyRange, Rows, Table, Txn, Write};
+pub use seam::{Backend, Change, KeyRange, Rows, StoreLock, Table, Txn, Watcher, Write};
 pub use sled::SledBackend;
 pub(crate) use sled::DB_DIR;
 
@@ -109,6 +113,11 @@ const CHECK_PLAINTEXT: &[u8] = b"localhsm master key check v1";
 const CHECK_AAD: &[u8] = b"localhsm/check/v1";
 /// How many records a batched scan reads at a time.
 const SCAN_BATCH: usize = 1024;
+
+/// A stored time (u64 big-endian); 0 for a malformed one.
+fn parse_time(v: &[u8]) -> UnixTime {
+    <[u8; 8]>::try_from(v).map_or(0, u64::from_be_bytes)
+}
 
 /// Encodes a record. The records are plain data (string-keyed maps, no fallible
 /// `Serialize`), so this cannot fail.
@@ -206,6 +215,33 @@ impl Storage {
         defer_flush: bool,
         checks: Checks,
     ) -> Result<(Self, UnixTime, IntegrityReport)> {
+        // Replicas starting together on a new database: one creates the store, the others
+        // then find it.
+        let mut source = Some(source);
+        let mut opened = None;
+        backend.clone().exclusive(StoreLock::Open, true, &mut || {
+            let source = source
+                .take()
+                .ok_or_else(|| Error::Storage("the store's open was run twice".into()))?;
+            opened = Some(Self::open_locked(
+                backend.clone(),
+                source,
+                dir,
+                defer_flush,
+                checks,
+            )?);
+            Ok(())
+        })?;
+        opened.ok_or_else(|| Error::Storage("the store's open did not run".into()))
+    }
+
+    fn open_locked(
+        backend: Arc<dyn Backend>,
+        source: MasterKeySource,
+        dir: Option<&Path>,
+        defer_flush: bool,
+        checks: Checks,
+    ) -> Result<(Self, UnixTime, IntegrityReport)> {
         let schema = backend.get(Table::Meta, META_SCHEMA)?;
         let fresh = schema.is_none();
         let mut found_schema = SCHEMA_VERSION;
@@ -288,8 +324,7 @@ impl Storage {
         let integrity = Arc::new(integrity);
         let high_water = integrity
             .get(Table::Meta, META_TIME)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map_or(0, u64::from_be_bytes);
+            .map_or(0, |v| parse_time(&v));
         // Outside every other wrapper, so a whole-store backup copies what was acknowledged.
         let gate = Arc::new(gate::Gate::new(integrity.clone()));
         let storage = Self {
@@ -364,21 +399,38 @@ impl Storage {
 
     /// Makes changes durable before a call returns, recording the clock's high-water mark
     /// with them (skipped when the store defers flushes).
-    pub(crate) fn commit(&self, high_water: UnixTime) -> Result<()> {
+    /// Returns the mark as stored, which another process sharing the store may have
+    /// moved further.
+    pub(crate) fn commit(&self, high_water: UnixTime) -> Result<UnixTime> {
         if self.defer_flush {
-            return Ok(());
+            return Ok(high_water);
         }
         self.flush_now(high_water)
     }
 
-    /// Flushes now, whatever the flush policy.
-    pub(crate) fn flush_now(&self, high_water: UnixTime) -> Result<()> {
-        self.backend.apply(&[Write::Put(
-            Table::Meta,
-            META_TIME.to_vec(),
-            high_water.to_be_bytes().to_vec(),
-        )])?;
-        self.backend.flush()
+    /// Flushes now, whatever the flush policy. The stored mark only moves forward, so time
+    /// never runs backwards across processes that share the store.
+    pub(crate) fn flush_now(&self, high_water: UnixTime) -> Result<UnixTime> {
+        let mark = self.transact(|tx| {
+            let stored = tx
+                .get(Table::Meta, META_TIME)?
+                .map_or(0, |v| parse_time(&v));
+            let mark = stored.max(high_water);
+            if mark != stored {
+                tx.put(Table::Meta, META_TIME, &mark.to_be_bytes())?;
+            }
+            Ok(mark)
+        })?;
+        self.backend.flush()?;
+        Ok(mark)
+    }
+
+    /// The clock's high-water mark as stored (another process may have moved it).
+    pub(crate) fn stored_high_water(&self) -> Result<UnixTime> {
+        Ok(self
+            .backend
+            .get(Table::Meta, META_TIME)?
+            .map_or(0, |v| parse_time(&v)))
     }
 
     /// Seals a secret for storage, bound to `aad`.

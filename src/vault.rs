@@ -18,7 +18,10 @@ use crate::lifecycle::records::{vault_prefix, VaultRecord};
 use crate::lifecycle::{Core, SweepReport};
 use crate::model::access::{AccessPolicy, DataAction, Grant};
 use crate::model::{Caller, TokenPins, VaultInfo, VaultKind, VaultOptions};
-use crate::store::{Backend, MasterKeySource, RestoreReport, RestoreStep, SledBackend, Storage};
+use crate::store::{
+    Backend, Change, MasterKeySource, RestoreReport, RestoreStep, SledBackend, Storage, StoreLock,
+    Table,
+};
 
 /// Most random bytes one `/rng` call returns, as Managed HSM limits it.
 pub const MAX_RANDOM_BYTES: usize = 128;
@@ -87,15 +90,25 @@ impl StoreBuilder {
             }
             Location::Backend(b) => (b.clone(), None),
         };
-        let (storage, high_water) = Storage::open(backend, source, dir, self.defer_flush)?;
+        let (storage, high_water) = Storage::open(backend.clone(), source, dir, self.defer_flush)?;
         let core = Core::open(storage, high_water, self.clock.clone())?;
-        Ok(Store {
+        let store = Store {
             shared: Arc::new(Shared {
                 core,
                 handles: HandleCache::default(),
                 access: RwLock::new(Arc::new(AccessPolicy::default())),
             }),
-        })
+        };
+        if backend.shared() {
+            // Weak: the backend (and its thread) must not keep the store alive.
+            let shared = Arc::downgrade(&store.shared);
+            backend.watch(Arc::new(move |change| {
+                if let Some(shared) = shared.upgrade() {
+                    Store { shared }.follow(change);
+                }
+            }));
+        }
+        Ok(store)
     }
 }
 
@@ -142,6 +155,81 @@ impl Store {
 
     pub(crate) fn core(&self) -> &Core {
         &self.shared.core
+    }
+
+    /// Brings what this process keeps in memory in line with a change another process
+    /// sharing the store committed: vault records, key handles (so a key disabled, deleted
+    /// or given other `key_ops` elsewhere stops or changes here), the purge queue's next
+    /// date and the clock's high-water mark. Role assignments and everything else are read
+    /// from the store on each call, so they need nothing. What cannot be read now is
+    /// dropped, to be read again when used.
+    fn follow(&self, change: &Change) {
+        let core = self.core();
+        match change {
+            Change::Unknown => {
+                core.vault_changed();
+                if let Err(e) = core.reload_next_due() {
+                    tracing::debug!(error = %e, "cannot read the purge queue now");
+                }
+                let _ = core.follow_high_water();
+                for id in self.shared.handles.ids() {
+                    self.follow_key(&id);
+                }
+            }
+            Change::Record(Table::Vaults, key) => {
+                core.vault_changed();
+                let name = String::from_utf8_lossy(key);
+                if !matches!(core.vault_record(&name), Ok(Some(r)) if r.is_live()) {
+                    self.shared.handles.forget(&vault_prefix(&name));
+                }
+            }
+            Change::Record(
+                Table::Objects(ObjectKind::Key)
+                | Table::Deleted(ObjectKind::Key)
+                | Table::Versions(ObjectKind::Key),
+                key,
+            ) => self.follow_key(key),
+            Change::Record(Table::PurgeQueue, key) => core.follow_queue(key),
+            Change::Record(Table::Meta, key) if key.as_slice() == b"time" => {
+                let _ = core.follow_high_water();
+            }
+            Change::Record(..) => {}
+        }
+    }
+
+    /// Re-reads the committed state of the key a record of `key` (`vault/name[/version]`)
+    /// belongs to, when this process has handles of it.
+    fn follow_key(&self, key: &[u8]) {
+        let text = String::from_utf8_lossy(key);
+        let mut parts = text.splitn(3, '/');
+        let (Some(vault), Some(name)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let id = format!("{vault}/{name}");
+        if !self.shared.handles.holds(id.as_bytes()) {
+            return;
+        }
+        if let Err(e) = self.vault_unchecked(vault).reconcile(name) {
+            tracing::debug!(error = %e, key = %id, "cannot re-read a changed key now");
+            self.shared.handles.forget_key(id.as_bytes());
+        }
+    }
+
+    /// Runs periodic work that writes on one process at a time, among those sharing the
+    /// store; while another runs it, returns the empty report.
+    pub(crate) fn housekeeping<T: Default>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mut work = Some(work);
+        let mut out = T::default();
+        self.core()
+            .storage
+            .backend()
+            .exclusive(StoreLock::Housekeeping, false, &mut || {
+                if let Some(w) = work.take() {
+                    out = w()?;
+                }
+                Ok(())
+            })?;
+        Ok(out)
     }
 
     /// The data directory, for a store that has one.

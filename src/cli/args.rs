@@ -483,6 +483,24 @@ pub struct ServeArgs {
     /// Tenant ID (`tid`) of the local managed identity.
     #[arg(long, value_name = "TENANT_ID", default_value = crate::server::auth::DEV_TENANT)]
     pub identity_tid: String,
+    /// Keep the store in PostgreSQL instead of DIR's embedded database, so that several
+    /// `serve` processes (replicas) on one database act as one Key Vault:
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE. The tables are created in the
+    /// schema `localhsm` on first use. Every replica needs the same LOCALHSM_MASTER_KEY; DIR
+    /// still holds this replica's TLS files and owner credential. See "Running as a shared
+    /// service" in the README.
+    #[arg(
+        long,
+        env = "LOCALHSM_STORE",
+        value_name = "URL",
+        help_heading = "Shared store"
+    )]
+    pub store: Option<String>,
+    /// The longest any call waits for the --store database (connecting, a query, a
+    /// commit); past it the request is answered 503 with Retry-After (units ms, s, m).
+    #[arg(long, value_name = "TIME", default_value = "5s", value_parser = crate::server::listener::parse_timeout,
+          help_heading = "Shared store")]
+    pub store_timeout: std::time::Duration,
     /// Connections open at once. At the bound, new connections wait (unaccepted, in the
     /// system's listen queue) until a slot frees; the timeouts below free every slot a stalled
     /// client holds.

@@ -156,11 +156,13 @@ impl Store {
     /// log). Costs one scan of the live key records plus a version read per key with a
     /// policy.
     pub fn run_key_rotations(&self) -> Result<KeyRotationReport> {
-        let mut report = KeyRotationReport::default();
-        for info in self.list_vaults()? {
-            self.vault(&info.name)?.run_key_rotations(&mut report)?;
-        }
-        Ok(report)
+        self.housekeeping(|| {
+            let mut report = KeyRotationReport::default();
+            for info in self.list_vaults()? {
+                self.vault(&info.name)?.run_key_rotations(&mut report)?;
+            }
+            Ok(report)
+        })
     }
 }
 

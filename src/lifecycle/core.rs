@@ -86,12 +86,32 @@ impl Core {
 
     /// Makes the changes so far durable before a call acknowledges them.
     pub(crate) fn commit(&self) -> Result<()> {
-        self.storage.commit(self.time.high_water())
+        let mark = self.storage.commit(self.time.high_water())?;
+        self.time.high_water.fetch_max(mark, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Flushes now, whatever the flush policy.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.storage.flush_now(self.time.high_water())
+        let mark = self.storage.flush_now(self.time.high_water())?;
+        self.time.high_water.fetch_max(mark, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Moves the clock's high-water mark up to the stored one, which another process
+    /// sharing the store moved.
+    pub(crate) fn follow_high_water(&self) -> Result<()> {
+        let mark = self.storage.stored_high_water()?;
+        self.time.high_water.fetch_max(mark, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Notes a purge-queue entry another process committed (its key), so this process
+    /// sweeps when it is due too.
+    pub(crate) fn follow_queue(&self, key: &[u8]) {
+        if let Some((due, _, _)) = parse_purge_entry(key) {
+            self.queued(due);
+        }
     }
 
     /// Runs one storage transaction.
@@ -163,7 +183,7 @@ impl Core {
 
     /// Re-reads the earliest due date. Under the lock, so an entry committed before the
     /// read is seen by it and one committed after is noted by [`Core::queued`] after it.
-    pub(super) fn reload_next_due(&self) -> Result<()> {
+    pub(crate) fn reload_next_due(&self) -> Result<()> {
         let _guard = self.due_lock.lock().unwrap_or_else(|p| p.into_inner());
         let first = self
             .storage

@@ -22,7 +22,7 @@ use crate::model::{
     validate_vault_name, VaultInfo, VaultKind, VaultOptions, DAY, MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
 };
-use crate::store::{decode, KeyRange, Rows, Storage, Table, Txn, TxnExt, Write};
+use crate::store::{decode, KeyRange, Rows, Storage, StoreLock, Table, Txn, TxnExt, Write};
 
 /// What a sweep purged.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -430,8 +430,21 @@ impl Core {
     }
 
     /// Purges everything whose scheduled purge date has come and drops access-log records
-    /// past their retention. Reads only the queue entries that are due; flushes once.
+    /// past their retention. Reads only the queue entries that are due; flushes once. On a
+    /// store that several processes share, one sweeps at a time; while another does, this
+    /// returns an empty report.
     pub(crate) fn sweep(&self) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        self.storage
+            .backend()
+            .exclusive(StoreLock::Sweep, false, &mut || {
+                report = self.sweep_now()?;
+                Ok(())
+            })?;
+        Ok(report)
+    }
+
+    fn sweep_now(&self) -> Result<SweepReport> {
         let now = self.now();
         let mut report = SweepReport {
             access_log_records: self.sweep_access_logs(now)?,

@@ -132,6 +132,11 @@ impl IntoResponse for ApiError {
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // The clients' retry policies honour it; a database restart takes seconds.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body may still be on its way: the connection cannot carry
             // another request. (hyper drops this header from HTTP/2 responses.)

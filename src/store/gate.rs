@@ -45,7 +45,7 @@ use std::sync::{Arc, RwLock};
 
 use super::master_key::{self, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 use super::seal::{Purpose, Sealer};
-use super::seam::{Backend, KeyRange, Rows, Table, Txn, Write};
+use super::seam::{Backend, KeyRange, Rows, StoreLock, Table, Txn, Watcher, Write};
 use super::sled::{SledBackend, DB_DIR};
 use crate::crypto::{random_bytes, SecretBytes};
 use crate::error::{Error, Result};
@@ -166,6 +166,23 @@ impl Backend for Gate {
 
     fn next_id(&self) -> Result<u64> {
         self.inner.next_id()
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    fn watch(&self, watcher: Watcher) {
+        self.inner.watch(watcher)
+    }
+
+    fn exclusive(
+        &self,
+        lock: StoreLock,
+        wait: bool,
+        work: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool> {
+        self.inner.exclusive(lock, wait, work)
     }
 }
 

@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ring::hmac;
 
-use super::seam::{Backend, KeyRange, Rows, Table, Txn, Write};
+use super::seam::{Backend, KeyRange, Rows, StoreLock, Table, Txn, Watcher, Write};
 use crate::error::{Error, IntegrityProblem, ObjectKind, Result};
 
 /// The anchor's file name inside the data directory.
@@ -784,6 +784,38 @@ impl Txn for TrackingTxn<'_> {
 /// Checks `inner` (see the module docs) and wraps it. `key` is the integrity MAC key, `dir`
 /// the data directory of the anchor and journal (none: the in-database check only).
 /// `schema_record` is the schema record to write in the migration's transaction.
+/// How many times a scan at open is tried again because another process committed
+/// meanwhile (a store that several share), before the open gives up.
+const SCAN_TRIES: u32 = 50;
+
+/// The integrity record and the digest of every record, as of one commit. Scans are not
+/// transactions: on a store that other processes write while this one opens, the scan is
+/// taken again until no commit (each moves the record) happened during it.
+#[allow(clippy::type_complexity)]
+fn consistent_digest(
+    inner: &dyn Backend,
+    key: &hmac::Key,
+) -> Result<(Option<(u64, Digest)>, (Digest, Vec<(Table, u64)>))> {
+    let mut tries = 0;
+    loop {
+        let before = inner.get(Table::Meta, META_INTEGRITY)?;
+        let scanned = scan_digest(inner, key)?;
+        if !inner.shared() || inner.get(Table::Meta, META_INTEGRITY)? == before {
+            return Ok((before.and_then(|raw| decode_record(key, &raw)), scanned));
+        }
+        tries += 1;
+        if tries >= SCAN_TRIES {
+            return Err(Error::StoreConflict(format!(
+                "other replicas kept writing while this one checked the store at open \
+                 ({SCAN_TRIES} tries); start it again"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(
+            20 * u64::from(tries.min(10)),
+        ));
+    }
+}
+
 pub(crate) fn open(
     inner: Arc<dyn Backend>,
     key: hmac::Key,
@@ -844,15 +876,12 @@ pub(crate) fn open(
         return Ok((backend, report));
     }
 
-    let stored = inner
-        .get(Table::Meta, META_INTEGRITY)?
-        .and_then(|raw| decode_record(&key, &raw));
+    let (stored, (digest, records)) = consistent_digest(&*inner, &key)?;
     if stored.is_none() {
         report.problems.push(IntegrityProblem::Damaged(
             "its integrity record is missing or does not authenticate".into(),
         ));
     }
-    let (digest, records) = scan_digest(&*inner, &key)?;
     report.records = records;
     let counter = stored.map_or(0, |(c, _)| c);
     report.counter = counter;
@@ -1119,16 +1148,17 @@ impl Backend for IntegrityBackend {
 
     fn transact(&self, work: &mut dyn FnMut(&mut dyn Txn) -> Result<()>) -> Result<()> {
         let mut state = lock(&self.state);
-        let counter = state.counter + 1;
+        let known = state.counter;
         let mut outcome = None;
         self.inner.transact(&mut |tx| {
             // The base is the database's own record, read in this transaction, not the copy
             // in memory: an engine that opens its database again (sled after a full disk)
             // drops commits it never flushed, and the copy would still count them. The
-            // counter stays the one in memory, so it never repeats a number the journal may
-            // already hold.
-            let base = match tx.get(Table::Meta, META_INTEGRITY)? {
-                Some(raw) => decode_record(&self.key, &raw).map(|(_, d)| d),
+            // counter moves on from the larger of the one in memory (so it never repeats a
+            // number the journal may already hold) and the database's (on a store several
+            // processes share, another one may have committed since).
+            let (stored, base) = match tx.get(Table::Meta, META_INTEGRITY)? {
+                Some(raw) => decode_record(&self.key, &raw),
                 None => None,
             }
             .ok_or_else(|| {
@@ -1145,6 +1175,7 @@ impl Backend for IntegrityBackend {
                 puts: HashSet::new(),
             };
             work(&mut t)?;
+            let counter = known.max(stored) + 1;
             let mut digest = base;
             digest.merge(&t.plus, &t.minus);
             let entries = t.entries(counter);
@@ -1153,10 +1184,10 @@ impl Backend for IntegrityBackend {
                 META_INTEGRITY,
                 &encode_record(&self.key, counter, &digest),
             )?;
-            outcome = Some((digest, entries));
+            outcome = Some((counter, digest, entries));
             Ok(())
         })?;
-        let Some((digest, entries)) = outcome else {
+        let Some((counter, digest, entries)) = outcome else {
             return Err(Error::Storage(
                 "a transaction committed without its digest".into(),
             ));
@@ -1222,6 +1253,23 @@ impl Backend for IntegrityBackend {
 
     fn next_id(&self) -> Result<u64> {
         self.inner.next_id()
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    fn watch(&self, watcher: Watcher) {
+        self.inner.watch(watcher)
+    }
+
+    fn exclusive(
+        &self,
+        lock: StoreLock,
+        wait: bool,
+        work: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool> {
+        self.inner.exclusive(lock, wait, work)
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`crate::store`].
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::error::{ObjectKind, Result};
 
@@ -193,6 +194,32 @@ pub trait Txn {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()>;
 }
 
+/// A change another process committed to a store that several processes share, as
+/// [`Backend::watch`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A record of `table` at this key was written or removed.
+    Record(Table, Vec<u8>),
+    /// Anything may have changed: the backend lost track for a while (its connection for
+    /// change notices dropped, or a notice was too large to carry its records).
+    Unknown,
+}
+
+/// What [`Backend::watch`] calls with each change.
+pub type Watcher = Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// Work that one process at a time may do on a store that several share
+/// ([`Backend::exclusive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreLock {
+    /// Opening the store: creating or migrating it, and the checks at open.
+    Open,
+    /// The purge sweep.
+    Sweep,
+    /// Periodic housekeeping that writes (certificate lifetime actions, log retention).
+    Housekeeping,
+}
+
 /// Records read by a scan: key and value, in key order.
 pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -220,6 +247,32 @@ pub trait Backend: Send + Sync + 'static {
     /// committed change keeps the default, 0.
     fn reopens(&self) -> u64 {
         0
+    }
+    /// Whether other processes may change the store while this one has it open (replicas
+    /// over one database). Whatever a process keeps in memory of such a store must follow
+    /// [`Backend::watch`]. An engine that one process holds alone keeps the default.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Has `watcher` called, from a thread of the backend's own, with each change that
+    /// other processes commit, soon after they commit it. An engine that one process holds
+    /// alone never calls it (the default).
+    fn watch(&self, watcher: Watcher) {
+        let _ = watcher;
+    }
+    /// Runs `work` while holding `lock` against every other process on this store. When
+    /// `wait` is false and another process holds it, returns `Ok(false)` without running
+    /// `work`. An engine that one process holds alone runs `work` at once (the default):
+    /// callers serialize their own threads.
+    fn exclusive(
+        &self,
+        lock: StoreLock,
+        wait: bool,
+        work: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<bool> {
+        let _ = (lock, wait);
+        work()?;
+        Ok(true)
     }
 }
 
