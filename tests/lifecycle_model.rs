@@ -1784,11 +1784,19 @@ fn pick_version(
     }
 }
 
-fn run_case(steps: &[Step], memory: bool) -> Result<(), TestCaseError> {
-    let ts = if memory {
-        TempStore::in_memory()
-    } else {
-        TempStore::new()
+/// The backend a model run uses.
+#[derive(Clone, Copy)]
+enum On {
+    Sled,
+    Memory,
+    Postgres,
+}
+
+fn run_case(steps: &[Step], on: On) -> Result<(), TestCaseError> {
+    let ts = match on {
+        On::Sled => TempStore::new(),
+        On::Memory => TempStore::in_memory(),
+        On::Postgres => TempStore::on_postgres().expect("checked by run_model"),
     };
     let (store, clock) = (&ts.store, &ts.clock);
     let vaults: Vec<Vault> = VAULTS
@@ -1826,16 +1834,26 @@ fn run_case(steps: &[Step], memory: bool) -> Result<(), TestCaseError> {
 
 #[test]
 fn lifecycle_matches_model() {
-    run_model(false);
+    run_model(On::Sled);
 }
 
 /// The same model over the memory backend: the lifecycle holds whatever is under the seam.
 #[test]
 fn lifecycle_matches_model_in_memory() {
-    run_model(true);
+    run_model(On::Memory);
 }
 
-fn run_model(memory: bool) {
+/// And over PostgreSQL (the cluster `LOCALHSM_TEST_POSTGRES` names; a database per case),
+/// with fewer cases: each step is many round trips.
+#[test]
+fn lifecycle_matches_model_on_postgres() {
+    if support::postgres::fresh_database().is_none() {
+        return;
+    }
+    run_model(On::Postgres);
+}
+
+fn run_model(on: On) {
     let seed: u64 = std::env::var("LOCALHSM_MODEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1843,7 +1861,10 @@ fn run_model(memory: bool) {
     let cases: u32 = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(160);
+        .unwrap_or(match on {
+            On::Postgres => 24,
+            _ => 160,
+        });
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -1858,7 +1879,7 @@ fn run_model(memory: bool) {
     );
     let result = runner.run(
         &prop::collection::vec(any_step_strategy(), 40..=80),
-        |steps| run_case(&steps, memory),
+        |steps| run_case(&steps, on),
     );
     if let Err(e) = result {
         panic!("{e}");

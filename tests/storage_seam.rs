@@ -2,26 +2,39 @@
 //! reads and writes, tables kept apart, ordered scans with bounds and limits (paging and the
 //! purge queue depend on them), transactions that see their own writes and commit all or
 //! nothing, serializable read-modify-write under contention, atomic blind batches, unique
-//! ids, binary keys and large values, and (for sled) durability across a reopen.
+//! ids, binary keys and large values, and (for sled) durability across a reopen. PostgreSQL
+//! (on the cluster `LOCALHSM_TEST_POSTGRES` names) is held to the same contract, and to what
+//! only a backend that several processes share must do: serializable transactions between
+//! two connections of their own, change notices, and store-wide locks.
 //!
 //! Guards against: a backend that the lifecycle's rules silently depend on behaving
 //! differently from another (a lost update, a half-applied transaction, a scan out of order
 //! or past its bound), so that a new backend (PostgreSQL) is held to the same contract.
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use localhsm::store::{Backend, KeyRange, MemoryBackend, Rows, SledBackend, Table, Txn, Write};
+mod support;
+
+use localhsm::store::{
+    Backend, Change, KeyRange, MemoryBackend, PostgresBackend, PostgresOptions, Rows, SledBackend,
+    StoreLock, Table, Txn, Write,
+};
 use localhsm::{Error, ObjectKind};
 
 /// Every backend under test, with what keeps it alive.
 fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sled = SledBackend::open(dir.path()).expect("open sled");
-    vec![
+    let mut all: Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> = vec![
         ("sled", Arc::new(sled), Some(dir)),
         ("memory", Arc::new(MemoryBackend::new()), None),
-    ]
+    ];
+    if let Some(pg) = support::postgres::fresh_backend() {
+        all.push(("postgres", pg, None));
+    }
+    all
 }
 
 fn put(b: &dyn Backend, table: Table, k: &[u8], v: &[u8]) {
@@ -372,4 +385,161 @@ fn the_integrity_digest_follows_random_work_on_the_memory_backend() {
             ..
         })
     ));
+}
+
+/// Two replicas: two backends of their own (each its connections, its listener) on one
+/// database.
+fn two_replicas() -> Option<(Arc<PostgresBackend>, Arc<PostgresBackend>)> {
+    let url = support::postgres::fresh_database()?;
+    let open = || Arc::new(PostgresBackend::connect(&url, PostgresOptions::default()).unwrap());
+    Some((open(), open()))
+}
+
+fn counter(v: Option<Vec<u8>>) -> u64 {
+    v.map_or(0, |v| u64::from_be_bytes(v.try_into().expect("8 bytes")))
+}
+
+#[test]
+fn postgres_replicas_lose_no_update_to_each_other() {
+    let Some((a, b)) = two_replicas() else { return };
+    let rounds = 60;
+    std::thread::scope(|s| {
+        for backend in [&a, &b, &a, &b] {
+            let backend = backend.clone();
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    txn(&*backend, |tx| {
+                        let n = counter(tx.get(Table::Meta, b"counter")?);
+                        tx.put(Table::Meta, b"counter", &(n + 1).to_be_bytes())
+                    })
+                    .expect("increment");
+                }
+            });
+        }
+    });
+    assert_eq!(counter(a.get(Table::Meta, b"counter").unwrap()), 4 * rounds);
+    assert_eq!(counter(b.get(Table::Meta, b"counter").unwrap()), 4 * rounds);
+    // Ids are unique across replicas too.
+    let ids: std::collections::HashSet<u64> = (0..50)
+        .flat_map(|_| [a.next_id().unwrap(), b.next_id().unwrap()])
+        .collect();
+    assert_eq!(ids.len(), 100);
+}
+
+#[test]
+fn postgres_replicas_hear_each_others_changes_within_a_second() {
+    let Some((a, b)) = two_replicas() else { return };
+    let heard: Arc<Mutex<Vec<Change>>> = Arc::default();
+    let sink = heard.clone();
+    b.watch(Arc::new(move |c: &Change| {
+        sink.lock().unwrap().push(c.clone())
+    }));
+    // The listener connects in the background: wait until a first notice gets through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0u32;
+    loop {
+        n += 1;
+        put(&*a, Table::Vaults, b"probe", &n.to_be_bytes());
+        std::thread::sleep(Duration::from_millis(100));
+        if !heard.lock().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica b never heard replica a");
+    }
+    heard.lock().unwrap().clear();
+    let started = Instant::now();
+    a.apply(&[
+        Write::Put(
+            Table::Versions(ObjectKind::Key),
+            b"v/k/1".to_vec(),
+            b"x".to_vec(),
+        ),
+        Write::Delete(Table::Objects(ObjectKind::Key), b"v/k".to_vec()),
+        Write::Put(Table::AccessLog, b"v\x00log".to_vec(), b"x".to_vec()),
+    ])
+    .unwrap();
+    let want = vec![
+        Change::Record(Table::Versions(ObjectKind::Key), b"v/k/1".to_vec()),
+        Change::Record(Table::Objects(ObjectKind::Key), b"v/k".to_vec()),
+    ];
+    loop {
+        let got: Vec<Change> = heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| !matches!(c, Change::Record(Table::Meta, _)))
+            .cloned()
+            .collect();
+        if got.len() >= want.len() {
+            // Access-log records are nobody's cache: never announced.
+            assert_eq!(got, want);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "replica b heard only {got:?} within a second"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A replica does not hear its own changes (it already knows them).
+    heard.lock().unwrap().clear();
+    put(&*b, Table::Vaults, b"own", b"x");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(heard.lock().unwrap().is_empty());
+}
+
+#[test]
+fn postgres_store_locks_hold_across_replicas() {
+    let Some((a, b)) = two_replicas() else { return };
+    let mut inside_b = None;
+    a.exclusive(StoreLock::Sweep, false, &mut || {
+        // While a holds it, b's try fails at once without running its work...
+        inside_b = Some(
+            b.exclusive(StoreLock::Sweep, false, &mut || {
+                panic!("ran under a held lock")
+            })
+            .unwrap(),
+        );
+        // ...and another lock is free.
+        assert!(b
+            .exclusive(StoreLock::Housekeeping, false, &mut || Ok(()))
+            .unwrap());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(inside_b, Some(false));
+    // Released: b takes it now.
+    assert!(b
+        .exclusive(StoreLock::Sweep, false, &mut || Ok(()))
+        .unwrap());
+    // An error from the work comes back as is, and the lock is released.
+    let e = a
+        .exclusive(StoreLock::Sweep, true, &mut || {
+            Err(Error::Storage("boom".into()))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("boom"));
+    assert!(b
+        .exclusive(StoreLock::Sweep, false, &mut || Ok(()))
+        .unwrap());
+}
+
+#[test]
+fn postgres_unreachable_is_a_clear_unavailable_error_not_a_hang() {
+    // Nothing listens on port 1: refused at once. The deadline bounds a silent peer too.
+    let options = PostgresOptions {
+        timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let e = PostgresBackend::connect("postgres://x@127.0.0.1:1/db", options.clone()).unwrap_err();
+    assert!(matches!(e, Error::StoreUnavailable(_)), "{e:?}");
+    // A blackholed address (TEST-NET-1, never routed): the connect timeout answers.
+    let e = PostgresBackend::connect("postgres://x@192.0.2.1:5432/db", options).unwrap_err();
+    assert!(matches!(e, Error::StoreUnavailable(_)), "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -7,6 +7,7 @@
 //! - [`rest`]: an in-process REST harness over a temporary store ([`Api`]).
 //! - [`server`]: a real `localhsm serve` child process ([`Server`]) and the `localhsm` binary.
 //! - [`vectors`]: the known keys of `vectors/`.
+//! - [`postgres`]: a new database on the test cluster (`LOCALHSM_TEST_POSTGRES`).
 //! - [`rng`]: a small seeded random number generator and numbers from the environment.
 
 #![allow(
@@ -16,6 +17,7 @@
 )]
 
 pub mod errors;
+pub mod postgres;
 pub mod rest;
 pub mod rng;
 pub mod server;

@@ -72,8 +72,19 @@ impl Server {
         env: &[(&str, &str)],
         stderr: std::process::Stdio,
     ) -> Result<Server, String> {
+        Self::start_with(dir, &[], env, stderr)
+    }
+
+    /// [`Server::start`] with more arguments to `serve`.
+    pub fn start_with(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: std::process::Stdio,
+    ) -> Result<Server, String> {
         use std::io::BufRead;
         let mut child = serve_command(dir, env)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use localhsm::crypto::{CurveName, KeyType, SecretBytes, SignatureAlgorithm, WrapAlgorithm};
 use localhsm::model::{KeyOptions, Page, Tags, VaultKind, VaultOptions};
-use localhsm::store::MemoryBackend;
+use localhsm::store::{Backend, MemoryBackend};
 use localhsm::{Clock, Error, KeyHandle, KeySpec, ManualClock, MasterKeySource, Store, Vault};
 
 pub use localhsm::model::DAY;
@@ -65,11 +65,12 @@ impl Opener {
         self.open_with(Store::builder(dir))
     }
 
-    /// Opens a store on `backend` (the memory backend: nothing to retry).
+    /// Opens a store on `backend` (memory or PostgreSQL: nothing to retry).
     #[track_caller]
-    pub fn open_on(&self, backend: Arc<MemoryBackend>) -> Store {
+    pub fn open_on(&self, backend: Arc<dyn Backend>) -> Store {
+        let location = backend.location();
         self.open_with(Store::builder_on(backend))
-            .unwrap_or_else(|e| panic!("open the store in memory: {e}"))
+            .unwrap_or_else(|e| panic!("open the store in {location}: {e}"))
     }
 
     fn open_with(&self, mut builder: localhsm::StoreBuilder) -> localhsm::Result<Store> {
@@ -123,13 +124,13 @@ pub fn raw_db(dir: &Path) -> sled::Db {
 }
 
 /// A store in a temporary directory (removed on drop) on a manual clock; or, from
-/// [`TempStore::in_memory`], on the memory backend.
+/// [`TempStore::in_memory`] and [`TempStore::on_postgres`], on another backend.
 pub struct TempStore {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     opener: Opener,
-    memory: Option<Arc<MemoryBackend>>,
+    backend: Option<Arc<dyn Backend>>,
 }
 
 impl TempStore {
@@ -160,15 +161,27 @@ impl TempStore {
         )
     }
 
+    /// The same on a new database of the PostgreSQL test cluster, or `None` when there is
+    /// none (see [`super::postgres::fresh_database`]).
+    pub fn on_postgres() -> Option<Self> {
+        let backend = super::postgres::fresh_backend()?;
+        Some(Self::open_in(
+            tempfile::tempdir().expect("temp dir"),
+            Opener::new(),
+            T0,
+            Some(backend),
+        ))
+    }
+
     fn open_in(
         dir: tempfile::TempDir,
         opener: Opener,
         t: u64,
-        memory: Option<Arc<MemoryBackend>>,
+        backend: Option<Arc<dyn Backend>>,
     ) -> Self {
         let clock = Arc::new(ManualClock::new(t));
         let on_clock = opener.clone().clock(clock.clone());
-        let store = match &memory {
+        let store = match &backend {
             Some(backend) => on_clock.open_on(backend.clone()),
             None => on_clock.open(dir.path()),
         };
@@ -177,7 +190,7 @@ impl TempStore {
             clock,
             dir,
             opener,
-            memory,
+            backend,
         }
     }
 
@@ -195,11 +208,11 @@ impl TempStore {
             store,
             dir,
             opener,
-            memory,
+            backend,
             ..
         } = self;
         drop(store);
-        Self::open_in(dir, opener, t, memory)
+        Self::open_in(dir, opener, t, backend)
     }
 
     /// The data directory.
