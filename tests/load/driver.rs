@@ -73,6 +73,25 @@ impl Server {
         Server::spawn(cmd, dir, cert, &bin.display().to_string())
     }
 
+    /// Starts `bin` as a replica on the shared store `url` (PostgreSQL), with the master
+    /// key `master_hex` (every replica of a store needs the same).
+    pub fn start_on_store(bin: &Path, url: &str, master_hex: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(dir.path())
+            .arg("--addr")
+            .arg("127.0.0.1:0")
+            .arg("--store")
+            .arg(url)
+            .env("LOCALHSM_MASTER_KEY", master_hex)
+            .env("LOCALHSM_LOG", "warn")
+            .stdin(Stdio::null());
+        let cert = dir.path().join("tls").join("cert.pem");
+        Server::spawn(cmd, dir, cert, &bin.display().to_string())
+    }
+
     /// Starts the floor server ([`floor`]): this test binary again, running only the
     /// floor's entry point, and waits until it listens.
     pub fn start_floor() -> Server {
@@ -285,7 +304,19 @@ impl Client {
 impl Conn {
     /// POSTs `body` to `path`; the status and the response body.
     pub async fn post(&mut self, path: &str, body: Bytes) -> Result<(StatusCode, Bytes), String> {
-        let req = Request::post(path)
+        self.send(hyper::Method::POST, path, body).await
+    }
+
+    /// Sends `body` to `path` with `method`; the status and the response body.
+    pub async fn send(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", &self.host)
             .header("authorization", "Bearer load-test")
             .header("content-type", "application/json")

@@ -29,8 +29,14 @@
 //!   more than 20% above its RSS after the first minute.
 //! - `LOCALHSM_BIN`: the server binary (default: the one built with this test).
 //! - `LOCALHSM_LOAD_CLIENT_THREADS` (default 2): worker threads of the load generator.
+//! - `LOCALHSM_LOAD_POSTGRES=postgres://...` (a database for the test, created tables and
+//!   all): also ES256 sign against two replicas on that database (half the connections
+//!   each, at once) beside one replica on sled, and the write latency (create key, set
+//!   secret; `LOCALHSM_LOAD_WRITES` sequential requests each, default 200) on both
+//!   (`shared.rs`).
 
 mod driver;
+mod shared;
 
 use std::path::Path;
 use std::time::Duration;
@@ -139,6 +145,18 @@ fn load() {
             if name == "ES256 sign" {
                 check_min_ratio(&medians, &mut failures);
             }
+        }
+        if let Ok(url) = std::env::var("LOCALHSM_LOAD_POSTGRES") {
+            shared::run(
+                &rt,
+                &bin,
+                (&server, &client, &targets.sign),
+                &url,
+                rounds,
+                seconds,
+                connections,
+                &mut failures,
+            );
         }
     }
     if soak > 0 {
