@@ -152,9 +152,7 @@ fn load() {
                 &bin,
                 (&server, &client, &targets.sign),
                 &url,
-                rounds,
-                seconds,
-                connections,
+                &plan,
                 &mut failures,
             );
         }

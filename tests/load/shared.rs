@@ -5,7 +5,7 @@
 //! the database (the key's handle is cached, and kept current by change notices), so the
 //! goal is sign within 10% of sled.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
@@ -22,11 +22,10 @@ pub fn run(
     bin: &std::path::Path,
     sled: (&Server, &Client, &Target),
     url: &str,
-    rounds: usize,
-    seconds: Duration,
-    connections: usize,
+    plan: &crate::Plan,
     failures: &mut Vec<String>,
 ) {
+    let (rounds, seconds, connections) = (plan.rounds, plan.seconds, plan.connections);
     let a = Server::start_on_store(bin, url, MASTER_HEX);
     let b = Server::start_on_store(bin, url, MASTER_HEX);
     let (ca, cb) = (Client::new(&a), Client::new(&b));
