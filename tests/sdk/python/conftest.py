@@ -8,8 +8,8 @@ SDK clients (see localhsm_support.LocalHsm). Modules that need a store of their 
 
 With ``LOCALHSM_SDK_REPLICAS=postgres://...`` each of those servers is two replicas on a
 PostgreSQL database of their own, behind a proxy that sends writes to one and reads to the
-other, alternating (localhsm_replicas.py); the session then also fails if either replica
-took no writes or served no reads.
+other, alternating (localhsm_replicas.py); a session of 20 requests or more then also fails
+if either replica took no writes or served no reads.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     totals = localhsm_replicas.TOTALS
     idle = [what for what in ("a reads", "a writes", "b reads", "b writes") if not totals.get(what)]
-    if idle:
+    # a handful of requests (one test picked out) may fairly never reach one side
+    if idle and sum(totals.values()) >= 20:
         session.config._localhsm_replica_error = f"replica mode, but no {', '.join(idle)}: {totals}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

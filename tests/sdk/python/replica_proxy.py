@@ -300,10 +300,15 @@ class _Handler(BaseHTTPRequestHandler):
             if chunked:
                 conn.putheader("Transfer-Encoding", "chunked")
             conn.endheaders()
-            for data in self._read_body():
-                conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            if chunked:
-                conn.send(b"0\r\n\r\n")
+            try:
+                for data in self._read_body():
+                    conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                if chunked:
+                    conn.send(b"0\r\n\r\n")
+            except OSError:
+                # The replica may have answered early (413) and closed: its answer is what the
+                # client gets, on a connection that ends here (the rest of its body is unread).
+                self.close_connection = True
             resp: HTTPResponse = conn.getresponse()
         except Exception as exc:  # the replica is gone or broke the connection
             conn.close()
@@ -330,6 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
             if field.lower() not in HOP_BY_HOP:
                 self.send_header(field, value)
         self.send_header(REPLICA_HEADER, backend.name)
+        if (resp.getheader("Connection") or "").lower() == "close":
+            self.send_header("Connection", "close")  # and the client's connection ends too
         rechunk = not no_body and length is None
         if rechunk:
             self.send_header("Transfer-Encoding", "chunked")
