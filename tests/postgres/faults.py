@@ -9,10 +9,11 @@
    with a code and a message, and a Retry-After header): never another status, a timeout
    (10 s) or a broken connection. Both replicas serve again without being restarted, and
    every write acknowledged (2xx) before, during or after the bounce reads back, through
-   both replicas, as written.
+   both replicas, as written. A third replica then starts on the database (its open checks
+   the store's digest over every record: no half-applied change) and reads them back too.
 2. Replica A is killed (SIGKILL) while workers write through both. Replica B answers
    every request with success; every write either replica acknowledged reads back through
-   B, and through A once it is started again on the same database.
+   B, and through A once it is started again on the same database (an open, checked).
 
 Standard library only. Env: LOCALHSM_BIN (default target/release/localhsm),
 LOCALHSM_TEST_POSTGRES and PG_CLUSTER_DIR (from cluster.sh start), PG_BIN (psql).
@@ -377,10 +378,16 @@ def bounce(replicas: List[Replica], cluster_dir: str) -> List[str]:
     for r, pid in zip(replicas, pids):
         if not r.alive() or r.proc.pid != pid:
             breaches.append(f"replica {r.name} is not the process it was (exited {r.proc.poll()})")
-    for r in replicas:
-        breaches += readback(load, r)
-    print(f"  acknowledged writes: {len(load.keys)} keys, {len(load.secrets)} secrets; "
-          f"read back through {', '.join(r.name for r in replicas)}")
+    # A replica opening the store checks its digest over every record against the last
+    # commit's: a half-applied change from the bounce would stop it from starting.
+    fresh = Replica("c", replicas[0].data.parent, replicas[0].store, replicas[0].master).start()
+    try:
+        for r in [*replicas, fresh]:
+            breaches += readback(load, r)
+    finally:
+        fresh.stop()
+    print(f"  acknowledged writes: {len(load.keys)} keys, {len(load.secrets)} secrets; read back through "
+          f"{', '.join(r.name for r in replicas)} and through a new replica c (its open checked the store)")
     return breaches
 
 
