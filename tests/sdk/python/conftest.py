@@ -5,6 +5,11 @@ fresh temporary data directory; every test talks to it through the official Azur
 SDK clients (see localhsm_support.LocalHsm). Modules that need a store of their own
 (or access control enforced) start their own server with ``fresh_server`` /
 ``enforced_server``.
+
+With ``LOCALHSM_SDK_REPLICAS=postgres://...`` each of those servers is two replicas on a
+PostgreSQL database of their own, behind a proxy that sends writes to one and reads to the
+other, alternating (localhsm_replicas.py); a session of 20 requests or more then also fails
+if either replica took no writes or served no reads.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from localhsm_support import FakeCredential, LocalHsm, ServerProcess
+import localhsm_replicas
+from localhsm_support import FakeCredential, LocalHsm, new_server
 
 
 def pytest_configure(config):
@@ -44,17 +50,40 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skips are failures in the localhsm SDK suite ({reason})"
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """In replica mode, a run in which the proxies did not alternate proves nothing."""
+    if not localhsm_replicas.replica_url() or session.testscollected == 0 or exitstatus != 0:
+        return
+    totals = localhsm_replicas.TOTALS
+    idle = [what for what in ("a reads", "a writes", "b reads", "b writes") if not totals.get(what)]
+    # a handful of requests (one test picked out) may fairly never reach one side
+    if idle and sum(totals.values()) >= 20:
+        session.config._localhsm_replica_error = f"replica mode, but no {', '.join(idle)}: {totals}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if localhsm_replicas.replica_url():
+        totals = localhsm_replicas.TOTALS
+        terminalreporter.write_line("replica mode, requests by replica: " + ", ".join(
+            f"{what} {totals.get(what, 0)}" for what in ("a writes", "b writes", "a reads", "b reads")))
+        error = getattr(config, "_localhsm_replica_error", None)
+        if error:
+            terminalreporter.write_line(f"FAILED: {error}", red=True)
+
+
 @contextlib.contextmanager
 def _running_server(prefix: str, extra_args=None, credential=None):
     """``localhsm serve`` on a free port + fresh temp dir (with ``extra_args``); yields a
     LocalHsm whose default credential is ``credential``; SIGTERM and cleanup afterwards."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    process = ServerProcess(root / "data", extra_args=extra_args)
+    process = new_server(root / "data", extra_args=extra_args)
     try:
         process.start()
     except RuntimeError as exc:
         keep = os.environ.get("LOCALHSM_KEEP_DATA")
         if not keep:
+            process.discard_store()
             shutil.rmtree(root, ignore_errors=True)
         pytest.fail(str(exc), pytrace=False)
     handle = LocalHsm(process, credential=credential)
@@ -63,6 +92,7 @@ def _running_server(prefix: str, extra_args=None, credential=None):
     finally:
         handle.close()
         status = process.stop()
+        process.discard_store()
         if os.environ.get("LOCALHSM_KEEP_DATA"):
             print(f"\nlocalhsm data kept in {root} (exit status {status})")
         else:

@@ -346,6 +346,17 @@ class ServerProcess:
             self.proc.wait()
             return None
 
+    def output_text(self) -> str:
+        """Everything the server wrote: stdout, then stderr."""
+        return "\n".join(self.stdout_lines) + "\n" + self.stderr_path.read_text(errors="replace")
+
+    def stored_files(self) -> Dict[str, bytes]:
+        """Every file the server keeps (its data directory), by path."""
+        return {str(p): p.read_bytes() for p in self.data_dir.rglob("*") if p.is_file()}
+
+    def discard_store(self) -> None:
+        """After ``stop``: remove what the server kept outside its data directory (nothing)."""
+
     def diagnostics(self) -> str:
         try:
             err = self.stderr_path.read_text(errors="replace")[-4000:]
@@ -353,6 +364,19 @@ class ServerProcess:
             err = ""
         out = "\n".join(self.stdout_lines[-40:])
         return f"\n--- localhsm stdout (tail) ---\n{out}\n--- localhsm stderr (tail) ---\n{err}"
+
+
+def new_server(data_dir: Path, extra_args: Optional[List[str]] = None,
+               env: Optional[Dict[str, str]] = None) -> Any:
+    """The server a test starts on ``data_dir``: one ``localhsm serve`` (a ServerProcess), or,
+    when LOCALHSM_SDK_REPLICAS names a PostgreSQL cluster, two replicas on a database of
+    their own behind a proxy that alternates them (localhsm_replicas.ReplicaPair). Call
+    ``start()`` on it."""
+    from localhsm_replicas import ReplicaPair, replica_url
+
+    if replica_url():
+        return ReplicaPair(data_dir, extra_args=extra_args, env=env)
+    return ServerProcess(data_dir, extra_args=extra_args, env=env)
 
 
 class LocalHsm:

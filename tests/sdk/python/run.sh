@@ -9,6 +9,8 @@
 #   LOCALHSM_VENV   virtualenv location (default: tests/sdk/python/.venv)
 #   PYTHON          interpreter used to create the venv (default: python3, needs >= 3.9)
 #   LOCALHSM_KEEP_DATA=1   keep the server's temp data dir (path is printed)
+#   LOCALHSM_SDK_REPLICAS=postgres://...   each server is two replicas on that cluster,
+#                   behind a proxy that alternates them (see README.md)
 #
 # Exit status is non-zero if any test fails or errors, if nothing ran, or if any test
 # was skipped/xfailed (CI must not go green on skips).

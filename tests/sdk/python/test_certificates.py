@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from localhsm_support import FakeCredential, LocalHsm, ServerProcess, public_key_from_jwk, unique_name
+from localhsm_support import FakeCredential, LocalHsm, new_server, public_key_from_jwk, unique_name
 
 DAY = 86400
 SDK_API_VERSION = "2026-04-01"  # what azure-keyvault-certificates 4.12 sends when given none
@@ -73,10 +73,11 @@ PRIVATE_VALUES: List[bytes] = []
 @pytest.fixture(scope="module")
 def hsm():
     root = Path(tempfile.mkdtemp(prefix="localhsm-py-sdk-certs-"))
-    process = ServerProcess(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
+    process = new_server(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
     try:
         process.start()
     except RuntimeError as exc:
+        process.discard_store()
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(str(exc), pytrace=False)
     handle = LocalHsm(process)
@@ -85,6 +86,7 @@ def hsm():
     finally:
         handle.close()
         process.stop()
+        process.discard_store()
         if os.environ.get("LOCALHSM_KEEP_DATA"):
             print(f"\nlocalhsm data kept in {root}")
         else:
@@ -1280,13 +1282,14 @@ def test_private_keys_never_reach_logs_or_disk(hsm):
     assert process.stop() == 0, process.diagnostics()
     assert len(PRIVATE_VALUES) > 20, "the module saw fewer private keys than it should have"
 
-    log = ("\n".join(process.stdout_lines) + "\n" + process.stderr_path.read_text(errors="replace")).encode()
+    log = process.output_text().encode()
     assert b"/certificates/" in log, log[-2000:]
     leaked = [raw.hex()[:16] for raw in PRIVATE_VALUES if any(e in log for e in _encodings(raw)[1:])]
     assert not leaked, f"{len(leaked)} private keys appear in the server's log"
 
-    files = {path: path.read_bytes() for path in process.data_dir.rglob("*") if path.is_file()}
-    assert any(b"list-00" in data for data in files.values()), sorted(p.name for p in files)
-    on_disk = [(path.name, raw.hex()[:16]) for path, data in files.items() for raw in PRIVATE_VALUES
+    # the data directory, and with replicas on PostgreSQL also the store's tables
+    files = process.stored_files()
+    assert any(b"list-00" in data for data in files.values()), sorted(files)
+    on_disk = [(Path(path).name, raw.hex()[:16]) for path, data in files.items() for raw in PRIVATE_VALUES
                if any(e in data for e in _encodings(raw))]
     assert not on_disk, f"private keys stored unsealed: {on_disk[:5]}"

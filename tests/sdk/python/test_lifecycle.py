@@ -19,7 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.keyvault.keys import DeletedKey, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
 
-from localhsm_support import LocalHsm, ServerProcess, unique_name
+from localhsm_support import LocalHsm, new_server, unique_name
 
 DAY = 86400
 
@@ -286,7 +286,7 @@ def test_management_vaults(server):
 # --------------------------------------------------------------------------------------
 def test_restart_keeps_keys_and_certificate(tmp_path_factory):
     data = Path(tmp_path_factory.mktemp("restart")) / "data"
-    first = ServerProcess(data).start()
+    first = new_server(data).start()
     hsm = LocalHsm(first)
     try:
         client = hsm.key_client()
@@ -298,7 +298,7 @@ def test_restart_keeps_keys_and_certificate(tmp_path_factory):
         status = first.stop()
     assert status == 0, f"SIGTERM should shut down cleanly, exit status {status}" + first.diagnostics()
 
-    second = ServerProcess(data).start()
+    second = new_server(data).start()
     hsm = LocalHsm(second)
     try:
         assert second.cert_path.read_bytes() == cert_before, "the TLS certificate must be reused, not regenerated"
@@ -312,6 +312,7 @@ def test_restart_keeps_keys_and_certificate(tmp_path_factory):
     finally:
         hsm.close()
         status = second.stop()
+        second.discard_store()
     assert status == 0, second.diagnostics()
 
 

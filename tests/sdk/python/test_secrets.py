@@ -22,7 +22,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.secrets import DeletedSecret, KeyVaultSecret, SecretProperties
 
-from localhsm_support import MHSM_SCOPE, FakeCredential, LocalHsm, ServerProcess, unique_name
+from localhsm_support import MHSM_SCOPE, FakeCredential, LocalHsm, new_server, unique_name
 
 DAY = 86400
 MAX_VALUE_BYTES = 25 * 1024  # Key Vault's 25 KB limit on a secret value
@@ -46,10 +46,11 @@ def _utc(dt: datetime) -> datetime:
 @pytest.fixture(scope="module")
 def hsm():
     root = Path(tempfile.mkdtemp(prefix="localhsm-py-sdk-secrets-"))
-    process = ServerProcess(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
+    process = new_server(root / "data", extra_args=["--dev-clock"], env={"LOCALHSM_LOG": "trace"})
     try:
         process.start()
     except RuntimeError as exc:
+        process.discard_store()
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(str(exc), pytrace=False)
     handle = LocalHsm(process)
@@ -58,6 +59,7 @@ def hsm():
     finally:
         handle.close()
         process.stop()
+        process.discard_store()
         if os.environ.get("LOCALHSM_KEEP_DATA"):
             print(f"\nlocalhsm data kept in {root}")
         else:
@@ -614,14 +616,15 @@ def test_values_never_reach_logs_or_disk(hsm):
     assert process.stop() == 0, process.diagnostics()
     assert len(MARKERS) > 80, "the module set fewer values than it should have"
 
-    log = "\n".join(process.stdout_lines) + "\n" + process.stderr_path.read_text(errors="replace")
+    log = process.output_text()
     # the scan reads a real trace log: the requests to the secret routes are in it
     assert "/secrets/" in log and "/deletedsecrets/" in log, log[-2000:]
     leaked = [m for m in MARKERS if m in log]
     assert not leaked, f"{len(leaked)} secret values appear in the server's log"
 
-    files = {path: path.read_bytes() for path in process.data_dir.rglob("*") if path.is_file()}
+    # the data directory, and with replicas on PostgreSQL also the store's tables
+    files = process.stored_files()
     # the scan reads the store's records: a secret's name is metadata, stored in the clear
-    assert any(b"list-00" in data for data in files.values()), sorted(p.name for p in files)
-    on_disk = [(path.name, m) for path, data in files.items() for m in MARKERS if m.encode() in data]
+    assert any(b"list-00" in data for data in files.values()), sorted(files)
+    on_disk = [(Path(path).name, m) for path, data in files.items() for m in MARKERS if m.encode() in data]
     assert not on_disk, f"secret values stored unsealed: {on_disk[:5]}"
