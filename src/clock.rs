@@ -20,6 +20,14 @@ pub type UnixTime = u64;
 pub trait Clock: Send + Sync + 'static {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> UnixTime;
+
+    /// Told that another process sharing the store has acted at time `t`: a clock that may
+    /// be moved (the dev server's) moves forward to it, so that every replica of a shared
+    /// store reads the same time after one of them was shifted. Others keep the default,
+    /// and the store never reads a time earlier than `t` anyway.
+    fn follow(&self, t: UnixTime) {
+        let _ = t;
+    }
 }
 
 /// The operating system's wall clock.
@@ -151,11 +159,19 @@ impl Clock for OffsetClock {
     fn now(&self) -> UnixTime {
         SystemClock.now().saturating_add_signed(self.offset())
     }
+
+    fn follow(&self, t: UnixTime) {
+        self.catch_up_to(t);
+    }
 }
 
 impl<C: Clock> Clock for std::sync::Arc<C> {
     fn now(&self) -> UnixTime {
         (**self).now()
+    }
+
+    fn follow(&self, t: UnixTime) {
+        (**self).follow(t)
     }
 }
 

@@ -89,6 +89,57 @@ pub fn open_dev_store(dir: &Path) -> Result<AppState> {
     Ok(AppState { store, clock })
 }
 
+/// The address of a shared store (`postgres://USER:PASSWORD@HOST/DB`): it may carry a
+/// password, so its `Debug` form shows only what [`StoreUrl::redacted`] does.
+#[derive(Clone)]
+pub struct StoreUrl(zeroize::Zeroizing<String>);
+
+impl StoreUrl {
+    /// Wraps an address.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(zeroize::Zeroizing::new(url.into()))
+    }
+
+    /// The address, to connect with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The address with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = self.0.as_str();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return "***".into();
+        };
+        let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}{}", strip_query(tail))
+            }
+            None => format!("{scheme}://{authority}{}", strip_query(tail)),
+        }
+    }
+}
+
+/// A path without its query, which may carry `password=`.
+fn strip_query(tail: &str) -> &str {
+    tail.split('?').next().unwrap_or_default()
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(Self::new(s))
+    }
+}
+
 /// Opens the store at `url` (`postgres://...`) for the server, as [`open_dev_store`] does a
 /// data directory: the dev-mode clock, the default vault. The master key comes from
 /// `LOCALHSM_MASTER_KEY`, which every replica must be given (a store in a database has no
@@ -428,7 +479,7 @@ pub struct ServeOptions {
     pub limits: listener::ConnectionLimits,
     /// A shared store (`postgres://...`) instead of the data directory's own; the data
     /// directory then holds only this replica's TLS files and credentials.
-    pub store: Option<String>,
+    pub store: Option<StoreUrl>,
     /// The longest a call waits for a shared store's database.
     pub store_timeout: Duration,
 }
@@ -453,7 +504,7 @@ pub async fn serve(opts: ServeOptions) -> std::result::Result<(), Box<dyn std::e
         let dir = opts.data_dir.clone();
         let (shared, timeout) = (opts.store.clone(), opts.store_timeout);
         tokio::task::spawn_blocking(move || match shared {
-            Some(url) => open_shared_store(&url, timeout),
+            Some(url) => open_shared_store(url.expose(), timeout),
             None => open_dev_store(&dir),
         })
         .await??

@@ -492,10 +492,11 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "LOCALHSM_STORE",
+        hide_env_values = true,
         value_name = "URL",
         help_heading = "Shared store"
     )]
-    pub store: Option<String>,
+    pub store: Option<crate::server::StoreUrl>,
     /// The longest any call waits for the --store database (connecting, a query, a
     /// commit); past it the request is answered 503 with Retry-After (units ms, s, m).
     #[arg(long, value_name = "TIME", default_value = "5s", value_parser = crate::server::listener::parse_timeout,

@@ -103,6 +103,7 @@ impl Core {
     pub(crate) fn follow_high_water(&self) -> Result<()> {
         let mark = self.storage.stored_high_water()?;
         self.time.high_water.fetch_max(mark, Ordering::SeqCst);
+        self.time.clock.follow(mark);
         Ok(())
     }
 

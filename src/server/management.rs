@@ -166,7 +166,15 @@ pub(crate) async fn handle(
         Op::TimeShift => {
             let req: TimeShiftRequest = parse_json(body)?;
             state.clock.shift(req.seconds).map_err(shift_refused)?;
-            let (report, lifetime, rotations) = blocking(state, |s| housekeeping(&s)).await?;
+            let (report, lifetime, rotations) = blocking(state, |s| {
+                let done = housekeeping(&s)?;
+                // Recorded now, not at the next change: the other replicas of a shared
+                // store follow the stored time.
+                s.now();
+                s.flush()?;
+                Ok(done)
+            })
+            .await?;
             ok(TimeShiftResult {
                 now: state.store.now(),
                 offset_seconds: state.clock.offset(),

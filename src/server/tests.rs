@@ -920,3 +920,20 @@ fn resource_ids_name_certificates_contacts_and_issuers() {
         format!("https://h/secrets/s1/{v}")
     );
 }
+
+#[test]
+fn a_store_address_never_shows_its_password() {
+    for (url, want) in [
+        (
+            "postgres://me:hunter2@db:5432/vaults?password=hunter2",
+            "postgres://me:***@db:5432/vaults",
+        ),
+        ("postgres://me@db/vaults", "postgres://me:***@db/vaults"),
+        ("postgres://db/vaults", "postgres://db/vaults"),
+        ("host=db password=hunter2", "***"),
+    ] {
+        let u = crate::server::StoreUrl::new(url);
+        assert_eq!(u.redacted(), want);
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}

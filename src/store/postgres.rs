@@ -546,6 +546,12 @@ impl PostgresBackend {
                 first_line(&e.to_string())
             ))
         })?;
+        if config.get_hosts().is_empty() {
+            return Err(Error::bad_parameter(
+                "the PostgreSQL address names no host; expected \
+                 postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            ));
+        }
         config.connect_timeout(options.timeout);
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(10));
@@ -920,8 +926,13 @@ mod tests {
 
     #[test]
     fn a_malformed_address_is_a_clear_error() {
-        let e = PostgresBackend::connect("postgres://x:y@/:notaport", PostgresOptions::default())
-            .unwrap_err();
-        assert!(matches!(e, Error::BadParameter(_)), "{e:?}");
+        for url in [
+            "postgres://x:hunter2@db:notaport/vaults",
+            "postgres://x:hunter2@/vaults",
+        ] {
+            let e = PostgresBackend::connect(url, PostgresOptions::default()).unwrap_err();
+            assert!(matches!(e, Error::BadParameter(_)), "{url}: {e:?}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
     }
 }
