@@ -168,10 +168,16 @@ impl Store {
         match change {
             Change::Unknown => {
                 core.vault_changed();
+                // One read first: when the store cannot be reached, every cached handle is
+                // dropped at once rather than each after its own timeout.
+                if let Err(e) = core.follow_high_water() {
+                    tracing::debug!(error = %e, "cannot reach the store: dropping cached keys");
+                    self.shared.handles.forget(b"");
+                    return;
+                }
                 if let Err(e) = core.reload_next_due() {
                     tracing::debug!(error = %e, "cannot read the purge queue now");
                 }
-                let _ = core.follow_high_water();
                 for id in self.shared.handles.ids() {
                     self.follow_key(&id);
                 }
