@@ -94,7 +94,7 @@ pub(crate) use master_key::refuse_missing_key_file;
 pub use master_key::{parse_master_key, MasterKeySource, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use memory::MemoryBackend;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresBackend, PostgresOptions};
+pub use postgres::{PostgresBackend, PostgresOptions, DDL_VERSION as POSTGRES_DDL_VERSION};
 use seal::{Purpose, Sealer};
 pub use seam::{Backend, Change, KeyRange, Rows, StoreLock, Table, Txn, Watcher, Write};
 pub use sled::SledBackend;

@@ -543,3 +543,28 @@ fn postgres_unreachable_is_a_clear_unavailable_error_not_a_hang() {
         started.elapsed()
     );
 }
+
+#[test]
+fn postgres_tables_of_a_later_version_are_refused_clearly() {
+    let Some(url) = support::postgres::fresh_database() else {
+        return;
+    };
+    drop(PostgresBackend::connect(&url, PostgresOptions::default()).unwrap());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let found: i32 = admin
+        .query_one("SELECT max(version) FROM localhsm.ddl_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, localhsm::store::POSTGRES_DDL_VERSION);
+    admin
+        .execute(
+            "INSERT INTO localhsm.ddl_version (version) VALUES (99)",
+            &[],
+        )
+        .unwrap();
+    let e = PostgresBackend::connect(&url, PostgresOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedSchema { found: 99, .. }),
+        "{e:?}"
+    );
+}
