@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod config;
 pub mod ffi;
 pub mod mechanisms;
