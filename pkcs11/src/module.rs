@@ -28,6 +28,7 @@ use crate::objects::{
     certificate_object, curve_of_params, data_object, family_of_key_type, key_id, key_objects,
     Object, ObjectRef, Template, ID_TAG,
 };
+use crate::remote::{Remote, RemoteBackend};
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
 
@@ -145,33 +146,47 @@ pub fn initialize(config: Config) -> R<()> {
         }
         None => {}
     }
-    let store = Store::builder(&config.data)
-        .master_key(config.master_key)
-        .open()
-        .map_err(|e| {
-            match &e {
-                Error::StoreLocked { .. } => log(&format!(
-                    "the store in {} is held by another process (a running `localhsm serve`, or another program \
-                     using this module); \
-                     this module opens the store itself and cannot share it yet: stop that \
-                     process, or point LOCALHSM_DATA elsewhere",
-                    config.data.display()
-                )),
-                e => log(&format!(
-                    "cannot open the store in {}: {e}",
-                    config.data.display()
-                )),
-            }
-            CKR_DEVICE_ERROR
-        })?;
     let module = Module {
         pid: std::process::id(),
-        backend: Box::new(InProcess::new(store)),
+        backend: open_backend(config)?,
         shared: Mutex::new(Shared::default()),
     };
     module.refresh_slots()?;
     *slot = Some(Arc::new(module));
     Ok(())
+}
+
+/// The store in the configured data directory: opened here, or, when a running
+/// `localhsm serve` holds it, reached through that server as the store's owner.
+fn open_backend(config: Config) -> R<Box<dyn TokenBackend>> {
+    let dir = config.data.clone();
+    let held = match Store::builder(&dir).master_key(config.master_key).open() {
+        Ok(store) => return Ok(Box::new(InProcess::new(store))),
+        Err(Error::StoreLocked { .. }) => Remote::find(&dir),
+        Err(e) => {
+            log(&format!("cannot open the store in {}: {e}", dir.display()));
+            return Err(CKR_DEVICE_ERROR);
+        }
+    };
+    match held {
+        Ok(Some(remote)) => Ok(Box::new(RemoteBackend(Arc::new(remote)))),
+        Ok(None) => {
+            log(&format!(
+                "the store in {} is held by another process that is not a server (another \
+                 program using this module, or a CLI command): stop it, or run `localhsm \
+                 serve` on the directory so that this module goes through it",
+                dir.display()
+            ));
+            Err(CKR_DEVICE_ERROR)
+        }
+        Err(why) => {
+            log(&format!(
+                "the store in {} is held by a running server this module cannot use: {why}",
+                dir.display()
+            ));
+            Err(CKR_DEVICE_ERROR)
+        }
+    }
 }
 
 /// Closes every session and the store (`C_Finalize`).
