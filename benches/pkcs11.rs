@@ -23,11 +23,14 @@
 //! points. Without it, or without SoftHSM2 (`LOCALHSM_BENCH_SOFTHSM_LIB`, else
 //! `/usr/lib/softhsm/libsofthsm2.so`), the bench says which is missing and exits successfully:
 //! `cargo bench` alone does not build a cdylib of another package, and SoftHSM2 is optional.
+//! With a target directory shared by several checkouts, another build may replace
+//! `target/release/liblocalhsm_pkcs11.so`: copy yours aside and name it in
+//! `LOCALHSM_BENCH_MODULE`.
 //!
 //! The module opens its own store (a second data directory with the same fixed keys: one store
 //! is open in one place at a time), configured through `LOCALHSM_PKCS11_CONF`. After the
-//! criterion runs, module and handle are compared again in alternating batches (see
-//! `common/interleaved.rs`), which holds up on a busy machine.
+//! criterion runs, the module is compared again with the handle and with SoftHSM2 in
+//! alternating batches (see `common/interleaved.rs`), which holds up on a busy machine.
 
 mod common;
 
@@ -314,6 +317,11 @@ fn bench(
         interleaved(
             &format!("pkcs11/{id}"),
             ("handle", &|n| time(n, &handle)),
+            ("module", &|n| time(n, &module)),
+        );
+        interleaved(
+            &format!("pkcs11/{id}"),
+            ("softhsm", &|n| time(n, &softhsm)),
             ("module", &|n| time(n, &module)),
         );
     }
