@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use cryptoki_sys::*;
 use localhsm::crypto::pin::{hash_pin, verify_pin, MAX_PIN_LEN, MIN_PIN_LEN};
 use localhsm::crypto::{
-    Jwk, KeyFamily, KeyOperation, KeySpec, KeyType, SecretBase64Url, SecretBytes,
+    Base64Url, Jwk, KeyFamily, KeyOperation, KeySpec, KeyType, SecretBase64Url, SecretBytes,
 };
 use localhsm::model::certificates::CertificateBundle;
 use localhsm::model::{KeyBundle, KeyOptions, TokenPins, VaultKind};
@@ -930,44 +930,135 @@ impl Module {
         value: SecretBytes,
         template: &Template,
     ) -> R<KeyBundle> {
-        let hsm = self.is_hsm(s)?;
-        let kty = if hsm { KeyType::OctHsm } else { KeyType::Oct };
-        let (label, options) = Self::key_options(KeyFamily::Oct, kty, &[template])?;
-        let name = match label {
-            Some(l) => l,
-            None => generated_name()?,
-        };
         let jwk = Jwk {
             kty: Some(KeyType::Oct),
             k: Some(SecretBase64Url(value)),
             ..Jwk::default()
         };
+        self.import(s, KeyFamily::Oct, jwk, template)
+    }
+
+    /// Imports `jwk` (with its private members) as a new key, or a new version of the key the
+    /// template's label names, with the template's usage flags and `CKA_ID`.
+    fn import(
+        &self,
+        s: &SessionEntry,
+        family: KeyFamily,
+        jwk: Jwk,
+        template: &Template,
+    ) -> R<KeyBundle> {
+        let hsm = self.is_hsm(s)?;
+        let kty = match (family, hsm) {
+            (KeyFamily::Ec, false) => KeyType::Ec,
+            (KeyFamily::Ec, true) => KeyType::EcHsm,
+            (KeyFamily::Rsa, false) => KeyType::Rsa,
+            (KeyFamily::Rsa, true) => KeyType::RsaHsm,
+            (KeyFamily::Oct, false) => KeyType::Oct,
+            (KeyFamily::Oct, true) => KeyType::OctHsm,
+        };
+        let (label, options) = Self::key_options(family, kty, &[template])?;
+        let name = match label {
+            Some(l) => l,
+            None => generated_name()?,
+        };
+        // The operations travel in the JWK too, for a backend that sends the JWK alone.
+        let mut jwk = jwk;
+        jwk.key_ops.clone_from(&options.key_ops);
         self.backend
             .import_key(&s.vault, &name, &jwk, hsm, options)
             .map_err(keygen_error)
     }
 
-    /// `C_CreateObject`: imports an AES key given in `CKA_VALUE`.
+    /// The JWK of an EC private key template: `CKA_EC_PARAMS` and `CKA_VALUE` (the scalar).
+    /// The public point is derived from the scalar (a `CKA_EC_POINT` is not needed).
+    fn ec_private_jwk(template: &Template) -> R<Jwk> {
+        let params = template
+            .bytes(CKA_EC_PARAMS)
+            .ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+        let crv = curve_of_params(params).ok_or(CKR_CURVE_NOT_SUPPORTED)?;
+        let d = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+        Ok(Jwk {
+            kty: Some(KeyType::Ec),
+            crv: Some(crv),
+            d: Some(SecretBase64Url(SecretBytes::from_slice(d))),
+            ..Jwk::default()
+        })
+    }
+
+    /// The JWK of an RSA private key template: modulus, public and private exponents and
+    /// both primes; the CRT values all or none.
+    fn rsa_private_jwk(template: &Template) -> R<Jwk> {
+        let public = |ty| {
+            template
+                .bytes(ty)
+                .map(|b| Base64Url(b.to_vec()))
+                .ok_or(CKR_TEMPLATE_INCOMPLETE)
+        };
+        let secret = |ty| {
+            template
+                .bytes(ty)
+                .map(|b| SecretBase64Url(SecretBytes::from_slice(b)))
+        };
+        let required = |ty| secret(ty).ok_or(CKR_TEMPLATE_INCOMPLETE);
+        Ok(Jwk {
+            kty: Some(KeyType::Rsa),
+            n: Some(public(CKA_MODULUS)?),
+            e: Some(public(CKA_PUBLIC_EXPONENT)?),
+            d: Some(required(CKA_PRIVATE_EXPONENT)?),
+            p: Some(required(CKA_PRIME_1)?),
+            q: Some(required(CKA_PRIME_2)?),
+            dp: secret(CKA_EXPONENT_1),
+            dq: secret(CKA_EXPONENT_2),
+            qi: secret(CKA_COEFFICIENT),
+            ..Jwk::default()
+        })
+    }
+
+    /// `C_CreateObject`: imports an AES key (`CKA_VALUE`), or an EC or RSA private key (the
+    /// vault keeps the pair; its public key object comes with it). A public key alone is
+    /// refused: a vault's keys are pairs.
     pub fn create_object(&self, s: &SessionEntry, template: &Template) -> R<CK_OBJECT_HANDLE> {
-        match (template.ulong(CKA_CLASS)?, template.ulong(CKA_KEY_TYPE)?) {
-            (Some(CKO_SECRET_KEY), Some(CKK_AES)) => {}
-            (None, _) | (Some(CKO_SECRET_KEY), None) => return Err(CKR_TEMPLATE_INCOMPLETE),
-            _ => {
-                log("C_CreateObject imports AES keys only so far");
+        let (family, class) = match (template.ulong(CKA_CLASS)?, template.ulong(CKA_KEY_TYPE)?) {
+            (Some(CKO_SECRET_KEY), Some(CKK_AES)) => (KeyFamily::Oct, CKO_SECRET_KEY),
+            (Some(CKO_PRIVATE_KEY), Some(CKK_EC)) => (KeyFamily::Ec, CKO_PRIVATE_KEY),
+            (Some(CKO_PRIVATE_KEY), Some(CKK_RSA)) => (KeyFamily::Rsa, CKO_PRIVATE_KEY),
+            (None, _) | (Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY), None) => {
+                return Err(CKR_TEMPLATE_INCOMPLETE)
+            }
+            (Some(CKO_PUBLIC_KEY), _) => {
+                log("C_CreateObject: a public key alone cannot be imported (a vault's keys are pairs); import the private key");
                 return Err(CKR_TEMPLATE_INCONSISTENT);
             }
-        }
+            _ => {
+                log("C_CreateObject imports AES keys and EC and RSA private keys");
+                return Err(CKR_TEMPLATE_INCONSISTENT);
+            }
+        };
         self.require_user(s)?;
         if !s.rw {
             return Err(CKR_SESSION_READ_ONLY);
         }
-        let value = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
-        if !matches!(value.len(), 16 | 24 | 32) {
-            return Err(CKR_ATTRIBUTE_VALUE_INVALID);
-        }
-        let spec = KeySpec::Oct(value.len() * 8);
-        let bundle = self.import_secret(s, SecretBytes::from_slice(value), template)?;
-        self.single_handle(&bundle, spec)
+        let bundle = match family {
+            KeyFamily::Oct => {
+                let value = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+                if !matches!(value.len(), 16 | 24 | 32) {
+                    return Err(CKR_ATTRIBUTE_VALUE_INVALID);
+                }
+                let bundle = self.import_secret(s, SecretBytes::from_slice(value), template)?;
+                return self.single_handle(&bundle, KeySpec::Oct(value.len() * 8));
+            }
+            KeyFamily::Ec => self.import(s, family, Self::ec_private_jwk(template)?, template)?,
+            KeyFamily::Rsa => self.import(s, family, Self::rsa_private_jwk(template)?, template)?,
+        };
+        let (_, spec) = self
+            .backend
+            .get_key(&s.vault, &bundle.name, Some(&bundle.version))
+            .map_err(store_error)?;
+        let object = key_objects(&bundle, spec)
+            .into_iter()
+            .find(|o| o.target.class == class)
+            .ok_or(CKR_GENERAL_ERROR)?;
+        Ok(lock(&self.shared).handle_for(object.target.clone()))
     }
 }
 

@@ -10,8 +10,9 @@
 //!
 //! Through a server the module sees EC and RSA keys. The REST API does not say how long an
 //! oct key is, so AES keys are not listed and not made here (`C_GenerateKey`,
-//! `C_UnwrapKey` and `C_CreateObject` answer as for a vault without AES); and no private
-//! key leaves the server, so `C_WrapKey` answers `CKR_KEY_UNEXTRACTABLE`.
+//! `C_UnwrapKey` and an AES `C_CreateObject` are refused); and no private key leaves the
+//! server, so `C_WrapKey` answers `CKR_KEY_UNEXTRACTABLE`. EC and RSA private keys given to
+//! `C_CreateObject` are imported with `PUT /keys/{name}`.
 
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -157,13 +158,29 @@ impl Remote {
         body: Option<&Value>,
         what: (ObjectKind, &str),
     ) -> Result<Value> {
+        let body = body.map(|b| Zeroizing::new(b.to_string().into_bytes()));
+        self.send(method, host, path_and_query, body, what)
+    }
+
+    /// [`Remote::call`] with a JSON body already serialized (kept in a zeroizing buffer: an
+    /// import's body holds private key members).
+    fn send(
+        &self,
+        method: Method,
+        host: &str,
+        path_and_query: &str,
+        body: Option<Zeroizing<Vec<u8>>>,
+        what: (ObjectKind, &str),
+    ) -> Result<Value> {
         let url = format!("https://{host}:{}{path_and_query}", self.port);
         let mut req = self
             .client
             .request(method, &url)
             .bearer_auth(self.token.as_str());
         if let Some(body) = body {
-            req = req.json(body);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
         }
         let resp = req.send().map_err(|e| {
             Error::Storage(format!(
@@ -706,17 +723,48 @@ impl TokenBackend for RemoteBackend {
 
     fn import_key(
         &self,
-        _vault: &str,
-        _name: &str,
-        _jwk: &Jwk,
-        _hsm: bool,
-        _options: KeyOptions,
+        vault: &str,
+        name: &str,
+        jwk: &Jwk,
+        hsm: bool,
+        options: KeyOptions,
     ) -> Result<KeyBundle> {
-        // The module imports AES keys only, which the REST API cannot describe back.
-        Err(Error::NotSupportedByVaultKind {
-            what: "an oct key through a running server".into(),
-            kind: "server",
-        })
+        if jwk.kty.is_none_or(|k| k.family() == KeyFamily::Oct) {
+            // The REST API cannot describe an oct key back (its size).
+            return Err(Error::NotSupportedByVaultKind {
+                what: "an oct key through a running server".into(),
+                kind: "server",
+            });
+        }
+        #[derive(serde::Serialize)]
+        struct Import<'a> {
+            key: &'a Jwk,
+            #[serde(rename = "Hsm")]
+            hsm: bool,
+            attributes: Value,
+            tags: &'a Tags,
+        }
+        let body = Import {
+            key: jwk,
+            hsm,
+            attributes: json!({
+                "enabled": options.enabled.unwrap_or(true),
+                "exportable": options.exportable,
+            }),
+            tags: &options.tags,
+        };
+        // Private members: serialized straight into a zeroizing buffer, never a `Value`.
+        let mut bytes = Zeroizing::new(Vec::new());
+        serde_json::to_writer(&mut *bytes, &body)
+            .map_err(|e| Error::Storage(format!("cannot encode the key: {e}")))?;
+        let v = self.0.send(
+            Method::PUT,
+            &format!("{vault}.localhost"),
+            &format!("/keys/{name}?api-version={API_VERSION}"),
+            Some(bytes),
+            (ObjectKind::Key, name),
+        )?;
+        Remote::key_bundle(vault, &v).map(|(b, _)| b)
     }
 
     fn delete_key(&self, vault: &str, name: &str) -> Result<()> {

@@ -340,6 +340,38 @@ fn through_a_running_server_keys_cross_between_pkcs11_and_rest() {
         .expect("rsa verifies the module's signature");
     }
 
+    // C_CreateObject imports a private key through the server (PUT /keys/{name}).
+    let vector: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors/ecdsa.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let vector = &vector["keys"]["ec-p256"];
+    let imported = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::EC),
+            Attribute::Token(true),
+            Attribute::Sign(true),
+            Attribute::Label(b"p11-imported".to_vec()),
+            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::Value(unb64(&vector["d"])),
+        ])
+        .unwrap();
+    let (status, key) = server.kv("GET", "/keys/p11-imported", None);
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["key"]["x"], vector["x"]);
+    assert_eq!(key["key"]["kty"], "EC");
+    let sig = s.sign(&Mechanism::Ecdsa, imported, &digest).unwrap();
+    let (status, verified) = server.kv(
+        "POST",
+        &format!("/keys/p11-imported/{}/verify", kid_version(&key)),
+        Some(json!({ "alg": "ES256", "digest": b64(&digest), "value": b64(&sig) })),
+    );
+    assert_eq!((status, &verified["value"]), (200, &json!(true)));
+
     // The server's policy applies: a key disabled through REST refuses to sign here.
     let (status, _) = server.kv(
         "PATCH",
