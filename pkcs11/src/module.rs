@@ -169,7 +169,7 @@ fn open_backend(config: Config) -> R<Box<dyn TokenBackend>> {
         }
     };
     match held {
-        Ok(Some(remote)) => Ok(Box::new(RemoteBackend(Arc::new(remote)))),
+        Ok(Some(remote)) => Ok(Box::new(RemoteBackend::new(remote))),
         Ok(None) => {
             log(&format!(
                 "the store in {} is held by another process that is not a server (another \

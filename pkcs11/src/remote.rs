@@ -14,6 +14,7 @@
 //! server, so `C_WrapKey` answers `CKR_KEY_UNEXTRACTABLE`. EC and RSA private keys given to
 //! `C_CreateObject` are imported with `PUT /keys/{name}`.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -596,11 +597,27 @@ impl KeyOps for RemoteKey {
 }
 
 /// The backend over a running server; the `Arc` lets key handles share the client.
-pub struct RemoteBackend(pub Arc<Remote>);
+pub struct RemoteBackend {
+    remote: Arc<Remote>,
+    /// Key versions already looked up, by vault, name and version: a version's type and
+    /// size never change, and the server checks everything else on each operation (a key
+    /// deleted since answers 404 there), so each `C_*Init` after the first costs no request.
+    keys: std::sync::Mutex<HashMap<(String, String, String), Key>>,
+}
+
+impl RemoteBackend {
+    /// The backend over `remote`.
+    pub fn new(remote: Remote) -> Self {
+        Self {
+            remote: Arc::new(remote),
+            keys: Default::default(),
+        }
+    }
+}
 
 impl TokenBackend for RemoteBackend {
     fn vault_names(&self) -> Result<Vec<String>> {
-        let list = self.0.management(Method::GET, "vaults", None)?;
+        let list = self.remote.management(Method::GET, "vaults", None)?;
         Ok(list["value"]
             .as_array()
             .into_iter()
@@ -612,7 +629,7 @@ impl TokenBackend for RemoteBackend {
 
     fn vault_info(&self, vault: &str) -> Result<VaultInfo> {
         let v = self
-            .0
+            .remote
             .management(Method::GET, &format!("vaults/{vault}"), None)
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::VaultNotFound {
@@ -625,9 +642,9 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn token_pins(&self, vault: &str) -> Result<TokenPins> {
-        let v = self
-            .0
-            .management(Method::GET, &format!("vaults/{vault}/pkcs11-pins"), None)?;
+        let v =
+            self.remote
+                .management(Method::GET, &format!("vaults/{vault}/pkcs11-pins"), None)?;
         Ok(TokenPins {
             so: v["so"].as_str().map(str::to_string),
             user: v["user"].as_str().map(str::to_string),
@@ -636,7 +653,7 @@ impl TokenBackend for RemoteBackend {
 
     fn set_token_pins(&self, vault: &str, pins: TokenPins) -> Result<()> {
         let body = json!({ "so": pins.so, "user": pins.user });
-        self.0.management(
+        self.remote.management(
             Method::PUT,
             &format!("vaults/{vault}/pkcs11-pins"),
             Some(&body),
@@ -646,7 +663,7 @@ impl TokenBackend for RemoteBackend {
 
     fn keys(&self, vault: &str) -> Result<Vec<(KeyBundle, KeySpec)>> {
         let mut out = Vec::new();
-        for item in self.0.list(vault, "/keys", ObjectKind::Key)? {
+        for item in self.remote.list(vault, "/keys", ObjectKind::Key)? {
             let Some(name) = item_name(&item, "kid") else {
                 continue;
             };
@@ -668,20 +685,38 @@ impl TokenBackend for RemoteBackend {
     ) -> Result<(KeyBundle, KeySpec)> {
         let path = format!("/keys/{name}/{}", version.unwrap_or(""));
         let v = self
-            .0
+            .remote
             .vault_call(Method::GET, vault, &path, None, (ObjectKind::Key, name))?;
         Remote::key_bundle(vault, &v)
     }
 
     fn key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<Key> {
+        let cache = |k| {
+            self.keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&k)
+                .cloned()
+        };
+        if let Some(v) = version {
+            if let Some(key) = cache((vault.to_string(), name.to_string(), v.to_string())) {
+                return Ok(key);
+            }
+        }
         let (b, spec) = self.get_key(vault, name, version)?;
-        Ok(Arc::new(RemoteKey {
-            remote: self.0.clone(),
+        let id = (vault.to_string(), b.name.clone(), b.version.clone());
+        let key: Key = Arc::new(RemoteKey {
+            remote: self.remote.clone(),
             vault: vault.to_string(),
             name: b.name,
             version: b.version,
             spec,
-        }))
+        });
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, key.clone());
+        Ok(key)
     }
 
     fn create_key(
@@ -711,7 +746,7 @@ impl TokenBackend for RemoteBackend {
                 })
             }
         }
-        let v = self.0.vault_call(
+        let v = self.remote.vault_call(
             Method::POST,
             vault,
             &format!("/keys/{name}/create"),
@@ -757,7 +792,7 @@ impl TokenBackend for RemoteBackend {
         let mut bytes = Zeroizing::new(Vec::new());
         serde_json::to_writer(&mut *bytes, &body)
             .map_err(|e| Error::Storage(format!("cannot encode the key: {e}")))?;
-        let v = self.0.send(
+        let v = self.remote.send(
             Method::PUT,
             &format!("{vault}.localhost"),
             &format!("/keys/{name}?api-version={API_VERSION}"),
@@ -768,7 +803,7 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn delete_key(&self, vault: &str, name: &str) -> Result<()> {
-        self.0
+        self.remote
             .vault_call(
                 Method::DELETE,
                 vault,
@@ -792,7 +827,7 @@ impl TokenBackend for RemoteBackend {
         }
         let mut out = Vec::new();
         for item in self
-            .0
+            .remote
             .list(vault, "/certificates", ObjectKind::Certificate)?
         {
             let Some(name) = item_name(&item, "id") else {
@@ -814,7 +849,7 @@ impl TokenBackend for RemoteBackend {
         version: Option<&str>,
     ) -> Result<CertificateBundle> {
         let path = format!("/certificates/{name}/{}", version.unwrap_or(""));
-        let v = self.0.vault_call(
+        let v = self.remote.vault_call(
             Method::GET,
             vault,
             &path,
@@ -825,7 +860,7 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn delete_certificate(&self, vault: &str, name: &str) -> Result<()> {
-        self.0
+        self.remote
             .vault_call(
                 Method::DELETE,
                 vault,
@@ -844,7 +879,7 @@ impl TokenBackend for RemoteBackend {
             });
         }
         let mut out = Vec::new();
-        for item in self.0.list(vault, "/secrets", ObjectKind::Secret)? {
+        for item in self.remote.list(vault, "/secrets", ObjectKind::Secret)? {
             let Some(name) = item_name(&item, "id") else {
                 continue;
             };
@@ -860,9 +895,9 @@ impl TokenBackend for RemoteBackend {
 
     fn get_secret(&self, vault: &str, name: &str, version: Option<&str>) -> Result<SecretBundle> {
         let path = format!("/secrets/{name}/{}", version.unwrap_or(""));
-        let v = self
-            .0
-            .vault_call(Method::GET, vault, &path, None, (ObjectKind::Secret, name))?;
+        let v =
+            self.remote
+                .vault_call(Method::GET, vault, &path, None, (ObjectKind::Secret, name))?;
         Remote::secret_bundle(vault, &v)
     }
 
@@ -874,7 +909,7 @@ impl TokenBackend for RemoteBackend {
     ) -> Result<SecretBundle> {
         // Key Vault has no properties-only read of one version: its versions listing
         // carries the attributes without values.
-        let versions = self.0.list(
+        let versions = self.remote.list(
             vault,
             &format!("/secrets/{name}/versions"),
             ObjectKind::Secret,
@@ -897,7 +932,7 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn delete_secret(&self, vault: &str, name: &str) -> Result<()> {
-        self.0
+        self.remote
             .vault_call(
                 Method::DELETE,
                 vault,
