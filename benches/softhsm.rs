@@ -20,136 +20,18 @@
 mod common;
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
-use localhsm::crypto::Jwk;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki::session::Session;
 
+use common::token::{
+    aes_key, ec_key, rsa_key, softhsm_library, softhsm_session, DATA_KEY, P256K_OID, P256_OID,
+    P384_OID, SHA256_DIGEST_INFO,
+};
 use common::{public, secret};
-
-const DEFAULT_LIB: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const DATA_KEY: [u8; 32] = [0x5a; 32];
-/// DER prefix of a SHA-256 DigestInfo (RFC 8017 9.2, note 1).
-const SHA256_DIGEST_INFO: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-
-fn library() -> PathBuf {
-    std::env::var_os("LOCALHSM_BENCH_SOFTHSM_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LIB))
-}
-
-/// A token in a temporary directory, initialized, with a logged-in user session.
-fn session(lib: &Path, tokens: &Path) -> cryptoki::error::Result<(Pkcs11, Session)> {
-    let conf = tokens.join("softhsm2.conf");
-    let tokendir = tokens.join("tokens");
-    std::fs::create_dir_all(&tokendir).expect("token dir");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokendir.display()
-        ),
-    )
-    .expect("softhsm2.conf");
-    // Read by SoftHSM2 in C_Initialize; set before any other thread exists.
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let pkcs11 = Pkcs11::new(lib)?;
-    pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    // The token is (re)initialized below: only do that to SoftHSM2, which SOFTHSM2_CONF
-    // has confined to the temporary directory. Another module's first token would be wiped.
-    let info = pkcs11.get_library_info()?;
-    if !info.manufacturer_id().contains("SoftHSM") {
-        return Err(cryptoki::error::Error::NotSupported);
-    }
-    let slot = pkcs11.get_slots_with_token()?[0];
-    let so_pin = AuthPin::new("bench-so".into());
-    let user_pin = AuthPin::new("bench-user".into());
-    pkcs11.init_token(slot, &so_pin, "localhsm-bench")?;
-    {
-        let so = pkcs11.open_rw_session(slot)?;
-        so.login(UserType::So, Some(&so_pin))?;
-        so.init_pin(&user_pin)?;
-    }
-    let session = pkcs11.open_rw_session(slot)?;
-    session.login(UserType::User, Some(&user_pin))?;
-    Ok((pkcs11, session))
-}
-
-/// Creates a session key object, private to the logged-in user and sensitive, of `class` and
-/// `key_type` with the further `attributes`.
-fn session_key(
-    s: &Session,
-    class: ObjectClass,
-    key_type: KeyType,
-    attributes: impl IntoIterator<Item = Attribute>,
-) -> cryptoki::error::Result<ObjectHandle> {
-    let mut template = vec![
-        Attribute::Class(class),
-        Attribute::KeyType(key_type),
-        Attribute::Token(false),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-    ];
-    template.extend(attributes);
-    s.create_object(&template)
-}
-
-fn ec_key(s: &Session, jwk: &Jwk, oid_der: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
-    session_key(
-        s,
-        ObjectClass::PRIVATE_KEY,
-        KeyType::EC,
-        [
-            Attribute::Sign(true),
-            Attribute::EcParams(oid_der.to_vec()),
-            Attribute::Value(secret(&jwk.d, "d").to_vec()),
-        ],
-    )
-}
-
-fn rsa_key(s: &Session, jwk: &Jwk) -> cryptoki::error::Result<ObjectHandle> {
-    session_key(
-        s,
-        ObjectClass::PRIVATE_KEY,
-        KeyType::RSA,
-        [
-            Attribute::Sign(true),
-            Attribute::Decrypt(true),
-            Attribute::Modulus(public(&jwk.n, "n")),
-            Attribute::PublicExponent(public(&jwk.e, "e")),
-            Attribute::PrivateExponent(secret(&jwk.d, "d").to_vec()),
-            Attribute::Prime1(secret(&jwk.p, "p").to_vec()),
-            Attribute::Prime2(secret(&jwk.q, "q").to_vec()),
-            Attribute::Exponent1(secret(&jwk.dp, "dp").to_vec()),
-            Attribute::Exponent2(secret(&jwk.dq, "dq").to_vec()),
-            Attribute::Coefficient(secret(&jwk.qi, "qi").to_vec()),
-        ],
-    )
-}
-
-fn aes_key(s: &Session, jwk: &Jwk) -> cryptoki::error::Result<ObjectHandle> {
-    session_key(
-        s,
-        ObjectClass::SECRET_KEY,
-        KeyType::AES,
-        [
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Wrap(true),
-            Attribute::Unwrap(true),
-            Attribute::Value(secret(&jwk.k, "k").to_vec()),
-        ],
-    )
-}
 
 /// Benchmarks `op` as `<group>/<id>/softhsm` if one trial call succeeds; says why not
 /// otherwise.
@@ -175,26 +57,10 @@ fn run(c: &mut Criterion, s: &Session) -> cryptoki::error::Result<()> {
 
     let mut g = c.benchmark_group("sign");
     g.throughput(Throughput::Elements(1));
-    // Curve OIDs, DER: prime256v1, secp384r1, secp256k1.
     let curves: [(&str, &str, &[u8], &[u8]); 3] = [
-        (
-            "ES256",
-            "ec-p256",
-            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-            &digest256,
-        ),
-        (
-            "ES384",
-            "ec-p384",
-            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
-            &digest384,
-        ),
-        (
-            "ES256K",
-            "ec-p256k",
-            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
-            &digest256,
-        ),
+        ("ES256", "ec-p256", P256_OID, &digest256),
+        ("ES384", "ec-p384", P384_OID, &digest384),
+        ("ES256K", "ec-p256k", P256K_OID, &digest256),
     ];
     for (name, id, oid, digest) in curves {
         let key = ec_key(s, &common::vector_jwk("ecdsa.json", id), oid)?;
@@ -300,7 +166,7 @@ fn run(c: &mut Criterion, s: &Session) -> cryptoki::error::Result<()> {
 }
 
 fn main() {
-    let lib = library();
+    let lib = softhsm_library();
     if !lib.exists() {
         println!(
             "softhsm bench: skipping: {} does not exist. Install SoftHSM2 (Debian/Ubuntu: \
@@ -310,7 +176,7 @@ fn main() {
         return;
     }
     let tokens = common::bench_dir("softhsm");
-    let (_pkcs11, session) = match session(&lib, tokens.path()) {
+    let (_pkcs11, session) = match softhsm_session(&lib, tokens.path()) {
         Ok(s) => s,
         Err(e) => {
             println!(

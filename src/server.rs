@@ -25,6 +25,7 @@ mod keys;
 pub mod listener;
 mod management;
 pub mod owner;
+mod pkcs11;
 mod roles;
 mod secrets;
 pub mod tls;
@@ -323,6 +324,9 @@ async fn route(
         // Before the route: the management API is closed to others, whatever they ask.
         management::require_admin(&state, &caller)?;
         return match routes::lookup(&method, &segments) {
+            Lookup::Found(route, p) if pkcs11::serves(route.op) => {
+                pkcs11::handle(&state, &caller, route.op, &p, &body).await
+            }
             Lookup::Found(route, p) => {
                 management::handle(&state, route.op, &p, &params, &body).await
             }

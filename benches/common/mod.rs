@@ -5,6 +5,9 @@
 // Each bench target compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod interleaved;
+pub mod token;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -7,8 +7,9 @@
 //! operation runs on the core's [`localhsm::KeyHandle`], so `key_ops`, `enabled`,
 //! `nbf`/`exp` hold here as on every other face, and a destroy is the vault's soft delete.
 //!
-//! The store is opened in this process at `C_Initialize` (see [`config`]); a store held by a
-//! running `localhsm serve` is refused with `CKR_DEVICE_ERROR` and a line on stderr.
+//! The store is opened in this process at `C_Initialize` (see [`config`]); when a running
+//! `localhsm serve` holds it, the module goes through that server as the store's owner, the
+//! way the CLI does ([`remote`]). Both sit behind [`backend::TokenBackend`].
 //!
 //! Layout: [`ffi`] is the C boundary and the only place with `unsafe` code; it checks
 //! pointers and lengths, catches panics and turns everything into calls on the safe
@@ -18,8 +19,10 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod config;
 pub mod ffi;
 pub mod mechanisms;
 pub mod module;
 pub mod objects;
+pub mod remote;

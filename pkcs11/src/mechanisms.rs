@@ -6,7 +6,10 @@ use cryptoki_sys::*;
 use localhsm::crypto::{
     AesParams, CurveName, EncryptionAlgorithm, HashAlg, KeySpec, SignatureAlgorithm, WrapAlgorithm,
 };
-use localhsm::{Error, KeyHandle};
+use localhsm::Error;
+
+// The key behind an operation, wherever it lives (see `crate::backend`).
+use crate::backend::Key as KeyHandle;
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 

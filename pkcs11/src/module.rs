@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use cryptoki_sys::*;
 use localhsm::crypto::pin::{hash_pin, verify_pin, MAX_PIN_LEN, MIN_PIN_LEN};
 use localhsm::crypto::{
-    Jwk, KeyFamily, KeyOperation, KeySpec, KeyType, SecretBase64Url, SecretBytes,
+    Base64Url, Jwk, KeyFamily, KeyOperation, KeySpec, KeyType, SecretBase64Url, SecretBytes,
 };
 use localhsm::model::certificates::CertificateBundle;
 use localhsm::model::{KeyBundle, KeyOptions, TokenPins, VaultKind};
-use localhsm::{Error, KeyHandle, Store, Vault};
+use localhsm::{Error, Store};
 use zeroize::Zeroizing;
 
+use crate::backend::{InProcess, Key, TokenBackend};
 use crate::config::Config;
 use crate::mechanisms::{
     op_error, store_error, wrap_algorithm, CipherOp, DigestOp, Mechanism, SignOp, MECHANISMS, R,
@@ -27,6 +28,7 @@ use crate::objects::{
     certificate_object, curve_of_params, data_object, family_of_key_type, key_id, key_objects,
     Object, ObjectRef, Template, ID_TAG,
 };
+use crate::remote::{Remote, RemoteBackend};
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
 
@@ -52,7 +54,7 @@ pub fn log(message: &str) {
 /// The open module.
 pub struct Module {
     pid: u32,
-    store: Store,
+    backend: Box<dyn TokenBackend>,
     shared: Mutex<Shared>,
 }
 
@@ -144,33 +146,47 @@ pub fn initialize(config: Config) -> R<()> {
         }
         None => {}
     }
-    let store = Store::builder(&config.data)
-        .master_key(config.master_key)
-        .open()
-        .map_err(|e| {
-            match &e {
-                Error::StoreLocked { .. } => log(&format!(
-                    "the store in {} is held by another process (a running `localhsm serve`, or another program \
-                     using this module); \
-                     this module opens the store itself and cannot share it yet: stop that \
-                     process, or point LOCALHSM_DATA elsewhere",
-                    config.data.display()
-                )),
-                e => log(&format!(
-                    "cannot open the store in {}: {e}",
-                    config.data.display()
-                )),
-            }
-            CKR_DEVICE_ERROR
-        })?;
     let module = Module {
         pid: std::process::id(),
-        store,
+        backend: open_backend(config)?,
         shared: Mutex::new(Shared::default()),
     };
     module.refresh_slots()?;
     *slot = Some(Arc::new(module));
     Ok(())
+}
+
+/// The store in the configured data directory: opened here, or, when a running
+/// `localhsm serve` holds it, reached through that server as the store's owner.
+fn open_backend(config: Config) -> R<Box<dyn TokenBackend>> {
+    let dir = config.data.clone();
+    let held = match Store::builder(&dir).master_key(config.master_key).open() {
+        Ok(store) => return Ok(Box::new(InProcess::new(store))),
+        Err(Error::StoreLocked { .. }) => Remote::find(&dir),
+        Err(e) => {
+            log(&format!("cannot open the store in {}: {e}", dir.display()));
+            return Err(CKR_DEVICE_ERROR);
+        }
+    };
+    match held {
+        Ok(Some(remote)) => Ok(Box::new(RemoteBackend::new(remote))),
+        Ok(None) => {
+            log(&format!(
+                "the store in {} is held by another process that is not a server (another \
+                 program using this module, or a CLI command): stop it, or run `localhsm \
+                 serve` on the directory so that this module goes through it",
+                dir.display()
+            ));
+            Err(CKR_DEVICE_ERROR)
+        }
+        Err(why) => {
+            log(&format!(
+                "the store in {} is held by a running server this module cannot use: {why}",
+                dir.display()
+            ));
+            Err(CKR_DEVICE_ERROR)
+        }
+    }
 }
 
 /// Closes every session and the store (`C_Finalize`).
@@ -224,11 +240,11 @@ fn new_pin_hash(pin: &[u8]) -> R<String> {
 impl Module {
     /// Adds slots for vaults created since the last look.
     fn refresh_slots(&self) -> R<()> {
-        let vaults = self.store.list_vaults().map_err(store_error)?;
+        let vaults = self.backend.vault_names().map_err(store_error)?;
         let mut shared = lock(&self.shared);
         for v in vaults {
-            if !shared.slots.contains(&v.name) {
-                shared.slots.push(v.name);
+            if !shared.slots.contains(&v) {
+                shared.slots.push(v);
             }
         }
         Ok(())
@@ -241,7 +257,7 @@ impl Module {
         Ok(names
             .iter()
             .enumerate()
-            .filter(|(_, n)| !token_present || self.store.vault(n).is_ok())
+            .filter(|(_, n)| !token_present || self.live(n))
             .map(|(i, _)| i as CK_SLOT_ID + 1)
             .collect())
     }
@@ -259,17 +275,23 @@ impl Module {
     /// Whether the slot's vault is live.
     pub fn token_present(&self, slot: CK_SLOT_ID) -> R<bool> {
         let name = self.slot_vault(slot)?;
-        Ok(self.store.vault(&name).is_ok())
+        Ok(self.live(&name))
+    }
+
+    fn live(&self, vault: &str) -> bool {
+        self.backend
+            .vault_info(vault)
+            .is_ok_and(|i| i.deleted_date.is_none())
     }
 
     fn pins(&self, vault: &str) -> R<TokenPins> {
-        self.store.token_pins(vault).map_err(store_error)
+        self.backend.token_pins(vault).map_err(store_error)
     }
 
     /// What the token of `slot` reports.
     pub fn token_state(&self, slot: CK_SLOT_ID) -> R<TokenState> {
         let name = self.slot_vault(slot)?;
-        let info = self.store.vault_info(&name).map_err(store_error)?;
+        let info = self.backend.vault_info(&name).map_err(store_error)?;
         if info.deleted_date.is_some() {
             return Err(CKR_TOKEN_NOT_PRESENT);
         }
@@ -302,7 +324,7 @@ impl Module {
         slot: CK_SLOT_ID,
     ) -> R<Vec<(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)>> {
         let name = self.slot_vault(slot)?;
-        let kind = self.store.vault_info(&name).map_err(store_error)?.kind;
+        let kind = self.backend.vault_info(&name).map_err(store_error)?.kind;
         Ok(MECHANISMS
             .iter()
             .filter(|m| kind == VaultKind::ManagedHsm || !is_aes(m.0))
@@ -333,7 +355,7 @@ impl Module {
             check_pin(so_pin, so)?;
         }
         let so = new_pin_hash(so_pin)?;
-        self.store
+        self.backend
             .set_token_pins(
                 &name,
                 TokenPins {
@@ -467,7 +489,7 @@ impl Module {
         }
         let mut pins = self.pins(&s.vault)?;
         pins.user = Some(new_pin_hash(pin)?);
-        self.store
+        self.backend
             .set_token_pins(&s.vault, pins)
             .map_err(store_error)
     }
@@ -483,13 +505,14 @@ impl Module {
         let slot = if so { &mut pins.so } else { &mut pins.user };
         check_pin(old, slot.as_deref().ok_or(CKR_USER_PIN_NOT_INITIALIZED)?)?;
         *slot = Some(new_pin_hash(new)?);
-        self.store
+        self.backend
             .set_token_pins(&s.vault, pins)
             .map_err(store_error)
     }
 
-    fn vault(&self, s: &SessionEntry) -> R<Vault> {
-        self.store.vault(&s.vault).map_err(store_error)
+    fn is_hsm(&self, s: &SessionEntry) -> R<bool> {
+        let info = self.backend.vault_info(&s.vault).map_err(store_error)?;
+        Ok(info.kind == VaultKind::ManagedHsm)
     }
 
     fn user_logged_in(&self, s: &SessionEntry) -> bool {
@@ -504,80 +527,43 @@ impl Module {
         }
     }
 
-    /// The key's type and size.
-    fn spec_of(&self, vault: &Vault, b: &KeyBundle) -> R<KeySpec> {
-        match b.kty.family() {
-            KeyFamily::Ec => b.key.crv.map(KeySpec::Ec).ok_or(CKR_GENERAL_ERROR),
-            KeyFamily::Rsa => Ok(KeySpec::Rsa(
-                b.key.n.as_ref().map(|n| n.0.len() * 8).unwrap_or(0),
-            )),
-            KeyFamily::Oct => vault
-                .key(&b.name, Some(&b.version))
-                .map(|k| k.spec())
-                .map_err(store_error),
-        }
-    }
-
     /// Every object of the session's token the session may see.
     fn visible_objects(&self, s: &SessionEntry) -> R<Vec<Object>> {
-        let vault = self.vault(s)?;
+        let vault = &s.vault;
         let private = self.user_logged_in(s);
         let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let page = vault.list_keys(100, next.as_deref()).map_err(store_error)?;
-            for b in &page.items {
-                let spec = self.spec_of(&vault, b)?;
-                out.extend(
-                    key_objects(b, spec)
-                        .into_iter()
-                        .filter(|o| private || !o.target.is_private()),
-                );
-            }
-            match page.next {
-                Some(n) => next = Some(n),
-                None => break,
-            }
+        for (b, spec) in self.backend.keys(vault).map_err(store_error)? {
+            out.extend(
+                key_objects(&b, spec)
+                    .into_iter()
+                    .filter(|o| private || !o.target.is_private()),
+            );
         }
-        let mut next: Option<String> = None;
-        loop {
-            let page = match vault.list_certificates(100, next.as_deref(), false) {
-                Ok(p) => p,
-                // A Managed HSM holds no certificates (nor secrets).
-                Err(Error::NotSupportedByVaultKind { .. }) => return Ok(out),
-                Err(e) => return Err(store_error(e)),
-            };
-            for b in &page.items {
-                out.extend(certificate_object(b, Self::certificate_id(&vault, b)));
-            }
-            match page.next {
-                Some(n) => next = Some(n),
-                None => break,
-            }
+        let certificates = match self.backend.certificates(vault) {
+            Ok(c) => c,
+            // A Managed HSM holds no certificates (nor secrets).
+            Err(Error::NotSupportedByVaultKind { .. }) => return Ok(out),
+            Err(e) => return Err(store_error(e)),
+        };
+        for b in &certificates {
+            out.extend(certificate_object(b, self.certificate_id(vault, b)));
         }
         if !private {
             return Ok(out);
         }
-        let mut next: Option<String> = None;
-        loop {
-            let page = match vault.list_secrets(100, next.as_deref()) {
-                Ok(p) => p,
-                Err(Error::NotSupportedByVaultKind { .. }) => return Ok(out),
-                Err(e) => return Err(store_error(e)),
-            };
+        match self.backend.secrets(vault) {
             // Listed without values: a value is unsealed only when it is read.
-            out.extend(page.items.iter().map(data_object));
-            match page.next {
-                Some(n) => next = Some(n),
-                None => return Ok(out),
-            }
+            Ok(secrets) => out.extend(secrets.iter().map(data_object)),
+            Err(Error::NotSupportedByVaultKind { .. }) => {}
+            Err(e) => return Err(store_error(e)),
         }
+        Ok(out)
     }
 
     /// The `CKA_ID` of a certificate: its key's (same name and version), else the version.
-    fn certificate_id(vault: &Vault, b: &CertificateBundle) -> Vec<u8> {
-        match vault.get_key(&b.name, Some(&b.version)) {
-            Ok(key) => key_id(&key),
+    fn certificate_id(&self, vault: &str, b: &CertificateBundle) -> Vec<u8> {
+        match self.backend.get_key(vault, &b.name, Some(&b.version)) {
+            Ok((key, _)) => key_id(&key),
             Err(_) => hex::decode(&b.version).unwrap_or_else(|_| b.version.as_bytes().to_vec()),
         }
     }
@@ -592,24 +578,24 @@ impl Module {
         if target.vault != s.vault || (target.is_private() && !self.user_logged_in(s)) {
             return Err(CKR_OBJECT_HANDLE_INVALID);
         }
-        let vault = self.vault(s)?;
+        let (backend, vault) = (&self.backend, &s.vault);
         let gone = |e| match e {
             Error::NotFound { .. } | Error::IsDeleted { .. } => CKR_OBJECT_HANDLE_INVALID,
             e => store_error(e),
         };
         match target.class {
             CKO_CERTIFICATE => {
-                let b = vault
-                    .get_certificate(&target.name, Some(&target.version))
+                let b = backend
+                    .get_certificate(vault, &target.name, Some(&target.version))
                     .map_err(gone)?;
-                return certificate_object(&b, Self::certificate_id(&vault, &b))
+                return certificate_object(&b, self.certificate_id(vault, &b))
                     .ok_or(CKR_OBJECT_HANDLE_INVALID);
             }
             CKO_DATA => {
-                let b = match vault.get_secret(&target.name, Some(&target.version)) {
+                let b = match backend.get_secret(vault, &target.name, Some(&target.version)) {
                     Ok(b) => b,
-                    Err(Error::NotExportable | Error::Disabled { .. }) => vault
-                        .get_secret_properties(&target.name, Some(&target.version))
+                    Err(Error::NotExportable | Error::Disabled { .. }) => backend
+                        .get_secret_properties(vault, &target.name, Some(&target.version))
                         .map_err(gone)?,
                     Err(e) => return Err(gone(e)),
                 };
@@ -617,10 +603,9 @@ impl Module {
             }
             _ => {}
         }
-        let bundle = vault
-            .get_key(&target.name, Some(&target.version))
+        let (bundle, spec) = backend
+            .get_key(vault, &target.name, Some(&target.version))
             .map_err(gone)?;
-        let spec = self.spec_of(&vault, &bundle)?;
         key_objects(&bundle, spec)
             .into_iter()
             .find(|o| o.target.class == target.class)
@@ -646,17 +631,19 @@ impl Module {
 
     /// The key handle behind an object, for an operation that needs `op`: private and
     /// secret keys need the user logged in, and the object must be of a class that does `op`.
-    pub fn key_handle(
-        &self,
-        s: &SessionEntry,
-        h: CK_OBJECT_HANDLE,
-        op: KeyOperation,
-    ) -> R<KeyHandle> {
-        let object = self.object(s, h).map_err(|e| match e {
-            CKR_OBJECT_HANDLE_INVALID => CKR_KEY_HANDLE_INVALID,
-            e => e,
-        })?;
-        let target = &object.target;
+    pub fn key_handle(&self, s: &SessionEntry, h: CK_OBJECT_HANDLE, op: KeyOperation) -> R<Key> {
+        // Only the handle table and the vault's handle cache: building the whole object
+        // (reading the key's record, encoding its attributes) here cost as much as an ES256
+        // signature. `Vault::key` still refuses a key that is gone (CKR_KEY_HANDLE_INVALID
+        // through `op_error`), and the handle applies the key's current policy.
+        let target = lock(&self.shared)
+            .objects
+            .get(&h)
+            .cloned()
+            .ok_or(CKR_KEY_HANDLE_INVALID)?;
+        if target.vault != s.vault || (target.is_private() && !self.user_logged_in(s)) {
+            return Err(CKR_KEY_HANDLE_INVALID);
+        }
         let class_ok = match target.class {
             CKO_PRIVATE_KEY => matches!(
                 op,
@@ -673,11 +660,8 @@ impl Module {
         if !class_ok {
             return Err(CKR_KEY_FUNCTION_NOT_PERMITTED);
         }
-        if target.is_private() {
-            self.require_user(s)?;
-        }
-        self.vault(s)?
-            .key(&target.name, Some(&target.version))
+        self.backend
+            .key(&s.vault, &target.name, Some(&target.version))
             .map_err(op_error)
     }
 
@@ -831,8 +815,7 @@ impl Module {
         if !s.rw {
             return Err(CKR_SESSION_READ_ONLY);
         }
-        let vault = self.vault(s)?;
-        let hsm = vault.info().map_err(store_error)?.kind == VaultKind::ManagedHsm;
+        let hsm = self.is_hsm(s)?;
         let (family, kty) = match (spec, hsm) {
             (KeySpec::Ec(_), false) => (KeyFamily::Ec, KeyType::Ec),
             (KeySpec::Ec(_), true) => (KeyFamily::Ec, KeyType::EcHsm),
@@ -846,8 +829,8 @@ impl Module {
             Some(l) => l,
             None => generated_name()?,
         };
-        vault
-            .create_key(&name, kty, spec, options)
+        self.backend
+            .create_key(&s.vault, &name, kty, spec, options)
             .map_err(keygen_error)
     }
 
@@ -861,12 +844,11 @@ impl Module {
             return Err(CKR_SESSION_READ_ONLY);
         }
         let object = self.object(s, h)?;
-        let vault = self.vault(s)?;
-        let name = &object.target.name;
+        let (vault, name) = (&s.vault, &object.target.name);
         match object.target.class {
-            CKO_CERTIFICATE => vault.delete_certificate(name).map(|_| ()),
-            CKO_DATA => vault.delete_secret(name).map(|_| ()),
-            _ => vault.delete_key(name).map(|_| ()),
+            CKO_CERTIFICATE => self.backend.delete_certificate(vault, name),
+            CKO_DATA => self.backend.delete_secret(vault, name),
+            _ => self.backend.delete_key(vault, name),
         }
         .map_err(store_error)
     }
@@ -889,15 +871,13 @@ impl Module {
         if target.class != CKO_SECRET_KEY {
             return Err(CKR_KEY_NOT_WRAPPABLE);
         }
-        let exported = localhsm::hazmat::export_private_key(
-            &self.vault(s)?,
-            &target.name,
-            Some(&target.version),
-        )
-        .map_err(|e| match e {
-            Error::NotExportable | Error::AccessDenied { .. } => CKR_KEY_UNEXTRACTABLE,
-            e => store_error(e),
-        })?;
+        let exported = self
+            .backend
+            .export_key(&s.vault, &target.name, Some(&target.version))
+            .map_err(|e| match e {
+                Error::NotExportable | Error::AccessDenied { .. } => CKR_KEY_UNEXTRACTABLE,
+                e => store_error(e),
+            })?;
         let k = exported.key.k.as_ref().ok_or(CKR_KEY_NOT_WRAPPABLE)?;
         wrapper.wrap_key(alg, k.0.expose()).map_err(op_error)
     }
@@ -950,45 +930,135 @@ impl Module {
         value: SecretBytes,
         template: &Template,
     ) -> R<KeyBundle> {
-        let vault = self.vault(s)?;
-        let hsm = vault.info().map_err(store_error)?.kind == VaultKind::ManagedHsm;
-        let kty = if hsm { KeyType::OctHsm } else { KeyType::Oct };
-        let (label, options) = Self::key_options(KeyFamily::Oct, kty, &[template])?;
-        let name = match label {
-            Some(l) => l,
-            None => generated_name()?,
-        };
         let jwk = Jwk {
             kty: Some(KeyType::Oct),
             k: Some(SecretBase64Url(value)),
             ..Jwk::default()
         };
-        vault
-            .import_key(&name, &jwk, hsm, options)
+        self.import(s, KeyFamily::Oct, jwk, template)
+    }
+
+    /// Imports `jwk` (with its private members) as a new key, or a new version of the key the
+    /// template's label names, with the template's usage flags and `CKA_ID`.
+    fn import(
+        &self,
+        s: &SessionEntry,
+        family: KeyFamily,
+        jwk: Jwk,
+        template: &Template,
+    ) -> R<KeyBundle> {
+        let hsm = self.is_hsm(s)?;
+        let kty = match (family, hsm) {
+            (KeyFamily::Ec, false) => KeyType::Ec,
+            (KeyFamily::Ec, true) => KeyType::EcHsm,
+            (KeyFamily::Rsa, false) => KeyType::Rsa,
+            (KeyFamily::Rsa, true) => KeyType::RsaHsm,
+            (KeyFamily::Oct, false) => KeyType::Oct,
+            (KeyFamily::Oct, true) => KeyType::OctHsm,
+        };
+        let (label, options) = Self::key_options(family, kty, &[template])?;
+        let name = match label {
+            Some(l) => l,
+            None => generated_name()?,
+        };
+        // The operations travel in the JWK too, for a backend that sends the JWK alone.
+        let mut jwk = jwk;
+        jwk.key_ops.clone_from(&options.key_ops);
+        self.backend
+            .import_key(&s.vault, &name, &jwk, hsm, options)
             .map_err(keygen_error)
     }
 
-    /// `C_CreateObject`: imports an AES key given in `CKA_VALUE`.
+    /// The JWK of an EC private key template: `CKA_EC_PARAMS` and `CKA_VALUE` (the scalar).
+    /// The public point is derived from the scalar (a `CKA_EC_POINT` is not needed).
+    fn ec_private_jwk(template: &Template) -> R<Jwk> {
+        let params = template
+            .bytes(CKA_EC_PARAMS)
+            .ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+        let crv = curve_of_params(params).ok_or(CKR_CURVE_NOT_SUPPORTED)?;
+        let d = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+        Ok(Jwk {
+            kty: Some(KeyType::Ec),
+            crv: Some(crv),
+            d: Some(SecretBase64Url(SecretBytes::from_slice(d))),
+            ..Jwk::default()
+        })
+    }
+
+    /// The JWK of an RSA private key template: modulus, public and private exponents and
+    /// both primes; the CRT values all or none.
+    fn rsa_private_jwk(template: &Template) -> R<Jwk> {
+        let public = |ty| {
+            template
+                .bytes(ty)
+                .map(|b| Base64Url(b.to_vec()))
+                .ok_or(CKR_TEMPLATE_INCOMPLETE)
+        };
+        let secret = |ty| {
+            template
+                .bytes(ty)
+                .map(|b| SecretBase64Url(SecretBytes::from_slice(b)))
+        };
+        let required = |ty| secret(ty).ok_or(CKR_TEMPLATE_INCOMPLETE);
+        Ok(Jwk {
+            kty: Some(KeyType::Rsa),
+            n: Some(public(CKA_MODULUS)?),
+            e: Some(public(CKA_PUBLIC_EXPONENT)?),
+            d: Some(required(CKA_PRIVATE_EXPONENT)?),
+            p: Some(required(CKA_PRIME_1)?),
+            q: Some(required(CKA_PRIME_2)?),
+            dp: secret(CKA_EXPONENT_1),
+            dq: secret(CKA_EXPONENT_2),
+            qi: secret(CKA_COEFFICIENT),
+            ..Jwk::default()
+        })
+    }
+
+    /// `C_CreateObject`: imports an AES key (`CKA_VALUE`), or an EC or RSA private key (the
+    /// vault keeps the pair; its public key object comes with it). A public key alone is
+    /// refused: a vault's keys are pairs.
     pub fn create_object(&self, s: &SessionEntry, template: &Template) -> R<CK_OBJECT_HANDLE> {
-        match (template.ulong(CKA_CLASS)?, template.ulong(CKA_KEY_TYPE)?) {
-            (Some(CKO_SECRET_KEY), Some(CKK_AES)) => {}
-            (None, _) | (Some(CKO_SECRET_KEY), None) => return Err(CKR_TEMPLATE_INCOMPLETE),
-            _ => {
-                log("C_CreateObject imports AES keys only so far");
+        let (family, class) = match (template.ulong(CKA_CLASS)?, template.ulong(CKA_KEY_TYPE)?) {
+            (Some(CKO_SECRET_KEY), Some(CKK_AES)) => (KeyFamily::Oct, CKO_SECRET_KEY),
+            (Some(CKO_PRIVATE_KEY), Some(CKK_EC)) => (KeyFamily::Ec, CKO_PRIVATE_KEY),
+            (Some(CKO_PRIVATE_KEY), Some(CKK_RSA)) => (KeyFamily::Rsa, CKO_PRIVATE_KEY),
+            (None, _) | (Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY), None) => {
+                return Err(CKR_TEMPLATE_INCOMPLETE)
+            }
+            (Some(CKO_PUBLIC_KEY), _) => {
+                log("C_CreateObject: a public key alone cannot be imported (a vault's keys are pairs); import the private key");
                 return Err(CKR_TEMPLATE_INCONSISTENT);
             }
-        }
+            _ => {
+                log("C_CreateObject imports AES keys and EC and RSA private keys");
+                return Err(CKR_TEMPLATE_INCONSISTENT);
+            }
+        };
         self.require_user(s)?;
         if !s.rw {
             return Err(CKR_SESSION_READ_ONLY);
         }
-        let value = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
-        if !matches!(value.len(), 16 | 24 | 32) {
-            return Err(CKR_ATTRIBUTE_VALUE_INVALID);
-        }
-        let spec = KeySpec::Oct(value.len() * 8);
-        let bundle = self.import_secret(s, SecretBytes::from_slice(value), template)?;
-        self.single_handle(&bundle, spec)
+        let bundle = match family {
+            KeyFamily::Oct => {
+                let value = template.bytes(CKA_VALUE).ok_or(CKR_TEMPLATE_INCOMPLETE)?;
+                if !matches!(value.len(), 16 | 24 | 32) {
+                    return Err(CKR_ATTRIBUTE_VALUE_INVALID);
+                }
+                let bundle = self.import_secret(s, SecretBytes::from_slice(value), template)?;
+                return self.single_handle(&bundle, KeySpec::Oct(value.len() * 8));
+            }
+            KeyFamily::Ec => self.import(s, family, Self::ec_private_jwk(template)?, template)?,
+            KeyFamily::Rsa => self.import(s, family, Self::rsa_private_jwk(template)?, template)?,
+        };
+        let (_, spec) = self
+            .backend
+            .get_key(&s.vault, &bundle.name, Some(&bundle.version))
+            .map_err(store_error)?;
+        let object = key_objects(&bundle, spec)
+            .into_iter()
+            .find(|o| o.target.class == class)
+            .ok_or(CKR_GENERAL_ERROR)?;
+        Ok(lock(&self.shared).handle_for(object.target.clone()))
     }
 }
 

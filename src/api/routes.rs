@@ -177,6 +177,8 @@ routes! {
     TimeShift:            POST   "management/time-shift",               Admin,                       "TimeShift";
     SeedApply:            POST   "management/apply",                    Admin,                       "SeedApply";
     StoreBackup:          GET    "management/store/backup",             Admin,                       "StoreBackup";
+    Pkcs11PinsGet:        GET    "management/vaults/{vault}/pkcs11-pins", Admin,                     "Pkcs11PinsGet";
+    Pkcs11PinsSet:        PUT    "management/vaults/{vault}/pkcs11-pins", Admin,                     "Pkcs11PinsSet";
 }
 
 /// How a role route's grammar starts: the scope, then Key Vault's authorization provider.

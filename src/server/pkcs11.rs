@@ -1,0 +1,88 @@
+//! `/management/vaults/{vault}/pkcs11-pins`: a vault's PKCS#11 token PIN hashes, for the
+//! PKCS#11 module when a running server holds the store (the module then reaches the store
+//! through this server, as the CLI does, and checks PINs itself). Not part of the Key Vault
+//! API.
+//!
+//! Layer: faces (server). May import `api` (the route table), the core (`model`, `crypto`)
+//! and `server::{context, error}`. Invariant: only the store's owner (its local credential,
+//! see `server::owner`) reads or writes the hashes, whatever the access policy: they are
+//! what a PIN guess is checked against, and the owner is who could read them from the data
+//! directory anyway.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use super::context::{ok, run_blocking, AppState};
+use super::error::{parse_json, ApiError};
+use crate::api::routes::{Op, Params};
+use crate::model::access::is_owner;
+use crate::model::{Caller, TokenPins};
+
+/// The iterations a PIN hash may name: [`crate::crypto::pin`] writes 600,000; a hash that
+/// names many more would make every login spin for minutes.
+const MAX_ITERATIONS: u32 = 10_000_000;
+
+/// Whether `op` is one of this file's routes.
+pub(crate) fn serves(op: Op) -> bool {
+    matches!(op, Op::Pkcs11PinsGet | Op::Pkcs11PinsSet)
+}
+
+/// Answers a PIN-hash request of the store's owner; refuses anyone else.
+pub(crate) async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    op: Op,
+    p: &Params<'_>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let oid = caller.object_id.as_deref().unwrap_or("");
+    if !is_owner(oid) {
+        return Err(crate::Error::AccessDenied {
+            caller: caller
+                .object_id
+                .clone()
+                .unwrap_or_else(|| "anonymous".into()),
+            action: "localhsm/pkcs11-pins (the store's owner only)",
+            scope: "/management/vaults/{vault}/pkcs11-pins".into(),
+        }
+        .into());
+    }
+    let name = p.get("vault").unwrap_or_default().to_string();
+    match op {
+        Op::Pkcs11PinsGet => {
+            ok(run_blocking(state.store.clone(), move |s| s.token_pins(&name)).await?)
+        }
+        Op::Pkcs11PinsSet => {
+            let pins: TokenPins = parse_json(body)?;
+            for hash in [&pins.so, &pins.user].into_iter().flatten() {
+                check_hash(hash)?;
+            }
+            run_blocking(state.store.clone(), move |s| s.set_token_pins(&name, pins)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        other => Err(ApiError::misrouted(other)),
+    }
+}
+
+/// A PIN hash as [`crate::crypto::pin::hash_pin`] writes it: `pbkdf2-sha256$N$salt$hash`.
+fn check_hash(hash: &str) -> Result<(), ApiError> {
+    let parts: Vec<&str> = hash.split('$').collect();
+    let well_formed = match parts.as_slice() {
+        ["pbkdf2-sha256", n, salt, digest] => {
+            n.parse::<u32>()
+                .is_ok_and(|n| (1..=MAX_ITERATIONS).contains(&n))
+                && URL_SAFE_NO_PAD.decode(salt).is_ok_and(|s| !s.is_empty())
+                && URL_SAFE_NO_PAD.decode(digest).is_ok_and(|d| d.len() == 32)
+        }
+        _ => false,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::bad_parameter(
+            "so and user must be PIN hashes (pbkdf2-sha256$iterations$salt$hash), or null",
+        ))
+    }
+}
