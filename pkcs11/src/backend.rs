@@ -1,19 +1,22 @@
 //! Where the module's tokens live, behind one seam: [`TokenBackend`] is what [`crate::module`]
 //! asks of a store (vaults, their keys, certificates and secrets, the token PINs), and
 //! [`KeyOps`] what [`crate::mechanisms`] asks of a key. [`InProcess`] answers from a store this
-//! process opened, with the core's [`KeyHandle`] as the key.
+//! process opened, with the core's [`KeyHandle`] as the key, and records what it does in the
+//! vault's access log (when the vault keeps one) as the store's owner: the local user who
+//! holds the data directory and its master key, as the CLI acts in process.
 //!
 //! Errors are the core's [`Error`], so the mapping to `CKR_*` is the same whichever backend
 //! answered.
 
 use std::sync::Arc;
 
+use localhsm::audit::CallRecord;
 use localhsm::crypto::{
     AesParams, Encrypted, EncryptionAlgorithm, Jwk, KeyFamily, KeySpec, KeyType, SecretBytes,
     SignatureAlgorithm, WrapAlgorithm,
 };
 use localhsm::model::certificates::CertificateBundle;
-use localhsm::model::{KeyBundle, KeyOptions, SecretBundle, TokenPins, VaultInfo};
+use localhsm::model::{Caller, KeyBundle, KeyOptions, SecretBundle, TokenPins, VaultInfo};
 use localhsm::{Error, KeyHandle, Store, Vault};
 
 /// The result of a backend call.
@@ -186,12 +189,127 @@ fn all<T>(
 /// The store, opened by this process.
 pub struct InProcess {
     store: Store,
+    log: Arc<AccessLog>,
+}
+
+/// Where the in-process module's calls are recorded: the vault's access log, as the owner.
+struct AccessLog {
+    store: Store,
+    caller: Caller,
+}
+
+impl AccessLog {
+    /// Records `operation` on `resource` (`/keys/NAME[/VERSION]`, ...) in `vault`'s log, with
+    /// the status and Key Vault code the server would have answered.
+    fn record<T>(&self, vault: &str, operation: &str, resource: &str, outcome: &Result<T>) {
+        let (status, code) = match outcome {
+            Ok(_) => (200, None),
+            Err(e) => {
+                let w = e.wire();
+                (w.status, Some(w.code))
+            }
+        };
+        let call = CallRecord {
+            caller: &self.caller,
+            operation,
+            api_version: "",
+            resource_id: resource.to_string(),
+            status,
+            error_code: code,
+            duration_ms: 0,
+            request_id: "",
+            request_uri: resource,
+        };
+        // A log that cannot be written does not undo or fail what was done (the server
+        // answers the same way).
+        if let Err(e) = self.store.record_access(vault, call) {
+            eprintln!("localhsm PKCS#11: could not write the access log of {vault}: {e}");
+        }
+    }
+}
+
+/// A key of [`InProcess`]: its handle, and the log its operations go to.
+struct LoggedKey {
+    handle: KeyHandle,
+    log: Arc<AccessLog>,
+    vault: String,
+    resource: String,
+}
+
+impl LoggedKey {
+    fn logged<T>(&self, operation: &str, outcome: Result<T>) -> Result<T> {
+        self.log
+            .record(&self.vault, operation, &self.resource, &outcome);
+        outcome
+    }
+}
+
+impl KeyOps for LoggedKey {
+    fn spec(&self) -> KeySpec {
+        self.handle.spec()
+    }
+
+    fn sign(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+        self.logged("KeySign", self.handle.sign(alg, digest))
+    }
+
+    fn verify(&self, alg: SignatureAlgorithm, digest: &[u8], signature: &[u8]) -> Result<bool> {
+        self.logged("KeyVerify", self.handle.verify(alg, digest, signature))
+    }
+
+    fn encrypt(
+        &self,
+        alg: EncryptionAlgorithm,
+        plaintext: &[u8],
+        params: AesParams<'_>,
+    ) -> Result<Encrypted> {
+        self.logged("KeyEncrypt", self.handle.encrypt(alg, plaintext, params))
+    }
+
+    fn decrypt(
+        &self,
+        alg: EncryptionAlgorithm,
+        ciphertext: &[u8],
+        params: AesParams<'_>,
+    ) -> Result<SecretBytes> {
+        self.logged("KeyDecrypt", self.handle.decrypt(alg, ciphertext, params))
+    }
+
+    fn wrap_key(&self, alg: WrapAlgorithm, key: &[u8]) -> Result<Vec<u8>> {
+        self.logged("KeyWrap", self.handle.wrap_key(alg, key))
+    }
+
+    fn unwrap_key(&self, alg: WrapAlgorithm, wrapped: &[u8]) -> Result<SecretBytes> {
+        self.logged("KeyUnwrap", self.handle.unwrap_key(alg, wrapped))
+    }
+}
+
+/// The owner as the server names it: the object ID no token can claim, and the local user.
+fn owner() -> Caller {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "local".into());
+    Caller {
+        object_id: Some(localhsm::model::access::OWNER_OID.to_string()),
+        upn: Some(format!("{user}@localhost")),
+        ..Caller::local()
+    }
 }
 
 impl InProcess {
     /// Wraps an open store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let log = Arc::new(AccessLog {
+            store: store.clone(),
+            caller: owner(),
+        });
+        Self { store, log }
+    }
+
+    /// Records a call on `kind/name` in `vault`'s access log.
+    fn logged<T>(&self, vault: &str, operation: &str, path: &str, outcome: Result<T>) -> Result<T> {
+        self.log.record(vault, operation, path, &outcome);
+        outcome
     }
 
     fn vault(&self, name: &str) -> Result<Vault> {
@@ -257,7 +375,14 @@ impl TokenBackend for InProcess {
     }
 
     fn key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<Key> {
-        Ok(Arc::new(self.vault(vault)?.key(name, version)?))
+        let handle = self.vault(vault)?.key(name, version)?;
+        let resource = format!("/keys/{name}/{}", handle.version());
+        Ok(Arc::new(LoggedKey {
+            handle,
+            log: self.log.clone(),
+            vault: vault.to_string(),
+            resource,
+        }))
     }
 
     fn create_key(
@@ -268,7 +393,10 @@ impl TokenBackend for InProcess {
         spec: KeySpec,
         options: KeyOptions,
     ) -> Result<KeyBundle> {
-        self.vault(vault)?.create_key(name, kty, spec, options)
+        let made = self
+            .vault(vault)
+            .and_then(|v| v.create_key(name, kty, spec, options));
+        self.logged(vault, "KeyCreate", &format!("/keys/{name}"), made)
     }
 
     fn import_key(
@@ -279,11 +407,16 @@ impl TokenBackend for InProcess {
         hsm: bool,
         options: KeyOptions,
     ) -> Result<KeyBundle> {
-        self.vault(vault)?.import_key(name, jwk, hsm, options)
+        let made = self
+            .vault(vault)
+            .and_then(|v| v.import_key(name, jwk, hsm, options));
+        self.logged(vault, "KeyImport", &format!("/keys/{name}"), made)
     }
 
     fn delete_key(&self, vault: &str, name: &str) -> Result<()> {
-        self.vault(vault)?.delete_key(name).map(|_| ())
+        let done = self.vault(vault).and_then(|v| v.delete_key(name));
+        self.logged(vault, "KeyDelete", &format!("/keys/{name}"), done)
+            .map(|_| ())
     }
 
     fn export_key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<KeyBundle> {
@@ -305,7 +438,14 @@ impl TokenBackend for InProcess {
     }
 
     fn delete_certificate(&self, vault: &str, name: &str) -> Result<()> {
-        self.vault(vault)?.delete_certificate(name).map(|_| ())
+        let done = self.vault(vault).and_then(|v| v.delete_certificate(name));
+        self.logged(
+            vault,
+            "CertificateDelete",
+            &format!("/certificates/{name}"),
+            done,
+        )
+        .map(|_| ())
     }
 
     fn secrets(&self, vault: &str) -> Result<Vec<SecretBundle>> {
@@ -314,7 +454,8 @@ impl TokenBackend for InProcess {
     }
 
     fn get_secret(&self, vault: &str, name: &str, version: Option<&str>) -> Result<SecretBundle> {
-        self.vault(vault)?.get_secret(name, version)
+        let got = self.vault(vault).and_then(|v| v.get_secret(name, version));
+        self.logged(vault, "SecretGet", &format!("/secrets/{name}"), got)
     }
 
     fn get_secret_properties(
@@ -327,6 +468,8 @@ impl TokenBackend for InProcess {
     }
 
     fn delete_secret(&self, vault: &str, name: &str) -> Result<()> {
-        self.vault(vault)?.delete_secret(name).map(|_| ())
+        let done = self.vault(vault).and_then(|v| v.delete_secret(name));
+        self.logged(vault, "SecretDelete", &format!("/secrets/{name}"), done)
+            .map(|_| ())
     }
 }
