@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::mechanisms::{CipherOp, DigestOp, Mechanism, Params, SignOp, R};
 use crate::module::{self, log};
-use crate::objects::{AttrValue, Template, CK_UNAVAILABLE_INFORMATION};
+use crate::objects::{self, AttrValue, Template, CK_UNAVAILABLE_INFORMATION};
 use localhsm::crypto::pin::{MAX_PIN_LEN, MIN_PIN_LEN};
 
 const MANUFACTURER: &str = "localhsm";
@@ -133,6 +133,16 @@ unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> R<Template> {
     let attrs = unsafe { slice(p, n) }?;
     let mut t = Template::default();
     for a in attrs {
+        // A length no value of the type can have is refused unread: a caller that declares
+        // more than its buffer holds would otherwise have this module read past it.
+        let len = usize::try_from(a.ulValueLen).unwrap_or(usize::MAX);
+        let fits = match objects::fixed_value_len(a.type_) {
+            Some(n) => len == n,
+            None => len <= objects::MAX_TEMPLATE_VALUE_LEN,
+        };
+        if !fits {
+            return Err(CKR_ATTRIBUTE_VALUE_INVALID);
+        }
         // SAFETY: forwarded contract.
         let value = unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?;
         t.0.push((a.type_, value.to_vec()));
@@ -835,6 +845,17 @@ unsafe fn start(
         return Err(CKR_OPERATION_ACTIVE);
     }
     let handle = m.key_handle(&s, key, op)?;
+    // The key's usage attribute (from its key_ops) decides at init, as PKCS#11 asks; the
+    // handle checks key_ops again, with enabled and nbf/exp, when the operation runs.
+    let usage = match op {
+        KeyOperation::Sign => CKA_SIGN,
+        KeyOperation::Verify => CKA_VERIFY,
+        KeyOperation::Encrypt => CKA_ENCRYPT,
+        _ => CKA_DECRYPT,
+    };
+    if !matches!(m.object(&s, key)?.get(usage), AttrValue::Value([b]) if *b != CK_FALSE) {
+        return Err(CKR_KEY_FUNCTION_NOT_PERMITTED);
+    }
     match op {
         KeyOperation::Sign => ops.sign = Some(SignOp::new(&mech, handle)?),
         KeyOperation::Verify => ops.verify = Some(SignOp::new(&mech, handle)?),

@@ -774,6 +774,11 @@ impl Module {
                 log("keys made through PKCS#11 are sensitive and never extractable");
                 return Err(CKR_TEMPLATE_INCONSISTENT);
             }
+            // There is no context-specific login to enforce it with: refused, never dropped.
+            if t.bool(CKA_ALWAYS_AUTHENTICATE)? == Some(true) {
+                log("CKA_ALWAYS_AUTHENTICATE is not supported (no CKU_CONTEXT_SPECIFIC login)");
+                return Err(CKR_ATTRIBUTE_VALUE_INVALID);
+            }
             // CKA_DERIVE is asked for by tools that default to every usage (pkcs11-tool
             // does for EC keys); no derive mechanism is offered, and the key's CKA_DERIVE
             // reads false, so the request is dropped rather than failing the whole key.

@@ -386,6 +386,48 @@ pub fn family_of_key_type(ty: CK_KEY_TYPE) -> Option<KeyFamily> {
     }
 }
 
+/// The longest attribute value a template may carry. Nothing a vault holds comes near it
+/// (a Key Vault request is at most 1 MiB); a larger declared length is refused before a
+/// byte is read, rather than read past the end of the caller's buffer.
+pub const MAX_TEMPLATE_VALUE_LEN: usize = 1 << 20;
+
+/// The one length a value of attribute `ty` can have, for the `CK_BBOOL` and `CK_ULONG`
+/// attributes; `None` for variable-length ones.
+pub fn fixed_value_len(ty: CK_ATTRIBUTE_TYPE) -> Option<usize> {
+    match ty {
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY
+        | CKA_VERIFY_RECOVER
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_ALWAYS_AUTHENTICATE
+        | CKA_WRAP_WITH_TRUSTED
+        | CKA_TRUSTED => Some(std::mem::size_of::<CK_BBOOL>()),
+        CKA_CLASS
+        | CKA_KEY_TYPE
+        | CKA_VALUE_LEN
+        | CKA_MODULUS_BITS
+        | CKA_CERTIFICATE_TYPE
+        | CKA_CERTIFICATE_CATEGORY
+        | CKA_KEY_GEN_MECHANISM => Some(std::mem::size_of::<CK_ULONG>()),
+        _ => None,
+    }
+}
+
 /// A template, its values copied out of the caller's memory.
 #[derive(Default)]
 pub struct Template(pub Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>);

@@ -845,6 +845,66 @@ mod raw {
                 pParameter: std::ptr::null_mut(),
                 ulParameterLen: 0,
             };
+
+            // Template values of a length no value of theirs can have are refused before
+            // they are read (pkcs11-check declares 0xFFFFFFFF over a few bytes): a CK_BBOOL
+            // of 8 bytes, a label longer than 1 MiB (both buffers real, so a regression
+            // reads only what is there). CKA_ALWAYS_AUTHENTICATE, which needs a
+            // context-specific login the module lacks, is refused rather than dropped.
+            let mut eight = [CK_TRUE; 8];
+            let mut huge = vec![b'x'; (1 << 20) + 1];
+            let mut yes = CK_TRUE;
+            for (ty, p, len) in [
+                (CKA_TOKEN, eight.as_mut_ptr(), 8),
+                (CKA_LABEL, huge.as_mut_ptr(), huge.len()),
+                (CKA_ALWAYS_AUTHENTICATE, &mut yes as *mut u8, 1),
+            ] {
+                let mut bad_t = [CK_ATTRIBUTE {
+                    type_: ty,
+                    pValue: p as *mut _,
+                    ulValueLen: len as CK_ULONG,
+                }];
+                let (mut bad_public, mut bad_private) = (0, 0);
+                assert_eq!(
+                    l.C_GenerateKeyPair.unwrap()(
+                        h,
+                        &mut mech,
+                        public_t.as_mut_ptr(),
+                        1,
+                        bad_t.as_mut_ptr(),
+                        1,
+                        &mut bad_public,
+                        &mut bad_private
+                    ),
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "attribute {ty:#x} of length {len}"
+                );
+            }
+            // A key whose CKA_SIGN is false is refused at C_SignInit, as PKCS#11 asks.
+            let mut no = CK_FALSE;
+            let mut verify_only_t = [CK_ATTRIBUTE {
+                type_: CKA_SIGN,
+                pValue: &mut no as *mut u8 as *mut _,
+                ulValueLen: 1,
+            }];
+            let (mut vo_public, mut vo_private) = (0, 0);
+            assert_eq!(
+                l.C_GenerateKeyPair.unwrap()(
+                    h,
+                    &mut mech,
+                    public_t.as_mut_ptr(),
+                    1,
+                    verify_only_t.as_mut_ptr(),
+                    1,
+                    &mut vo_public,
+                    &mut vo_private
+                ),
+                CKR_OK
+            );
+            assert_eq!(
+                l.C_SignInit.unwrap()(h, &mut sign, vo_private),
+                CKR_KEY_FUNCTION_NOT_PERMITTED
+            );
             assert_eq!(l.C_SignInit.unwrap()(h, &mut sign, private), CKR_OK);
             assert_eq!(
                 l.C_SignInit.unwrap()(h, &mut sign, private),
