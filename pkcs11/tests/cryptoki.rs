@@ -1224,3 +1224,87 @@ fn certificates_and_secrets_are_certificate_and_data_objects() {
     vault.get_deleted_secret("db-password").unwrap();
     vault.get_deleted_certificate("web").unwrap();
 }
+
+#[test]
+fn in_process_operations_are_in_the_vaults_access_log_as_the_owners() {
+    let _g = serial();
+    let f = Fixture::new();
+    {
+        let store = Fixture::open_store(f.dir.path());
+        store.set_access_log("default", true, None).unwrap();
+        let vault = store.vault("default").unwrap();
+        let b = vault
+            .create_key(
+                "off",
+                localhsm::crypto::KeyType::EcHsm,
+                localhsm::KeySpec::Ec(localhsm::crypto::CurveName::P256),
+                Default::default(),
+            )
+            .unwrap();
+        let off = KeyUpdate {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        vault.update_key("off", Some(&b.version), off).unwrap();
+    }
+    let p = f.load();
+    let s = user_session(&p);
+    let (_, private) = ec_pair(&s, "logged", &[7]);
+    s.sign(&Mechanism::Ecdsa, private, &[3u8; 32]).unwrap();
+    // A refused operation is logged as the failure the server would answer.
+    let off = s
+        .find_objects(&[
+            Attribute::Label(b"off".to_vec()),
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+        ])
+        .unwrap();
+    assert_eq!(
+        rv(s.sign(&Mechanism::Ecdsa, off[0], &[3u8; 32])),
+        RvError::KeyFunctionNotPermitted
+    );
+    drop(s);
+    drop(p);
+    let store = Fixture::open_store(f.dir.path());
+    let log = store
+        .access_log("default", &localhsm::audit::LogQuery::default())
+        .unwrap();
+    let ops: Vec<(&str, &str, u16)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.operation_name.as_str(),
+                r.identity.claim.oid.as_deref().unwrap_or_default(),
+                r.http_status_code,
+            )
+        })
+        .collect();
+    assert!(
+        ops.contains(&("KeyCreate", localhsm::model::access::OWNER_OID, 200)),
+        "{ops:?}"
+    );
+    let sign = log
+        .iter()
+        .find(|r| r.operation_name == "KeySign")
+        .unwrap_or_else(|| panic!("no KeySign in {ops:?}"));
+    assert_eq!(sign.http_status_code, 200);
+    assert!(
+        sign.resource_id.starts_with("/keys/logged/"),
+        "{}",
+        sign.resource_id
+    );
+    let refused = log
+        .iter()
+        .find(|r| r.operation_name == "KeySign" && r.resource_id.starts_with("/keys/off/"))
+        .unwrap_or_else(|| panic!("no refused KeySign in {ops:?}"));
+    assert_eq!(refused.http_status_code, 403);
+    assert_eq!(refused.result_type, "Failure");
+    assert!(
+        sign.identity
+            .claim
+            .upn
+            .as_deref()
+            .is_some_and(|u| u.ends_with("@localhost")),
+        "{:?}",
+        sign.identity.claim.upn
+    );
+}
