@@ -5,9 +5,10 @@
 # with the public key the Azure SDK exports, and the server (through the SDK) verifies
 # PKCS#11's signatures while the engine verifies the server's.
 #
-# The module opens the store in its own process and cannot yet go through a running server,
-# so the faces take turns on one data directory and one LOCALHSM_MASTER_KEY: `localhsm
-# serve` with the SDK (sdk_keys.py), then OpenSSL with the module, then the SDK again.
+# The module here opens the store in its own process (tools.sh covers it going through a
+# running server), so the faces take turns on one data directory and one
+# LOCALHSM_MASTER_KEY: `localhsm serve` with the SDK (sdk_keys.py), then OpenSSL with the
+# module, then the SDK again.
 #
 # Usage: pkcs11/tests/libp11.sh   (after cargo build --release -p localhsm -p localhsm-pkcs11)
 #   LOCALHSM_PKCS11_MODULE  the module (default target/release/liblocalhsm_pkcs11.so)

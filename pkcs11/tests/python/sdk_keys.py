@@ -1,8 +1,8 @@
 """The Azure SDK's side of the PKCS#11 cross-checks: starts `localhsm serve` on a data
 directory, runs a list of steps through azure-keyvault-keys, and stops the server.
 
-The module opens the store in its own process and cannot yet go through a running
-server, so the checks take turns on one data directory (and one LOCALHSM_MASTER_KEY):
+The module here opens the store in its own process (tools.sh covers it going through a
+running server), so the checks take turns on one data directory (and one LOCALHSM_MASTER_KEY):
 this script with the server, then the PKCS#11 tools without it, then this script again.
 
     python sdk_keys.py DATA_DIR STEP...
