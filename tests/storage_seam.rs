@@ -568,3 +568,118 @@ fn postgres_tables_of_a_later_version_are_refused_clearly() {
         "{e:?}"
     );
 }
+
+/// A TCP forwarder to `target` that can be cut: nothing flows either way and the
+/// connections stay open (a partition, not a refusal); what was sent meanwhile arrives
+/// when the cut heals, as TCP retransmits it.
+struct Partition {
+    addr: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Partition {
+    fn to(target: std::net::SocketAddr) -> Self {
+        use std::io::{Read, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            // Cut: held until the partition heals.
+                            while flag.load(Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self { addr, cut }
+    }
+}
+
+#[test]
+fn postgres_partition_gives_clean_errors_within_the_timeout_and_heals() {
+    let Some(url) = support::postgres::fresh_database() else {
+        return;
+    };
+    // postgres://user@host:port/db -> the same database through the forwarder.
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let target: std::net::SocketAddr = hostport.parse().unwrap();
+    let partition = Partition::to(target);
+    let through = format!("{scheme_user}@{}/{db}", partition.addr);
+    let timeout = Duration::from_millis(700);
+    let b = PostgresBackend::connect(
+        &through,
+        PostgresOptions {
+            timeout,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    put(&b, Table::Vaults, b"before", b"1");
+    partition
+        .cut
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for (what, outcome) in [
+        ("read", b.get(Table::Vaults, b"before").map(|_| ())),
+        (
+            "write",
+            b.apply(&[Write::Put(Table::Vaults, b"during".to_vec(), b"2".to_vec())]),
+        ),
+        (
+            "scan",
+            b.scan(Table::Vaults, &KeyRange::all(), 10).map(|_| ()),
+        ),
+    ] {
+        let e = outcome.expect_err(what);
+        assert!(matches!(e, Error::StoreUnavailable(_)), "{what}: {e:?}");
+    }
+    // Each call gave up at its deadline (a connect or a query), never hung.
+    let started = Instant::now();
+    let e = b.get(Table::Vaults, b"before").unwrap_err();
+    assert!(matches!(e, Error::StoreUnavailable(_)), "{e:?}");
+    assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+    partition
+        .cut
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    // Healed: new connections serve again, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match b.get(Table::Vaults, b"before") {
+            Ok(v) => {
+                assert_eq!(v.as_deref(), Some(&b"1"[..]));
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never healed: {e:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    // The write cut off in the partition is whole or absent, never half.
+    let during = b.get(Table::Vaults, b"during").unwrap();
+    assert!(during.is_none() || during.as_deref() == Some(&b"2"[..]));
+}
