@@ -383,6 +383,15 @@ struct CachedKey {
     versions: HashMap<String, KeyHandle>,
 }
 
+impl CachedKey {
+    /// Makes every handle of the key refuse from now on (including clones held elsewhere).
+    fn kill(&self) {
+        for h in self.versions.values() {
+            h.set_policy(KeyPolicy::dead());
+        }
+    }
+}
+
 /// A key's committed state, as [`HandleCache::reconcile`] applies it: its current
 /// version and the policy of each version asked about (`None`: that version is gone).
 pub(crate) struct KeyState {
@@ -449,9 +458,7 @@ impl HandleCache {
         let cached: Vec<String> = entry.versions.keys().cloned().collect();
         match read(&cached)? {
             None => {
-                for h in entry.versions.values() {
-                    h.set_policy(KeyPolicy::dead());
-                }
+                entry.kill();
                 keys.remove(id);
             }
             Some(state) => {
@@ -483,9 +490,7 @@ impl HandleCache {
     pub(crate) fn forget_key(&self, id: &[u8]) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = keys.remove(id) {
-            for h in entry.versions.values() {
-                h.set_policy(KeyPolicy::dead());
-            }
+            entry.kill();
         }
     }
 
@@ -494,9 +499,7 @@ impl HandleCache {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         keys.retain(|id, entry| {
             if id.starts_with(prefix) {
-                for h in entry.versions.values() {
-                    h.set_policy(KeyPolicy::dead());
-                }
+                entry.kill();
                 false
             } else {
                 true

@@ -191,6 +191,16 @@ impl Session {
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }
+
+    /// A point read with `sql` (from [`get_sql`]), in or outside a transaction.
+    fn get(
+        &mut self,
+        sql: &str,
+        key: &[u8],
+    ) -> std::result::Result<Option<Vec<u8>>, postgres::Error> {
+        let st = self.statement(sql)?;
+        Ok(self.client.query_opt(&st, &[&key])?.map(|r| r.get(0)))
+    }
 }
 
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
@@ -747,10 +757,7 @@ impl PgTxn<'_> {
 impl Txn for PgTxn<'_> {
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let (sql, key) = (get_sql(table), key.to_vec());
-        self.run(move |s| {
-            let st = s.statement(&sql)?;
-            Ok(s.client.query_opt(&st, &[&key])?.map(|r| r.get(0)))
-        })
+        self.run(move |s| s.get(&sql, &key))
     }
 
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
@@ -781,10 +788,7 @@ impl Backend for PostgresBackend {
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let (sql, key) = (get_sql(table), key.to_vec());
-        self.inner.take()?.run(move |s| {
-            let st = s.statement(&sql)?;
-            Ok(s.client.query_opt(&st, &[&key])?.map(|r| r.get(0)))
-        })
+        self.inner.take()?.run(move |s| s.get(&sql, &key))
     }
 
     fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Rows> {
