@@ -36,7 +36,7 @@ pub use alg::{
     CurveName, EncryptionAlgorithm, HashAlg, KeyFamily, KeyOperation, KeyType, SignatureAlgorithm,
     WrapAlgorithm,
 };
-use alg::{EncryptionScheme, WrapScheme};
+use alg::{EncryptionScheme, WrapScheme, RAW_PKCS1};
 pub use ec::EcPublicKey;
 pub use jwk::{Base64Url, Jwk, SecretBase64Url};
 pub use random::{random_bytes, random_guid};
@@ -348,6 +348,20 @@ impl KeyMaterial {
             KeyMaterial::Ec(k) => k.public().verify_digest(alg, digest, signature),
             KeyMaterial::Rsa(k) => k.public().verify_digest(alg, digest, signature),
             KeyMaterial::Oct(_) => Err(unsupported(alg, self.family_name())),
+        }
+    }
+
+    pub(crate) fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            KeyMaterial::Rsa(k) => k.sign_pkcs1v15_raw(data),
+            _ => Err(unsupported(RAW_PKCS1, self.family_name())),
+        }
+    }
+
+    pub(crate) fn verify_pkcs1v15_raw(&self, data: &[u8], signature: &[u8]) -> Result<bool> {
+        match self {
+            KeyMaterial::Rsa(k) => k.public().verify_pkcs1v15_raw(data, signature),
+            _ => Err(unsupported(RAW_PKCS1, self.family_name())),
         }
     }
 

@@ -338,6 +338,22 @@ impl KeyHandle {
         self.0.material.verify_digest(alg, digest, signature)
     }
 
+    /// Signs `data` as given with RSASSA-PKCS1-v1_5 padding and no hash of its own: PKCS#11's
+    /// `CKM_RSA_PKCS`, where the caller supplies the DigestInfo (of any hash, SHA-1 included)
+    /// or other short data, at most the modulus length less 11 bytes. RSA keys only; the
+    /// key's `sign` permission, `enabled`, `nbf` and `exp` apply as to [`KeyHandle::sign`].
+    pub fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>> {
+        self.authorize(KeyOperation::Sign)?;
+        self.0.material.sign_pkcs1v15_raw(data)
+    }
+
+    /// Verifies a [`KeyHandle::sign_pkcs1v15_raw`] signature over `data`. `Ok(false)` when
+    /// it does not verify.
+    pub fn verify_pkcs1v15_raw(&self, data: &[u8], signature: &[u8]) -> Result<bool> {
+        self.authorize(KeyOperation::Verify)?;
+        self.0.material.verify_pkcs1v15_raw(data, signature)
+    }
+
     /// Encrypts. For AES, `params` may carry an IV (generated when absent) and, for GCM, AAD.
     #[inline]
     pub fn encrypt(

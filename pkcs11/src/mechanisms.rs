@@ -198,8 +198,8 @@ impl DigestOp {
 enum SignKind {
     /// ECDSA over a digest the caller gives (`CKM_ECDSA`) or this module computes.
     Ecdsa(CurveName),
-    /// `CKM_RSA_PKCS`: the input is a DigestInfo.
-    RsaPkcsDigestInfo,
+    /// `CKM_RSA_PKCS`: the input is a DigestInfo (or other data the caller formats).
+    RsaPkcs,
     /// RSASSA-PKCS1-v1_5 or PSS with a known algorithm over a digest.
     Rsa(SignatureAlgorithm),
 }
@@ -332,8 +332,8 @@ const DIGEST_INFO: [(HashAlg, &[u8]); 3] = [
     ),
 ];
 
-/// The algorithm and digest of a DigestInfo (`CKM_RSA_PKCS` signs one). Other inputs, raw
-/// RSA on arbitrary data included, are `CKR_DATA_INVALID`: Key Vault signs digests only.
+/// The algorithm and digest of a SHA-2 DigestInfo; `CKR_DATA_INVALID` for any other input
+/// (which `CKM_RSA_PKCS` then signs as given).
 fn parse_digest_info(data: &[u8]) -> R<(SignatureAlgorithm, &[u8])> {
     DIGEST_INFO
         .iter()
@@ -354,7 +354,7 @@ impl SignOp {
             (CKM_ECDSA_SHA256, KeySpec::Ec(c)) => (SignKind::Ecdsa(c), Some(HashAlg::Sha256)),
             (CKM_ECDSA_SHA384, KeySpec::Ec(c)) => (SignKind::Ecdsa(c), Some(HashAlg::Sha384)),
             (CKM_ECDSA_SHA512, KeySpec::Ec(c)) => (SignKind::Ecdsa(c), Some(HashAlg::Sha512)),
-            (CKM_RSA_PKCS, KeySpec::Rsa(_)) => (SignKind::RsaPkcsDigestInfo, None),
+            (CKM_RSA_PKCS, KeySpec::Rsa(_)) => (SignKind::RsaPkcs, None),
             (CKM_SHA256_RSA_PKCS, KeySpec::Rsa(_)) => (
                 SignKind::Rsa(SignatureAlgorithm::RS256),
                 Some(HashAlg::Sha256),
@@ -422,24 +422,38 @@ impl SignOp {
         Ok(())
     }
 
-    /// The algorithm and digest the key handle signs or verifies.
-    fn prepared(&mut self) -> R<(SignatureAlgorithm, Vec<u8>)> {
+    /// What the key handle signs or verifies.
+    fn prepared(&mut self) -> R<Prepared> {
         let input = self.input.take().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         let digest = match input {
             Input::Hash(h) => Zeroizing::new((*h).finish()),
             Input::Raw(data) => data,
         };
         match self.kind {
-            SignKind::Ecdsa(curve) => ecdsa_digest(curve, &digest),
-            SignKind::RsaPkcsDigestInfo => {
-                parse_digest_info(&digest).map(|(alg, d)| (alg, d.to_vec()))
+            SignKind::Ecdsa(curve) => {
+                ecdsa_digest(curve, &digest).map(|(alg, d)| Prepared::Digest(alg, d))
             }
+            SignKind::RsaPkcs => match parse_digest_info(&digest) {
+                // A SHA-2 DigestInfo goes the way of RS256/384/512 (the same bytes, since
+                // PKCS#1 v1.5 is deterministic), which a key behind a server can take too.
+                Ok((alg, d)) => Ok(Prepared::Digest(alg, d.to_vec())),
+                Err(_) => {
+                    let max = match self.key.spec() {
+                        KeySpec::Rsa(bits) => (bits / 8).saturating_sub(PKCS1_PADDING),
+                        _ => return Err(CKR_KEY_TYPE_INCONSISTENT),
+                    };
+                    if digest.len() > max {
+                        return Err(CKR_DATA_LEN_RANGE);
+                    }
+                    Ok(Prepared::Raw(digest))
+                }
+            },
             SignKind::Rsa(alg) => {
                 let want = hash_len(alg.hash());
                 if digest.len() != want {
                     return Err(CKR_DATA_LEN_RANGE);
                 }
-                Ok((alg, digest.to_vec()))
+                Ok(Prepared::Digest(alg, digest.to_vec()))
             }
         }
     }
@@ -447,8 +461,11 @@ impl SignOp {
     /// The signature (computed once; later calls return it again).
     pub fn sign(&mut self) -> R<&[u8]> {
         if self.result.is_none() {
-            let (alg, digest) = self.prepared()?;
-            self.result = Some(self.key.sign(alg, &digest).map_err(op_error)?);
+            let sig = match self.prepared()? {
+                Prepared::Digest(alg, digest) => self.key.sign(alg, &digest),
+                Prepared::Raw(data) => self.key.sign_pkcs1v15_raw(&data),
+            };
+            self.result = Some(sig.map_err(op_error)?);
         }
         Ok(self.result.as_deref().unwrap_or_default())
     }
@@ -460,17 +477,32 @@ impl SignOp {
             KeySpec::Rsa(bits) => bits / 8,
             KeySpec::Oct(_) => return Err(CKR_KEY_TYPE_INCONSISTENT),
         };
-        let (alg, digest) = self.prepared()?;
+        let prepared = self.prepared()?;
         if signature.len() != expected {
             return Err(CKR_SIGNATURE_LEN_RANGE);
         }
-        match self.key.verify(alg, &digest, signature) {
+        let outcome = match prepared {
+            Prepared::Digest(alg, digest) => self.key.verify(alg, &digest, signature),
+            Prepared::Raw(data) => self.key.verify_pkcs1v15_raw(&data, signature),
+        };
+        match outcome {
             Ok(true) => Ok(()),
             Ok(false) | Err(Error::CryptoFailure) => Err(CKR_SIGNATURE_INVALID),
             Err(e) => Err(op_error(e)),
         }
     }
 }
+
+/// What a sign or verify operation hands the key.
+enum Prepared {
+    /// A digest, for a Key Vault signature algorithm.
+    Digest(SignatureAlgorithm, Vec<u8>),
+    /// Data `CKM_RSA_PKCS` pads as given.
+    Raw(Zeroizing<Vec<u8>>),
+}
+
+/// The bytes PKCS#1 v1.5 padding adds at the least (`00 01`, eight `FF`, `00`).
+const PKCS1_PADDING: usize = 11;
 
 /// An encrypt or decrypt operation in progress.
 pub struct CipherOp {

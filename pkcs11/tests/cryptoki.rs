@@ -384,6 +384,43 @@ fn keys_are_objects_found_by_template_and_sign_and_verify() {
         .unwrap();
     key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &pkcs1)
         .unwrap();
+    // CKM_RSA_PKCS pads what it is given: a SHA-256 DigestInfo gives the bytes above
+    // (PKCS#1 v1.5 is deterministic); a SHA-1 DigestInfo (pkcs11-tool --test signs one)
+    // and TLS 1.0's 36-byte MD5+SHA-1 are signed as given, and RustCrypto checks both.
+    let sha256_info = [
+        &rsa::Pkcs1v15Sign::new::<sha2::Sha256>().prefix[..],
+        &digest,
+    ]
+    .concat();
+    assert_eq!(
+        s.sign(&Mechanism::RsaPkcs, rsa_priv, &sha256_info).unwrap(),
+        pkcs1
+    );
+    let sha1_info = [
+        &[
+            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
+            0x14,
+        ][..],
+        &[0xa5; 20],
+    ]
+    .concat();
+    for data in [&sha1_info[..], &[0x3c; 36][..], &[0x01; 245][..]] {
+        let sig = s.sign(&Mechanism::RsaPkcs, rsa_priv, data).unwrap();
+        key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), data, &sig)
+            .unwrap();
+        s.verify(&Mechanism::RsaPkcs, rsa_pub, data, &sig).unwrap();
+        let mut bad = sig.clone();
+        bad[0] ^= 0x40;
+        assert_eq!(
+            rv(s.verify(&Mechanism::RsaPkcs, rsa_pub, data, &bad)),
+            RvError::SignatureInvalid
+        );
+    }
+    // At most the modulus length less 11 bytes of padding.
+    assert_eq!(
+        rv(s.sign(&Mechanism::RsaPkcs, rsa_priv, &[0x01; 246])),
+        RvError::DataLenRange
+    );
     let pss = PkcsPssParams {
         hash_alg: MechanismType::SHA256,
         mgf: PkcsMgfType::MGF1_SHA256,

@@ -195,6 +195,23 @@ impl RsaPublicKey {
         Ok(verifier.verify_digest_sig(&digest, signature).is_ok())
     }
 
+    /// Verifies an RSASSA-PKCS1-v1_5 signature over `data` as given (no hash, no
+    /// DigestInfo added): the check of [`RsaPrivateKey::sign_pkcs1v15_raw`]'s signatures.
+    /// `Ok(false)` when it does not verify. A public-key operation, so RustCrypto's `rsa`
+    /// may run it.
+    pub fn verify_pkcs1v15_raw(&self, data: &[u8], signature: &[u8]) -> Result<bool> {
+        use rsa::traits::SignatureScheme as _;
+        let key = rsa::RsaPublicKey::new_with_max_size(
+            BigUint::from_bytes_be(&self.n),
+            BigUint::from_bytes_be(&self.e),
+            8192,
+        )
+        .map_err(|_| Error::CryptoFailure)?;
+        Ok(rsa::Pkcs1v15Sign::new_unprefixed()
+            .verify(&key, data, signature)
+            .is_ok())
+    }
+
     /// Encrypts `plaintext` with the given padding.
     pub fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>> {
         let too_long =
@@ -439,6 +456,16 @@ impl RsaPrivateKey {
         Ok(sig)
     }
 
+    /// Signs `data` as given with RSASSA-PKCS1-v1_5 padding and no hash of its own (PKCS#11's
+    /// `CKM_RSA_PKCS`: the caller supplies the DigestInfo, of any hash). On aws-lc, constant
+    /// time, through `localhsm-rsa-raw`: aws-lc-rs signs SHA-2 DigestInfos only.
+    pub(crate) fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>> {
+        localhsm_rsa_raw::sign_pkcs1v15(self.pkcs8.expose(), data).map_err(|e| match e {
+            localhsm_rsa_raw::Error::DataTooLong { .. } => Error::bad_parameter(e.to_string()),
+            _ => Error::CryptoFailure,
+        })
+    }
+
     /// Decrypts `ciphertext`. Every failure is the same opaque error.
     pub(crate) fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes> {
         let size = self.oaep.key_size_bytes();
@@ -499,5 +526,66 @@ mod tests {
                 .verify_digest(ES256, &HashAlg::Sha256.digest(b"x"), &[0; 256]),
             Err(Error::AlgorithmNotSupported { .. })
         ));
+    }
+
+    #[test]
+    fn raw_pkcs1_over_a_sha2_digest_info_is_the_rs_signature() {
+        use sha2::{Sha256, Sha384, Sha512};
+        use SignatureAlgorithm::*;
+        let key = RsaPrivateKey::generate(2048).unwrap();
+        // RustCrypto's DigestInfo prefixes, built from each hash's OID, not from this crate.
+        let cases = [
+            (RS256, rsa::Pkcs1v15Sign::new::<Sha256>().prefix),
+            (RS384, rsa::Pkcs1v15Sign::new::<Sha384>().prefix),
+            (RS512, rsa::Pkcs1v15Sign::new::<Sha512>().prefix),
+        ];
+        for (alg, prefix) in cases {
+            let digest = alg.hash().digest(b"raw pkcs1");
+            let info = [&prefix[..], &digest].concat();
+            let raw = key.sign_pkcs1v15_raw(&info).unwrap();
+            // PKCS#1 v1.5 is deterministic: the same key over the same DigestInfo gives the
+            // same bytes as aws-lc-rs's own RS* path.
+            assert_eq!(raw, key.sign_digest(alg, &digest).unwrap(), "{alg}");
+            assert!(key.public().verify_pkcs1v15_raw(&info, &raw).unwrap());
+        }
+    }
+
+    #[test]
+    fn raw_pkcs1_signs_a_sha1_digest_info_that_aws_lc_verifies_over_the_message() {
+        use sha1::Digest as _;
+        let key = RsaPrivateKey::generate(2048).unwrap();
+        let message = b"signed the way pkcs11-tool --test signs";
+        // RFC 8017, section 9.2, note 1: the DER prefix of a SHA-1 DigestInfo.
+        let prefix = hex::decode("3021300906052b0e03021a05000414").unwrap();
+        let info = [&prefix[..], &sha1::Sha1::digest(message)[..]].concat();
+        let sig = key.sign_pkcs1v15_raw(&info).unwrap();
+        assert_eq!(sig.len(), 256);
+        // aws-lc hashes the message and builds its own DigestInfo to check this.
+        let public = lc::UnparsedPublicKey::new(
+            &lc::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            key.public().spki.clone(),
+        );
+        public.verify(message, &sig).unwrap();
+        assert!(key.public().verify_pkcs1v15_raw(&info, &sig).unwrap());
+        let mut bad = sig.clone();
+        bad[100] ^= 1;
+        assert!(!key.public().verify_pkcs1v15_raw(&info, &bad).unwrap());
+        assert!(!key.public().verify_pkcs1v15_raw(&info[1..], &sig).unwrap());
+    }
+
+    #[test]
+    fn raw_pkcs1_takes_up_to_the_modulus_less_eleven_bytes() {
+        let key = RsaPrivateKey::generate(2048).unwrap();
+        let longest = vec![0x5a; 256 - 11];
+        let sig = key.sign_pkcs1v15_raw(&longest).unwrap();
+        assert!(key.public().verify_pkcs1v15_raw(&longest, &sig).unwrap());
+        let err = key.sign_pkcs1v15_raw(&[0x5a; 256 - 10]).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadParameter(m) if m.contains("at most 245 bytes")),
+            "{err:?}"
+        );
+        // Empty data is still a well-defined signature (all padding).
+        let sig = key.sign_pkcs1v15_raw(&[]).unwrap();
+        assert!(key.public().verify_pkcs1v15_raw(&[], &sig).unwrap());
     }
 }

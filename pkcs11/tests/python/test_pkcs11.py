@@ -187,12 +187,20 @@ def test_rsa_sign_verify(session, rsa_pair, mech, param, hash_, pad):
     assert not pub.verify(MSG + b"!", sig, mechanism=mech, mechanism_param=param)
 
 
-def test_rsa_pkcs_over_digest_info(session, rsa_pair):
-    _, priv, public = rsa_keys(session, rsa_pair)
-    digest = hashlib.sha256(MSG).digest()
-    digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + digest
-    sig = priv.sign(digest_info, mechanism=Mechanism.RSA_PKCS)
-    public.verify(sig, digest, rsa_padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+@pytest.mark.parametrize("prefix,hash_", [
+    ("3031300d060960864801650304020105000420", hashes.SHA256()),
+    # SHA-1: not a Key Vault algorithm, but CKM_RSA_PKCS signs any DigestInfo.
+    ("3021300906052b0e03021a05000414", hashes.SHA1()),
+])
+def test_rsa_pkcs_over_digest_info(session, rsa_pair, prefix, hash_):
+    pub, priv, public = rsa_keys(session, rsa_pair)
+    h = hashes.Hash(hash_)
+    h.update(MSG)
+    digest = h.finalize()
+    sig = priv.sign(bytes.fromhex(prefix) + digest, mechanism=Mechanism.RSA_PKCS)
+    public.verify(sig, digest, rsa_padding.PKCS1v15(), Prehashed(hash_))
+    public.verify(sig, MSG, rsa_padding.PKCS1v15(), hash_)
+    assert pub.verify(bytes.fromhex(prefix) + digest, sig, mechanism=Mechanism.RSA_PKCS)
 
 
 @pytest.mark.parametrize("param,hash_", [
