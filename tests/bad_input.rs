@@ -1570,6 +1570,9 @@ fn table(s: &Setup) -> Vec<Case> {
     }
     add("POST", h, &kv(&format!("/keys/rsa/{rsav}/sign")), B::Json(json!({"alg": "PS256", "value": b64(48)})), 400, BAD, "digest must be 32 bytes for PS256, got 48");
     add("POST", h, &kv(&format!("/keys/rsa/{rsav}/sign")), B::Json(json!({"alg": "ES256", "value": d32})), 400, BAD, "ES256 is not supported for an RSA key");
+    add("POST", h, &kv(&format!("/keys/rsa/{rsav}/sign")), B::Json(json!({"alg": "RSNULL", "value": b64(246)})), 400, BAD, "this key signs at most 245 bytes with PKCS#1 v1.5 padding");
+    add("POST", h, &kv(&format!("/keys/ec/{ec2}/sign")), B::Json(json!({"alg": "RSNULL", "value": d32})), 400, BAD, "algorithm RSNULL is not supported for an EC key");
+    add("POST", h, &kv(&format!("/keys/ec/{ec2}/verify")), B::Json(json!({"alg": "RSNULL", "digest": d32, "value": b64(64)})), 400, BAD, "algorithm RSNULL is not supported for an EC key");
     add("POST", h, &kv(&format!("/keys/oct/{octv}/sign")), B::Json(json!({"alg": "ES256", "value": d32})), 403, "Forbidden", "not permitted by this key's key_ops");
     for (p, body) in [
         (format!("/keys/ec/{unknown_v}/sign"), json!({"alg": "ES256", "value": d32})),

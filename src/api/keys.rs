@@ -286,11 +286,51 @@ pub struct KeyOperationsParameters {
     pub tag: Option<Base64Url>,
 }
 
+/// The `alg` of sign and verify: one of Key Vault's digest algorithms, or `RSNULL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignAlg {
+    /// ES*, RS*, PS*: the value is a digest of the algorithm's hash.
+    Digest(SignatureAlgorithm),
+    /// `RSNULL`: RSASSA-PKCS1-v1_5 over the value as given, which the caller formats (a
+    /// DigestInfo of any hash, as TLS and PKCS#11's `CKM_RSA_PKCS` do). RSA keys only.
+    RsNull,
+}
+
+/// The wire name of [`SignAlg::RsNull`].
+const RSNULL: &str = "RSNULL";
+
+impl From<SignatureAlgorithm> for SignAlg {
+    fn from(alg: SignatureAlgorithm) -> Self {
+        SignAlg::Digest(alg)
+    }
+}
+
+impl Serialize for SignAlg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SignAlg::Digest(alg) => alg.serialize(s),
+            SignAlg::RsNull => s.serialize_str(RSNULL),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignAlg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if s == RSNULL {
+            return Ok(SignAlg::RsNull);
+        }
+        s.parse()
+            .map(SignAlg::Digest)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Body of `sign`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KeySignParameters {
     /// Algorithm.
-    pub alg: SignatureAlgorithm,
+    pub alg: SignAlg,
     /// The digest.
     pub value: Base64Url,
 }
@@ -299,7 +339,7 @@ pub struct KeySignParameters {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KeyVerifyParameters {
     /// Algorithm.
-    pub alg: SignatureAlgorithm,
+    pub alg: SignAlg,
     /// The digest.
     pub digest: Base64Url,
     /// The signature.
@@ -549,13 +589,24 @@ mod tests {
     #[test]
     fn request_bodies_read_back_what_they_write() {
         let p = KeySignParameters {
-            alg: SignatureAlgorithm::ES256,
+            alg: SignatureAlgorithm::ES256.into(),
             value: Base64Url(vec![0, 255]),
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v, json!({"alg": "ES256", "value": "AP8"}));
         let back: KeySignParameters = serde_json::from_value(v).unwrap();
         assert_eq!(back.value.0, vec![0, 255]);
+        assert_eq!(back.alg, SignAlg::Digest(SignatureAlgorithm::ES256));
+        let raw: KeySignParameters =
+            serde_json::from_value(json!({"alg": "RSNULL", "value": "AP8"})).unwrap();
+        assert_eq!(raw.alg, SignAlg::RsNull);
+        assert_eq!(serde_json::to_value(&raw).unwrap()["alg"], "RSNULL");
+        let unknown =
+            serde_json::from_value::<KeySignParameters>(json!({"alg": "RS1", "value": ""}));
+        assert!(unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown signature algorithm"));
         // `null` reads as absent, so a client may send every field.
         let u: KeyUpdateParameters =
             serde_json::from_value(json!({"key_ops": null, "attributes": null, "tags": null}))

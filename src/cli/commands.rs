@@ -455,7 +455,7 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
             output,
         } => {
             let body = KeySignParameters {
-                alg,
+                alg: alg.into(),
                 value: digest(alg, d.as_deref(), message_file.as_deref())?,
             };
             let answer = c.call_with(Op::KeySign, &[&name, &version(&v)], &body)?;
@@ -470,7 +470,7 @@ pub fn key(c: &Client, p: &Printer, cmd: KeyCommand) -> Result<Status, CliError>
             version: v,
         } => {
             let body = KeyVerifyParameters {
-                alg,
+                alg: alg.into(),
                 digest: digest(alg, d.as_deref(), message_file.as_deref())?,
                 value: Base64Url(input::bytes(&signature, "--signature")?),
             };

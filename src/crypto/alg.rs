@@ -418,8 +418,9 @@ pub struct AesParams<'a> {
 
 /// The error for an algorithm that does not apply to a key or operation.
 /// The name errors give RSASSA-PKCS1-v1_5 over caller-formatted data (PKCS#11's
-/// `CKM_RSA_PKCS`), which has no Key Vault algorithm of its own.
-pub(crate) const RAW_PKCS1: &str = "RSASSA-PKCS1-v1_5 over a DigestInfo";
+/// `CKM_RSA_PKCS`): Key Vault's `RSNULL`, which is not a digest algorithm and so not a
+/// [`SignatureAlgorithm`].
+pub(crate) const RAW_PKCS1: &str = "RSNULL";
 
 pub(crate) fn unsupported(alg: impl std::fmt::Display, what: &str) -> Error {
     Error::AlgorithmNotSupported {

@@ -100,15 +100,20 @@ pub(crate) async fn handle(
         Op::KeySign => {
             let p: KeySignParameters = parse_json(body)?;
             let h = ctx.vault()?.key(key, version)?;
-            let signature = h.sign(p.alg, &p.value.0)?;
+            let signature = match p.alg {
+                SignAlg::Digest(alg) => h.sign(alg, &p.value.0)?,
+                SignAlg::RsNull => h.sign_pkcs1v15_raw(&p.value.0)?,
+            };
             ok(result(ctx, &h, signature))
         }
         Op::KeyVerify => {
             let p: KeyVerifyParameters = parse_json(body)?;
             let h = ctx.vault()?.key(key, version)?;
-            ok(KeyVerifyResult {
-                value: h.verify(p.alg, &p.digest.0, &p.value.0)?,
-            })
+            let value = match p.alg {
+                SignAlg::Digest(alg) => h.verify(alg, &p.digest.0, &p.value.0)?,
+                SignAlg::RsNull => h.verify_pkcs1v15_raw(&p.digest.0, &p.value.0)?,
+            };
+            ok(KeyVerifyResult { value })
         }
         Op::KeyEncrypt | Op::KeyDecrypt => {
             let p: KeyOperationsParameters = parse_json(body)?;

@@ -236,6 +236,45 @@ def test_rsa_sign_locally_verify_on_server(server, key_client, imported_rsa, alg
         assert server_sig == signature, "PKCS#1 v1.5 signatures are deterministic"
 
 
+# RFC 8017, section 9.2, note 1: the DER prefixes of DigestInfos.
+DIGEST_INFO_PREFIX = {
+    "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+}
+
+
+@pytest.mark.parametrize("hash_cls", [hashes.SHA1, hashes.SHA256])
+def test_rsnull_signs_a_digest_info_as_given(server, key_client, rsa_key, hash_cls):
+    """RSNULL (in the Key Vault spec's algorithm list; the SDK's enum lacks it, so it goes as
+    the string): PKCS#1 v1.5 over the value as given, here a DigestInfo of any hash."""
+    digest = digest_of(hash_cls)
+    value = DIGEST_INFO_PREFIX[hash_cls.name] + digest
+    crypto = server.crypto_client(rsa_key)
+    signature = crypto.sign("RSNULL", value).signature
+    assert len(signature) == 256
+    # `cryptography` builds its own DigestInfo for the hash and checks against it.
+    public_key_from_jwk(rsa_key.key).verify(signature, digest, padding.PKCS1v15(),
+                                            utils.Prehashed(hash_cls()))
+    if hash_cls is hashes.SHA256:
+        assert signature == crypto.sign(SignatureAlgorithm.rs256, digest).signature
+    assert rest_key_op(key_client, rsa_key.id, "verify", alg="RSNULL", digest=value,
+                       value=signature)["value"] is True
+    assert rest_key_op(key_client, rsa_key.id, "verify", alg="RSNULL", digest=flip(value),
+                       value=signature)["value"] is False
+
+
+def test_rsnull_refuses_what_it_cannot_sign(server, key_client, rsa_key, ec_keys):
+    crypto = server.crypto_client(rsa_key)
+    with pytest.raises(HttpResponseError) as too_long:
+        crypto.sign("RSNULL", b"\x01" * 246)  # a 2048-bit key pads at most 245 bytes
+    assert too_long.value.status_code == 400
+    assert too_long.value.error.code == "BadParameter"
+    ec_key = ec_keys["P-256"]
+    with pytest.raises(HttpResponseError) as not_rsa:
+        server.crypto_client(ec_key).sign("RSNULL", DIGEST_INFO_PREFIX["sha1"] + bytes(20))
+    assert not_rsa.value.status_code == 400
+
+
 @pytest.mark.parametrize("size", [3072, 4096])
 def test_rsa_large_keys(server, key_client, size):
     key = key_client.create_rsa_key(unique_name(f"c-rsa{size}"), size=size, hardware_protected=True)
