@@ -5,14 +5,16 @@
 //! checks (RBAC, `key_ops`, `enabled`, `nbf`/`exp`) and writes its access log, as for any other
 //! client.
 //!
-//! The PIN hashes are not on the Key Vault API: they come from the owner-only management
-//! route `GET/PUT /management/vaults/{vault}/pkcs11-pins`.
+//! Two things the module needs are not on the Key Vault API; both come from owner-only
+//! management routes: the PIN hashes (`GET/PUT /management/vaults/{vault}/pkcs11-pins`), and
+//! the length of an oct key (`GET /management/vaults/{vault}/pkcs11-keys/{key}/{version}`),
+//! which `CKA_VALUE_LEN` and the AES mechanisms need and Key Vault's key bundle does not
+//! give (an oct key's public JWK is its `kty` alone).
 //!
-//! Through a server the module sees EC and RSA keys. The REST API does not say how long an
-//! oct key is, so AES keys are not listed and not made here (`C_GenerateKey`,
-//! `C_UnwrapKey` and an AES `C_CreateObject` are refused); and no private key leaves the
-//! server, so `C_WrapKey` answers `CKR_KEY_UNEXTRACTABLE`. EC and RSA private keys given to
-//! `C_CreateObject` are imported with `PUT /keys/{name}`.
+//! Through a server the module sees EC, RSA and AES keys and makes them: `C_GenerateKey`
+//! posts `/keys/{name}/create`, `C_CreateObject` and `C_UnwrapKey` put the key with
+//! `PUT /keys/{name}`. No private key leaves the server, so `C_WrapKey` answers
+//! `CKR_KEY_UNEXTRACTABLE`.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -259,6 +261,9 @@ impl Remote {
         Ok(out)
     }
 
+    /// A key version as the server describes it, with its spec; an oct key's size is not
+    /// in the bundle, so its spec is `Oct(0)` here and [`RemoteBackend::oct_spec`] asks for
+    /// the size.
     fn key_bundle(vault: &str, v: &Value) -> Result<(KeyBundle, KeySpec)> {
         let key: Jwk = serde_json::from_value(v["key"].clone())
             .map_err(|e| Error::Storage(format!("the server sent a key that is no JWK: {e}")))?;
@@ -272,12 +277,7 @@ impl Remote {
                     .ok_or_else(|| Error::Storage("an EC key without crv".into()))?,
             ),
             KeyFamily::Rsa => KeySpec::Rsa(key.n.as_ref().map(|n| n.0.len() * 8).unwrap_or(0)),
-            KeyFamily::Oct => {
-                return Err(Error::NotSupportedByVaultKind {
-                    what: "an oct key through a running server".into(),
-                    kind: "server",
-                })
-            }
+            KeyFamily::Oct => KeySpec::Oct(0),
         };
         let a = &v["attributes"];
         let bundle = KeyBundle {
@@ -613,6 +613,52 @@ impl RemoteBackend {
             keys: Default::default(),
         }
     }
+
+    fn cached(&self, vault: &str, name: &str, version: &str) -> Option<Key> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(vault.to_string(), name.to_string(), version.to_string()))
+            .cloned()
+    }
+
+    /// The spec of an oct key version: from a handle already looked up, else from the
+    /// owner-only management route (the key bundle does not say an oct key's size).
+    fn oct_spec(&self, vault: &str, name: &str, version: &str) -> Result<KeySpec> {
+        if let Some(key) = self.cached(vault, name, version) {
+            return Ok(key.spec());
+        }
+        let v = self.remote.call(
+            Method::GET,
+            "localhost",
+            &format!("/management/vaults/{vault}/pkcs11-keys/{name}/{version}"),
+            None,
+            (ObjectKind::Key, name),
+        )?;
+        let bits = v["key_size"].as_u64().unwrap_or(0) as usize;
+        let oct = v["kty"]
+            .as_str()
+            .and_then(|k| k.parse::<KeyType>().ok())
+            .is_some_and(|k| k.family() == KeyFamily::Oct);
+        if !oct || v["version"] != version || !matches!(bits, 128 | 192 | 256) {
+            return Err(Error::Storage(format!(
+                "the server described {name}/{version} as {v}, not as that oct key"
+            )));
+        }
+        Ok(KeySpec::Oct(bits))
+    }
+
+    /// Refuses an oct key in a vault of kind `vault` as the core does, before the request:
+    /// the server's refusal is a plain 400, which would not map to the same `CKR_*`.
+    fn check_oct_kind(&self, vault: &str, kty: KeyType) -> Result<()> {
+        if kty.family() == KeyFamily::Oct && self.vault_info(vault)?.kind == VaultKind::Vault {
+            return Err(Error::NotSupportedByVaultKind {
+                what: format!("key type {kty}"),
+                kind: VaultKind::Vault.as_str(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl TokenBackend for RemoteBackend {
@@ -669,8 +715,8 @@ impl TokenBackend for RemoteBackend {
             };
             match self.get_key(vault, &name, None) {
                 Ok(k) => out.push(k),
-                // Oct keys, and keys deleted since the listing.
-                Err(Error::NotSupportedByVaultKind { .. } | Error::NotFound { .. }) => {}
+                // Deleted since the listing.
+                Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -687,19 +733,17 @@ impl TokenBackend for RemoteBackend {
         let v = self
             .remote
             .vault_call(Method::GET, vault, &path, None, (ObjectKind::Key, name))?;
-        Remote::key_bundle(vault, &v)
+        let (b, spec) = Remote::key_bundle(vault, &v)?;
+        let spec = match spec {
+            KeySpec::Oct(_) => self.oct_spec(vault, &b.name, &b.version)?,
+            other => other,
+        };
+        Ok((b, spec))
     }
 
     fn key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<Key> {
-        let cache = |k| {
-            self.keys
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&k)
-                .cloned()
-        };
         if let Some(v) = version {
-            if let Some(key) = cache((vault.to_string(), name.to_string(), v.to_string())) {
+            if let Some(key) = self.cached(vault, name, v) {
                 return Ok(key);
             }
         }
@@ -738,14 +782,9 @@ impl TokenBackend for RemoteBackend {
         });
         match spec {
             KeySpec::Ec(crv) => body["crv"] = json!(crv),
-            KeySpec::Rsa(bits) => body["key_size"] = json!(bits),
-            KeySpec::Oct(_) => {
-                return Err(Error::NotSupportedByVaultKind {
-                    what: "an oct key through a running server".into(),
-                    kind: "server",
-                })
-            }
+            KeySpec::Rsa(bits) | KeySpec::Oct(bits) => body["key_size"] = json!(bits),
         }
+        self.check_oct_kind(vault, kty)?;
         let v = self.remote.vault_call(
             Method::POST,
             vault,
@@ -764,13 +803,10 @@ impl TokenBackend for RemoteBackend {
         hsm: bool,
         options: KeyOptions,
     ) -> Result<KeyBundle> {
-        if jwk.kty.is_none_or(|k| k.family() == KeyFamily::Oct) {
-            // The REST API cannot describe an oct key back (its size).
-            return Err(Error::NotSupportedByVaultKind {
-                what: "an oct key through a running server".into(),
-                kind: "server",
-            });
-        }
+        let kty = jwk
+            .kty
+            .ok_or_else(|| Error::bad_parameter("the key to import has no kty"))?;
+        self.check_oct_kind(vault, kty)?;
         #[derive(serde::Serialize)]
         struct Import<'a> {
             key: &'a Jwk,
