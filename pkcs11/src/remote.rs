@@ -623,7 +623,8 @@ impl RemoteBackend {
     }
 
     /// The spec of an oct key version: from a handle already looked up, else from the
-    /// owner-only management route (the key bundle does not say an oct key's size).
+    /// owner-only management route (the key bundle does not say an oct key's size), once
+    /// per version.
     fn oct_spec(&self, vault: &str, name: &str, version: &str) -> Result<KeySpec> {
         if let Some(key) = self.cached(vault, name, version) {
             return Ok(key.spec());
@@ -645,7 +646,26 @@ impl RemoteBackend {
                 "the server described {name}/{version} as {v}, not as that oct key"
             )));
         }
-        Ok(KeySpec::Oct(bits))
+        let spec = KeySpec::Oct(bits);
+        // Kept, so the next listing and the next operation ask no more.
+        self.remember(vault, name, version, spec);
+        Ok(spec)
+    }
+
+    /// A handle on a key version, kept for later calls.
+    fn remember(&self, vault: &str, name: &str, version: &str, spec: KeySpec) -> Key {
+        let key: Key = Arc::new(RemoteKey {
+            remote: self.remote.clone(),
+            vault: vault.to_string(),
+            name: name.to_string(),
+            version: version.to_string(),
+            spec,
+        });
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            (vault.to_string(), name.to_string(), version.to_string()),
+            key.clone(),
+        );
+        key
     }
 
     /// Refuses an oct key in a vault of kind `vault` as the core does, before the request:
@@ -748,19 +768,7 @@ impl TokenBackend for RemoteBackend {
             }
         }
         let (b, spec) = self.get_key(vault, name, version)?;
-        let id = (vault.to_string(), b.name.clone(), b.version.clone());
-        let key: Key = Arc::new(RemoteKey {
-            remote: self.remote.clone(),
-            vault: vault.to_string(),
-            name: b.name,
-            version: b.version,
-            spec,
-        });
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, key.clone());
-        Ok(key)
+        Ok(self.remember(vault, &b.name, &b.version, spec))
     }
 
     fn create_key(
