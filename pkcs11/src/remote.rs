@@ -185,15 +185,16 @@ impl Remote {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let resp = req.send().map_err(|e| {
+        let mut resp = req.send().map_err(|e| {
             Error::Storage(format!(
                 "the server named in {} did not answer: {e}",
                 self.file.display()
             ))
         })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
+        // A decrypt or unwrapkey answer holds plaintext or key material.
+        let mut bytes = Zeroizing::new(Vec::new());
+        resp.read_to_end(&mut bytes)
             .map_err(|e| Error::Storage(format!("cannot read the server's answer: {e}")))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
@@ -486,6 +487,18 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Clears every string of `v` in place, before it is dropped: the base64 of a plaintext or
+/// of key material does not stay behind in freed memory.
+fn scrub(v: &mut Value) {
+    use zeroize::Zeroize as _;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
 /// The bytes of a base64url member of an answer.
 fn member(v: &Value, field: &str) -> Result<Vec<u8>> {
     v[field]
@@ -504,14 +517,18 @@ struct RemoteKey {
 }
 
 impl RemoteKey {
-    fn op(&self, op: &str, body: Value) -> Result<Value> {
-        self.remote.vault_call(
+    /// `POST /keys/{name}/{version}/{op}`. The request's members (a plaintext, a key to
+    /// wrap) are cleared once it is sent; the caller clears the answer's with [`scrub`].
+    fn op(&self, op: &str, mut body: Value) -> Result<Value> {
+        let answer = self.remote.vault_call(
             Method::POST,
             &self.vault,
             &format!("/keys/{}/{}/{op}", self.name, self.version),
             Some(&body),
             (ObjectKind::Key, &self.name),
-        )
+        );
+        scrub(&mut body);
+        answer
     }
 
     fn cipher_body(alg: &str, input: &[u8], params: AesParams<'_>) -> Value {
@@ -572,11 +589,13 @@ impl KeyOps for RemoteKey {
         ciphertext: &[u8],
         params: AesParams<'_>,
     ) -> Result<SecretBytes> {
-        let r = self.op(
+        let mut r = self.op(
             "decrypt",
             Self::cipher_body(&alg.to_string(), ciphertext, params),
         )?;
-        Ok(SecretBytes::new(member(&r, "value")?))
+        let plain = member(&r, "value").map(SecretBytes::new);
+        scrub(&mut r);
+        plain
     }
 
     fn wrap_key(&self, alg: WrapAlgorithm, key: &[u8]) -> Result<Vec<u8>> {
@@ -588,11 +607,13 @@ impl KeyOps for RemoteKey {
     }
 
     fn unwrap_key(&self, alg: WrapAlgorithm, wrapped: &[u8]) -> Result<SecretBytes> {
-        let r = self.op(
+        let mut r = self.op(
             "unwrapkey",
             json!({ "alg": alg.to_string(), "value": b64(wrapped) }),
         )?;
-        Ok(SecretBytes::new(member(&r, "value")?))
+        let key = member(&r, "value").map(SecretBytes::new);
+        scrub(&mut r);
+        key
     }
 }
 
@@ -985,5 +1006,34 @@ impl TokenBackend for RemoteBackend {
                 (ObjectKind::Secret, name),
             )
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_clears_every_string_and_keeps_the_rest() {
+        let mut v = json!({
+            "value": "c2VjcmV0",
+            "nested": { "k": ["a2V5", 7, { "iv": "aXY" }] },
+            "n": 3,
+            "ok": true,
+        });
+        scrub(&mut v);
+        assert_eq!(
+            v,
+            json!({ "value": "", "nested": { "k": ["", 7, { "iv": "" }] }, "n": 3, "ok": true })
+        );
+    }
+
+    #[test]
+    fn ids_split_into_name_and_version() {
+        assert_eq!(
+            id_parts("https://hsm.localhost:8443/keys/k1/0123abcd").unwrap(),
+            ("k1".to_string(), "0123abcd".to_string())
+        );
+        assert!(id_parts("https://hsm.localhost:8443/keys/k1/").is_err());
     }
 }
