@@ -5,14 +5,16 @@
 //! checks (RBAC, `key_ops`, `enabled`, `nbf`/`exp`) and writes its access log, as for any other
 //! client.
 //!
-//! The PIN hashes are not on the Key Vault API: they come from the owner-only management
-//! route `GET/PUT /management/vaults/{vault}/pkcs11-pins`.
+//! Two things the module needs are not on the Key Vault API; both come from owner-only
+//! management routes: the PIN hashes (`GET/PUT /management/vaults/{vault}/pkcs11-pins`), and
+//! the length of an oct key (`GET /management/vaults/{vault}/pkcs11-keys/{key}/{version}`),
+//! which `CKA_VALUE_LEN` and the AES mechanisms need and Key Vault's key bundle does not
+//! give (an oct key's public JWK is its `kty` alone).
 //!
-//! Through a server the module sees EC and RSA keys. The REST API does not say how long an
-//! oct key is, so AES keys are not listed and not made here (`C_GenerateKey`,
-//! `C_UnwrapKey` and an AES `C_CreateObject` are refused); and no private key leaves the
-//! server, so `C_WrapKey` answers `CKR_KEY_UNEXTRACTABLE`. EC and RSA private keys given to
-//! `C_CreateObject` are imported with `PUT /keys/{name}`.
+//! Through a server the module sees EC, RSA and AES keys and makes them: `C_GenerateKey`
+//! posts `/keys/{name}/create`, `C_CreateObject` and `C_UnwrapKey` put the key with
+//! `PUT /keys/{name}`. No private key leaves the server, so `C_WrapKey` answers
+//! `CKR_KEY_UNEXTRACTABLE`.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -183,15 +185,16 @@ impl Remote {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let resp = req.send().map_err(|e| {
+        let mut resp = req.send().map_err(|e| {
             Error::Storage(format!(
                 "the server named in {} did not answer: {e}",
                 self.file.display()
             ))
         })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
+        // A decrypt or unwrapkey answer holds plaintext or key material.
+        let mut bytes = Zeroizing::new(Vec::new());
+        resp.read_to_end(&mut bytes)
             .map_err(|e| Error::Storage(format!("cannot read the server's answer: {e}")))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
@@ -259,6 +262,9 @@ impl Remote {
         Ok(out)
     }
 
+    /// A key version as the server describes it, with its spec; an oct key's size is not
+    /// in the bundle, so its spec is `Oct(0)` here and [`RemoteBackend::oct_spec`] asks for
+    /// the size.
     fn key_bundle(vault: &str, v: &Value) -> Result<(KeyBundle, KeySpec)> {
         let key: Jwk = serde_json::from_value(v["key"].clone())
             .map_err(|e| Error::Storage(format!("the server sent a key that is no JWK: {e}")))?;
@@ -272,12 +278,7 @@ impl Remote {
                     .ok_or_else(|| Error::Storage("an EC key without crv".into()))?,
             ),
             KeyFamily::Rsa => KeySpec::Rsa(key.n.as_ref().map(|n| n.0.len() * 8).unwrap_or(0)),
-            KeyFamily::Oct => {
-                return Err(Error::NotSupportedByVaultKind {
-                    what: "an oct key through a running server".into(),
-                    kind: "server",
-                })
-            }
+            KeyFamily::Oct => KeySpec::Oct(0),
         };
         let a = &v["attributes"];
         let bundle = KeyBundle {
@@ -486,6 +487,18 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Clears every string of `v` in place, before it is dropped: the base64 of a plaintext or
+/// of key material does not stay behind in freed memory.
+fn scrub(v: &mut Value) {
+    use zeroize::Zeroize as _;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
 /// The bytes of a base64url member of an answer.
 fn member(v: &Value, field: &str) -> Result<Vec<u8>> {
     v[field]
@@ -504,14 +517,18 @@ struct RemoteKey {
 }
 
 impl RemoteKey {
-    fn op(&self, op: &str, body: Value) -> Result<Value> {
-        self.remote.vault_call(
+    /// `POST /keys/{name}/{version}/{op}`. The request's members (a plaintext, a key to
+    /// wrap) are cleared once it is sent; the caller clears the answer's with [`scrub`].
+    fn op(&self, op: &str, mut body: Value) -> Result<Value> {
+        let answer = self.remote.vault_call(
             Method::POST,
             &self.vault,
             &format!("/keys/{}/{}/{op}", self.name, self.version),
             Some(&body),
             (ObjectKind::Key, &self.name),
-        )
+        );
+        scrub(&mut body);
+        answer
     }
 
     fn cipher_body(alg: &str, input: &[u8], params: AesParams<'_>) -> Value {
@@ -572,11 +589,13 @@ impl KeyOps for RemoteKey {
         ciphertext: &[u8],
         params: AesParams<'_>,
     ) -> Result<SecretBytes> {
-        let r = self.op(
+        let mut r = self.op(
             "decrypt",
             Self::cipher_body(&alg.to_string(), ciphertext, params),
         )?;
-        Ok(SecretBytes::new(member(&r, "value")?))
+        let plain = member(&r, "value").map(SecretBytes::new);
+        scrub(&mut r);
+        plain
     }
 
     fn wrap_key(&self, alg: WrapAlgorithm, key: &[u8]) -> Result<Vec<u8>> {
@@ -588,11 +607,13 @@ impl KeyOps for RemoteKey {
     }
 
     fn unwrap_key(&self, alg: WrapAlgorithm, wrapped: &[u8]) -> Result<SecretBytes> {
-        let r = self.op(
+        let mut r = self.op(
             "unwrapkey",
             json!({ "alg": alg.to_string(), "value": b64(wrapped) }),
         )?;
-        Ok(SecretBytes::new(member(&r, "value")?))
+        let key = member(&r, "value").map(SecretBytes::new);
+        scrub(&mut r);
+        key
     }
 }
 
@@ -612,6 +633,72 @@ impl RemoteBackend {
             remote: Arc::new(remote),
             keys: Default::default(),
         }
+    }
+
+    fn cached(&self, vault: &str, name: &str, version: &str) -> Option<Key> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(vault.to_string(), name.to_string(), version.to_string()))
+            .cloned()
+    }
+
+    /// The spec of an oct key version: from a handle already looked up, else from the
+    /// owner-only management route (the key bundle does not say an oct key's size), once
+    /// per version.
+    fn oct_spec(&self, vault: &str, name: &str, version: &str) -> Result<KeySpec> {
+        if let Some(key) = self.cached(vault, name, version) {
+            return Ok(key.spec());
+        }
+        let v = self.remote.call(
+            Method::GET,
+            "localhost",
+            &format!("/management/vaults/{vault}/pkcs11-keys/{name}/{version}"),
+            None,
+            (ObjectKind::Key, name),
+        )?;
+        let bits = v["key_size"].as_u64().unwrap_or(0) as usize;
+        let oct = v["kty"]
+            .as_str()
+            .and_then(|k| k.parse::<KeyType>().ok())
+            .is_some_and(|k| k.family() == KeyFamily::Oct);
+        if !oct || v["version"] != version || !matches!(bits, 128 | 192 | 256) {
+            return Err(Error::Storage(format!(
+                "the server described {name}/{version} as {v}, not as that oct key"
+            )));
+        }
+        let spec = KeySpec::Oct(bits);
+        // Kept, so the next listing and the next operation ask no more.
+        self.remember(vault, name, version, spec);
+        Ok(spec)
+    }
+
+    /// A handle on a key version, kept for later calls.
+    fn remember(&self, vault: &str, name: &str, version: &str, spec: KeySpec) -> Key {
+        let key: Key = Arc::new(RemoteKey {
+            remote: self.remote.clone(),
+            vault: vault.to_string(),
+            name: name.to_string(),
+            version: version.to_string(),
+            spec,
+        });
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            (vault.to_string(), name.to_string(), version.to_string()),
+            key.clone(),
+        );
+        key
+    }
+
+    /// Refuses an oct key in a vault of kind `vault` as the core does, before the request:
+    /// the server's refusal is a plain 400, which would not map to the same `CKR_*`.
+    fn check_oct_kind(&self, vault: &str, kty: KeyType) -> Result<()> {
+        if kty.family() == KeyFamily::Oct && self.vault_info(vault)?.kind == VaultKind::Vault {
+            return Err(Error::NotSupportedByVaultKind {
+                what: format!("key type {kty}"),
+                kind: VaultKind::Vault.as_str(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -669,8 +756,8 @@ impl TokenBackend for RemoteBackend {
             };
             match self.get_key(vault, &name, None) {
                 Ok(k) => out.push(k),
-                // Oct keys, and keys deleted since the listing.
-                Err(Error::NotSupportedByVaultKind { .. } | Error::NotFound { .. }) => {}
+                // Deleted since the listing.
+                Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -687,36 +774,22 @@ impl TokenBackend for RemoteBackend {
         let v = self
             .remote
             .vault_call(Method::GET, vault, &path, None, (ObjectKind::Key, name))?;
-        Remote::key_bundle(vault, &v)
+        let (b, spec) = Remote::key_bundle(vault, &v)?;
+        let spec = match spec {
+            KeySpec::Oct(_) => self.oct_spec(vault, &b.name, &b.version)?,
+            other => other,
+        };
+        Ok((b, spec))
     }
 
     fn key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<Key> {
-        let cache = |k| {
-            self.keys
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&k)
-                .cloned()
-        };
         if let Some(v) = version {
-            if let Some(key) = cache((vault.to_string(), name.to_string(), v.to_string())) {
+            if let Some(key) = self.cached(vault, name, v) {
                 return Ok(key);
             }
         }
         let (b, spec) = self.get_key(vault, name, version)?;
-        let id = (vault.to_string(), b.name.clone(), b.version.clone());
-        let key: Key = Arc::new(RemoteKey {
-            remote: self.remote.clone(),
-            vault: vault.to_string(),
-            name: b.name,
-            version: b.version,
-            spec,
-        });
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, key.clone());
-        Ok(key)
+        Ok(self.remember(vault, &b.name, &b.version, spec))
     }
 
     fn create_key(
@@ -738,14 +811,9 @@ impl TokenBackend for RemoteBackend {
         });
         match spec {
             KeySpec::Ec(crv) => body["crv"] = json!(crv),
-            KeySpec::Rsa(bits) => body["key_size"] = json!(bits),
-            KeySpec::Oct(_) => {
-                return Err(Error::NotSupportedByVaultKind {
-                    what: "an oct key through a running server".into(),
-                    kind: "server",
-                })
-            }
+            KeySpec::Rsa(bits) | KeySpec::Oct(bits) => body["key_size"] = json!(bits),
         }
+        self.check_oct_kind(vault, kty)?;
         let v = self.remote.vault_call(
             Method::POST,
             vault,
@@ -764,13 +832,10 @@ impl TokenBackend for RemoteBackend {
         hsm: bool,
         options: KeyOptions,
     ) -> Result<KeyBundle> {
-        if jwk.kty.is_none_or(|k| k.family() == KeyFamily::Oct) {
-            // The REST API cannot describe an oct key back (its size).
-            return Err(Error::NotSupportedByVaultKind {
-                what: "an oct key through a running server".into(),
-                kind: "server",
-            });
-        }
+        let kty = jwk
+            .kty
+            .ok_or_else(|| Error::bad_parameter("the key to import has no kty"))?;
+        self.check_oct_kind(vault, kty)?;
         #[derive(serde::Serialize)]
         struct Import<'a> {
             key: &'a Jwk,
@@ -941,5 +1006,34 @@ impl TokenBackend for RemoteBackend {
                 (ObjectKind::Secret, name),
             )
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_clears_every_string_and_keeps_the_rest() {
+        let mut v = json!({
+            "value": "c2VjcmV0",
+            "nested": { "k": ["a2V5", 7, { "iv": "aXY" }] },
+            "n": 3,
+            "ok": true,
+        });
+        scrub(&mut v);
+        assert_eq!(
+            v,
+            json!({ "value": "", "nested": { "k": ["", 7, { "iv": "" }] }, "n": 3, "ok": true })
+        );
+    }
+
+    #[test]
+    fn ids_split_into_name_and_version() {
+        assert_eq!(
+            id_parts("https://hsm.localhost:8443/keys/k1/0123abcd").unwrap(),
+            ("k1".to_string(), "0123abcd".to_string())
+        );
+        assert!(id_parts("https://hsm.localhost:8443/keys/k1/").is_err());
     }
 }

@@ -2,7 +2,10 @@
 //! module goes through it (the Key Vault REST API, as the store's owner). Keys made through
 //! PKCS#11 sign, and the server's REST verify accepts the signatures; keys made through REST
 //! sign through PKCS#11, and independent code (RustCrypto's p256 and rsa) verifies them with
-//! the public key REST gives. PINs, policy and soft delete hold across the two.
+//! the public key REST gives. AES keys of a Managed HSM are listed with their length and
+//! used across the two (AES-GCM and CBC-PAD output of one side decrypts on the other;
+//! aes-gcm and aes-kw check imported and unwrapped keys). PINs, policy and soft delete hold
+//! across the two.
 //!
 //! Needs the `localhsm` binary: `LOCALHSM_BIN`, else `localhsm` in the target directory
 //! (`cargo build --release -p localhsm`; CI builds it before these tests).
@@ -204,8 +207,19 @@ fn through_a_running_server_keys_cross_between_pkcs11_and_rest() {
             so: Some(hash_pin(SO_PIN.as_bytes()).unwrap()),
             user: Some(hash_pin(USER_PIN.as_bytes()).unwrap()),
         };
-        store.set_token_pins("default", pins).unwrap();
+        store.set_token_pins("default", pins.clone()).unwrap();
         store.set_access_log("default", true, None).unwrap();
+        // A Managed HSM holds the oct (AES) keys; a vault of kind `vault` refuses them.
+        store
+            .create_vault(
+                "hsm",
+                VaultOptions {
+                    kind: VaultKind::ManagedHsm,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        store.set_token_pins("hsm", pins).unwrap();
     }
     let server = Server::start(dir.path());
     std::env::remove_var("LOCALHSM_PKCS11_CONF");
@@ -436,9 +450,295 @@ fn through_a_running_server_keys_cross_between_pkcs11_and_rest() {
     );
     assert_eq!(status, 400, "{body}");
 
+    // A vault of kind `vault` holds no oct keys: refused as in process.
+    assert_eq!(
+        rv(s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32u64.into()),
+                Attribute::Label(b"no-aes-here".to_vec()),
+            ],
+        )),
+        RvError::TemplateInconsistent
+    );
+    assert_eq!(
+        rv(s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::AES),
+            Attribute::Value(vec![1; 16]),
+            Attribute::Label(b"no-aes-here".to_vec()),
+        ])),
+        RvError::TemplateInconsistent
+    );
+    assert_eq!(server.kv("GET", "/keys/no-aes-here", None).0, 404);
+
+    aes_keys_through_the_server(&p, &server);
+
     drop(s);
     let _ = p.finalize();
     drop(server);
+}
+
+/// AES keys of a Managed HSM through the server: made by PKCS#11 and by REST, listed with
+/// their length (from the owner-only `pkcs11-keys` route), and used across the two; AES-GCM
+/// and CBC-PAD output of one side decrypts on the other, and keys imported or unwrapped
+/// through the server hold the bytes an independent implementation (aes-gcm, aes-kw) used.
+fn aes_keys_through_the_server(p: &Pkcs11, server: &Server) {
+    use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
+    use cryptoki::mechanism::aead::GcmParams;
+    use cryptoki::object::{AttributeType, KeyType};
+
+    let hsm = |method: &str, path: &str, body: Option<Value>| {
+        server.call(method, "hsm.localhost", path, body, "dev-token")
+    };
+    let slot = p
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p.get_token_info(*s).unwrap().label() == "hsm")
+        .expect("the vault `hsm` is a token");
+    assert_eq!(p.get_token_info(slot).unwrap().model(), "managedhsm");
+    assert!(p
+        .get_mechanism_list(slot)
+        .unwrap()
+        .contains(&cryptoki::mechanism::MechanismType::AES_KEY_GEN));
+    let s = p.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
+        .unwrap();
+    let value_len = |h: ObjectHandle| match s
+        .get_attributes(h, &[AttributeType::ValueLen])
+        .unwrap()
+        .as_slice()
+    {
+        [Attribute::ValueLen(n)] => u64::from(*n),
+        other => panic!("CKA_VALUE_LEN: {other:?}"),
+    };
+    let gcm_iv = [5u8; 12];
+    let aad = b"header";
+    // cryptoki's GcmParams borrows the IV mutably: each use takes its own copy.
+    fn gcm<'a>(iv: &'a mut [u8; 12], aad: &'a [u8]) -> Mechanism<'a> {
+        Mechanism::AesGcm(GcmParams::new(iv, aad, 128u64.into()).unwrap())
+    }
+
+    // C_GenerateKey through the server: an oct-HSM key of 256 bits, listed as 32 bytes.
+    let made = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32u64.into()),
+                Attribute::Label(b"p11-aes".to_vec()),
+                Attribute::Token(true),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+            ],
+        )
+        .unwrap();
+    assert_eq!(value_len(made), 32);
+    let (status, key) = hsm("GET", "/keys/p11-aes", None);
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["key"]["kty"], "oct-HSM");
+    let version = kid_version(&key);
+    let found = find(&s, ObjectClass::SECRET_KEY, "p11-aes");
+    assert_eq!(found.len(), 1);
+    assert_eq!(value_len(found[0]), 32);
+
+    // AES-GCM by the module, decrypted by the server's REST; and the reverse.
+    let mut iv = gcm_iv;
+    let ct = s
+        .encrypt(&gcm(&mut iv, aad), found[0], b"gcm via p11")
+        .unwrap();
+    assert_eq!(ct.len(), 11 + 16);
+    let (body, tag) = ct.split_at(ct.len() - 16);
+    let (status, plain) = hsm(
+        "POST",
+        &format!("/keys/p11-aes/{version}/decrypt"),
+        Some(json!({
+            "alg": "A256GCM", "value": b64(body), "iv": b64(&gcm_iv),
+            "tag": b64(tag), "aad": b64(aad),
+        })),
+    );
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(unb64(&plain["value"]), b"gcm via p11");
+    let (status, enc) = hsm(
+        "POST",
+        &format!("/keys/p11-aes/{version}/encrypt"),
+        Some(json!({ "alg": "A256GCM", "value": b64(b"gcm via rest"), "aad": b64(aad) })),
+    );
+    assert_eq!(status, 200, "{enc}");
+    let mut rest_iv: [u8; 12] = unb64(&enc["iv"]).try_into().expect("a 96-bit IV");
+    let mut joined = unb64(&enc["value"]);
+    joined.extend(unb64(&enc["tag"]));
+    assert_eq!(
+        s.decrypt(&gcm(&mut rest_iv, aad), found[0], &joined)
+            .unwrap(),
+        b"gcm via rest"
+    );
+    joined[0] ^= 1;
+    assert_eq!(
+        rv(s.decrypt(&gcm(&mut rest_iv, aad), found[0], &joined)),
+        RvError::EncryptedDataInvalid
+    );
+    // CBC-PAD by the module, decrypted by REST.
+    let cbc_iv = [9u8; 16];
+    let ct = s
+        .encrypt(&Mechanism::AesCbcPad(cbc_iv), found[0], b"cbc via p11")
+        .unwrap();
+    assert_eq!(ct.len(), 16);
+    let (status, plain) = hsm(
+        "POST",
+        &format!("/keys/p11-aes/{version}/decrypt"),
+        Some(json!({ "alg": "A256CBCPAD", "value": b64(&ct), "iv": b64(&cbc_iv) })),
+    );
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(unb64(&plain["value"]), b"cbc via p11");
+
+    // An oct key made through REST: found by label, 16 bytes, usable both ways.
+    let (status, rest_key) = hsm(
+        "POST",
+        "/keys/rest-aes/create",
+        Some(json!({ "kty": "oct-HSM", "key_size": 128 })),
+    );
+    assert_eq!(status, 200, "{rest_key}");
+    let rest_version = kid_version(&rest_key);
+    let found = find(&s, ObjectClass::SECRET_KEY, "rest-aes");
+    assert_eq!(found.len(), 1);
+    assert_eq!(value_len(found[0]), 16);
+    let mut iv = gcm_iv;
+    let ct = s.encrypt(&gcm(&mut iv, aad), found[0], b"to rest").unwrap();
+    let (body, tag) = ct.split_at(ct.len() - 16);
+    let (status, plain) = hsm(
+        "POST",
+        &format!("/keys/rest-aes/{rest_version}/decrypt"),
+        Some(json!({
+            "alg": "A128GCM", "value": b64(body), "iv": b64(&gcm_iv),
+            "tag": b64(tag), "aad": b64(aad),
+        })),
+    );
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(unb64(&plain["value"]), b"to rest");
+    let (status, enc) = hsm(
+        "POST",
+        &format!("/keys/rest-aes/{rest_version}/encrypt"),
+        Some(json!({ "alg": "A128CBCPAD", "value": b64(b"from rest"), "iv": b64(&cbc_iv) })),
+    );
+    assert_eq!(status, 200, "{enc}");
+    assert_eq!(
+        s.decrypt(
+            &Mechanism::AesCbcPad(cbc_iv),
+            found[0],
+            &unb64(&enc["value"])
+        )
+        .unwrap(),
+        b"from rest"
+    );
+    // A key the server does not let out cannot be wrapped here.
+    assert_eq!(
+        rv(s.wrap_key(&Mechanism::AesKeyWrap, found[0], made)),
+        RvError::KeyUnextractable
+    );
+
+    // C_CreateObject imports a KEK this test knows (PUT /keys/{name}); aes-gcm under the
+    // same bytes decrypts what the module encrypts under it.
+    let kek_value = [0x17u8; 32];
+    let kek = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Value(kek_value.to_vec()),
+            Attribute::Label(b"p11-kek".to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Unwrap(true),
+        ])
+        .unwrap();
+    assert_eq!(value_len(kek), 32);
+    let (status, key) = hsm("GET", "/keys/p11-kek", None);
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["key"]["kty"], "oct-HSM");
+    let independent = |key: &[u8], ct: &[u8]| {
+        aes_gcm::Aes256Gcm::new_from_slice(key)
+            .unwrap()
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&gcm_iv),
+                Payload { msg: ct, aad },
+            )
+            .expect("aes-gcm decrypts the module's output")
+    };
+    let mut iv = gcm_iv;
+    let ct = s
+        .encrypt(&gcm(&mut iv, aad), kek, b"under the kek")
+        .unwrap();
+    assert_eq!(independent(&kek_value, &ct), b"under the kek");
+
+    // C_UnwrapKey: a key wrapped by aes-kw (RFC 3394) under the KEK, unwrapped through the
+    // server's unwrapkey into a new key (PUT /keys/{name}) that holds the same bytes.
+    let known = [0x42u8; 32];
+    let mut blob = [0u8; 40];
+    aes_kw::KekAes256::from(kek_value)
+        .wrap(&known, &mut blob)
+        .unwrap();
+    let unwrapped = s
+        .unwrap_key(
+            &Mechanism::AesKeyWrap,
+            kek,
+            &blob,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Token(true),
+                Attribute::Label(b"p11-unwrapped".to_vec()),
+                Attribute::Encrypt(true),
+            ],
+        )
+        .unwrap();
+    assert_eq!(value_len(unwrapped), 32);
+    let found = find(&s, ObjectClass::SECRET_KEY, "p11-unwrapped");
+    assert_eq!(found.len(), 1);
+    assert_eq!(value_len(found[0]), 32);
+    let mut iv = gcm_iv;
+    let ct = s
+        .encrypt(&gcm(&mut iv, aad), found[0], b"same key")
+        .unwrap();
+    assert_eq!(independent(&known, &ct), b"same key");
+    let mut garbage = blob;
+    garbage[3] ^= 1;
+    assert_eq!(
+        rv(s.unwrap_key(
+            &Mechanism::AesKeyWrap,
+            kek,
+            &garbage,
+            &[Attribute::Label(b"p11-garbage".to_vec())],
+        )),
+        RvError::WrappedKeyInvalid
+    );
+    assert_eq!(hsm("GET", "/keys/p11-garbage", None).0, 404);
+
+    // A destroy is the vault's soft delete, for secret keys too.
+    s.destroy_object(made).unwrap();
+    assert_eq!(hsm("GET", "/keys/p11-aes", None).0, 404);
+    assert!(find(&s, ObjectClass::SECRET_KEY, "p11-aes").is_empty());
+
+    // The key-spec route is the owner's alone, like the PINs.
+    let path = format!("/management/vaults/hsm/pkcs11-keys/rest-aes/{rest_version}");
+    let (status, body) = server.call("GET", "localhost", &path, None, "dev-token");
+    assert_eq!(status, 403, "{body}");
+    let owner = std::fs::read_to_string(server.dir.join("owner.token")).unwrap();
+    let (status, body) = server.call("GET", "localhost", &path, None, owner.trim());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["kty"], &body["key_size"]),
+        (&json!("oct-HSM"), &json!(128))
+    );
+    let (status, body) = server.call(
+        "GET",
+        "localhost",
+        "/management/vaults/hsm/pkcs11-keys/p11-aes",
+        None,
+        owner.trim(),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "KeyNotFound");
+    drop(s);
 }
 
 /// The version at the end of a bundle's `kid`.

@@ -4,7 +4,8 @@
 # certificates and secrets) and OpenSSL, which verifies signatures and encrypts with the
 # public keys pkcs11-tool exports, and reads the certificates it reads out.
 # Keys cross faces: a key the CLI creates signs through PKCS#11, and the CLI verifies it;
-# with `localhsm serve` holding the store, pkcs11-tool works through the server.
+# with `localhsm serve` holding the store, pkcs11-tool works through the server (an EC key
+# signs, an AES key encrypts, and the CLI verifies and decrypts through the same server).
 #
 # Usage: pkcs11/tests/tools.sh   (after cargo build --release -p localhsm -p localhsm-pkcs11)
 #   LOCALHSM_PKCS11_MODULE  the module (default target/release/liblocalhsm_pkcs11.so)
@@ -184,6 +185,7 @@ kv --login --pin "$pin" --read-object --type data --label db-password -o "$work/
 step "a store held by a running server: the module goes through it"
 "$bin" serve --addr 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 server=$!
+aes_iv=000102030405060708090a0b0c0d0e0f
 for _ in $(seq 100); do
   [ -f "$LOCALHSM_DATA/server.json" ] && [ -f "$LOCALHSM_DATA/owner.token" ] && break
   sleep 0.1
@@ -194,17 +196,25 @@ timeout 120 bash -c '
   user --keypairgen --key-type EC:prime256v1 --label via-server --id 0a
   user --sign --id 0a -m ECDSA-SHA256 -i "$1" -o "$2"
   user --list-objects --type privkey
-' _ "$work/secret" "$work/server.sig" >"$work/held.txt" 2>&1
+  user --keygen --key-type AES:32 --sensitive --label aes-via-server --id 0b
+  user --encrypt --id 0b -m AES-CBC-PAD --iv "$3" -i "$1" -o "$4"
+  user --list-objects --type secrkey
+' _ "$work/secret" "$work/server.sig" "$aes_iv" "$work/server.aes" >"$work/held.txt" 2>&1
 status=$?
-# The CLI goes through the same server: the key PKCS#11 made there verifies.
+# The CLI goes through the same server: the key PKCS#11 made there verifies, and the AES
+# key decrypts what PKCS#11 encrypted under it.
 "$bin" key verify via-server --alg ES256 --message-file "$work/secret" \
-  --signature "@$work/server.sig" >"$work/held-verify.txt" 2>&1
+  --signature "@$work/server.sig" >"$work/held-verify.txt" 2>&1 &&
+  "$bin" key decrypt aes-via-server --alg A256CBCPAD --iv "hex:$aes_iv" \
+    "@$work/server.aes" --out "$work/server.aes.plain" >>"$work/held-verify.txt" 2>&1
 verify=$?
 set -e
 kill "$server"
 wait "$server" 2>/dev/null || true
 [ "$status" -eq 0 ] || { cat "$work/held.txt"; fail "pkcs11-tool through the server: exit $status"; }
 grep -q 'label: *via-server$' "$work/held.txt" || { cat "$work/held.txt"; fail "via-server not listed"; }
-[ "$verify" -eq 0 ] || { cat "$work/held-verify.txt"; fail "the CLI did not verify via-server's signature"; }
+[ "$verify" -eq 0 ] || { cat "$work/held-verify.txt"; fail "the CLI did not verify via-server's signature or decrypt under aes-via-server"; }
+grep -q 'label: *aes-via-server$' "$work/held.txt" || { cat "$work/held.txt"; fail "aes-via-server not listed"; }
+cmp -s "$work/secret" "$work/server.aes.plain" || fail "the CLI's decryption under aes-via-server differs"
 
 echo "PKCS#11 tools: all passed"

@@ -252,6 +252,47 @@ impl From<AccessLogParams> for LogQuery {
     }
 }
 
+/// A key version's type and size, for the PKCS#11 module through a running server
+/// (`GET /management/vaults/{vault}/pkcs11-keys/{key}[/{version}]`): Key Vault's key bundle
+/// does not say how long an oct key is, which `CKA_VALUE_LEN` and the AES mechanisms need.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pkcs11KeySpec {
+    /// The key's name.
+    pub name: String,
+    /// The version described (the current one when the request named none).
+    pub version: String,
+    /// Its key type.
+    pub kty: crate::crypto::KeyType,
+    /// Its curve (EC keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<crate::crypto::CurveName>,
+    /// Its size in bits (RSA and oct keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_size: Option<usize>,
+}
+
+impl Pkcs11KeySpec {
+    /// The answer for a key version of type `kty` and `spec`.
+    pub fn new(
+        name: &str,
+        version: &str,
+        kty: crate::crypto::KeyType,
+        spec: crate::KeySpec,
+    ) -> Self {
+        let (crv, key_size) = match spec {
+            crate::KeySpec::Ec(crv) => (Some(crv), None),
+            crate::KeySpec::Rsa(bits) | crate::KeySpec::Oct(bits) => (None, Some(bits)),
+        };
+        Self {
+            name: name.to_string(),
+            version: version.to_string(),
+            kty,
+            crv,
+            key_size,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

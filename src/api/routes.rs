@@ -179,14 +179,17 @@ routes! {
     StoreBackup:          GET    "management/store/backup",             Admin,                       "StoreBackup";
     Pkcs11PinsGet:        GET    "management/vaults/{vault}/pkcs11-pins", Admin,                     "Pkcs11PinsGet";
     Pkcs11PinsSet:        PUT    "management/vaults/{vault}/pkcs11-pins", Admin,                     "Pkcs11PinsSet";
+    Pkcs11KeyGet:         GET    "management/vaults/{vault}/pkcs11-keys/{key}", Admin,               "Pkcs11KeyGet";
+    Pkcs11KeyGetVersion:  GET    "management/vaults/{vault}/pkcs11-keys/{key}/{version}", Admin,     "Pkcs11KeyGet";
 }
 
 /// How a role route's grammar starts: the scope, then Key Vault's authorization provider.
 const SCOPED: &str = "{scope}/providers/Microsoft.Authorization/";
 /// The segments that end a role route's scope in a request path.
 const ROLE_MOUNT: [&str; 2] = ["providers", "Microsoft.Authorization"];
-/// Most placeholders a row has besides `{scope}`.
-const MAX_PARAMS: usize = 2;
+/// Most placeholders a row has besides `{scope}` (`{vault}`, `{key}` and `{version}` of
+/// the PKCS#11 key route).
+const MAX_PARAMS: usize = 3;
 
 impl Op {
     /// Its row of the table.
@@ -505,7 +508,8 @@ mod tests {
     fn rows_and_ops_line_up_and_grammars_are_well_formed() {
         for (i, route) in ROUTES.iter().enumerate() {
             assert_eq!(route.op as usize, i, "{:?} is out of place", route.op);
-            assert!(route.params().count() <= MAX_PARAMS + 1, "{}", route.path);
+            let named = route.params().filter(|p| *p != "scope").count();
+            assert!(named <= MAX_PARAMS, "{}", route.path);
             assert_eq!(
                 route.path.contains("{scope}"),
                 route.path.starts_with(SCOPED),
@@ -585,6 +589,19 @@ mod tests {
         );
         assert_eq!(scope, "/");
         assert_eq!(found(Method::GET, "/management/vaults/v1").0, Op::VaultGet);
+        let (op, named, _) = found(Method::GET, "/management/vaults/v1/pkcs11-keys/k1");
+        assert_eq!(op, Op::Pkcs11KeyGet);
+        assert_eq!(named, [("vault", "v1".into()), ("key", "k1".into())]);
+        let (op, named, _) = found(Method::GET, "/management/vaults/v1/pkcs11-keys/k1/ab");
+        assert_eq!(op, Op::Pkcs11KeyGetVersion);
+        assert_eq!(
+            named,
+            [
+                ("vault", "v1".into()),
+                ("key", "k1".into()),
+                ("version", "ab".into())
+            ]
+        );
     }
 
     #[test]
@@ -602,6 +619,7 @@ mod tests {
                 "/providers/Microsoft.Authorization/roleDefinitions",
             ),
             (Method::GET, "/management/customer-data/export/"),
+            (Method::PUT, "/management/vaults/v/pkcs11-keys/k"),
         ] {
             assert_eq!(miss(method.clone(), path), "405", "{method} {path}");
         }
@@ -617,6 +635,8 @@ mod tests {
             "/providers/Microsoft.Authorization/frobnicate",
             "/management",
             "/management/vaults/v/keys",
+            "/management/vaults/v/pkcs11-keys",
+            "/management/vaults/v/pkcs11-keys/k/v/x",
         ] {
             assert_eq!(miss(Method::POST, path), "404", "{path}");
         }

@@ -1,13 +1,15 @@
-//! `/management/vaults/{vault}/pkcs11-pins`: a vault's PKCS#11 token PIN hashes, for the
-//! PKCS#11 module when a running server holds the store (the module then reaches the store
-//! through this server, as the CLI does, and checks PINs itself). Not part of the Key Vault
+//! `/management/vaults/{vault}/pkcs11-pins`: a vault's PKCS#11 token PIN hashes, and
+//! `/management/vaults/{vault}/pkcs11-keys/{key}[/{version}]`: a key version's type and
+//! size, for the PKCS#11 module when a running server holds the store (the module then
+//! reaches the store through this server, as the CLI does, checks PINs itself, and needs an
+//! oct key's length, which Key Vault's key bundle does not give). Not part of the Key Vault
 //! API.
 //!
-//! Layer: faces (server). May import `api` (the route table), the core (`model`, `crypto`)
-//! and `server::{context, error}`. Invariant: only the store's owner (its local credential,
-//! see `server::owner`) reads or writes the hashes, whatever the access policy: they are
-//! what a PIN guess is checked against, and the owner is who could read them from the data
-//! directory anyway.
+//! Layer: faces (server). May import `api` (the route table and bodies), the core
+//! (`model`, `crypto`) and `server::{context, error}`. Invariant: only the store's owner (its
+//! local credential, see `server::owner`) calls these routes, whatever the access policy:
+//! the hashes are what a PIN guess is checked against, and the owner is who could read
+//! them, and every key's size, from the data directory anyway.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,7 @@ use base64::Engine as _;
 
 use super::context::{ok, run_blocking, AppState};
 use super::error::{parse_json, ApiError};
+use crate::api::management::Pkcs11KeySpec;
 use crate::api::routes::{Op, Params};
 use crate::model::access::is_owner;
 use crate::model::{Caller, TokenPins};
@@ -26,10 +29,13 @@ const MAX_ITERATIONS: u32 = 10_000_000;
 
 /// Whether `op` is one of this file's routes.
 pub(crate) fn serves(op: Op) -> bool {
-    matches!(op, Op::Pkcs11PinsGet | Op::Pkcs11PinsSet)
+    matches!(
+        op,
+        Op::Pkcs11PinsGet | Op::Pkcs11PinsSet | Op::Pkcs11KeyGet | Op::Pkcs11KeyGetVersion
+    )
 }
 
-/// Answers a PIN-hash request of the store's owner; refuses anyone else.
+/// Answers a PIN-hash or key-spec request of the store's owner; refuses anyone else.
 pub(crate) async fn handle(
     state: &AppState,
     caller: &Caller,
@@ -44,8 +50,14 @@ pub(crate) async fn handle(
                 .object_id
                 .clone()
                 .unwrap_or_else(|| "anonymous".into()),
-            action: "localhsm/pkcs11-pins (the store's owner only)",
-            scope: "/management/vaults/{vault}/pkcs11-pins".into(),
+            action: "localhsm/pkcs11 (the store's owner only)",
+            scope: match op {
+                Op::Pkcs11KeyGet | Op::Pkcs11KeyGetVersion => {
+                    "/management/vaults/{vault}/pkcs11-keys"
+                }
+                _ => "/management/vaults/{vault}/pkcs11-pins",
+            }
+            .into(),
         }
         .into());
     }
@@ -61,6 +73,23 @@ pub(crate) async fn handle(
             }
             run_blocking(state.store.clone(), move |s| s.set_token_pins(&name, pins)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Op::Pkcs11KeyGet | Op::Pkcs11KeyGetVersion => {
+            let key = p.get("key").unwrap_or_default().to_string();
+            crate::model::validate_name("key", &key)?;
+            let version = p.version().map(str::to_string);
+            let spec = run_blocking(state.store.clone(), move |s| {
+                // The handle, not the bundle: an oct key's public JWK has no size.
+                let h = s.vault(&name)?.key(&key, version.as_deref())?;
+                Ok(Pkcs11KeySpec::new(
+                    h.name(),
+                    h.version(),
+                    h.key_type(),
+                    h.spec(),
+                ))
+            })
+            .await?;
+            ok(spec)
         }
         other => Err(ApiError::misrouted(other)),
     }

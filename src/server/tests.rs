@@ -937,3 +937,139 @@ fn a_store_address_never_shows_its_password() {
         assert!(!format!("{u:?}").contains("hunter2"));
     }
 }
+
+/// `GET /management/vaults/{vault}/pkcs11-keys/{key}[/{version}]`: the type and size of a
+/// key version, for the store's owner alone (access control off or on); a missing,
+/// deleted or unknown key is a 404 `KeyNotFound`, never a 500.
+#[test]
+fn pkcs11_key_specs_answer_the_owner_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::builder(dir.path())
+        .master_key(MasterKeySource::Bytes(SecretBytes::new(vec![3; 32])))
+        .defer_flush(true)
+        .open()
+        .expect("store");
+    ensure_default_vault(&store).expect("default vault");
+    let v = store.vault(DEFAULT_VAULT).expect("vault");
+    let aes = v
+        .create_key(
+            "aes",
+            KeyType::OctHsm,
+            KeySpec::Oct(192),
+            KeyOptions::default(),
+        )
+        .expect("oct key");
+    let aes2 = v.rotate_key("aes").expect("rotate");
+    v.create_key(
+        "ec",
+        KeyType::EcHsm,
+        KeySpec::Ec(CurveName::P384),
+        KeyOptions::default(),
+    )
+    .expect("EC key");
+    v.create_key(
+        "gone",
+        KeyType::OctHsm,
+        KeySpec::Oct(128),
+        KeyOptions::default(),
+    )
+    .expect("oct key");
+    v.delete_key("gone").expect("delete");
+    let cred = owner::OwnerCredential::create(dir.path()).expect("owner credential");
+    let owner_token = std::fs::read_to_string(dir.path().join(owner::OWNER_FILE)).expect("token");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = router(AppState {
+        store: store.clone(),
+        clock: Arc::new(OffsetClock::new()),
+    })
+    .layer(axum::Extension(cred));
+    let get = |path: &str, token: &str| {
+        let req = Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        rt.block_on(async {
+            let resp = call(app.clone(), req).await;
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        })
+    };
+    let owner = owner_token.trim();
+    let base = "/management/vaults/default/pkcs11-keys";
+
+    // The current version, and an older one by name, with the size the bundle lacks.
+    let (status, body) = get(&format!("{base}/aes"), owner);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "name": "aes", "version": aes2.version, "kty": "oct-HSM", "key_size": 192 })
+    );
+    let (status, body) = get(&format!("{base}/aes/{}", aes.version), owner);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], aes.version.as_str());
+    assert_eq!(body["key_size"], 192);
+    let (status, body) = get(&format!("{base}/ec"), owner);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kty"], "EC-HSM");
+    assert_eq!(body["crv"], "P-384");
+    assert!(body.get("key_size").is_none(), "{body}");
+
+    // Missing, deleted, an unknown version: 404 KeyNotFound. A missing vault: 404.
+    for path in [
+        format!("{base}/nope"),
+        format!("{base}/gone"),
+        format!("{base}/aes/0123456789abcdef0123456789abcdef"),
+    ] {
+        let (status, body) = get(&path, owner);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "KeyNotFound", "{path}: {body}");
+    }
+    let (status, body) = get("/management/vaults/novault/pkcs11-keys/aes", owner);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "VaultNotFound", "{body}");
+    // A name Key Vault forbids: 400 naming it.
+    let (status, body) = get(&format!("{base}/bad_name"), owner);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "BadParameter", "{body}");
+
+    // Anyone else is refused, with access control off (dev mode) and on (even an admin).
+    let admin = auth::mint_token("admin", None, None, 1_800_000_000);
+    let (status, body) = get(&format!("{base}/aes"), &admin);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["innererror"]["code"], "AccessDenied",
+        "{body}"
+    );
+    store.set_access_policy(AccessPolicy {
+        enforce: true,
+        admins: vec!["admin".into()],
+    });
+    for token in [
+        admin,
+        auth::mint_token("someone", None, None, 1_800_000_000),
+    ] {
+        let (status, body) = get(&format!("{base}/aes"), &token);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(
+            body["error"]["innererror"]["code"], "AccessDenied",
+            "{body}"
+        );
+        // The same refusal for a key that does not exist: nothing is told of it.
+        let (status, _) = get(&format!("{base}/nope"), &token);
+        assert_eq!(status, 403);
+    }
+    let (status, body) = get(&format!("{base}/aes"), owner);
+    assert_eq!((status, &body["key_size"]), (200, &json!(192)), "{body}");
+}
