@@ -159,7 +159,8 @@ fn the_cli_is_the_owner_of_an_enforcing_server() {
     // Neither is the credential of an earlier start, nor something close to it.
     let secret = std::fs::read_to_string(&credential).unwrap();
     let near = format!("{}x", &secret[..secret.len() - 1]);
-    let err = refused(dir, &["--token", &near, "log", "list"]);
+    // `--token=...`: a credential may begin with `-`, which would read as an option.
+    let err = refused(dir, &[&format!("--token={near}"), "log", "list"]);
     assert!(err.contains("is not authorized"), "{err}");
 
     // A credential file others can read is refused, and so named.

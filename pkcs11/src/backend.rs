@@ -50,22 +50,10 @@ pub trait KeyOps: Send + Sync {
     /// Unwraps a key.
     fn unwrap_key(&self, alg: WrapAlgorithm, wrapped: &[u8]) -> Result<SecretBytes>;
     /// Signs `data` as given with RSASSA-PKCS1-v1_5 padding (`CKM_RSA_PKCS` over a
-    /// DigestInfo that is not SHA-2's, or other data). Key Vault's REST API signs SHA-2
-    /// digests only, so a key reached through it refuses this.
-    fn sign_pkcs1v15_raw(&self, _data: &[u8]) -> Result<Vec<u8>> {
-        Err(raw_pkcs1_unavailable())
-    }
+    /// DigestInfo that is not SHA-2's, or other data; Key Vault's `RSNULL`).
+    fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>>;
     /// Verifies a [`KeyOps::sign_pkcs1v15_raw`] signature.
-    fn verify_pkcs1v15_raw(&self, _data: &[u8], _signature: &[u8]) -> Result<bool> {
-        Err(raw_pkcs1_unavailable())
-    }
-}
-
-fn raw_pkcs1_unavailable() -> Error {
-    Error::bad_parameter(
-        "through a running server, CKM_RSA_PKCS signs and verifies SHA-256, SHA-384 and \
-         SHA-512 DigestInfos only (the Key Vault API signs SHA-2 digests)",
-    )
+    fn verify_pkcs1v15_raw(&self, data: &[u8], signature: &[u8]) -> Result<bool>;
 }
 
 /// A key an operation runs on.

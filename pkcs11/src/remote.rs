@@ -48,6 +48,8 @@ pub const SERVER_FILE: &str = "server.json";
 pub const OWNER_FILE: &str = "owner.token";
 /// The Key Vault API version the module speaks.
 const API_VERSION: &str = "7.4";
+/// Key Vault's PKCS#1 v1.5 signature over a value the caller formats (`CKM_RSA_PKCS`).
+const RSNULL: &str = "RSNULL";
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -168,6 +170,29 @@ impl Remote {
     /// [`Remote::call`] with a JSON body already serialized (kept in a zeroizing buffer: an
     /// import's body holds private key members).
     fn send(
+        &self,
+        method: Method,
+        host: &str,
+        path_and_query: &str,
+        body: Option<Zeroizing<Vec<u8>>>,
+        what: (ObjectKind, &str),
+    ) -> Result<Value> {
+        // An application may call PKCS#11 from a thread that drives an async runtime, and
+        // reqwest's blocking client, in a debug build, panics when asked to block one: there
+        // the request runs on a thread of its own while the caller's waits, as a PKCS#11
+        // call does. (A release build of reqwest just blocks.)
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.send_here(method, host, path_and_query, body, what))
+                    .join()
+            })
+            .unwrap_or_else(|_| Err(Error::Storage("the request's thread failed".into())));
+        }
+        self.send_here(method, host, path_and_query, body, what)
+    }
+
+    fn send_here(
         &self,
         method: Method,
         host: &str,
@@ -531,6 +556,21 @@ impl RemoteKey {
         answer
     }
 
+    fn sign_as(&self, alg: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let r = self.op("sign", json!({ "alg": alg, "value": b64(value) }))?;
+        member(&r, "value")
+    }
+
+    fn verify_as(&self, alg: &str, digest: &[u8], signature: &[u8]) -> Result<bool> {
+        let r = self.op(
+            "verify",
+            json!({ "alg": alg, "digest": b64(digest), "value": b64(signature) }),
+        )?;
+        r["value"]
+            .as_bool()
+            .ok_or_else(|| Error::Storage("the server's verify answer has no value".into()))
+    }
+
     fn cipher_body(alg: &str, input: &[u8], params: AesParams<'_>) -> Value {
         let mut body = json!({ "alg": alg, "value": b64(input) });
         for (field, value) in [("iv", params.iv), ("aad", params.aad), ("tag", params.tag)] {
@@ -548,21 +588,19 @@ impl KeyOps for RemoteKey {
     }
 
     fn sign(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-        let r = self.op(
-            "sign",
-            json!({ "alg": alg.to_string(), "value": b64(digest) }),
-        )?;
-        member(&r, "value")
+        self.sign_as(alg.as_str(), digest)
     }
 
     fn verify(&self, alg: SignatureAlgorithm, digest: &[u8], signature: &[u8]) -> Result<bool> {
-        let r = self.op(
-            "verify",
-            json!({ "alg": alg.to_string(), "digest": b64(digest), "value": b64(signature) }),
-        )?;
-        r["value"]
-            .as_bool()
-            .ok_or_else(|| Error::Storage("the server's verify answer has no value".into()))
+        self.verify_as(alg.as_str(), digest, signature)
+    }
+
+    fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>> {
+        self.sign_as(RSNULL, data)
+    }
+
+    fn verify_pkcs1v15_raw(&self, data: &[u8], signature: &[u8]) -> Result<bool> {
+        self.verify_as(RSNULL, data, signature)
     }
 
     fn encrypt(

@@ -352,6 +352,34 @@ fn through_a_running_server_keys_cross_between_pkcs11_and_rest() {
             &sig,
         )
         .expect("rsa verifies the module's signature");
+        // CKM_RSA_PKCS over a SHA-1 DigestInfo: the server's RSNULL signs it as given.
+        let sha1_info = [
+            &[
+                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
+                0x14,
+            ][..],
+            &[0x5e; 20],
+        ]
+        .concat();
+        let raw = s.sign(&Mechanism::RsaPkcs, handles[0], &sha1_info).unwrap();
+        pk.verify(rsa::Pkcs1v15Sign::new_unprefixed(), &sha1_info, &raw)
+            .expect("rsa verifies the server's RSNULL signature");
+        let public = find(&s, ObjectClass::PUBLIC_KEY, "rest-rsa");
+        s.verify(&Mechanism::RsaPkcs, public[0], &sha1_info, &raw)
+            .unwrap();
+        assert_eq!(
+            rv(s.verify(&Mechanism::RsaPkcs, public[0], &sha1_info[1..], &raw)),
+            RvError::SignatureInvalid
+        );
+        // An application calling from an async runtime's thread, where reqwest's blocking
+        // client must not block: the module sends from a thread of its own.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let again = runtime
+            .block_on(async { s.sign(&Mechanism::Sha256RsaPkcs, handles[0], b"message") })
+            .expect("C_Sign from inside an async runtime");
+        assert_eq!(again, sig, "PKCS#1 v1.5 is deterministic");
     }
 
     // C_CreateObject imports a private key through the server (PUT /keys/{name}).
