@@ -730,13 +730,45 @@ impl RemoteBackend {
     /// Refuses an oct key in a vault of kind `vault` as the core does, before the request:
     /// the server's refusal is a plain 400, which would not map to the same `CKR_*`.
     fn check_oct_kind(&self, vault: &str, kty: KeyType) -> Result<()> {
-        if kty.family() == KeyFamily::Oct && self.vault_info(vault)?.kind == VaultKind::Vault {
+        if kty.family() == KeyFamily::Oct {
+            self.refuse_in(vault, VaultKind::Vault, || format!("key type {kty}"))?;
+        }
+        Ok(())
+    }
+
+    /// The core's refusal of what a vault of `kind` does not hold, when `vault` is one.
+    fn refuse_in(&self, vault: &str, kind: VaultKind, what: impl FnOnce() -> String) -> Result<()> {
+        if self.vault_info(vault)?.kind == kind {
             return Err(Error::NotSupportedByVaultKind {
-                what: format!("key type {kty}"),
-                kind: VaultKind::Vault.as_str(),
+                what: what(),
+                kind: kind.as_str(),
             });
         }
         Ok(())
+    }
+
+    /// Every object `path` lists, each read again with `get` (by the last segment of its
+    /// `id_field`); one deleted since the listing is left out.
+    fn each_listed<T>(
+        &self,
+        vault: &str,
+        path: &str,
+        kind: ObjectKind,
+        id_field: &str,
+        get: impl Fn(&str) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for item in self.remote.list(vault, path, kind)? {
+            let Some(name) = item_name(&item, id_field) else {
+                continue;
+            };
+            match get(&name) {
+                Ok(o) => out.push(o),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -787,19 +819,9 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn keys(&self, vault: &str) -> Result<Vec<(KeyBundle, KeySpec)>> {
-        let mut out = Vec::new();
-        for item in self.remote.list(vault, "/keys", ObjectKind::Key)? {
-            let Some(name) = item_name(&item, "kid") else {
-                continue;
-            };
-            match self.get_key(vault, &name, None) {
-                Ok(k) => out.push(k),
-                // Deleted since the listing.
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.each_listed(vault, "/keys", ObjectKind::Key, "kid", |name| {
+            self.get_key(vault, name, None)
+        })
     }
 
     fn get_key(
@@ -922,27 +944,14 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn certificates(&self, vault: &str) -> Result<Vec<CertificateBundle>> {
-        if self.vault_info(vault)?.kind == VaultKind::ManagedHsm {
-            return Err(Error::NotSupportedByVaultKind {
-                what: "certificates".into(),
-                kind: "managedhsm",
-            });
-        }
-        let mut out = Vec::new();
-        for item in self
-            .remote
-            .list(vault, "/certificates", ObjectKind::Certificate)?
-        {
-            let Some(name) = item_name(&item, "id") else {
-                continue;
-            };
-            match self.get_certificate(vault, &name, None) {
-                Ok(c) => out.push(c),
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.refuse_in(vault, VaultKind::ManagedHsm, || "certificates".into())?;
+        self.each_listed(
+            vault,
+            "/certificates",
+            ObjectKind::Certificate,
+            "id",
+            |name| self.get_certificate(vault, name, None),
+        )
     }
 
     fn get_certificate(
@@ -975,25 +984,11 @@ impl TokenBackend for RemoteBackend {
     }
 
     fn secrets(&self, vault: &str) -> Result<Vec<SecretBundle>> {
-        if self.vault_info(vault)?.kind == VaultKind::ManagedHsm {
-            return Err(Error::NotSupportedByVaultKind {
-                what: "secrets".into(),
-                kind: "managedhsm",
-            });
-        }
-        let mut out = Vec::new();
-        for item in self.remote.list(vault, "/secrets", ObjectKind::Secret)? {
-            let Some(name) = item_name(&item, "id") else {
-                continue;
-            };
-            // The listing has no version; the current one is read without its value.
-            match self.get_secret_properties(vault, &name, None) {
-                Ok(s) => out.push(s),
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.refuse_in(vault, VaultKind::ManagedHsm, || "secrets".into())?;
+        // The listing has no version; the current one is read without its value.
+        self.each_listed(vault, "/secrets", ObjectKind::Secret, "id", |name| {
+            self.get_secret_properties(vault, name, None)
+        })
     }
 
     fn get_secret(&self, vault: &str, name: &str, version: Option<&str>) -> Result<SecretBundle> {

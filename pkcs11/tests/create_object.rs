@@ -5,31 +5,19 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use localhsm::crypto::pin::hash_pin;
-use localhsm::model::{TokenPins, VaultKind, VaultOptions};
-use localhsm::{MasterKeySource, Store};
+use localhsm::model::VaultKind;
 use serde_json::Value;
 use sha2::Digest as _;
 
-const MASTER_KEY: &str = "0808080808080808080808080808080808080808080808080808080808080808";
-const USER_PIN: &str = "user-1234";
-const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+mod support;
+use support::{rv, P256_PARAMS, USER_PIN};
 
-fn module_path() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("LOCALHSM_PKCS11_MODULE") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().join("liblocalhsm_pkcs11.so");
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
+const MASTER_KEY: &str = "0808080808080808080808080808080808080808080808080808080808080808";
 
 /// A member of `vectors/<file>`'s key `id`, decoded.
 fn member(file: &str, id: &str, name: &str) -> Vec<u8> {
@@ -40,13 +28,6 @@ fn member(file: &str, id: &str, name: &str) -> Vec<u8> {
     URL_SAFE_NO_PAD
         .decode(doc["keys"][id][name].as_str().unwrap())
         .unwrap()
-}
-
-fn rv<T: std::fmt::Debug>(r: Result<T, Error>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => rv,
-        other => panic!("expected a PKCS#11 error, got {other:?}"),
-    }
 }
 
 fn public_of(s: &Session, label: &str) -> ObjectHandle {
@@ -70,30 +51,13 @@ fn attr(s: &Session, o: ObjectHandle, ty: AttributeType) -> Vec<u8> {
 #[test]
 fn ec_and_rsa_private_keys_are_imported_and_sign() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let key = localhsm::store::parse_master_key(MASTER_KEY).unwrap();
-        let store = Store::open(dir.path(), MasterKeySource::Bytes(key)).unwrap();
-        store
-            .create_vault(
-                "default",
-                VaultOptions {
-                    kind: VaultKind::ManagedHsm,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let pins = TokenPins {
-            so: Some(hash_pin(b"so-secret").unwrap()),
-            user: Some(hash_pin(USER_PIN.as_bytes()).unwrap()),
-        };
-        store.set_token_pins("default", pins).unwrap();
-    }
-    std::env::remove_var("LOCALHSM_PKCS11_CONF");
-    std::env::set_var("LOCALHSM_DATA", dir.path());
-    std::env::set_var("LOCALHSM_MASTER_KEY", MASTER_KEY);
-    let p = Pkcs11::new(module_path()).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    support::token(
+        &support::open_store(dir.path(), MASTER_KEY),
+        "default",
+        VaultKind::ManagedHsm,
+    );
+    support::configure(dir.path(), MASTER_KEY);
+    let p = support::initialized();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
 

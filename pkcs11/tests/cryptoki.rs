@@ -5,11 +5,10 @@
 //!
 //! A PKCS#11 module is one per process, so the tests take turns (`serial`).
 
-use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -20,31 +19,18 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use localhsm::crypto::pin::hash_pin;
-use localhsm::model::{KeyUpdate, TokenPins, VaultKind, VaultOptions};
-use localhsm::{MasterKeySource, Store};
+use localhsm::model::{KeyUpdate, TokenPins, VaultKind};
+use localhsm::Store;
+
+mod support;
+use support::{module_path, rv, P256_PARAMS, SO_PIN, USER_PIN};
 
 const MASTER_KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
-const SO_PIN: &str = "so-secret";
-const USER_PIN: &str = "user-1234";
-const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The module cargo built for this test run, or LOCALHSM_PKCS11_MODULE. `cargo test` builds
-/// the cdylib into target/<profile>/deps, beside the test binary, and copies it up to
-/// target/<profile>/ only on `cargo build`; the copy there may be stale.
-fn module_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("LOCALHSM_PKCS11_MODULE") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().join("liblocalhsm_pkcs11.so");
-    assert!(path.exists(), "{} was not built", path.display());
-    path
 }
 
 /// A data directory with the vaults `default` (a Managed HSM) and `kv` (a vault), whose
@@ -58,46 +44,19 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Fixture::open_store(dir.path());
-            store
-                .create_vault(
-                    "default",
-                    VaultOptions {
-                        kind: VaultKind::ManagedHsm,
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            store
-                .create_vault(
-                    "kv",
-                    VaultOptions {
-                        kind: VaultKind::Vault,
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            let pins = TokenPins {
-                so: Some(hash_pin(SO_PIN.as_bytes()).unwrap()),
-                user: Some(hash_pin(USER_PIN.as_bytes()).unwrap()),
-            };
-            store.set_token_pins("default", pins).unwrap();
+            support::token(&store, "default", VaultKind::ManagedHsm);
+            support::vault(&store, "kv", VaultKind::Vault);
         }
-        std::env::remove_var("LOCALHSM_PKCS11_CONF");
-        std::env::set_var("LOCALHSM_DATA", dir.path());
-        std::env::set_var("LOCALHSM_MASTER_KEY", MASTER_KEY);
+        support::configure(dir.path(), MASTER_KEY);
         Fixture { dir }
     }
 
     fn open_store(dir: &std::path::Path) -> Store {
-        let key = localhsm::store::parse_master_key(MASTER_KEY).unwrap();
-        Store::open(dir, MasterKeySource::Bytes(key)).unwrap()
+        support::open_store(dir, MASTER_KEY)
     }
 
     fn load(&self) -> Loaded {
-        let p = Pkcs11::new(module_path()).unwrap();
-        p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .unwrap();
-        Loaded(Some(p))
+        Loaded(Some(support::initialized()))
     }
 }
 
@@ -123,13 +82,6 @@ impl Drop for Loaded {
 
 fn pin(p: &str) -> AuthPin {
     AuthPin::new(p.into())
-}
-
-fn rv<T: std::fmt::Debug>(r: Result<T, Error>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => rv,
-        other => panic!("expected a PKCS#11 error, got {other:?}"),
-    }
 }
 
 fn slot_of(p: &Pkcs11, label: &str) -> Slot {

@@ -15,41 +15,26 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
+use cryptoki::context::Pkcs11;
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use localhsm::crypto::pin::hash_pin;
 use localhsm::model::access::OWNER_OID;
-use localhsm::model::{TokenPins, VaultKind, VaultOptions};
-use localhsm::{MasterKeySource, Store};
+use localhsm::model::VaultKind;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
+mod support;
+use support::{rv, P256_PARAMS, USER_PIN};
+
 const MASTER_KEY: &str = "0909090909090909090909090909090909090909090909090909090909090909";
-const SO_PIN: &str = "so-secret";
-const USER_PIN: &str = "user-1234";
-const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 fn target_dir() -> PathBuf {
     // target/<profile>/deps/remote-<hash>
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn module_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("LOCALHSM_PKCS11_MODULE") {
-        return p.into();
-    }
-    let path = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("liblocalhsm_pkcs11.so");
-    assert!(path.exists(), "{} was not built", path.display());
-    path
 }
 
 fn localhsm_bin() -> PathBuf {
@@ -173,13 +158,6 @@ fn unb64(v: &Value) -> Vec<u8> {
         .unwrap()
 }
 
-fn rv<T: std::fmt::Debug>(r: Result<T, Error>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => rv,
-        other => panic!("expected a PKCS#11 error, got {other:?}"),
-    }
-}
-
 fn find(s: &Session, class: ObjectClass, label: &str) -> Vec<ObjectHandle> {
     s.find_objects(&[
         Attribute::Class(class),
@@ -192,43 +170,16 @@ fn find(s: &Session, class: ObjectClass, label: &str) -> Vec<ObjectHandle> {
 fn through_a_running_server_keys_cross_between_pkcs11_and_rest() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let key = localhsm::store::parse_master_key(MASTER_KEY).unwrap();
-        let store = Store::open(dir.path(), MasterKeySource::Bytes(key)).unwrap();
-        store
-            .create_vault(
-                "default",
-                VaultOptions {
-                    kind: VaultKind::Vault,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let pins = TokenPins {
-            so: Some(hash_pin(SO_PIN.as_bytes()).unwrap()),
-            user: Some(hash_pin(USER_PIN.as_bytes()).unwrap()),
-        };
-        store.set_token_pins("default", pins.clone()).unwrap();
+        let store = support::open_store(dir.path(), MASTER_KEY);
+        support::token(&store, "default", VaultKind::Vault);
         store.set_access_log("default", true, None).unwrap();
         // A Managed HSM holds the oct (AES) keys; a vault of kind `vault` refuses them.
-        store
-            .create_vault(
-                "hsm",
-                VaultOptions {
-                    kind: VaultKind::ManagedHsm,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        store.set_token_pins("hsm", pins).unwrap();
+        support::token(&store, "hsm", VaultKind::ManagedHsm);
     }
     let server = Server::start(dir.path());
-    std::env::remove_var("LOCALHSM_PKCS11_CONF");
-    std::env::set_var("LOCALHSM_DATA", dir.path());
-    std::env::set_var("LOCALHSM_MASTER_KEY", MASTER_KEY);
+    support::configure(dir.path(), MASTER_KEY);
 
-    let p = Pkcs11::new(module_path()).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .expect("the module initializes beside the server");
+    let p = support::initialized();
     let slot = p
         .get_slots_with_token()
         .unwrap()

@@ -199,7 +199,11 @@ timeout 120 bash -c '
   user --keygen --key-type AES:32 --sensitive --label aes-via-server --id 0b
   user --encrypt --id 0b -m AES-CBC-PAD --iv "$3" -i "$1" -o "$4"
   user --list-objects --type secrkey
-' _ "$work/secret" "$work/server.sig" "$aes_iv" "$work/server.aes" >"$work/held.txt" 2>&1
+  # The kv vault'"'"'s certificate and secret, listed and read through the server too.
+  p11 --token-label kv --list-objects --type cert
+  p11 --token-label kv --login --pin "$pin" --read-object --type data --label db-password -o "$5"
+' _ "$work/secret" "$work/server.sig" "$aes_iv" "$work/server.aes" "$work/server-secret" \
+  >"$work/held.txt" 2>&1
 status=$?
 # The CLI goes through the same server: the key PKCS#11 made there verifies, and the AES
 # key decrypts what PKCS#11 encrypted under it.
@@ -216,5 +220,7 @@ grep -q 'label: *via-server$' "$work/held.txt" || { cat "$work/held.txt"; fail "
 [ "$verify" -eq 0 ] || { cat "$work/held-verify.txt"; fail "the CLI did not verify via-server's signature or decrypt under aes-via-server"; }
 grep -q 'label: *aes-via-server$' "$work/held.txt" || { cat "$work/held.txt"; fail "aes-via-server not listed"; }
 cmp -s "$work/secret" "$work/server.aes.plain" || fail "the CLI's decryption under aes-via-server differs"
+grep -q 'label: *web-cert$' "$work/held.txt" || { cat "$work/held.txt"; fail "web-cert not listed through the server"; }
+[ "$(cat "$work/server-secret")" = "kept in the vault" ] || fail "db-password read through the server differs"
 
 echo "PKCS#11 tools: all passed"
